@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package CLIP++ needs to build, test and benchmark.
+# Idempotent and non-interactive: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  # torch-free core: text (ICU, zlib), image codecs, CLI and JSON
+  libicu-dev zlib1g-dev
+  libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libwebp-dev libgif-dev
+  libcli11-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # the PyTorch peer and Pillow, run side by side in benchmarks
+  python3 python3-numpy python3-pil python3-regex python3-torch
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,29 @@
+// The `clip` command: parses the subcommand and reports errors as `error: <message>`.
+// Exit status: 0 success, 1 failure, 2 usage error.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "clip/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"CLIP++: CLIP in C++ (tokenize, preprocess, embed, train, evaluate, search)"};
+  app.require_subcommand(1);
+  clip::cli::register_tokenize(app);
+#ifdef CLIP_HAVE_IMAGE
+  clip::cli::register_preprocess(app);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const clip::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

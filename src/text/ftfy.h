@@ -1,0 +1,20 @@
+// Text repairs that CLIP's tokenizer applies before BPE: ftfy.fix_text (ftfy 6.3.1 defaults)
+// and Python's html.unescape. Both work on code points; inputs never hold surrogates.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace clip::text {
+
+// ftfy.fix_text(text) with ftfy 6.3.1's default configuration: per line, HTML entities unescaped
+// (unless the line holds '<'), mojibake repaired, C1 controls fixed, Latin ligatures split,
+// full-width forms folded, curly quotes straightened, line breaks unified, terminal escapes and
+// control characters removed, NFC; repeated until nothing changes.
+std::u32string ftfy_fix_text(std::u32string_view text);
+
+// Python's html.unescape: all HTML5 named entities (with the legacy forms that need no ';'),
+// decimal and hex character references with the HTML5 replacement rules.
+std::u32string html_unescape(std::u32string_view text);
+
+}  // namespace clip::text

@@ -1,0 +1,136 @@
+#include "clip/tokenizer.h"
+
+#include <cstdlib>
+
+#include "clip/error.h"
+#include "text/bpe.h"
+#include "text/clean.h"
+#include "text/pretokenize.h"
+#include "text/utf8.h"
+#include "text/vocab.h"
+#include "util/file_io.h"
+#include "util/thread_pool.h"
+
+namespace clip {
+
+namespace {
+constexpr char kVocabFile[] = "bpe_simple_vocab_16e6.txt.gz";
+
+bool is_dir(const std::string& p) { return util::file_exists(p + "/vocab.json"); }
+}  // namespace
+
+std::string Tokenizer::default_vocab_path() {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("CLIP_DATA_DIR"); env && *env) candidates.push_back(std::string(env) + "/" + kVocabFile);
+  candidates.push_back(std::string(CLIP_INSTALL_DATA_DIR) + "/" + kVocabFile);
+  candidates.push_back(std::string(CLIP_SOURCE_DATA_DIR) + "/" + kVocabFile);
+  for (const auto& c : candidates)
+    if (util::file_exists(c)) return c;
+  std::string tried;
+  for (const auto& c : candidates) tried += "\n  " + c;
+  throw Error(std::string("the shipped vocabulary ") + kVocabFile + " was not found; looked in:" + tried +
+              "\n(set CLIP_DATA_DIR, or pass a vocabulary file)");
+}
+
+Tokenizer::Tokenizer() : Tokenizer(from_openai_bpe(default_vocab_path())) {}
+
+Tokenizer::Tokenizer(std::shared_ptr<const text::Vocab> vocab)
+    : vocab_(std::move(vocab)), cache_(std::make_shared<text::BpeCache>()) {}
+
+Tokenizer Tokenizer::from_openai_bpe(const std::string& path) {
+  return Tokenizer(std::make_shared<const text::Vocab>(text::Vocab::from_openai_bpe(path)));
+}
+
+Tokenizer Tokenizer::from_hf(const std::string& vocab_json, const std::string& merges_txt) {
+  return Tokenizer(std::make_shared<const text::Vocab>(text::Vocab::from_hf(vocab_json, merges_txt)));
+}
+
+Tokenizer Tokenizer::from_path(const std::string& path) {
+  if (is_dir(path)) return from_hf(path + "/vocab.json", path + "/merges.txt");
+  const std::string suffix = "vocab.json";
+  if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    return from_hf(path, dir + "/merges.txt");
+  }
+  return from_openai_bpe(path);
+}
+
+std::string Tokenizer::clean(std::string_view text) const { return text::u32_to_utf8(text::clean_text(text)); }
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  const std::u32string cleaned = text::clean_text(text);
+  std::vector<int32_t> ids;
+  std::string word;
+  for (const text::Pretoken& p : text::pretokenize(cleaned)) {
+    switch (p.kind) {
+      case text::PretokenKind::kStartOfText: ids.push_back(vocab_->sot_id()); break;
+      case text::PretokenKind::kEndOfText: ids.push_back(vocab_->eot_id()); break;
+      case text::PretokenKind::kText:
+        word.clear();
+        for (size_t i = p.begin; i < p.end; ++i) text::append_utf8(word, cleaned[i]);
+        cache_->encode(*vocab_, word, ids);
+        break;
+    }
+  }
+  return ids;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string bytes;
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= vocab_->size())
+      throw Error("decode: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(vocab_->size()) + ")");
+    bytes += vocab_->id_bytes(id);
+  }
+  // As the reference: bytes -> UTF-8 with replacement, then each "</w>" becomes a space.
+  std::string text = text::u32_to_utf8(text::utf8_to_u32(bytes));
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 4, "</w>") == 0) {
+      out.push_back(' ');
+      i += 4;
+    } else {
+      out.push_back(text[i++]);
+    }
+  }
+  return out;
+}
+
+TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int context_length, bool truncate,
+                               int threads) const {
+  if (context_length < 2)
+    throw Error("context length " + std::to_string(context_length) + " is too small: expected at least 2");
+  TokenBatch batch;
+  batch.rows = static_cast<int64_t>(texts.size());
+  batch.context_length = context_length;
+  batch.ids.assign(texts.size() * static_cast<size_t>(context_length), 0);
+  auto fill_row = [&](size_t r) {
+    const std::vector<int32_t> ids = encode(texts[r]);
+    int64_t* row = batch.ids.data() + r * static_cast<size_t>(context_length);
+    const size_t n = ids.size() + 2;
+    if (n > static_cast<size_t>(context_length) && !truncate)
+      throw Error("text " + std::to_string(r) + " has " + std::to_string(ids.size()) + " tokens (" +
+                  std::to_string(n) + " with start and end), too long for context length " +
+                  std::to_string(context_length));
+    const size_t keep = std::min(ids.size(), static_cast<size_t>(context_length) - 2);
+    row[0] = vocab_->sot_id();
+    for (size_t i = 0; i < keep; ++i) row[i + 1] = ids[i];
+    row[keep + 1] = vocab_->eot_id();
+  };
+  if (threads == 1 || texts.size() < 2) {
+    for (size_t r = 0; r < texts.size(); ++r) fill_row(r);
+  } else {
+    util::ThreadPool pool(threads);
+    pool.parallel_for(texts.size(), fill_row);
+  }
+  return batch;
+}
+
+int32_t Tokenizer::sot_id() const { return vocab_->sot_id(); }
+int32_t Tokenizer::eot_id() const { return vocab_->eot_id(); }
+size_t Tokenizer::vocab_size() const { return vocab_->size(); }
+
+}  // namespace clip

@@ -1,0 +1,19 @@
+// UTF-8 <-> code points, with Python's errors="replace" semantics on invalid input.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace clip::text {
+
+// Decodes any byte sequence. Each maximal ill-formed subsequence becomes one U+FFFD, exactly as
+// Python's bytes.decode("utf-8", errors="replace") (surrogates and overlongs are ill-formed).
+std::u32string utf8_to_u32(std::string_view bytes);
+
+// Encodes code points as UTF-8 (input must hold no surrogates or values above U+10FFFF).
+std::string u32_to_utf8(std::u32string_view text);
+void append_utf8(std::string& out, char32_t c);
+
+bool is_ascii(std::string_view bytes);
+
+}  // namespace clip::text
