@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <queue>
+#include <utility>
 
 namespace clip::text {
 namespace {
@@ -63,26 +64,58 @@ std::vector<int32_t> bpe_encode_word(const Vocab& vocab, std::string_view bytes)
   return out;
 }
 
+namespace {
+// FNV-1a: short words, good enough spread for an open-addressed table.
+uint64_t hash_word(std::string_view w) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : w) h = (h ^ c) * 1099511628211ull;
+  return h ^ (h >> 29);
+}
+}  // namespace
+
+BpeCache::BpeCache() : slots_(new std::atomic<Entry*>[kSlots]) {
+  for (size_t i = 0; i < kSlots; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+BpeCache::~BpeCache() {
+  for (size_t i = 0; i < kSlots; ++i) delete slots_[i].load(std::memory_order_relaxed);
+}
+
 void BpeCache::encode(const Vocab& vocab, std::string_view word, std::vector<int32_t>& out) {
-  if (word.size() > kMaxCachedWordBytes) {
+  if (word.size() > kMaxWordBytes) {
     const std::vector<int32_t> ids = bpe_encode_word(vocab, word);
     out.insert(out.end(), ids.begin(), ids.end());
     return;
   }
-  Shard& shard = shards_[std::hash<std::string_view>{}(word) % kShards];
-  {
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    auto it = shard.map.find(std::string(word));
-    if (it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
+  const uint64_t h = hash_word(word);
+  size_t slot = h & (kSlots - 1);
+  // Linear probing; slots only go from empty to a published entry, never back.
+  for (;;) {
+    const Entry* e = slots_[slot].load(std::memory_order_acquire);
+    if (!e) break;
+    if (e->hash == h && e->word == word) {
+      out.insert(out.end(), e->ids.begin(), e->ids.end());
       return;
     }
+    slot = (slot + 1) & (kSlots - 1);
   }
-  std::vector<int32_t> ids = bpe_encode_word(vocab, word);
-  out.insert(out.end(), ids.begin(), ids.end());
-  std::lock_guard<std::mutex> lock(shard.mutex);
-  if (shard.map.size() >= max_per_shard_) shard.map.clear();
-  shard.map.emplace(std::string(word), std::move(ids));
+  auto fresh = std::make_unique<Entry>(Entry{h, std::string(word), bpe_encode_word(vocab, word)});
+  out.insert(out.end(), fresh->ids.begin(), fresh->ids.end());
+  // Full (by count or by bytes): computed, not cached.
+  const size_t cost = sizeof(Entry) + word.size() + fresh->ids.size() * sizeof(int32_t);
+  if (entries_.fetch_add(1, std::memory_order_relaxed) >= kMaxEntries ||
+      bytes_.fetch_add(cost, std::memory_order_relaxed) >= kMaxCachedBytes)
+    return;
+  for (;;) {
+    Entry* expected = nullptr;
+    if (slots_[slot].compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) {
+      fresh.release();
+      return;
+    }
+    // Another thread published here first; if it is the same word, ours is redundant.
+    if (expected->hash == h && expected->word == word) return;
+    slot = (slot + 1) & (kSlots - 1);
+  }
 }
 
 }  // namespace clip::text

@@ -1,11 +1,11 @@
-// Byte-level BPE of one pre-token, and a thread-safe cache of its results.
+// Byte-level BPE of one pre-token, and a concurrent cache of its results.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "text/vocab.h"
@@ -17,23 +17,33 @@ namespace clip::text {
 // O(n log n) in the token length, so megabyte-long words are fine.
 std::vector<int32_t> bpe_encode_word(const Vocab& vocab, std::string_view bytes);
 
-// Pre-token -> ids, sharded by hash, each shard under its own lock. Bounded: a full shard is
-// cleared (the reference's cache grows without bound; ours must not on untrusted input).
+// Pre-token -> ids, shared by all threads of a Tokenizer. Lookups take no lock: the table is
+// open-addressed with a fixed number of slots, each published once with an atomic pointer to an
+// immutable entry. When it is half full, new words are computed but no longer cached, so memory
+// stays bounded on untrusted input (the reference's cache grows without bound).
 class BpeCache {
  public:
-  explicit BpeCache(size_t max_entries = 1 << 18) : max_per_shard_(max_entries / kShards + 1) {}
+  BpeCache();
+  ~BpeCache();
+  BpeCache(const BpeCache&) = delete;
+  BpeCache& operator=(const BpeCache&) = delete;
+
   // Appends the ids of `word` to `out`, computing and caching them on a miss.
   void encode(const Vocab& vocab, std::string_view word, std::vector<int32_t>& out);
 
  private:
-  static constexpr size_t kShards = 32;
-  static constexpr size_t kMaxCachedWordBytes = 256;  // longer words are computed, not cached
-  struct Shard {
-    std::mutex mutex;
-    std::unordered_map<std::string, std::vector<int32_t>> map;
+  struct Entry {
+    uint64_t hash;
+    std::string word;
+    std::vector<int32_t> ids;
   };
-  size_t max_per_shard_;
-  Shard shards_[kShards];
+  static constexpr size_t kSlots = size_t{1} << 17;
+  static constexpr size_t kMaxEntries = kSlots / 2;
+  static constexpr size_t kMaxWordBytes = 4096;        // longer words are computed, not cached
+  static constexpr size_t kMaxCachedBytes = 32 << 20;  // words and ids together
+  std::unique_ptr<std::atomic<Entry*>[]> slots_;
+  std::atomic<size_t> entries_{0};
+  std::atomic<size_t> bytes_{0};
 };
 
 }  // namespace clip::text

@@ -49,6 +49,24 @@ std::u32string collapse_whitespace(std::u32string_view text) {
   return out;
 }
 
+bool clean_ascii_fast(std::string_view text, std::string& out) {
+  out.clear();
+  out.reserve(text.size());
+  bool pending_space = false;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r') {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (c < 0x20 || c > 0x7E || c == '&') return false;
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
+  }
+  return true;
+}
+
 std::u32string clean_text(std::string_view utf8) {
   const std::u32string fixed = ftfy_fix_text(utf8_to_u32(utf8));
   const std::u32string unescaped = html_unescape(html_unescape(fixed));

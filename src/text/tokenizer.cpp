@@ -56,23 +56,35 @@ Tokenizer Tokenizer::from_path(const std::string& path) {
   return from_openai_bpe(path);
 }
 
-std::string Tokenizer::clean(std::string_view text) const { return text::u32_to_utf8(text::clean_text(text)); }
+std::string Tokenizer::clean(std::string_view text) const {
+  std::string fast;
+  if (text::clean_ascii_fast(text, fast)) return fast;
+  return text::u32_to_utf8(text::clean_text(text));
+}
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
-  const std::u32string cleaned = text::clean_text(text);
   std::vector<int32_t> ids;
-  std::string word;
-  for (const text::Pretoken& p : text::pretokenize(cleaned)) {
-    switch (p.kind) {
-      case text::PretokenKind::kStartOfText: ids.push_back(vocab_->sot_id()); break;
-      case text::PretokenKind::kEndOfText: ids.push_back(vocab_->eot_id()); break;
-      case text::PretokenKind::kText:
-        word.clear();
-        for (size_t i = p.begin; i < p.end; ++i) text::append_utf8(word, cleaned[i]);
-        cache_->encode(*vocab_, word, ids);
-        break;
-    }
+  ids.reserve(text.size() / 3 + 8);
+  auto emit_special = [&](text::PretokenKind kind) {
+    ids.push_back(kind == text::PretokenKind::kStartOfText ? vocab_->sot_id() : vocab_->eot_id());
+  };
+  std::string cleaned_ascii;
+  if (text::clean_ascii_fast(text, cleaned_ascii)) {
+    const std::string_view cleaned(cleaned_ascii);
+    text::for_each_pretoken(cleaned, [&](size_t b, size_t e, text::PretokenKind kind) {
+      if (kind == text::PretokenKind::kText) cache_->encode(*vocab_, cleaned.substr(b, e - b), ids);
+      else emit_special(kind);
+    });
+    return ids;
   }
+  const std::u32string cleaned = text::clean_text(text);
+  std::string word;
+  text::for_each_pretoken(std::u32string_view(cleaned), [&](size_t b, size_t e, text::PretokenKind kind) {
+    if (kind != text::PretokenKind::kText) return emit_special(kind);
+    word.clear();
+    for (size_t i = b; i < e; ++i) text::append_utf8(word, cleaned[i]);
+    cache_->encode(*vocab_, word, ids);
+  });
   return ids;
 }
 

@@ -183,11 +183,13 @@ Vocab Vocab::from_hf(const std::string& vocab_json_path, const std::string& merg
 void Vocab::build(const std::unordered_map<std::string, int32_t>& encoder,
                   const std::vector<std::pair<std::string, std::string>>& merges,
                   const std::vector<int>& merge_lines, const std::string& source) {
-  auto lookup = [&](const std::string& s, const std::string& where) -> int32_t {
+  // `where` is called only on failure, so the common path builds no message.
+  auto lookup = [&](const std::string& s, auto&& where) -> int32_t {
     auto it = encoder.find(s);
-    if (it == encoder.end()) throw Error(where + ": symbol \"" + s + "\" is not in the vocabulary");
+    if (it == encoder.end()) throw Error(where() + ": symbol \"" + s + "\" is not in the vocabulary");
     return it->second;
   };
+  auto fixed = [](std::string text) { return [text] { return text; }; };
   int32_t max_id = -1;
   for (const auto& [s, id] : encoder) max_id = std::max(max_id, id);
   if (id_bytes_.size() < static_cast<size_t>(max_id) + 1) id_bytes_.resize(static_cast<size_t>(max_id) + 1);
@@ -195,17 +197,35 @@ void Vocab::build(const std::unordered_map<std::string, int32_t>& encoder,
   const auto& table = byte_symbol_table();
   for (int i = 0; i < 256; ++i) {
     const int b = symbol_to_byte(table[i]);
-    byte_ids_[b] = lookup(symbol_utf8(i), source + ": byte symbol");
-    byte_end_ids_[b] = lookup(symbol_utf8(i) + "</w>", source + ": byte symbol");
+    byte_ids_[b] = lookup(symbol_utf8(i), fixed(source + ": byte symbol"));
+    byte_end_ids_[b] = lookup(symbol_utf8(i) + "</w>", fixed(source + ": byte symbol"));
   }
-  sot_ = lookup(kSot, source + ": special token");
-  eot_ = lookup(kEot, source + ": special token");
-  merges_.reserve(merges.size());
+  sot_ = lookup(kSot, fixed(source + ": special token"));
+  eot_ = lookup(kEot, fixed(source + ": special token"));
+  int bits = 4;
+  while ((size_t{1} << bits) < 2 * merges.size() + 2) ++bits;
+  merge_table_.assign(size_t{1} << bits, MergeSlot{});
+  merge_mask_ = (uint64_t{1} << bits) - 1;
+  merge_shift_ = 64 - bits;
   for (size_t r = 0; r < merges.size(); ++r) {
-    const std::string where = source + ":" + std::to_string(merge_lines[r]);
     const auto& [a, b] = merges[r];
-    Merge m{static_cast<int32_t>(r), lookup(a + b, where)};
-    merges_[pair_key(lookup(a, where), lookup(b, where))] = m;  // a repeated pair: later rank wins
+    auto where = [&] { return source + ":" + std::to_string(merge_lines[r]); };
+    insert_merge(pair_key(lookup(a, where), lookup(b, where)), Merge{static_cast<int32_t>(r), lookup(a + b, where)});
+  }
+}
+
+void Vocab::insert_merge(uint64_t key, Merge m) {
+  for (uint64_t slot = slot_of(key);; slot = (slot + 1) & merge_mask_) {
+    MergeSlot& s = merge_table_[slot];
+    if (s.key == key) {  // a repeated pair: the later rank wins, as in the reference's dict
+      s.merge = m;
+      return;
+    }
+    if (s.key == kEmptyKey) {
+      s = MergeSlot{key, m};
+      ++merge_count_;
+      return;
+    }
   }
 }
 

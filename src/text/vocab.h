@@ -27,8 +27,12 @@ class Vocab {
 
   // The merge of the adjacent symbols (left, right), or nullptr when they do not merge.
   const Merge* find_merge(int32_t left, int32_t right) const {
-    auto it = merges_.find(pair_key(left, right));
-    return it == merges_.end() ? nullptr : &it->second;
+    const uint64_t key = pair_key(left, right);
+    for (uint64_t slot = slot_of(key);; slot = (slot + 1) & merge_mask_) {
+      const MergeSlot& s = merge_table_[slot];
+      if (s.key == key) return &s.merge;
+      if (s.key == kEmptyKey) return nullptr;
+    }
   }
   // Id of byte b as a word-inner symbol, and as the last symbol of a word ("</w>").
   int32_t byte_id(uint8_t b) const { return byte_ids_[b]; }
@@ -38,18 +42,30 @@ class Vocab {
   size_t size() const { return id_bytes_.size(); }
   // The raw bytes an id decodes to; word ends keep their literal "</w>" (as the reference).
   const std::string& id_bytes(int32_t id) const { return id_bytes_.at(static_cast<size_t>(id)); }
-  size_t merge_count() const { return merges_.size(); }
+  size_t merge_count() const { return merge_count_; }
 
  private:
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
+  uint64_t slot_of(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> merge_shift_; }
+  void insert_merge(uint64_t key, Merge m);
   // Builds everything from symbol strings (UTF-8, in the byte-symbol alphabet) and merges.
   void build(const std::unordered_map<std::string, int32_t>& encoder,
              const std::vector<std::pair<std::string, std::string>>& merges,
              const std::vector<int>& merge_lines, const std::string& source);
 
-  std::unordered_map<uint64_t, Merge> merges_;
+  // Merge ranks in an open-addressed table (linear probing, at most half full): the BPE inner
+  // loop's only lookup, so it is kept flat.
+  static constexpr uint64_t kEmptyKey = ~uint64_t{0};
+  struct MergeSlot {
+    uint64_t key = kEmptyKey;
+    Merge merge{};
+  };
+  std::vector<MergeSlot> merge_table_;
+  uint64_t merge_mask_ = 0;
+  int merge_shift_ = 64;
+  size_t merge_count_ = 0;
   std::vector<std::string> id_bytes_;
   int32_t byte_ids_[256] = {};
   int32_t byte_end_ids_[256] = {};

@@ -7,6 +7,7 @@
 #include "clip/error.h"
 #include "clip/tokenizer.h"
 #include "test_paths.h"
+#include "text/clean.h"
 #include "text/pretokenize.h"
 #include "text/utf8.h"
 #include "util/file_io.h"
@@ -250,4 +251,25 @@ TEST(Tokenizer, SharedAcrossThreadsGivesTheSameIds) {
   EXPECT_EQ(one.ids, many.ids);
 }
 
+}  // namespace
+
+namespace {
+TEST(TokenizerFastPath, AsciiFastPathEqualsTheGeneralPath) {
+  int fast = 0;
+  std::vector<std::string> texts;
+  for (const json& e : corpus()["entries"]) texts.push_back(e["text"]);
+  for (const char* t : {"  Tab\there\r\nCR  ", "\f<|endoftext|>\f", "it's 'S", "A-B_C  d..."}) texts.push_back(t);
+  for (const std::string& t : texts) {
+    std::string out;
+    if (!clip::text::clean_ascii_fast(t, out)) continue;
+    ++fast;
+    EXPECT_EQ(out, clip::text::u32_to_utf8(clip::text::clean_text(t))) << json(t).dump();
+  }
+  EXPECT_GT(fast, 200);
+  std::string out;
+  EXPECT_FALSE(clip::text::clean_ascii_fast("fish &amp; chips", out));
+  EXPECT_FALSE(clip::text::clean_ascii_fast("bell\x07", out));
+  EXPECT_FALSE(clip::text::clean_ascii_fast("v\x0btab", out));
+  EXPECT_FALSE(clip::text::clean_ascii_fast("caf\xc3\xa9", out));
+}
 }  // namespace
