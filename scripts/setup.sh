@@ -10,6 +10,8 @@ packages=(
   libicu-dev zlib1g-dev
   libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libwebp-dev libgif-dev
   libcli11-dev nlohmann-json3-dev
+  # models: libtorch (CPU, oneDNN), checkpoints (zip archives)
+  libtorch-dev libdnnl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the PyTorch peer and Pillow, run side by side in benchmarks
