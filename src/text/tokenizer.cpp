@@ -1,13 +1,12 @@
 #include "clip/tokenizer.h"
 
-#include <cstdlib>
-
 #include "clip/error.h"
 #include "text/bpe.h"
 #include "text/clean.h"
 #include "text/pretokenize.h"
 #include "text/utf8.h"
 #include "text/vocab.h"
+#include "util/assets.h"
 #include "util/file_io.h"
 #include "util/thread_pool.h"
 
@@ -16,21 +15,10 @@ namespace clip {
 namespace {
 constexpr char kVocabFile[] = "bpe_simple_vocab_16e6.txt.gz";
 
-bool is_dir(const std::string& p) { return util::file_exists(p + "/vocab.json"); }
+bool holds_hf_vocab(const std::string& p) { return util::file_exists(p + "/vocab.json"); }
 }  // namespace
 
-std::string Tokenizer::default_vocab_path() {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("CLIP_DATA_DIR"); env && *env) candidates.push_back(std::string(env) + "/" + kVocabFile);
-  candidates.push_back(std::string(CLIP_INSTALL_DATA_DIR) + "/" + kVocabFile);
-  candidates.push_back(std::string(CLIP_SOURCE_DATA_DIR) + "/" + kVocabFile);
-  for (const auto& c : candidates)
-    if (util::file_exists(c)) return c;
-  std::string tried;
-  for (const auto& c : candidates) tried += "\n  " + c;
-  throw Error(std::string("the shipped vocabulary ") + kVocabFile + " was not found; looked in:" + tried +
-              "\n(set CLIP_DATA_DIR, or pass a vocabulary file)");
-}
+std::string Tokenizer::default_vocab_path() { return util::find_asset(kVocabFile); }
 
 Tokenizer::Tokenizer() : Tokenizer(from_openai_bpe(default_vocab_path())) {}
 
@@ -46,7 +34,7 @@ Tokenizer Tokenizer::from_hf(const std::string& vocab_json, const std::string& m
 }
 
 Tokenizer Tokenizer::from_path(const std::string& path) {
-  if (is_dir(path)) return from_hf(path + "/vocab.json", path + "/merges.txt");
+  if (holds_hf_vocab(path)) return from_hf(path + "/vocab.json", path + "/merges.txt");
   const std::string suffix = "vocab.json";
   if (path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
     const size_t slash = path.find_last_of('/');

@@ -1,0 +1,72 @@
+// CLIP models in libtorch: load any checkpoint users hold, encode images and texts.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clip/config.h"
+
+namespace clip {
+
+namespace model {
+class ClipModuleImpl;
+}
+
+// Named layer outputs recorded on request, for locating a mismatch (NLD for token sequences,
+// NCHW for ResNet maps): "image.conv1", "image.ln_pre", "image.resblock0", ..., "text.ln_final".
+using Intermediates = std::map<std::string, torch::Tensor>;
+
+// Tensors by OpenAI key name (the canonical naming), in a stable order.
+using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct LoadOptions {
+  std::string config_path;          // explicit architecture (our JSON or an HF config.json)
+  torch::Device device = torch::kCPU;
+};
+
+class Model {
+ public:
+  // Loads a checkpoint (file or folder, format detected from its bytes): safetensors, torch.save
+  // zip (incl. open_clip training checkpoints), TorchScript archives, Hugging Face folders. Key
+  // names (OpenAI, open_clip, HF) are recognized whatever the container. The config comes from
+  // options.config_path, else the checkpoint's metadata or HF config.json, else the tensor shapes.
+  static Model load(const std::string& path, const LoadOptions& options = {});
+  // A model with CLIP's random initialisation (seeded), e.g. for training from scratch.
+  static Model random(const ModelConfig& config, uint64_t seed, torch::Device device = torch::kCPU);
+  // Builds a model from tensors already in OpenAI naming (shapes and names are checked).
+  static Model from_state_dict(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+                               torch::Device device = torch::kCPU);
+
+  const ModelConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+
+  // images: float [N, 3, R, R] (preprocessed); returns [N, embed_dim], not normalized.
+  torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record = nullptr) const;
+  // tokens: int64 [N, L] rows as Tokenizer::tokenize makes them; returns [N, embed_dim], not
+  // normalized. Positions after the batch's last end token are not computed (the causal mask
+  // makes them irrelevant to the pooled output).
+  torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record = nullptr) const;
+  // exp(logit_scale) * normalize(image) @ normalize(text)^T: [N_images, N_texts].
+  torch::Tensor logits(const torch::Tensor& image_features, const torch::Tensor& text_features) const;
+  float logit_scale() const;
+
+  // The weights with OpenAI key names (for saving and conversion).
+  StateDict state_dict() const;
+  std::shared_ptr<model::ClipModuleImpl> module() const { return module_; }
+
+ private:
+  Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device);
+  ModelConfig config_;
+  std::shared_ptr<model::ClipModuleImpl> module_;
+  torch::Device device_;
+};
+
+// L2-normalizes rows.
+torch::Tensor normalize_rows(const torch::Tensor& x);
+
+}  // namespace clip

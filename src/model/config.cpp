@@ -1,0 +1,217 @@
+#include "clip/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "clip/error.h"
+#include "util/assets.h"
+#include "util/file_io.h"
+
+namespace clip {
+namespace {
+
+using nlohmann::json;
+
+int get_int(const json& j, const char* key, const std::string& where, int fallback = -1) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (fallback >= 0) return fallback;
+    throw Error(where + ": missing field \"" + key + "\"");
+  }
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0 || j[key].get<int64_t>() > 1'000'000)
+    throw Error(where + ": field \"" + key + "\" must be a non-negative integer, found " + j[key].dump());
+  return j[key].get<int>();
+}
+
+double get_double(const json& j, const char* key, const std::string& where, double fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_number()) throw Error(where + ": field \"" + key + "\" must be a number, found " + j[key].dump());
+  return j[key].get<double>();
+}
+
+bool is_quick_gelu_name(const std::string& act) { return act.rfind("quick_gelu", 0) == 0; }
+
+ModelConfig from_openai_style(const json& j, const std::string& where) {
+  ModelConfig c;
+  c.embed_dim = get_int(j, "embed_dim", where);
+  c.image_resolution = get_int(j, "image_resolution", where);
+  if (!j.contains("vision_layers")) throw Error(where + ": missing field \"vision_layers\"");
+  const json& vl = j["vision_layers"];
+  c.vision_width = get_int(j, "vision_width", where);
+  c.vision_patch_size = get_int(j, "vision_patch_size", where, 0);
+  if (vl.is_array()) {
+    if (vl.size() != 4 || c.vision_patch_size != 0)
+      throw Error(where + ": \"vision_layers\" as a list means a ModifiedResNet: expected 4 stages and "
+                  "vision_patch_size null, found " + vl.dump());
+    for (int i = 0; i < 4; ++i) {
+      if (!vl[i].is_number_integer() || vl[i].get<int>() <= 0)
+        throw Error(where + ": \"vision_layers\" entries must be positive integers, found " + vl.dump());
+      c.vision_resnet_layers[i] = vl[i].get<int>();
+    }
+  } else {
+    c.vision_layers = get_int(j, "vision_layers", where);
+  }
+  c.vision_heads = get_int(j, "vision_heads", where, 0);
+  c.vision_head_width = get_int(j, "vision_head_width", where, 64);
+  c.vision_mlp_ratio = get_double(j, "vision_mlp_ratio", where, 4.0);
+  c.context_length = get_int(j, "context_length", where, 77);
+  c.vocab_size = get_int(j, "vocab_size", where, 49408);
+  c.transformer_width = get_int(j, "transformer_width", where);
+  c.transformer_heads = get_int(j, "transformer_heads", where, 0);
+  c.transformer_layers = get_int(j, "transformer_layers", where);
+  c.text_mlp_ratio = get_double(j, "text_mlp_ratio", where, 4.0);
+  c.layer_norm_eps = get_double(j, "layer_norm_eps", where, 1e-5);
+  if (j.contains("quick_gelu")) {
+    if (!j["quick_gelu"].is_boolean()) throw Error(where + ": field \"quick_gelu\" must be true or false");
+    c.quick_gelu = j["quick_gelu"].get<bool>();
+  } else if (j.contains("activation") && j["activation"].is_string()) {
+    c.quick_gelu = is_quick_gelu_name(j["activation"].get<std::string>());
+  }
+  if (j.contains("name") && j["name"].is_string()) c.name = j["name"].get<std::string>();
+  return c;
+}
+
+ModelConfig from_hugging_face(const json& j, const std::string& where) {
+  if (!j.contains("text_config") || !j.contains("vision_config") || !j["text_config"].is_object() ||
+      !j["vision_config"].is_object())
+    throw Error(where + ": a Hugging Face CLIP config needs \"text_config\" and \"vision_config\" objects");
+  const json& t = j["text_config"];
+  const json& v = j["vision_config"];
+  const std::string tw = where + ": text_config", vw = where + ": vision_config";
+  ModelConfig c;
+  c.embed_dim = get_int(j, "projection_dim", where);
+  c.image_resolution = get_int(v, "image_size", vw);
+  c.vision_patch_size = get_int(v, "patch_size", vw);
+  c.vision_width = get_int(v, "hidden_size", vw);
+  c.vision_layers = get_int(v, "num_hidden_layers", vw);
+  c.vision_heads = get_int(v, "num_attention_heads", vw);
+  c.vision_mlp_ratio = static_cast<double>(get_int(v, "intermediate_size", vw)) / c.vision_width;
+  c.transformer_width = get_int(t, "hidden_size", tw);
+  c.transformer_layers = get_int(t, "num_hidden_layers", tw);
+  c.transformer_heads = get_int(t, "num_attention_heads", tw);
+  c.text_mlp_ratio = static_cast<double>(get_int(t, "intermediate_size", tw)) / c.transformer_width;
+  c.context_length = get_int(t, "max_position_embeddings", tw);
+  c.vocab_size = get_int(t, "vocab_size", tw);
+  c.layer_norm_eps = get_double(t, "layer_norm_eps", tw, 1e-5);
+  const std::string act = t.contains("hidden_act") && t["hidden_act"].is_string() ? t["hidden_act"].get<std::string>() : "quick_gelu";
+  if (act != "quick_gelu" && act != "gelu")
+    throw Error(tw + ": hidden_act \"" + act + "\" is not supported (expected quick_gelu or gelu)");
+  c.quick_gelu = act == "quick_gelu";
+  return c;
+}
+
+std::string normalize_name(const std::string& n) {
+  std::string out;
+  for (char ch : n) {
+    if (ch == '/' || ch == '-' || ch == '@' || ch == '_') continue;
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  }
+  return out;
+}
+
+const json& named_configs() {
+  static const json configs = json::parse(util::read_file(util::find_asset("models/configs.json")));
+  return configs;
+}
+
+}  // namespace
+
+int ModelConfig::resolved_vision_heads() const {
+  if (vision_heads > 0) return vision_heads;
+  return is_vit() ? vision_width / vision_head_width : vision_width * 32 / 64;
+}
+
+int ModelConfig::resolved_text_heads() const {
+  return transformer_heads > 0 ? transformer_heads : transformer_width / 64;
+}
+
+void ModelConfig::validate(const std::string& where) const {
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) throw Error(where + ": invalid config: " + what);
+  };
+  need(embed_dim > 0, "embed_dim must be positive");
+  need(image_resolution > 0, "image_resolution must be positive");
+  need(vision_width > 0, "vision_width must be positive");
+  need(transformer_width > 0 && transformer_layers > 0, "the text transformer needs a width and layers");
+  need(context_length > 1 && vocab_size > 0, "context_length and vocab_size must be positive");
+  const int vh = resolved_vision_heads(), th = resolved_text_heads();
+  need(vh > 0 && (is_vit() ? vision_width : vision_width * 32) % vh == 0,
+       "vision width must be a multiple of the vision head count (" + std::to_string(vh) + ")");
+  need(th > 0 && transformer_width % th == 0,
+       "transformer_width " + std::to_string(transformer_width) + " is not a multiple of transformer_heads " +
+           std::to_string(th));
+  if (is_vit()) {
+    need(vision_layers > 0, "a ViT needs vision_layers > 0");
+    need(image_resolution % vision_patch_size == 0,
+         "image_resolution " + std::to_string(image_resolution) + " is not a multiple of vision_patch_size " +
+             std::to_string(vision_patch_size));
+  } else {
+    for (int n : vision_resnet_layers) need(n > 0, "a ModifiedResNet needs 4 positive stage depths");
+    need(image_resolution % 32 == 0, "a ModifiedResNet needs image_resolution divisible by 32");
+  }
+}
+
+ModelConfig config_from_json_text(const std::string& json_text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(where + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw Error(where + ": expected a JSON object");
+  ModelConfig c = (j.contains("text_config") || j.contains("vision_config")) ? from_hugging_face(j, where)
+                                                                             : from_openai_style(j, where);
+  c.validate(where);
+  return c;
+}
+
+ModelConfig config_from_file(const std::string& path) { return config_from_json_text(util::read_file(path), path); }
+
+std::string config_to_json(const ModelConfig& c) {
+  json j;
+  if (!c.name.empty()) j["name"] = c.name;
+  j["embed_dim"] = c.embed_dim;
+  j["image_resolution"] = c.image_resolution;
+  if (c.is_vit()) {
+    j["vision_layers"] = c.vision_layers;
+    j["vision_patch_size"] = c.vision_patch_size;
+  } else {
+    j["vision_layers"] = c.vision_resnet_layers;
+    j["vision_patch_size"] = nullptr;
+  }
+  j["vision_width"] = c.vision_width;
+  j["vision_heads"] = c.resolved_vision_heads();
+  j["vision_head_width"] = c.vision_head_width;
+  j["vision_mlp_ratio"] = c.vision_mlp_ratio;
+  j["context_length"] = c.context_length;
+  j["vocab_size"] = c.vocab_size;
+  j["transformer_width"] = c.transformer_width;
+  j["transformer_heads"] = c.resolved_text_heads();
+  j["transformer_layers"] = c.transformer_layers;
+  j["text_mlp_ratio"] = c.text_mlp_ratio;
+  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["quick_gelu"] = c.quick_gelu;
+  return j.dump(2);
+}
+
+std::vector<std::string> named_config_names() {
+  std::vector<std::string> names;
+  for (auto it = named_configs().begin(); it != named_configs().end(); ++it)
+    if (it.key()[0] != '_') names.push_back(it.key());
+  return names;
+}
+
+ModelConfig named_config(const std::string& name) {
+  for (auto it = named_configs().begin(); it != named_configs().end(); ++it) {
+    if (it.key()[0] == '_' || normalize_name(it.key()) != normalize_name(name)) continue;
+    ModelConfig c = from_openai_style(it.value(), "named config " + it.key());
+    c.name = it.key();
+    c.validate("named config " + it.key());
+    return c;
+  }
+  std::string known;
+  for (const auto& n : named_config_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error("unknown model name \"" + name + "\" (known: " + known + ")");
+}
+
+}  // namespace clip

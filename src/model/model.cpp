@@ -1,0 +1,129 @@
+#include "clip/model.h"
+
+#include <set>
+
+#include "clip/error.h"
+#include "model/modules.h"
+#include "model/state_dict.h"
+#include "util/file_io.h"
+
+namespace clip {
+namespace {
+
+// Entries a checkpoint may hold that no CLIP module uses.
+bool ignorable(const std::string& key) {
+  static const std::set<std::string> exact = {"input_resolution", "context_length", "vocab_size"};
+  auto ends_with = [&](const std::string& s) {
+    return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
+  };
+  return exact.count(key) || ends_with("num_batches_tracked") || ends_with("position_ids") || ends_with("attn_mask");
+}
+
+std::string list(const std::vector<std::string>& names) {
+  std::string out;
+  const size_t shown = std::min<size_t>(names.size(), 12);
+  for (size_t i = 0; i < shown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > shown) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
+}
+
+// `<stem>.config.json` beside a checkpoint file (as the fixtures and our converter lay them out).
+std::string sibling_config(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find('.', slash == std::string::npos ? 0 : slash + 1);
+  if (dot == std::string::npos) return "";
+  const std::string candidate = path.substr(0, dot) + ".config.json";
+  return util::file_exists(candidate) ? candidate : "";
+}
+
+}  // namespace
+
+Model::Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device)
+    : config_(std::move(config)), module_(std::move(module)), device_(device) {}
+
+Model Model::random(const ModelConfig& config, uint64_t seed, torch::Device device) {
+  config.validate("random model config");
+  torch::manual_seed(seed);
+  auto m = std::make_shared<model::ClipModuleImpl>(config);
+  m->initialize_parameters();
+  m->to(device);
+  m->eval();
+  return Model(config, m, device);
+}
+
+Model Model::from_state_dict(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+                             torch::Device device) {
+  config.validate(source);
+  auto m = std::make_shared<model::ClipModuleImpl>(config);
+  std::map<std::string, torch::Tensor> expected;
+  for (const auto& p : m->named_parameters(true)) expected[p.key()] = p.value();
+  for (const auto& b : m->named_buffers(true)) expected[b.key()] = b.value();
+  std::set<std::string> seen;
+  std::vector<std::string> unexpected, missing;
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : tensors) {
+    auto it = expected.find(name);
+    if (it == expected.end()) {
+      if (!ignorable(name)) unexpected.push_back(name);
+      continue;
+    }
+    if (t.sizes() != it->second.sizes())
+      throw Error(source + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) + ", expected " +
+                  c10::str(it->second.sizes()) + " for this config");
+    if (!t.is_floating_point() && it->second.is_floating_point())
+      throw Error(source + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
+                  ", expected a floating-point tensor");
+    it->second.copy_(t.to(it->second.scalar_type()));  // fp16/bf16 -> fp32 is exact (subnormals kept)
+    seen.insert(name);
+  }
+  for (const auto& [name, t] : expected)
+    if (!seen.count(name) && !ignorable(name)) missing.push_back(name);
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string msg = source + ": checkpoint does not match the model";
+    if (!missing.empty()) msg += "\n  missing: " + list(missing);
+    if (!unexpected.empty()) msg += "\n  unexpected: " + list(unexpected);
+    throw Error(msg);
+  }
+  m->to(device);
+  m->eval();
+  return Model(config, m, device);
+}
+
+Model Model::load(const std::string& path, const LoadOptions& options) {
+  model::Checkpoint ck = model::read_checkpoint(path);
+  const StateDict tensors = model::to_openai_names(std::move(ck.tensors), path);
+  ModelConfig config;
+  if (!options.config_path.empty()) config = config_from_file(options.config_path);
+  else if (ck.config) config = *ck.config;
+  else if (const std::string sib = sibling_config(path); !sib.empty()) config = config_from_file(sib);
+  else config = model::infer_config(tensors, path);
+  return from_state_dict(config, tensors, path, options.device);
+}
+
+torch::Tensor Model::encode_image(const torch::Tensor& images, Intermediates* record) const {
+  torch::NoGradGuard no_grad;
+  return module_->encode_image(images.to(device_), record);
+}
+
+torch::Tensor Model::encode_text(const torch::Tensor& tokens, Intermediates* record) const {
+  torch::NoGradGuard no_grad;
+  return module_->encode_text(tokens.to(device_), record);
+}
+
+torch::Tensor normalize_rows(const torch::Tensor& x) { return x / x.norm(2, -1, true); }
+
+torch::Tensor Model::logits(const torch::Tensor& image_features, const torch::Tensor& text_features) const {
+  torch::NoGradGuard no_grad;
+  return module_->logit_scale.exp() * torch::matmul(normalize_rows(image_features), normalize_rows(text_features).t());
+}
+
+float Model::logit_scale() const { return module_->logit_scale.item<float>(); }
+
+StateDict Model::state_dict() const {
+  StateDict out;
+  for (const auto& p : module_->named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
+  for (const auto& b : module_->named_buffers(true)) out.emplace_back(b.key(), b.value().detach());
+  return out;
+}
+
+}  // namespace clip

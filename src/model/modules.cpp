@@ -1,0 +1,300 @@
+#include "model/modules.h"
+
+#include <cmath>
+
+#include "clip/error.h"
+
+namespace clip::model {
+namespace F = torch::nn::functional;
+namespace {
+
+torch::nn::LayerNorm layer_norm(int width, double eps) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(eps));
+}
+
+torch::nn::Conv2d conv(int in, int out, int kernel, int stride = 1, int padding = 0) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+}
+
+torch::nn::BatchNorm2d batch_norm(int channels) {
+  return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-5));
+}
+
+torch::Tensor quick_gelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+
+// Scaled dot-product attention over [N, H, L, hd] with an optional additive mask.
+torch::Tensor attention(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
+  q = q * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
+  if (mask.defined()) scores = scores + mask;
+  return torch::matmul(torch::softmax(scores, -1), v);
+}
+
+// [N, L, D] -> [N, H, L, D/H]
+torch::Tensor split_heads(const torch::Tensor& x, int heads) {
+  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
+}
+
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+}  // namespace
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(heads_) {
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
+  in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
+  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+}
+
+torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const std::vector<torch::Tensor> qkv = torch::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  const torch::Tensor out = attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
+                                      split_heads(qkv[2], heads), mask);
+  return out_proj(merge_heads(out));
+}
+
+MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {
+  c_fc = register_module("c_fc", torch::nn::Linear(width, hidden));
+  c_proj = register_module("c_proj", torch::nn::Linear(hidden, width));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor h = c_fc(x);
+  return c_proj(quick_gelu ? model::quick_gelu(h) : torch::gelu(h));
+}
+
+ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps) {
+  ln_1 = register_module("ln_1", layer_norm(width, eps));
+  attn = register_module("attn", MultiheadAttention(width, heads));
+  ln_2 = register_module("ln_2", layer_norm(width, eps));
+  mlp = register_module("mlp", Mlp(width, mlp_width, quick_gelu));
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const torch::Tensor y = x + attn(ln_1(x), mask);
+  return y + mlp(ln_2(y));
+}
+
+TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps) {
+  resblocks = register_module("resblocks", torch::nn::ModuleList());
+  for (int i = 0; i < layers; ++i) resblocks->push_back(ResidualBlock(width, heads, mlp_width, quick_gelu, eps));
+}
+
+torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record,
+                                       const std::string& prefix) {
+  for (size_t i = 0; i < resblocks->size(); ++i) {
+    x = resblocks[i]->as<ResidualBlockImpl>()->forward(x, mask);
+    record_to(record, prefix + std::to_string(i), x);
+  }
+  return x;
+}
+
+VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& c) {
+  const int w = c.vision_width, grid = c.vision_grid();
+  conv1 = register_module("conv1", conv(3, w, c.vision_patch_size, c.vision_patch_size));
+  class_embedding = register_parameter("class_embedding", torch::empty({w}));
+  positional_embedding = register_parameter("positional_embedding", torch::empty({grid * grid + 1, w}));
+  ln_pre = register_module("ln_pre", layer_norm(w, c.layer_norm_eps));
+  transformer = register_module(
+      "transformer", Transformer(w, c.vision_layers, c.resolved_vision_heads(),
+                                 static_cast<int>(w * c.vision_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
+  ln_post = register_module("ln_post", layer_norm(w, c.layer_norm_eps));
+  proj = register_parameter("proj", torch::empty({w, c.embed_dim}));
+}
+
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images, Intermediates* record) {
+  torch::Tensor x = conv1(images);  // [N, width, grid, grid]
+  record_to(record, "image.conv1", x);
+  x = x.flatten(2).transpose(1, 2);  // [N, grid², width]
+  const torch::Tensor cls = class_embedding.view({1, 1, -1}).expand({x.size(0), 1, x.size(2)});
+  x = ln_pre(torch::cat({cls, x}, 1) + positional_embedding);
+  record_to(record, "image.ln_pre", x);
+  x = transformer(x, torch::Tensor(), record, "image.resblock");
+  x = ln_post(x.select(1, 0));
+  record_to(record, "image.ln_post", x);
+  return torch::matmul(x, proj);
+}
+
+BottleneckImpl::BottleneckImpl(int inplanes, int planes, int stride_) : stride(stride_) {
+  conv1 = register_module("conv1", conv(inplanes, planes, 1));
+  bn1 = register_module("bn1", batch_norm(planes));
+  conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
+  bn2 = register_module("bn2", batch_norm(planes));
+  conv3 = register_module("conv3", conv(planes, planes * 4, 1));
+  bn3 = register_module("bn3", batch_norm(planes * 4));
+  if (stride > 1 || inplanes != planes * 4) {
+    downsample = register_module("downsample", std::make_shared<torch::nn::Module>());
+    down_conv = downsample->register_module("0", conv(inplanes, planes * 4, 1));
+    down_bn = downsample->register_module("1", batch_norm(planes * 4));
+  }
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  torch::Tensor out = torch::relu(bn1(conv1(x)));
+  out = torch::relu(bn2(conv2(out)));
+  if (stride > 1) out = F::avg_pool2d(out, F::AvgPool2dFuncOptions(stride));
+  out = bn3(conv3(out));
+  torch::Tensor identity = x;
+  if (downsample) {
+    if (stride > 1) identity = F::avg_pool2d(identity, F::AvgPool2dFuncOptions(stride));
+    identity = down_bn(down_conv(identity));
+  }
+  return torch::relu(out + identity);
+}
+
+AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim) : heads(heads_) {
+  positional_embedding = register_parameter("positional_embedding", torch::empty({spacial_dim * spacial_dim + 1, embed_dim}));
+  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
+  c_proj = register_module("c_proj", torch::nn::Linear(embed_dim, output_dim));
+}
+
+torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& maps) {
+  torch::Tensor x = maps.flatten(2).transpose(1, 2);  // [N, HW, C]
+  x = torch::cat({x.mean(1, true), x}, 1) + positional_embedding;  // the query is the mean token
+  const torch::Tensor q = split_heads(q_proj(x.narrow(1, 0, 1)), heads);
+  const torch::Tensor out = attention(q, split_heads(k_proj(x), heads), split_heads(v_proj(x), heads), torch::Tensor());
+  return c_proj(merge_heads(out)).select(1, 0);
+}
+
+ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
+  const int w = c.vision_width;
+  conv1 = register_module("conv1", conv(3, w / 2, 3, 2, 1));
+  bn1 = register_module("bn1", batch_norm(w / 2));
+  conv2 = register_module("conv2", conv(w / 2, w / 2, 3, 1, 1));
+  bn2 = register_module("bn2", batch_norm(w / 2));
+  conv3 = register_module("conv3", conv(w / 2, w, 3, 1, 1));
+  bn3 = register_module("bn3", batch_norm(w));
+  int inplanes = w;
+  auto make_layer = [&](int planes, int blocks, int stride) {
+    torch::nn::Sequential layer;
+    layer->push_back(Bottleneck(inplanes, planes, stride));
+    inplanes = planes * 4;
+    for (int i = 1; i < blocks; ++i) layer->push_back(Bottleneck(inplanes, planes, 1));
+    return layer;
+  };
+  layer1 = register_module("layer1", make_layer(w, c.vision_resnet_layers[0], 1));
+  layer2 = register_module("layer2", make_layer(w * 2, c.vision_resnet_layers[1], 2));
+  layer3 = register_module("layer3", make_layer(w * 4, c.vision_resnet_layers[2], 2));
+  layer4 = register_module("layer4", make_layer(w * 8, c.vision_resnet_layers[3], 2));
+  attnpool = register_module("attnpool",
+                             AttentionPool2d(c.image_resolution / 32, w * 32, c.resolved_vision_heads(), c.embed_dim));
+}
+
+torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermediates* record) {
+  torch::Tensor x = torch::relu(bn1(conv1(images)));
+  record_to(record, "image.stem_relu1", x);
+  x = torch::relu(bn2(conv2(x)));
+  record_to(record, "image.stem_relu2", x);
+  x = torch::relu(bn3(conv3(x)));
+  record_to(record, "image.stem_relu3", x);
+  x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2));
+  record_to(record, "image.stem", x);
+  int i = 1;
+  for (auto* layer : {&layer1, &layer2, &layer3, &layer4}) {
+    x = (*layer)->forward(x);
+    record_to(record, "image.layer" + std::to_string(i++), x);
+  }
+  x = attnpool(x);
+  record_to(record, "image.attnpool", x);
+  return x;
+}
+
+ClipModuleImpl::ClipModuleImpl(const ModelConfig& c) : config(c) {
+  if (c.is_vit()) visual = register_module("visual", std::make_shared<VisionTransformerImpl>(c));
+  else visual = register_module("visual", std::make_shared<ModifiedResNetImpl>(c));
+  transformer = register_module(
+      "transformer", Transformer(c.transformer_width, c.transformer_layers, c.resolved_text_heads(),
+                                 static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu,
+                                 c.layer_norm_eps));
+  token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.transformer_width));
+  positional_embedding = register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));
+  ln_final = register_module("ln_final", layer_norm(c.transformer_width, c.layer_norm_eps));
+  text_projection = register_parameter("text_projection", torch::empty({c.transformer_width, c.embed_dim}));
+  logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1.0 / 0.07)));
+}
+
+torch::Tensor ClipModuleImpl::encode_image(const torch::Tensor& images, Intermediates* record) {
+  const int r = config.image_resolution;
+  if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != r || images.size(3) != r)
+    throw Error("encode_image: expected images of shape [N, 3, " + std::to_string(r) + ", " + std::to_string(r) +
+                "], found " + c10::str(images.sizes()));
+  torch::Tensor x = images.to(torch::kFloat32);
+  x = config.is_vit() ? visual->as<VisionTransformerImpl>()->forward(x, record)
+                      : visual->as<ModifiedResNetImpl>()->forward(x, record);
+  record_to(record, "image.features", x);
+  return x;
+}
+
+torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens_in, Intermediates* record) {
+  if (tokens_in.dim() != 2 || tokens_in.size(1) > config.context_length || tokens_in.size(1) < 1)
+    throw Error("encode_text: expected tokens of shape [N, L] with 1 <= L <= " + std::to_string(config.context_length) +
+                ", found " + c10::str(tokens_in.sizes()));
+  const torch::Tensor tokens = tokens_in.to(torch::kInt64);
+  if (tokens.numel() > 0 && (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= config.vocab_size))
+    throw Error("encode_text: token ids must lie in [0, " + std::to_string(config.vocab_size) + ")");
+  // Pooling takes the end token: the row's largest id (the first one, when repeated).
+  const torch::Tensor eot = tokens.argmax(-1);
+  torch::Tensor used = tokens;
+  if (!record && tokens.size(0) > 0) {
+    // Causal attention: positions after the batch's last end token cannot change the pooled
+    // outputs, so they are not computed.
+    const int64_t length = eot.max().item<int64_t>() + 1;
+    used = tokens.narrow(1, 0, length);
+  }
+  const int64_t L = used.size(1);
+  torch::Tensor x = token_embedding(used);
+  record_to(record, "text.token_embedding", x);
+  x = x + positional_embedding.narrow(0, 0, L);
+  const torch::Tensor mask =
+      torch::full({L, L}, -std::numeric_limits<float>::infinity(), x.options()).triu(1);
+  x = transformer(x, mask, record, "text.resblock");
+  x = ln_final(x);
+  record_to(record, "text.ln_final", x);
+  x = x.index({torch::arange(x.size(0), eot.options()), eot});
+  x = torch::matmul(x, text_projection);
+  record_to(record, "text.features", x);
+  return x;
+}
+
+void ClipModuleImpl::initialize_parameters() {
+  torch::NoGradGuard no_grad;
+  const ModelConfig& c = config;
+  torch::nn::init::normal_(token_embedding->weight, 0.0, 0.02);
+  torch::nn::init::normal_(positional_embedding, 0.0, 0.01);
+  auto init_transformer = [](Transformer& t, int width, int layers) {
+    const double proj_std = std::pow(width, -0.5) * std::pow(2.0 * layers, -0.5);
+    const double attn_std = std::pow(width, -0.5);
+    const double fc_std = std::pow(2.0 * width, -0.5);
+    for (size_t i = 0; i < t->resblocks->size(); ++i) {
+      auto* b = t->resblocks[i]->as<ResidualBlockImpl>();
+      torch::nn::init::normal_(b->attn->in_proj_weight, 0.0, attn_std);
+      torch::nn::init::normal_(b->attn->out_proj->weight, 0.0, proj_std);
+      torch::nn::init::normal_(b->mlp->c_fc->weight, 0.0, fc_std);
+      torch::nn::init::normal_(b->mlp->c_proj->weight, 0.0, proj_std);
+    }
+  };
+  init_transformer(transformer, c.transformer_width, c.transformer_layers);
+  torch::nn::init::normal_(text_projection, 0.0, std::pow(c.transformer_width, -0.5));
+  if (c.is_vit()) {
+    auto* v = visual->as<VisionTransformerImpl>();
+    const double scale = std::pow(c.vision_width, -0.5);
+    torch::nn::init::normal_(v->class_embedding, 0.0, scale);
+    torch::nn::init::normal_(v->positional_embedding, 0.0, scale);
+    torch::nn::init::normal_(v->proj, 0.0, scale);
+    init_transformer(v->transformer, c.vision_width, c.vision_layers);
+  } else {
+    auto* r = visual->as<ModifiedResNetImpl>();
+    const double std = std::pow(r->attnpool->c_proj->weight.size(1), -0.5);
+    for (auto* l : {&r->attnpool->q_proj, &r->attnpool->k_proj, &r->attnpool->v_proj, &r->attnpool->c_proj})
+      torch::nn::init::normal_((*l)->weight, 0.0, std);
+    torch::nn::init::normal_(r->attnpool->positional_embedding, 0.0, std::pow(c.vision_width * 32, -0.5));
+    // Zero-init the last BN of each residual branch, as OpenAI does.
+    for (auto* layer : {&r->layer1, &r->layer2, &r->layer3, &r->layer4})
+      for (size_t i = 0; i < (*layer)->size(); ++i) torch::nn::init::zeros_((*layer)[i]->as<BottleneckImpl>()->bn3->weight);
+  }
+}
+
+}  // namespace clip::model
