@@ -24,9 +24,16 @@ using Intermediates = std::map<std::string, torch::Tensor>;
 // Tensors by OpenAI key name (the canonical naming), in a stable order.
 using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
+enum class Precision { kFP32, kBF16 };
+// "fp32" / "bf16"; throws clip::Error naming the value otherwise.
+Precision precision_from_name(const std::string& name);
+
 struct LoadOptions {
   std::string config_path;          // explicit architecture (our JSON or an HF config.json)
   torch::Device device = torch::kCPU;
+  // Weights stay fp32; kBF16 runs matrix products in bf16 through libtorch's autocast (oneDNN
+  // on CPU), with LayerNorm, softmax and the outputs in fp32.
+  Precision precision = Precision::kFP32;
 };
 
 class Model {
@@ -44,6 +51,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p) { precision_ = p; }
 
   // images: float [N, 3, R, R] (preprocessed); returns [N, embed_dim], not normalized.
   torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record = nullptr) const;
@@ -64,7 +73,17 @@ class Model {
   ModelConfig config_;
   std::shared_ptr<model::ClipModuleImpl> module_;
   torch::Device device_;
+  Precision precision_ = Precision::kFP32;
 };
+
+// glibc returns every large freed block to the system, so a loop of inference calls page-faults
+// its activations on every call (up to 4x slower here). This keeps freed memory in the process
+// (mallopt: no mmap for large blocks, no trimming). It changes process-wide allocator settings,
+// so it is the application's choice: the `clip` command calls it at start-up.
+void keep_freed_memory_for_reuse();
+
+// Sets libtorch's intra-op threads (threads <= 0: all cores). Debian's libtorch starts with 1.
+void set_threads(int threads);
 
 // L2-normalizes rows.
 torch::Tensor normalize_rows(const torch::Tensor& x);

@@ -1,6 +1,10 @@
 #include "clip/model.h"
 
+#include <ATen/autocast_mode.h>
+#include <malloc.h>
+
 #include <set>
+#include <thread>
 
 #include "clip/error.h"
 #include "model/modules.h"
@@ -36,7 +40,53 @@ std::string sibling_config(const std::string& path) {
   return util::file_exists(candidate) ? candidate : "";
 }
 
+// Runs a scope under CPU/CUDA autocast to bf16 when asked; restores the previous state.
+class AutocastScope {
+ public:
+  AutocastScope(Precision p, torch::Device device) : active_(p == Precision::kBF16) {
+    if (!active_) return;
+    cpu_ = device.is_cpu();
+    if (cpu_) {
+      was_enabled_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    } else {
+      was_enabled_ = at::autocast::is_enabled();
+      at::autocast::set_enabled(true);
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    }
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (cpu_) at::autocast::set_cpu_enabled(was_enabled_);
+    else at::autocast::set_enabled(was_enabled_);
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_, cpu_ = true, was_enabled_ = false;
+};
+
 }  // namespace
+
+Precision precision_from_name(const std::string& name) {
+  if (name == "fp32") return Precision::kFP32;
+  if (name == "bf16") return Precision::kBF16;
+  throw Error("precision \"" + name + "\" is not supported (expected fp32 or bf16)");
+}
+
+void keep_freed_memory_for_reuse() {
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
+void set_threads(int threads) {
+  const unsigned hw = std::thread::hardware_concurrency();
+  torch::set_num_threads(threads > 0 ? threads : static_cast<int>(hw == 0 ? 1 : hw));
+}
 
 Model::Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device)
     : config_(std::move(config)), module_(std::move(module)), device_(device) {}
@@ -97,17 +147,21 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   else if (ck.config) config = *ck.config;
   else if (const std::string sib = sibling_config(path); !sib.empty()) config = config_from_file(sib);
   else config = model::infer_config(tensors, path);
-  return from_state_dict(config, tensors, path, options.device);
+  Model m = from_state_dict(config, tensors, path, options.device);
+  m.set_precision(options.precision);
+  return m;
 }
 
 torch::Tensor Model::encode_image(const torch::Tensor& images, Intermediates* record) const {
-  torch::NoGradGuard no_grad;
-  return module_->encode_image(images.to(device_), record);
+  c10::InferenceMode inference;
+  AutocastScope autocast(precision_, device_);
+  return module_->encode_image(images.to(device_), record).to(torch::kFloat32);
 }
 
 torch::Tensor Model::encode_text(const torch::Tensor& tokens, Intermediates* record) const {
-  torch::NoGradGuard no_grad;
-  return module_->encode_text(tokens.to(device_), record);
+  c10::InferenceMode inference;
+  AutocastScope autocast(precision_, device_);
+  return module_->encode_text(tokens.to(device_), record).to(torch::kFloat32);
 }
 
 torch::Tensor normalize_rows(const torch::Tensor& x) { return x / x.norm(2, -1, true); }

@@ -144,6 +144,26 @@ TEST(ModelLoading, TextTruncationToTheLastEndTokenChangesNothing) {
   EXPECT_LE((full - cut).abs().max().item<double>(), 1e-5);
 }
 
+TEST(ModelPrecision, Bf16FeaturesAreCloseToFp32) {
+  CLIP_REQUIRE_SHARED_FIXTURES();
+  for (const char* name : {"tiny-vit", "tiny-rn-f16"}) {
+    const std::string base = fixtures() + "/models/" + name;
+    clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json"});
+    const auto index = nlohmann::json::parse(clip::util::read_file(fixtures() + "/ref/" + name + "/index.json"));
+    const torch::Tensor images = load_npy(fixtures() + "/" + index["image_input"].get<std::string>());
+    const torch::Tensor tokens = load_npy(fixtures() + "/ref/" + name + "/text_tokens.npy").to(torch::kInt64);
+    const torch::Tensor img32 = m.encode_image(images), txt32 = m.encode_text(tokens);
+    m.set_precision(clip::Precision::kBF16);
+    const torch::Tensor img16 = m.encode_image(images), txt16 = m.encode_text(tokens);
+    const double ci = torch::cosine_similarity(img16, img32, 1).min().item<double>();
+    const double ct = torch::cosine_similarity(txt16, txt32, 1).min().item<double>();
+    EXPECT_GE(ci, 0.999) << name;
+    EXPECT_GE(ct, 0.999) << name;
+    EXPECT_FALSE(torch::equal(img16, img32)) << name << ": bf16 did not take effect";
+    std::printf("[ bf16 ] %-12s image cos min %.6f, text cos min %.6f\n", name, ci, ct);
+  }
+}
+
 clip::ModelConfig tiny_config() {
   clip::ModelConfig c;
   c.embed_dim = 16;
