@@ -85,6 +85,9 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), eps=1e-6)
     model(torch.ones(2, 4)).sum().backward()
     opt.step()
+    with torch.no_grad():  # keep the saved weights at known values (the optimizer state stays)
+        model.weight.copy_(sd["a.weight"])
+        model.bias.copy_(sd["a.bias"].float())
     for g in opt.param_groups:
         g["lr"] = 0.5 * (1 + np.cos(np.pi * 3 / 10)) * 1e-3
     ckpt = {

@@ -389,7 +389,7 @@ class Unpickler {
   }
   std::string_view read_line() {
     const void* nl = std::memchr(p_ + pos_, '\n', n_ - pos_);
-    if (!nl) fail("no newline before the end of the input");
+    if (!nl) fail("no newline before the end of the input (truncated?)");
     const size_t len = static_cast<const uint8_t*>(nl) - (p_ + pos_);
     std::string_view s(reinterpret_cast<const char*>(p_ + pos_), len);
     pos_ += len + 1;
