@@ -1,6 +1,6 @@
 // Tokenizer throughput beside the PyTorch peer's pure-Python BPE, in one run on the same lines.
 //
-//   bench_tokenizer [--corpus corpus.json] [--repeat 20] [--runs 5] [--peer torch_clip.py]
+//   bench_tokenizer [--corpus corpus.json] [--repeat 200] [--runs 5] [--peer torch_clip.py]
 //                   [--python /usr/bin/python3] [--json out.json]
 //
 // The corpus texts are repeated `repeat` times, one text a line (characters Python's
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::string corpus_path = std::string(CLIP_SOURCE_DIR) + "/tests/data/tokenizer/corpus.json";
   std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py";
   std::string python = "/usr/bin/python3", json_out;
-  int repeat = 20, runs = 5;
+  int repeat = 200, runs = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--corpus") corpus_path = v;

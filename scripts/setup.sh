@@ -12,6 +12,8 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   # models: libtorch (CPU, oneDNN), checkpoints (zip archives)
   libtorch-dev libdnnl-dev
+  # an optimized BLAS behind libblas.so.3 (without it, libtorch falls back to the reference BLAS)
+  libopenblas0-pthread
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the PyTorch peer and Pillow, run side by side in benchmarks

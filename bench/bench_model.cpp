@@ -1,0 +1,217 @@
+// Inference throughput of CLIP++ beside the PyTorch peer, in one run on the same machine.
+//
+//   bench_model [--models vit-b-32 rn50] [--precisions fp32 bf16] [--threads N] [--runs 5]
+//               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer]
+//               [--json out.json]
+//
+// Random weights (CLIP's init, seeded), the peer's input construction: random images, and
+// short prompts of 6-10 tokens padded to 77. Medians after a warm-up. The peer runs twice:
+// as users get it, and tuned (glibc told to keep freed memory); ratios are against the tuned one.
+// Also: load time of a ViT-B/32 safetensors file (warm cache), peak RSS, and the ViT image
+// tower's GFLOP/s against the best fp32/bf16 matrix products measured in this run.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clip/model.h"
+#include "io/safetensors.h"
+#include "util/file_io.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+template <class F>
+double median_seconds(F&& f, int runs) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::string config_name(const std::string& peer_name) { return peer_name == "rn50" ? "RN50" : "ViT-B/32"; }
+
+// The peer's prompts: [sot, 5..9 random ids, eot, 0...].
+torch::Tensor short_prompts(int64_t batch) {
+  torch::Tensor ids = torch::zeros({batch, 77}, torch::kInt64);
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t n = 6 + i % 5;
+    ids[i][0] = 49406;
+    ids[i].narrow(0, 1, n - 1).copy_(torch::randint(1, 49000, {n - 1}, torch::kInt64));
+    ids[i][n] = 49407;
+  }
+  return ids;
+}
+
+// Multiply-adds x2 of a ViT image tower (patch embedding, blocks, projection).
+double vit_image_flops(const clip::ModelConfig& c) {
+  const double w = c.vision_width, g = c.vision_grid(), L = g * g + 1, p = c.vision_patch_size;
+  const double mlp = w * c.vision_mlp_ratio;
+  const double per_block = 4 * L * w * w + 2 * L * w * mlp + 2 * L * L * w;
+  return 2 * (g * g * 3 * p * p * w + c.vision_layers * per_block + w * c.embed_dim);
+}
+
+double best_matmul_gflops(torch::ScalarType t, int runs) {
+  const torch::Tensor a = torch::randn({2048, 2048}).to(t), b = torch::randn({2048, 2048}).to(t);
+  const double s = median_seconds([&] { torch::mm(a, b); }, runs);
+  return 2.0 * 2048 * 2048 * 2048 / s / 1e9;
+}
+
+json run_peer(const std::string& python, const std::string& peer, const std::vector<std::string>& models,
+              const std::vector<std::string>& precisions, int threads, int runs, bool tuned) {
+  const std::string out = "/tmp/clip_bench_peer_" + std::to_string(::getpid()) + (tuned ? "_tuned" : "_plain") + ".json";
+  std::string cmd = tuned ? "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 " : "";
+  cmd += python + " " + peer + " bench --threads " + std::to_string(threads) + " --runs " + std::to_string(runs) +
+         " --json " + out + " --models";
+  for (const auto& m : models) cmd += " " + m;
+  cmd += " --precisions";
+  for (const auto& p : precisions) cmd += " " + p;
+  cmd += " > /dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::cerr << "peer failed: " << cmd << "\n";
+    return json();
+  }
+  json j = json::parse(clip::util::read_file(out));
+  std::remove(out.c_str());
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> models = {"vit-b-32", "rn50"}, precisions = {"fp32", "bf16"};
+  std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3", json_out;
+  int threads = 0, runs = 5;
+  bool with_peer = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto list = [&](std::vector<std::string>& v) {
+      v.clear();
+      while (i + 1 < argc && argv[i + 1][0] != '-') v.push_back(argv[++i]);
+    };
+    if (a == "--models") list(models);
+    else if (a == "--precisions") list(precisions);
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
+    else if (a == "--peer" && i + 1 < argc) peer = argv[++i];
+    else if (a == "--python" && i + 1 < argc) python = argv[++i];
+    else if (a == "--json" && i + 1 < argc) json_out = argv[++i];
+    else if (a == "--no-peer") with_peer = false;
+    else {
+      std::cerr << "unknown or incomplete flag " << a << "\n";
+      return 2;
+    }
+  }
+  clip::keep_freed_memory_for_reuse();
+  clip::set_threads(threads);
+  threads = torch::get_num_threads();
+  json result = {{"threads", threads}, {"runs", runs}};
+
+  // Our figures.
+  std::map<std::string, double> ours;  // key: model/precision/tower/batch
+  json gflops = json::object();
+  for (const auto& name : models) {
+    const clip::ModelConfig cfg = clip::named_config(config_name(name));
+    clip::Model m = clip::Model::random(cfg, 0);
+    for (const auto& prec : precisions) {
+      m.set_precision(clip::precision_from_name(prec));
+      for (int64_t b : {1, 8, 32}) {
+        const torch::Tensor x = torch::randn({b, 3, cfg.image_resolution, cfg.image_resolution});
+        const double s = median_seconds([&] { m.encode_image(x); }, runs);
+        ours[name + "/" + prec + "/image/" + std::to_string(b)] = b / s;
+        if (cfg.is_vit() && b == 32) gflops[name + "/" + prec] = vit_image_flops(cfg) * b / s / 1e9;
+      }
+      for (int64_t b : {1, 32, 256}) {
+        const torch::Tensor ids = short_prompts(b);
+        const double s = median_seconds([&] { m.encode_text(ids); }, runs);
+        ours[name + "/" + prec + "/text/" + std::to_string(b)] = b / s;
+      }
+    }
+  }
+  // Load time of a ViT-B/32 safetensors file, warm cache (the second of two loads).
+  const std::string st_path = "/tmp/clip_bench_vitb32_" + std::to_string(::getpid()) + ".safetensors";
+  {
+    const clip::Model m = clip::Model::random(clip::named_config("ViT-B/32"), 0);
+    std::vector<clip::io::TensorToWrite> tensors;
+    std::vector<torch::Tensor> keep;
+    for (const auto& [k, v] : m.state_dict()) {
+      if (!v.is_floating_point()) continue;
+      keep.push_back(v.contiguous());
+      tensors.push_back({k, clip::io::DType::kF32, keep.back().sizes().vec(), keep.back().data_ptr(),
+                         static_cast<size_t>(keep.back().nbytes())});
+    }
+    clip::io::write_safetensors(st_path, tensors, {{"config", clip::config_to_json(m.config())}});
+  }
+  double load_s = 0;
+  for (int i = 0; i < 2; ++i) {
+    const auto t0 = Clock::now();
+    const clip::Model m = clip::Model::load(st_path);
+    load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  std::remove(st_path.c_str());
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double our_rss_mb = ru.ru_maxrss / 1024.0;
+  const double mm32 = best_matmul_gflops(torch::kFloat32, runs), mm16 = best_matmul_gflops(torch::kBFloat16, runs);
+
+  // The peer, as users get it and tuned.
+  std::map<std::string, double> peer_plain, peer_tuned;
+  json peer_meta;
+  if (with_peer) {
+    for (bool tuned : {false, true}) {
+      const json p = run_peer(python, peer, models, precisions, threads, runs, tuned);
+      if (p.is_null()) continue;
+      auto& dst = tuned ? peer_tuned : peer_plain;
+      for (const auto& r : p["results"])
+        dst[r["model"].get<std::string>() + "/" + r["precision"].get<std::string>() + "/" + r["tower"].get<std::string>() +
+            "/" + std::to_string(r["batch"].get<int>())] = r["per_s"].get<double>();
+      peer_meta[tuned ? "tuned" : "plain"] = {{"peak_rss_mb", p["peak_rss_mb"]}, {"peer", p["peer"]}};
+    }
+  }
+
+  std::printf("CLIP++ inference vs PyTorch peer, %d threads, median of %d runs (items/s; ratio vs tuned peer)\n", threads, runs);
+  std::printf("%-10s %-5s %-6s %6s %12s %12s %12s %8s\n", "model", "prec", "tower", "batch", "CLIP++", "peer tuned",
+              "peer plain", "ratio");
+  json rows = json::array();
+  for (const auto& [key, v] : ours) {
+    char model[32], prec[8], tower[8];
+    int batch = 0;
+    std::sscanf(key.c_str(), "%31[^/]/%7[^/]/%7[^/]/%d", model, prec, tower, &batch);
+    const double pt = peer_tuned.count(key) ? peer_tuned[key] : 0, pp = peer_plain.count(key) ? peer_plain[key] : 0;
+    std::printf("%-10s %-5s %-6s %6d %12.2f %12.2f %12.2f %7.2fx\n", model, prec, tower, batch, v, pt, pp, pt > 0 ? v / pt : 0.0);
+    rows.push_back({{"model", model}, {"precision", prec}, {"tower", tower}, {"batch", batch}, {"ours_per_s", v},
+                    {"peer_tuned_per_s", pt}, {"peer_plain_per_s", pp}, {"ratio_vs_tuned", pt > 0 ? v / pt : 0.0}});
+  }
+  std::printf("best 2048^3 matmul: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", mm32, mm16);
+  for (auto it = gflops.begin(); it != gflops.end(); ++it)
+    std::printf("ViT image tower (batch 32) %-14s %.1f GFLOP/s (%.0f%% of the best matmul)\n", it.key().c_str(),
+                it.value().get<double>(),
+                100.0 * it.value().get<double>() / (it.key().find("bf16") != std::string::npos ? mm16 : mm32));
+  std::printf("ViT-B/32 safetensors load (warm cache): %.3f s\n", load_s);
+  std::printf("peak RSS: CLIP++ %.0f MB", our_rss_mb);
+  if (peer_meta.contains("tuned")) std::printf(", peer tuned %.0f MB", peer_meta["tuned"]["peak_rss_mb"].get<double>());
+  if (peer_meta.contains("plain")) std::printf(", peer plain %.0f MB", peer_meta["plain"]["peak_rss_mb"].get<double>());
+  std::printf("\n");
+  result["rows"] = rows;
+  result["matmul_gflops"] = {{"fp32", mm32}, {"bf16", mm16}};
+  result["vit_image_gflops"] = gflops;
+  result["load_seconds_vit_b32"] = load_s;
+  result["peak_rss_mb"] = our_rss_mb;
+  result["peer"] = peer_meta;
+  if (!json_out.empty()) clip::util::write_file_atomic(json_out, result.dump(2) + "\n");
+  return 0;
+}
