@@ -10,6 +10,7 @@
 
 #include "clip/error.h"
 #include "io/safetensors.h"
+#include "io/torch/torch_checkpoint.h"
 #include "util/file_io.h"
 
 namespace clip::model {
@@ -53,8 +54,15 @@ Checkpoint read_safetensors(const std::string& path) {
 }
 
 Checkpoint read_file_checkpoint(const std::string& path) {
-  // Other formats (torch.save zip, TorchScript) are wired in with their readers.
-  return read_safetensors(path);
+  switch (io::detect_checkpoint_format(path)) {
+    case io::CheckpointFormat::kSafetensors: return read_safetensors(path);
+    case io::CheckpointFormat::kTorchZip:
+    case io::CheckpointFormat::kLegacyTorch: return Checkpoint{io::read_torch_state_dict(path), std::nullopt};
+    case io::CheckpointFormat::kTorchScript: return Checkpoint{io::read_torchscript_state_dict(path), std::nullopt};
+    case io::CheckpointFormat::kUnknown: break;
+  }
+  throw Error(path + ": not a checkpoint CLIP++ can read (expected safetensors, a torch.save archive, a "
+              "TorchScript archive, or a Hugging Face folder)");
 }
 
 // Hugging Face CLIPModel -> OpenAI names.

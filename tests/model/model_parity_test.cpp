@@ -86,6 +86,21 @@ TEST_P(ModelParity, SafetensorsWithConfigMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity, ::testing::Values("tiny-vit", "tiny-vit-f16", "tiny-rn-f16"));
 
+// Every other container of the same weights: torch.save (.pt) and TorchScript (.jit.pt).
+class ModelFormatParity : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(ModelFormatParity, MatchesReference) {
+  CLIP_REQUIRE_SHARED_FIXTURES();
+  const auto [name, ext] = GetParam();
+  const std::string base = fixtures() + "/models/" + name;
+  const clip::Model m = clip::Model::load(base + ext, {base + ".config.json"});
+  expect_model_matches(m, fixtures() + "/ref/" + name, std::string(name) + ext);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelFormatParity,
+                         ::testing::Values(std::pair{"tiny-vit-f16", ".pt"}, std::pair{"tiny-vit-f16", ".jit.pt"},
+                                           std::pair{"tiny-rn-f16", ".pt"}, std::pair{"tiny-rn-f16", ".jit.pt"}));
+
 TEST(ModelLoading, ConfigBesideTheCheckpointIsFound) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   const clip::Model m = clip::Model::load(fixtures() + "/models/tiny-vit.safetensors");
