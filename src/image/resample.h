@@ -1,0 +1,87 @@
+// Pillow's resampling (libImaging/Resample.c, Geometry.c) re-implemented: the same coefficients,
+// fixed-point rounding and pass order, so results are bit-identical. Only the output region a
+// caller asks for is computed (each output pixel depends only on its own coefficients, so a
+// region of the full resize is exactly the full resize cropped).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "clip/image.h"
+
+namespace clip::image::detail {
+
+// Which inner loops run: portable C++ or AVX-512 (chosen at run time when the CPU has it).
+enum class Kernel { kAuto, kScalar, kAvx512 };
+bool cpu_has_avx512();
+Kernel resolve_kernel(Kernel k);
+
+// Pillow's bicubic (a = -0.5) coefficients for one axis of a resize in_size → out_size, for the
+// outputs [out_begin, out_end) only.
+struct AxisCoeffs {
+  int in_size = 0, out_size = 0;
+  int out_begin = 0, out_end = 0;
+  int ksize = 0;               // Pillow's coefficient stride: 2·ceil(support) + 1
+  std::vector<int> first;      // per computed output: first input index (Pillow's xmin)
+  std::vector<int> count;      // per computed output: number of taps (Pillow's xmax)
+  std::vector<double> weight;  // per output, ksize normalised weights (the I-mode path)
+  std::vector<int32_t> fixed;  // per output, ksize weights in Pillow's 22-bit fixed point
+  int src_begin = 0, src_end = 0;  // the input range all computed outputs read
+
+  int outputs() const { return out_end - out_begin; }
+};
+AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end);
+
+// Pillow's nearest-neighbour source index for every output (ImagingScaleAffine's accumulated
+// coordinates), for a resize in_size → out_size.
+std::vector<int> nearest_table(int in_size, int out_size);
+
+// Pillow's 8-bit two-pass resize (horizontal pass first, rounded and clipped to 8 bits, then the
+// vertical pass), of an image with `channels` interleaved 8-bit channels, computing only the
+// output region [ox, ox+ow) × [oy, oy+oh) of the in_w×in_h → out_w×out_h resize.
+// Input rows are pushed one at a time (from a decoder or from memory), in order, for every row
+// in [row_begin(), row_end()); each pushed row holds the input columns [window_begin,
+// window_end), which must cover [col_begin(), col_end()).
+class Resampler8 {
+ public:
+  Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
+             int channels, Kernel kernel = Kernel::kAuto);
+
+  int row_begin() const { return row_begin_; }
+  int row_end() const { return row_end_; }
+  int col_begin() const { return col_begin_; }
+  int col_end() const { return col_end_; }
+
+  void set_window(int window_begin, int window_end);
+  void push_row(int y, const uint8_t* row);
+  // Writes oh rows of ow·channels bytes, `stride` bytes apart.
+  void finish(uint8_t* out, size_t stride);
+
+ private:
+  int in_w_, in_h_, ow_, oh_, ox_, oy_, channels_;
+  bool need_h_, need_v_, simd_;
+  AxisCoeffs h_, v_;
+  int row_begin_, row_end_, col_begin_, col_end_;
+  int window_begin_ = 0, window_end_ = 0;
+  // Horizontal kernel layout for the current window: per output, a start column (window
+  // relative) and `kpad_` weights (zero outside Pillow's taps), kpad_ a multiple of the pixels
+  // one vector holds.
+  int kpad_ = 0;
+  bool packed_ok_ = false;
+  std::vector<int> pstart_;
+  std::vector<int32_t> packed_;
+  std::vector<uint8_t> tmp_;  // (row_end − row_begin) rows of ow·channels bytes
+};
+
+// Pillow's Image.resize(BICUBIC) for any mode, region-only (see above). Returns an ow×oh image
+// in the same mode (P keeps its palette).
+Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh,
+                    Kernel kernel = Kernel::kAuto);
+
+// Pillow's premultiply (RGBA→RGBa, LA→La) and its inverse, in place, on `pixels` pixels whose
+// alpha is the last of `channels` bytes.
+void premultiply(uint8_t* data, size_t pixels, int channels);
+void unpremultiply(uint8_t* data, size_t pixels, int channels);
+
+}  // namespace clip::image::detail
