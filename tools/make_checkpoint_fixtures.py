@@ -103,6 +103,11 @@ def main():
     # Other trainers keep the weights under "model".
     save({"model": collections.OrderedDict([("w", torch.ones(2, 2))]), "step": np.int64(100)}, "model_key.pt")
 
+    # nn.Parameter objects (keep_vars=True) pickle through _rebuild_parameter; tied weights are one
+    # object (memo), and a row view shares their storage at offset 2.
+    w = torch.nn.Parameter(torch.arange(4, dtype=torch.float32).reshape(2, 2))
+    save(collections.OrderedDict([("enc.weight", w), ("dec.weight", w), ("row", w.data[1])]), "tied_params.pt")
+
     # Not a state dict at all.
     save([torch.ones(2), 3, "x"], "list.pt")
 

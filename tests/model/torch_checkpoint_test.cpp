@@ -266,6 +266,17 @@ TEST(TorchCheckpoint, ModelKeyCheckpoint) {
   EXPECT_TRUE(torch::equal(at(sd, "w"), torch::ones({2, 2})));
 }
 
+TEST(TorchCheckpoint, ParametersAndTiedStorage) {
+  // OrderedDict(enc.weight=w, dec.weight=w, row=w.data[1]) with w an nn.Parameter.
+  const NamedTensors sd = clip::io::read_torch_state_dict(data("tied_params.pt"));
+  ASSERT_EQ(names_of(sd), (std::vector<std::string>{"enc.weight", "dec.weight", "row"}));
+  EXPECT_TRUE(torch::equal(at(sd, "enc.weight"), torch::arange(4, torch::kFloat32).reshape({2, 2})));
+  EXPECT_FALSE(at(sd, "enc.weight").requires_grad());
+  EXPECT_EQ(at(sd, "enc.weight").data_ptr(), at(sd, "dec.weight").data_ptr());  // one storage, read once
+  EXPECT_EQ(at(sd, "row").storage_offset(), 2);
+  EXPECT_TRUE(torch::equal(at(sd, "row"), torch::tensor({2.0f, 3.0f})));
+}
+
 TEST(TorchCheckpoint, NotAStateDict) {
   const std::string list = data("list.pt");
   EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(list); }),
