@@ -4,8 +4,8 @@ reader tests use (run once; the outputs are committed, tests never need Python).
 
 Needs Debian's python3-torch (torch 1.13) and numpy:  /usr/bin/python3 tools/make_checkpoint_fixtures.py
 
-Every file is deterministic in content (fixed values, no random numbers); the zip archives carry
-no timestamps that matter to the tests.
+Every file is deterministic (fixed values, no random numbers) except legacy.pt, whose storage
+keys are memory addresses: it changes byte-wise on every run (its content does not).
 """
 import collections
 import io
