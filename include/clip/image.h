@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,30 @@ std::vector<float> normalize(const Rgb8& rgb, const std::array<float, 3>& mean,
 Preprocessed preprocess(std::string_view bytes, const std::string& name,
                         const PreprocessOptions& options);
 Preprocessed preprocess_file(const std::string& path, const PreprocessOptions& options);
+
+// Reusable preprocessing: keeps its scratch buffers (file bytes, resize buffers, the cropped
+// image) between images, so a loop over many files does not allocate, and page-fault, per image.
+// Not thread-safe: one per thread.
+class Preprocessor {
+ public:
+  explicit Preprocessor(const PreprocessOptions& options);
+  ~Preprocessor();
+  Preprocessor(Preprocessor&&) noexcept;
+  Preprocessor& operator=(Preprocessor&&) noexcept;
+
+  const PreprocessOptions& options() const { return options_; }
+  size_t input_size() const;  // 3 · size · size floats
+
+  // Writes the model input (input_size() floats, [3, size, size]) to `input`, and the cropped
+  // RGB image to *rgb when rgb is not null.
+  void run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb = nullptr);
+  void run_file(const std::string& path, float* input, Rgb8* rgb = nullptr);
+
+ private:
+  struct Scratch;
+  PreprocessOptions options_;
+  std::unique_ptr<Scratch> scratch_;
+};
 
 // A batch on a thread pool (threads <= 0: all cores). Results come back in input order; a file
 // that fails sets `error` (naming the file and the reason) and does not stop the others.

@@ -21,6 +21,9 @@ Image new_image(Mode mode, int width, int height, Format format);
 // order when bgr is set), the rest Pillow's default ramp (i, i, i).
 std::vector<uint8_t> make_palette(const uint8_t* entries, int n, int stride, bool bgr);
 
+// Pillow's convert("RGB") into `out`, reusing its buffer.
+void to_rgb_into(const Image& image, Rgb8& out);
+
 // The Orientation tag (1..8) of an EXIF block (optionally starting with "Exif\0\0"), or 0.
 int exif_orientation(const uint8_t* data, size_t size);
 

@@ -163,6 +163,11 @@ Image decode_file(const std::string& path, const DecodeOptions& options) {
 
 Rgb8 to_rgb(const Image& img) {
   Rgb8 out;
+  detail::to_rgb_into(img, out);
+  return out;
+}
+
+void detail::to_rgb_into(const Image& img, Rgb8& out) {
   out.width = img.width;
   out.height = img.height;
   const size_t n = static_cast<size_t>(img.width) * img.height;
@@ -210,7 +215,6 @@ Rgb8 to_rgb(const Image& img) {
       }
       break;
   }
-  return out;
 }
 
 Image crop(const Image& img, int left, int top, int width, int height) {

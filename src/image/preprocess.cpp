@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <exception>
 
 #include "clip/error.h"
@@ -38,53 +41,158 @@ Image read_whole(detail::JpegReader& r) {
   return img;
 }
 
-Rgb8 preprocess_jpeg(std::string_view bytes, const std::string& name, const PreprocessOptions& o) {
-  detail::JpegReader r(bytes, name, o.decode);
-  if (o.decode.exif_transpose && r.exif_orientation() >= 2) {
-    const Image img = read_whole(r);
-    return resize_crop(apply_orientation(img, img.exif_orientation), o.size);
-  }
-  int scale = 8;
-  if (o.fast_jpeg) {
-    const int short_side = std::min(r.width(), r.height());
-    for (int m = 1; m <= 8; ++m) {
-      if (scaled(short_side, m) >= 2 * o.size) {
-        scale = m;
-        break;
-      }
+// torchvision's float32 steps (x/255 − m) / s: only 256 values per channel, so a table.
+void make_lut(const std::array<float, 3>& mean, const std::array<float, 3>& std, float lut[3][256]) {
+  for (int c = 0; c < 3; ++c)
+    if (!(std[c] != 0.0f) || !std::isfinite(std[c]) || !std::isfinite(mean[c]))
+      throw Error("normalize: std must be finite and non-zero and mean finite (channel " + std::to_string(c) + ")");
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) {
+      const float x = static_cast<float>(v) / 255.0f;
+      lut[c][v] = (x - mean[c]) / std[c];
     }
-  }
-  r.start(scale);
-  const int W = r.output_width(), H = r.output_height(), C = r.channels();
-  const Geometry g = clip_geometry(W, H, o.size);
-  const int n = o.size;
-  detail::Resampler8 rs(W, H, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
+}
 
-  // Decode only the needed columns and rows, with a margin so that libjpeg's edge handling of
-  // a cropped or skipped region (upsampling context) never reaches a pixel we use.
-  constexpr int kMargin = 32;
-  int x0 = std::max(0, rs.col_begin() - kMargin);
-  int xw = std::min(W, rs.col_end() + kMargin) - x0;
-  if (x0 > 0 || xw < W) r.crop_columns(x0, xw);
-  else xw = W;
-  rs.set_window(x0, x0 + xw);
-  const int y_first = std::max(0, rs.row_begin() - kMargin);
-  r.skip_rows(y_first);
-  constexpr int kChunk = 16;
-  std::vector<uint8_t> chunk(static_cast<size_t>(kChunk) * xw * C);
-  const size_t rb = static_cast<size_t>(xw) * C;
-  for (int y = y_first; y < rs.row_end(); y += kChunk) {
-    const int k = std::min(kChunk, rs.row_end() - y);
-    r.read_rows(chunk.data(), rb, k);
-    for (int i = 0; i < k; ++i) rs.push_row(y + i, chunk.data() + i * rb);
+void normalize_into(const Rgb8& rgb, const float lut[3][256], float* out) {
+  const size_t plane = static_cast<size_t>(rgb.width) * rgb.height;
+  const uint8_t* p = rgb.pixels.data();
+  for (size_t i = 0; i < plane; ++i) {
+    out[i] = lut[0][p[3 * i]];
+    out[plane + i] = lut[1][p[3 * i + 1]];
+    out[2 * plane + i] = lut[2][p[3 * i + 2]];
   }
-  r.finish();
-  Image out = detail::new_image(r.mode(), n, n, Format::kJpeg);
-  rs.finish(out.pixels.data(), out.row_bytes());
-  return to_rgb(out);
+}
+
+// Reads a whole file into `out`, reusing its capacity.
+void read_file_into(const std::string& path, std::string& out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  out.clear();
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    const long n = std::ftell(f);
+    if (n > 0) out.reserve(static_cast<size_t>(n));
+    std::rewind(f);
+  }
+  char buf[1 << 16];
+  size_t k;
+  while ((k = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, k);
+  const bool failed = std::ferror(f);
+  std::fclose(f);
+  if (failed) throw Error(path + ": read error (a folder, or an unreadable file?)");
 }
 
 }  // namespace
+
+struct Preprocessor::Scratch {
+  std::string bytes;
+  detail::Resampler8 resampler;
+  std::vector<uint8_t> chunk;
+  Image cropped;
+  Rgb8 rgb;
+  float lut[3][256];
+};
+
+Preprocessor::Preprocessor(const PreprocessOptions& options)
+    : options_(options), scratch_(std::make_unique<Scratch>()) {
+  check_size(options.size);
+  if (options.decode.max_pixels <= 0) throw Error("preprocess: the pixel limit must be positive");
+  make_lut(options.mean, options.std, scratch_->lut);
+}
+
+Preprocessor::~Preprocessor() = default;
+Preprocessor::Preprocessor(Preprocessor&&) noexcept = default;
+Preprocessor& Preprocessor::operator=(Preprocessor&&) noexcept = default;
+
+size_t Preprocessor::input_size() const { return 3 * static_cast<size_t>(options_.size) * options_.size; }
+
+void Preprocessor::run_file(const std::string& path, float* input, Rgb8* rgb) {
+  read_file_into(path, scratch_->bytes);
+  run(scratch_->bytes, path, input, rgb);
+}
+
+void Preprocessor::run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb) {
+  Scratch& s = *scratch_;
+  const PreprocessOptions& o = options_;
+  const int n = o.size;
+  if (bytes.empty()) detail::fail(name, "empty file (0 bytes); expected an image");
+  bool done = false;
+  if (detect_format(bytes) == Format::kJpeg) {
+    detail::JpegReader r(bytes, name, o.decode);
+    if (o.decode.exif_transpose && r.exif_orientation() >= 2) {
+      const Image img = read_whole(r);
+      detail::to_rgb_into(detail::resize_region_or_crop(apply_orientation(img, img.exif_orientation), n), s.rgb);
+      done = true;
+    } else {
+      int scale = 8;
+      if (o.fast_jpeg) {
+        const int short_side = std::min(r.width(), r.height());
+        for (int m = 1; m <= 8; ++m) {
+          if (scaled(short_side, m) >= 2 * n) {
+            scale = m;
+            break;
+          }
+        }
+      }
+      r.start(scale);
+      const int W = r.output_width(), H = r.output_height(), C = r.channels();
+      const Geometry g = clip_geometry(W, H, n);
+      detail::Resampler8& rs = s.resampler;
+      rs.configure(W, H, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
+      // Decode only the needed columns and rows, with a margin so that libjpeg's edge handling
+      // of a cropped or skipped region (upsampling context) never reaches a pixel we use.
+      constexpr int kMargin = 32;
+      int x0 = std::max(0, rs.col_begin() - kMargin);
+      int xw = std::min(W, rs.col_end() + kMargin) - x0;
+      if (x0 > 0 || xw < W) {
+        r.crop_columns(x0, xw);
+      } else {
+        x0 = 0;
+        xw = W;
+      }
+      rs.set_window(x0, x0 + xw);
+      const int y_first = std::max(0, rs.row_begin() - kMargin);
+      r.skip_rows(y_first);
+      constexpr int kChunk = 16;
+      const size_t rb = static_cast<size_t>(xw) * C;
+      s.chunk.resize(kChunk * rb);
+      for (int y = y_first; y < rs.row_end(); y += kChunk) {
+        const int k = std::min(kChunk, rs.row_end() - y);
+        r.read_rows(s.chunk.data(), rb, k);
+        rs.push_rows(y, s.chunk.data(), rb, k);
+      }
+      r.finish();
+      s.cropped.mode = r.mode();
+      s.cropped.width = s.cropped.height = n;
+      s.cropped.format = Format::kJpeg;
+      s.cropped.pixels.resize(s.cropped.row_bytes() * n);
+      rs.finish(s.cropped.pixels.data(), s.cropped.row_bytes());
+      detail::to_rgb_into(s.cropped, s.rgb);
+      done = true;
+    }
+  }
+  if (!done) {
+    const Image img = decode(bytes, name, o.decode);
+    const Geometry g = clip_geometry(img.width, img.height, n);
+    const bool plain = img.mode == Mode::kL || img.mode == Mode::kRGB || img.mode == Mode::kCMYK;
+    if (plain && (g.resized_width != img.width || g.resized_height != img.height)) {
+      const int C = bytes_per_pixel(img.mode);
+      detail::Resampler8& rs = s.resampler;
+      rs.configure(img.width, img.height, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
+      const size_t rb = img.row_bytes();
+      rs.push_rows(rs.row_begin(), img.pixels.data() + rs.row_begin() * rb, rb, rs.row_end() - rs.row_begin());
+      s.cropped.mode = img.mode;
+      s.cropped.width = s.cropped.height = n;
+      s.cropped.format = img.format;
+      s.cropped.pixels.resize(s.cropped.row_bytes() * n);
+      rs.finish(s.cropped.pixels.data(), s.cropped.row_bytes());
+      detail::to_rgb_into(s.cropped, s.rgb);
+    } else {
+      detail::to_rgb_into(detail::resize_region_or_crop(img, n), s.rgb);
+    }
+  }
+  normalize_into(s.rgb, s.lut, input);
+  if (rgb) *rgb = s.rgb;
+}
 
 Geometry clip_geometry(int width, int height, int size) {
   check_size(size);
@@ -110,68 +218,63 @@ Geometry clip_geometry(int width, int height, int size) {
   return g;
 }
 
-Rgb8 resize_crop(const Image& image, int size) {
+Rgb8 resize_crop(const Image& image, int size) { return to_rgb(detail::resize_region_or_crop(image, size)); }
+
+Image detail::resize_region_or_crop(const Image& image, int size) {
   const Geometry g = clip_geometry(image.width, image.height, size);
   if (g.resized_width == image.width && g.resized_height == image.height)
-    return to_rgb(crop(image, g.crop_left, g.crop_top, size, size));
-  return to_rgb(detail::resize_region(image, g.resized_width, g.resized_height, g.crop_left, g.crop_top, size, size));
+    return crop(image, g.crop_left, g.crop_top, size, size);
+  return resize_region(image, g.resized_width, g.resized_height, g.crop_left, g.crop_top, size, size);
 }
 
 std::vector<float> normalize(const Rgb8& rgb, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
-  for (int c = 0; c < 3; ++c)
-    if (!(std[c] != 0.0f) || !std::isfinite(std[c]) || !std::isfinite(mean[c]))
-      throw Error("normalize: std must be finite and non-zero and mean finite (channel " + std::to_string(c) + ")");
-  // Only 256 values per channel: a table of torchvision's float32 steps (x/255 − m) / s.
   float lut[3][256];
-  for (int c = 0; c < 3; ++c)
-    for (int v = 0; v < 256; ++v) {
-      const float x = static_cast<float>(v) / 255.0f;
-      lut[c][v] = (x - mean[c]) / std[c];
-    }
-  const size_t plane = static_cast<size_t>(rgb.width) * rgb.height;
-  std::vector<float> out(plane * 3);
-  const uint8_t* p = rgb.pixels.data();
-  for (size_t i = 0; i < plane; ++i) {
-    out[i] = lut[0][p[3 * i]];
-    out[plane + i] = lut[1][p[3 * i + 1]];
-    out[2 * plane + i] = lut[2][p[3 * i + 2]];
-  }
+  make_lut(mean, std, lut);
+  std::vector<float> out(static_cast<size_t>(rgb.width) * rgb.height * 3);
+  normalize_into(rgb, lut, out.data());
   return out;
 }
 
 Preprocessed preprocess(std::string_view bytes, const std::string& name, const PreprocessOptions& options) {
-  check_size(options.size);
-  if (bytes.empty()) detail::fail(name, "empty file (0 bytes); expected an image");
-  Preprocessed p;
-  if (detect_format(bytes) == Format::kJpeg) {
-    p.rgb = preprocess_jpeg(bytes, name, options);
-  } else {
-    p.rgb = resize_crop(decode(bytes, name, options.decode), options.size);
-  }
-  p.input = normalize(p.rgb, options.mean, options.std);
-  return p;
+  Preprocessor p(options);
+  Preprocessed out;
+  out.input.resize(p.input_size());
+  p.run(bytes, name, out.input.data(), &out.rgb);
+  return out;
 }
 
 Preprocessed preprocess_file(const std::string& path, const PreprocessOptions& options) {
-  return preprocess(util::read_file(path), path, options);
+  Preprocessor p(options);
+  Preprocessed out;
+  out.input.resize(p.input_size());
+  p.run_file(path, out.input.data(), &out.rgb);
+  return out;
 }
 
 std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths, const PreprocessOptions& options,
                                         int threads, bool keep_rgb) {
-  check_size(options.size);
+  Preprocessor first(options);  // validates the options once, before any work
   std::vector<BatchItem> items(paths.size());
   util::ThreadPool pool(threads);
-  pool.parallel_for(paths.size(), [&](size_t i) {
-    BatchItem& it = items[i];
-    it.path = paths[i];
-    try {
-      it.result = preprocess_file(paths[i], options);
-      if (!keep_rgb) it.result.rgb = Rgb8{};
-    } catch (const std::exception& e) {
-      it.error = e.what();
-      if (it.error.empty()) it.error = paths[i] + ": unknown error";
-    } catch (...) {
-      it.error = paths[i] + ": unknown error";
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(pool.size() + 1, paths.size()));
+  std::atomic<size_t> next{0};
+  // One Preprocessor (scratch buffers) per worker; files are handed out one at a time.
+  pool.parallel_for(workers, [&](size_t w) {
+    Preprocessor p = w == 0 ? std::move(first) : Preprocessor(options);
+    for (size_t i = next++; i < paths.size(); i = next++) {
+      BatchItem& it = items[i];
+      it.path = paths[i];
+      try {
+        it.result.input.resize(p.input_size());
+        p.run_file(paths[i], it.result.input.data(), keep_rgb ? &it.result.rgb : nullptr);
+      } catch (const std::exception& e) {
+        it.result = Preprocessed{};
+        it.error = e.what();
+        if (it.error.empty()) it.error = paths[i] + ": unknown error";
+      } catch (...) {
+        it.result = Preprocessed{};
+        it.error = paths[i] + ": unknown error";
+      }
     }
   });
   return items;

@@ -73,8 +73,8 @@ void hpass_scalar_any(int channels, const uint8_t* row, uint8_t* dst, const Axis
 }
 
 void vpass_scalar(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes,
-                  const AxisCoeffs& a, uint8_t* out, size_t stride) {
-  std::vector<int32_t> acc(width_bytes);
+                  const AxisCoeffs& a, uint8_t* out, size_t stride, std::vector<int32_t>& acc) {
+  acc.resize(width_bytes);
   for (int o = 0; o < a.outputs(); ++o) {
     const int32_t* k = &a.fixed[static_cast<size_t>(o) * a.ksize];
     const int f = a.first[o] - tmp_row0;
@@ -94,59 +94,69 @@ void vpass_scalar(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t wi
 #ifdef CLIP_IMAGE_X86
 #define CLIP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
-// One output pixel per step: a vector holds P = 16 / C whole pixels (C·P lanes), multiplied by
-// the P weights each repeated C times, accumulated over the padded taps, then summed per channel.
+// One output pixel of R rows per step: a vector holds P = 16 / C whole pixels (C·P lanes),
+// multiplied by the P weights each repeated C times (pre-expanded, zero in unused lanes; loaded
+// once for the R rows), accumulated over the padded taps; then lane shifts sum the lanes of each
+// channel into lanes 0 .. C−1.
 template <int C>
-CLIP_AVX512 void hpass_avx512(const uint8_t* row, uint8_t* dst, int n_out, const int* start,
-                              const int32_t* packed, int kpad) {
+CLIP_AVX512 inline __m512i reduce_channels(__m512i acc, __m512i zero) {
+  if constexpr (C == 3) {  // lanes 3j + c, j < 5
+    const __m512i a = _mm512_add_epi32(acc, _mm512_alignr_epi32(zero, acc, 3));
+    const __m512i b = _mm512_add_epi32(a, _mm512_alignr_epi32(zero, a, 6));
+    return _mm512_add_epi32(b, _mm512_alignr_epi32(zero, acc, 12));
+  } else {
+    acc = _mm512_add_epi32(acc, _mm512_alignr_epi32(zero, acc, 8));
+    if constexpr (C <= 4) acc = _mm512_add_epi32(acc, _mm512_alignr_epi32(zero, acc, 4));
+    if constexpr (C <= 2) acc = _mm512_add_epi32(acc, _mm512_alignr_epi32(zero, acc, 2));
+    if constexpr (C <= 1) acc = _mm512_add_epi32(acc, _mm512_alignr_epi32(zero, acc, 1));
+    return acc;
+  }
+}
+
+template <int C, int R>
+CLIP_AVX512 void hpass_avx512(const uint8_t* const* rows, uint8_t* const* dst, int n_out, const int* start,
+                              const int32_t* lanes, int groups) {
   constexpr int P = 16 / C;
   constexpr int L = P * C;
   const __mmask16 lane_mask = static_cast<__mmask16>((1u << L) - 1);
-  const __mmask16 weight_mask = static_cast<__mmask16>((1u << P) - 1);
-  alignas(64) int32_t idx_arr[16];
-  for (int l = 0; l < 16; ++l) idx_arr[l] = std::min(l / C, P - 1);
-  const __m512i idx = _mm512_load_si512(idx_arr);
-  alignas(64) int32_t lanes[16];
+  const __mmask16 out_mask = static_cast<__mmask16>((1u << C) - 1);
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i half = _mm512_set1_epi32(kHalf);
   for (int o = 0; o < n_out; ++o) {
-    const uint8_t* s = row + static_cast<size_t>(start[o]) * C;
-    const int32_t* k = packed + static_cast<size_t>(o) * kpad;
-    __m512i acc = _mm512_setzero_si512();
-    for (int t = 0; t < kpad; t += P) {
-      const __m512i px = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lane_mask, s + t * C));
-      __m512i kv;
-      if constexpr (C == 1) {
-        kv = _mm512_loadu_si512(k + t);
-      } else {
-        kv = _mm512_maskz_permutexvar_epi32(lane_mask, idx, _mm512_maskz_loadu_epi32(weight_mask, k + t));
+    const size_t off = static_cast<size_t>(start[o]) * C;
+    const int32_t* k = lanes + static_cast<size_t>(o) * groups * 16;
+    __m512i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = zero;
+    for (int g = 0; g < groups; ++g) {
+      const __m512i kv = _mm512_loadu_si512(k + 16 * g);
+      for (int r = 0; r < R; ++r) {
+        const __m512i px = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lane_mask, rows[r] + off + g * L));
+        acc[r] = _mm512_add_epi32(acc[r], _mm512_mullo_epi32(px, kv));
       }
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(px, kv));
     }
-    if constexpr (C == 1) {
-      dst[o] = clip8(_mm512_reduce_add_epi32(acc) + kHalf);
-    } else if constexpr (C == 4 || C == 2) {
-      const __m256i a8 = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
-      __m128i a4 = _mm_add_epi32(_mm256_castsi256_si128(a8), _mm256_extracti128_si256(a8, 1));
-      if constexpr (C == 2) a4 = _mm_add_epi32(a4, _mm_shuffle_epi32(a4, _MM_SHUFFLE(1, 0, 3, 2)));
-      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), a4);
-      for (int c = 0; c < C; ++c) dst[o * C + c] = clip8(lanes[c] + kHalf);
-    } else {
-      _mm512_store_si512(lanes, acc);
-      for (int c = 0; c < C; ++c) {
-        int32_t sum = kHalf;
-        for (int j = 0; j < P; ++j) sum += lanes[j * C + c];
-        dst[o * C + c] = clip8(sum);
-      }
+    for (int r = 0; r < R; ++r) {
+      __m512i v = _mm512_add_epi32(reduce_channels<C>(acc[r], zero), half);
+      v = _mm512_max_epi32(_mm512_srai_epi32(v, kPrecisionBits), zero);
+      _mm_mask_storeu_epi8(dst[r] + o * C, out_mask, _mm512_cvtusepi32_epi8(v));
     }
   }
 }
 
-CLIP_AVX512 void hpass_avx512_any(int channels, const uint8_t* row, uint8_t* dst, int n_out,
-                                  const int* start, const int32_t* packed, int kpad) {
+template <int C>
+CLIP_AVX512 void hpass_avx512_rows(const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out,
+                                   const int* start, const int32_t* lanes, int groups) {
+  int r = 0;
+  for (; r + 4 <= n_rows; r += 4) hpass_avx512<C, 4>(rows + r, dst + r, n_out, start, lanes, groups);
+  for (; r < n_rows; ++r) hpass_avx512<C, 1>(rows + r, dst + r, n_out, start, lanes, groups);
+}
+
+CLIP_AVX512 void hpass_avx512_any(int channels, const uint8_t* const* rows, uint8_t* const* dst, int n_rows,
+                                  int n_out, const int* start, const int32_t* lanes, int groups) {
   switch (channels) {
-    case 1: return hpass_avx512<1>(row, dst, n_out, start, packed, kpad);
-    case 2: return hpass_avx512<2>(row, dst, n_out, start, packed, kpad);
-    case 3: return hpass_avx512<3>(row, dst, n_out, start, packed, kpad);
-    case 4: return hpass_avx512<4>(row, dst, n_out, start, packed, kpad);
+    case 1: return hpass_avx512_rows<1>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 2: return hpass_avx512_rows<2>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 3: return hpass_avx512_rows<3>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 4: return hpass_avx512_rows<4>(rows, dst, n_rows, n_out, start, lanes, groups);
   }
 }
 
@@ -217,11 +227,10 @@ Kernel resolve_kernel(Kernel k) {
   return k;
 }
 
-AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end) {
+void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a) {
   if (in_size <= 0 || out_size <= 0 || out_begin < 0 || out_end > out_size || out_begin >= out_end)
     throw Error("image resize: bad axis " + std::to_string(in_size) + " -> " + std::to_string(out_size) +
                 " [" + std::to_string(out_begin) + ", " + std::to_string(out_end) + ")");
-  AxisCoeffs a;
   a.in_size = in_size;
   a.out_size = out_size;
   a.out_begin = out_begin;
@@ -267,6 +276,11 @@ AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end) {
     a.src_end = std::max(a.src_end, xmin + std::max(xmax, 0));
   }
   if (a.src_end <= a.src_begin) a.src_end = a.src_begin = 0;
+}
+
+AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end) {
+  AxisCoeffs a;
+  make_axis(in_size, out_size, out_begin, out_end, a);
   return a;
 }
 
@@ -286,16 +300,27 @@ std::vector<int> nearest_table(int in_size, int out_size) {
 // ---- Resampler8 --------------------------------------------------------------------------------
 
 Resampler8::Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                       int channels, Kernel kernel)
-    : in_w_(in_w), in_h_(in_h), ow_(ow), oh_(oh), ox_(ox), oy_(oy), channels_(channels) {
+                       int channels, Kernel kernel) {
+  configure(in_w, in_h, out_w, out_h, ox, oy, ow, oh, channels, kernel);
+}
+
+void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
+                           int channels, Kernel kernel) {
   if (channels < 1 || channels > 4) throw Error("image resize: unsupported channel count");
-  if (ow <= 0 || oh <= 0 || ox < 0 || oy < 0 || ox + ow > out_w || oy + oh > out_h)
+  if (in_w <= 0 || in_h <= 0 || ow <= 0 || oh <= 0 || ox < 0 || oy < 0 || ox + ow > out_w || oy + oh > out_h)
     throw Error("image resize: output region outside the resized image");
+  in_w_ = in_w;
+  in_h_ = in_h;
+  ow_ = ow;
+  oh_ = oh;
+  ox_ = ox;
+  oy_ = oy;
+  channels_ = channels;
   simd_ = resolve_kernel(kernel) == Kernel::kAvx512;
   need_h_ = out_w != in_w;
   need_v_ = out_h != in_h;
   if (need_h_) {
-    h_ = make_axis(in_w, out_w, ox, ox + ow);
+    make_axis(in_w, out_w, ox, ox + ow, h_);
     col_begin_ = h_.src_begin;
     col_end_ = h_.src_end;
   } else {
@@ -303,7 +328,7 @@ Resampler8::Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy,
     col_end_ = ox + ow;
   }
   if (need_v_) {
-    v_ = make_axis(in_h, out_h, oy, oy + oh);
+    make_axis(in_h, out_h, oy, oy + oh, v_);
     row_begin_ = v_.src_begin;
     row_end_ = v_.src_end;
   } else {
@@ -321,41 +346,67 @@ void Resampler8::set_window(int window_begin, int window_end) {
   window_end_ = window_end;
   packed_ok_ = false;
   if (!need_h_ || !simd_) return;
-  const int P = 16 / channels_;
+  const int C = channels_, P = 16 / C;
   int maxn = 0;
   for (int n : h_.count) maxn = std::max(maxn, n);
   kpad_ = std::max(P, (maxn + P - 1) / P * P);
   const int W = window_end - window_begin;
   if (kpad_ > W) return;  // tiny rows: the portable kernel
-  const int n_out = h_.outputs();
+  const int n_out = h_.outputs(), groups = kpad_ / P;
   pstart_.resize(n_out);
-  packed_.assign(static_cast<size_t>(n_out) * kpad_, 0);
+  packed_.assign(static_cast<size_t>(n_out) * groups * 16, 0);
   for (int o = 0; o < n_out; ++o) {
+    // The taps start at f; the window read starts at s <= f so that it stays inside the row.
     const int f = h_.first[o] - window_begin;
     const int s = std::min(f, W - kpad_);
     pstart_[o] = s;
     const int32_t* q = &h_.fixed[static_cast<size_t>(o) * h_.ksize];
-    int32_t* p = &packed_[static_cast<size_t>(o) * kpad_ + (f - s)];
-    for (int t = 0; t < h_.count[o]; ++t) p[t] = q[t];
+    int32_t* lanes = &packed_[static_cast<size_t>(o) * groups * 16];
+    for (int t = 0; t < h_.count[o]; ++t) {
+      const int j = f - s + t;  // tap position within the padded window
+      for (int c = 0; c < C; ++c) lanes[(j / P) * 16 + (j % P) * C + c] = q[t];
+    }
   }
   packed_ok_ = true;
 }
 
-void Resampler8::push_row(int y, const uint8_t* row) {
-  if (y < row_begin_ || y >= row_end_) return;
-  uint8_t* dst = tmp_.data() + static_cast<size_t>(y - row_begin_) * ow_ * channels_;
+void Resampler8::push_row(int y, const uint8_t* row) { push_rows(y, row, 0, 1); }
+
+void Resampler8::push_rows(int y, const uint8_t* rows, size_t stride, int count) {
+  // Keep only the rows in [row_begin_, row_end_).
+  if (y < row_begin_) {
+    const int skip = std::min(count, row_begin_ - y);
+    y += skip;
+    rows += skip * stride;
+    count -= skip;
+  }
+  count = std::min(count, row_end_ - y);
+  if (count <= 0) return;
+  const size_t rb = static_cast<size_t>(ow_) * channels_;
+  uint8_t* dst = tmp_.data() + static_cast<size_t>(y - row_begin_) * rb;
   if (!need_h_) {
-    std::memcpy(dst, row + static_cast<size_t>(ox_ - window_begin_) * channels_,
-                static_cast<size_t>(ow_) * channels_);
+    for (int i = 0; i < count; ++i)
+      std::memcpy(dst + i * rb, rows + i * stride + static_cast<size_t>(ox_ - window_begin_) * channels_, rb);
     return;
   }
 #ifdef CLIP_IMAGE_X86
   if (packed_ok_) {
-    hpass_avx512_any(channels_, row, dst, h_.outputs(), pstart_.data(), packed_.data(), kpad_);
+    constexpr int kBlock = 16;
+    const uint8_t* src_rows[kBlock];
+    uint8_t* dst_rows[kBlock];
+    for (int i = 0; i < count; i += kBlock) {
+      const int n = std::min(kBlock, count - i);
+      for (int j = 0; j < n; ++j) {
+        src_rows[j] = rows + (i + j) * stride;
+        dst_rows[j] = dst + (i + j) * rb;
+      }
+      hpass_avx512_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(),
+                       kpad_ / (16 / channels_));
+    }
     return;
   }
 #endif
-  hpass_scalar_any(channels_, row, dst, h_, window_begin_);
+  for (int i = 0; i < count; ++i) hpass_scalar_any(channels_, rows + i * stride, dst + i * rb, h_, window_begin_);
 }
 
 void Resampler8::finish(uint8_t* out, size_t stride) {
@@ -370,7 +421,7 @@ void Resampler8::finish(uint8_t* out, size_t stride) {
     return;
   }
 #endif
-  vpass_scalar(tmp_.data(), rb, row_begin_, rb, v_, out, stride);
+  vpass_scalar(tmp_.data(), rb, row_begin_, rb, v_, out, stride, acc_);
 }
 
 // ---- whole-image helpers -----------------------------------------------------------------------
@@ -386,7 +437,7 @@ Image resize_u8(const Image& src, int channels, int out_w, int out_h, int ox, in
                 Kernel kernel, const uint8_t* pixels) {
   Resampler8 r(src.width, src.height, out_w, out_h, ox, oy, ow, oh, channels, kernel);
   const size_t rb = static_cast<size_t>(src.width) * channels;
-  for (int y = r.row_begin(); y < r.row_end(); ++y) r.push_row(y, pixels + y * rb);
+  r.push_rows(r.row_begin(), pixels + r.row_begin() * rb, rb, r.row_end() - r.row_begin());
   Image out;
   out.mode = src.mode;
   out.width = ow;

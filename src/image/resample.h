@@ -32,6 +32,8 @@ struct AxisCoeffs {
   int outputs() const { return out_end - out_begin; }
 };
 AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end);
+// The same into `a`, reusing its buffers.
+void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a);
 
 // Pillow's nearest-neighbour source index for every output (ImagingScaleAffine's accumulated
 // coordinates), for a resize in_size → out_size.
@@ -45,8 +47,13 @@ std::vector<int> nearest_table(int in_size, int out_size);
 // window_end), which must cover [col_begin(), col_end()).
 class Resampler8 {
  public:
+  Resampler8() = default;
   Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
              int channels, Kernel kernel = Kernel::kAuto);
+  // Sets up a new resize, keeping the buffers of the previous one (no allocation when they are
+  // large enough): a Resampler8 kept by a worker thread resizes image after image.
+  void configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
+                 int channels, Kernel kernel = Kernel::kAuto);
 
   int row_begin() const { return row_begin_; }
   int row_end() const { return row_end_; }
@@ -55,29 +62,38 @@ class Resampler8 {
 
   void set_window(int window_begin, int window_end);
   void push_row(int y, const uint8_t* row);
+  // `count` consecutive rows starting at row y, `stride` bytes apart (rows outside the needed
+  // range are ignored).
+  void push_rows(int y, const uint8_t* rows, size_t stride, int count);
   // Writes oh rows of ow·channels bytes, `stride` bytes apart.
   void finish(uint8_t* out, size_t stride);
 
  private:
-  int in_w_, in_h_, ow_, oh_, ox_, oy_, channels_;
-  bool need_h_, need_v_, simd_;
+  int in_w_ = 0, in_h_ = 0, ow_ = 0, oh_ = 0, ox_ = 0, oy_ = 0, channels_ = 1;
+  bool need_h_ = false, need_v_ = false, simd_ = false;
   AxisCoeffs h_, v_;
-  int row_begin_, row_end_, col_begin_, col_end_;
+  int row_begin_ = 0, row_end_ = 0, col_begin_ = 0, col_end_ = 0;
   int window_begin_ = 0, window_end_ = 0;
   // Horizontal kernel layout for the current window: per output, a start column (window
-  // relative) and `kpad_` weights (zero outside Pillow's taps), kpad_ a multiple of the pixels
-  // one vector holds.
+  // relative) and kpad_ taps (a multiple of the P = 16 / channels pixels a vector holds), stored
+  // as kpad_ / P groups of 16 lane weights (each tap's weight repeated per channel, zero outside
+  // Pillow's taps and in unused lanes).
   int kpad_ = 0;
   bool packed_ok_ = false;
   std::vector<int> pstart_;
   std::vector<int32_t> packed_;
   std::vector<uint8_t> tmp_;  // (row_end − row_begin) rows of ow·channels bytes
+  std::vector<int32_t> acc_;  // the portable vertical pass's sums
 };
 
 // Pillow's Image.resize(BICUBIC) for any mode, region-only (see above). Returns an ow×oh image
 // in the same mode (P keeps its palette).
 Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh,
                     Kernel kernel = Kernel::kAuto);
+
+// The reference's Resize(size) + CenterCrop(size) of a decoded image, in its mode: a crop when
+// the size is already right, else the region of the resize.
+Image resize_region_or_crop(const Image& image, int size);
 
 // Pillow's premultiply (RGBA→RGBa, LA→La) and its inverse, in place, on `pixels` pixels whose
 // alpha is the last of `channels` bytes.
