@@ -10,5 +10,11 @@ void register_tokenize(CLI::App& app);
 #ifdef CLIP_HAVE_IMAGE
 void register_preprocess(CLI::App& app);
 #endif
+#ifdef CLIP_HAVE_MODEL
+void register_embed(CLI::App& app);
+void register_similarity(CLI::App& app);
+void register_classify(CLI::App& app);
+void register_convert(CLI::App& app);
+#endif
 
 }  // namespace clip::cli

@@ -13,9 +13,15 @@ int main(int argc, char** argv) {
 #ifdef CLIP_HAVE_IMAGE
   clip::cli::register_preprocess(app);
 #endif
+#ifdef CLIP_HAVE_MODEL
+  clip::cli::register_embed(app);
+  clip::cli::register_similarity(app);
+  clip::cli::register_classify(app);
+  clip::cli::register_convert(app);
+#endif
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::ParseError& e) {  // also validation errors raised from callbacks
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   } catch (const clip::Error& e) {

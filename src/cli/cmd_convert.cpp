@@ -1,0 +1,46 @@
+// `clip convert IN OUT.safetensors`: any supported checkpoint to one safetensors file with
+// OpenAI key names and the config in its metadata.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "clip/error.h"
+#include "io/safetensors.h"
+
+namespace clip::cli {
+namespace {
+
+struct ConvertOptions {
+  std::string input, output, config, dtype = "f32";
+};
+
+void run_convert(const ConvertOptions& o) {
+  LoadOptions lo;
+  lo.config_path = o.config;
+  const Model model = Model::load(o.input, lo);
+  const torch::ScalarType st = o.dtype == "f16" ? torch::kFloat16 : o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  const io::DType dt = o.dtype == "f16" ? io::DType::kF16 : o.dtype == "bf16" ? io::DType::kBF16 : io::DType::kF32;
+  std::vector<torch::Tensor> keep;
+  std::vector<io::TensorToWrite> tensors;
+  for (const auto& [name, t] : model.state_dict()) {
+    if (!t.is_floating_point()) continue;  // BatchNorm's num_batches_tracked: not needed at inference
+    keep.push_back(t.to(torch::kCPU, st).contiguous());
+    tensors.push_back({name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
+  }
+  io::write_safetensors(o.output, tensors, {{"format", "pt"}, {"config", config_to_json(model.config())}});
+  std::fprintf(stderr, "wrote %zu tensors (%s) to %s\n", tensors.size(), o.dtype.c_str(), o.output.c_str());
+}
+
+}  // namespace
+
+void register_convert(CLI::App& app) {
+  auto o = std::make_shared<ConvertOptions>();
+  CLI::App* cmd = app.add_subcommand("convert", "Convert a checkpoint to one safetensors file (config in its metadata)");
+  cmd->add_option("input", o->input, "Checkpoint file or folder")->required();
+  cmd->add_option("output", o->output, "Output .safetensors file")->required();
+  cmd->add_option("--config", o->config, "Architecture as JSON")->check(CLI::ExistingFile);
+  cmd->add_option("--dtype", o->dtype, "Stored dtype: f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->callback([o] { run_convert(*o); });
+}
+
+}  // namespace clip::cli
