@@ -56,11 +56,12 @@ class AutocastScope {
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
     }
   }
+  // The cache of bf16 weight copies is kept (not cleared) so that the next call does not cast
+  // every weight again; it lives in libtorch's thread-local autocast state.
   ~AutocastScope() {
     if (!active_) return;
     if (cpu_) at::autocast::set_cpu_enabled(was_enabled_);
     else at::autocast::set_enabled(was_enabled_);
-    at::autocast::clear_cache();
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
