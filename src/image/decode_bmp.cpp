@@ -2,11 +2,12 @@
 // headers of 12 (OS/2 v1), 40, 64, 108 and 124 bytes; 1/4/8-bit palettes (mode P, or "1" / L
 // when the palette is exactly black-white / the grey ramp), 16-bit 5-5-5 (and 5-6-5 with
 // bitfields), 24-bit, 32-bit (BGRX, or RGBA for the bitfield layouts with alpha); RLE8 and RLE4
-// decoded as Pillow's BmpRleDecoder does, quirks included.
+// decoded as Pillow's BmpRleDecoder does, quirks included (its delta escape takes four bytes).
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "clip/error.h"
 #include "image/decoders.h"
 
 namespace clip::image::detail {
@@ -50,7 +51,11 @@ std::vector<uint8_t> rle_decode(const uint8_t* file, size_t file_size, size_t po
     } else if (byte == 1) {  // end of bitmap
       break;
     } else if (byte == 2) {  // delta
+      // Pillow 9.4 reads two bytes, checks them, then takes (right, up) from the next two: the
+      // delta consumes four bytes. Reproduced for parity with the reference.
       if (file_size - pos < 2) break;
+      pos += 2;
+      if (file_size - pos < 2) throw Error("the run-length data ends inside a delta escape");
       const int right = file[pos], up = file[pos + 1];
       pos += 2;
       const size_t add = static_cast<size_t>(right) + static_cast<size_t>(up) * static_cast<size_t>(w);
@@ -208,7 +213,12 @@ Image decode_bmp(std::string_view bytes, const std::string& name, const DecodeOp
 
   if (rle) {
     if (offset > size) fail(name, "truncated BMP: the pixel data offset is past the end of the file");
-    const std::vector<uint8_t> data = rle_decode(f, size, offset, width, height, compression == 2);
+    std::vector<uint8_t> data;
+    try {
+      data = rle_decode(f, size, offset, width, height, compression == 2);
+    } catch (const Error& e) {
+      fail(name, std::string("corrupt BMP: ") + e.what());
+    }
     const size_t rows_full = data.size() / w;
     if (rows_full < hgt && !options.allow_truncated)
       fail(name, "truncated BMP: the run-length data ends after " + std::to_string(data.size()) + " of " +
