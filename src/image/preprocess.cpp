@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clip/error.h"
 #include "image/decoders.h"
 #include "image/resample.h"
-#include "util/file_io.h"
 #include "util/thread_pool.h"
 
 namespace clip::image {
@@ -65,20 +67,28 @@ void normalize_into(const Rgb8& rgb, const float lut[3][256], float* out) {
 
 // Reads a whole file into `out`, reusing its capacity.
 void read_file_into(const std::string& path, std::string& out) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
-  out.clear();
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    const long n = std::ftell(f);
-    if (n > 0) out.reserve(static_cast<size_t>(n));
-    std::rewind(f);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path + ": not a regular file; expected an image file");
   }
-  char buf[1 << 16];
-  size_t k;
-  while ((k = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, k);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  if (failed) throw Error(path + ": read error (a folder, or an unreadable file?)");
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t k = ::read(fd, &out[done], out.size() - done);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      throw Error(path + ": read error: " + why);
+    }
+    if (k == 0) break;  // the file shrank while being read
+    done += static_cast<size_t>(k);
+  }
+  ::close(fd);
+  out.resize(done);
 }
 
 }  // namespace
