@@ -109,9 +109,20 @@ struct PreprocessOptions {
   bool fast_jpeg = false;
 };
 
+// What a preprocessed file was: its format, Pillow mode and size, the geometry applied, and the
+// JPEG DCT scale used (8/8 unless the fast path scaled it).
+struct SourceInfo {
+  Format format = Format::kUnknown;
+  Mode mode = Mode::kRGB;
+  int width = 0, height = 0;
+  Geometry geometry;  // computed on the decoded (possibly DCT-scaled) size
+  int jpeg_scale = 8;  // k of k/8
+};
+
 struct Preprocessed {
   Rgb8 rgb;                  // the cropped size×size RGB image (after convert("RGB"))
   std::vector<float> input;  // float32 [3, size, size]: (x/255 − mean) / std
+  SourceInfo source;
 };
 
 // Resize + centre crop + convert("RGB") of a decoded image (steps 2–4 of the reference).
@@ -141,8 +152,10 @@ class Preprocessor {
 
   // Writes the model input (input_size() floats, [3, size, size]) to `input`, and the cropped
   // RGB image to *rgb when rgb is not null.
-  void run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb = nullptr);
-  void run_file(const std::string& path, float* input, Rgb8* rgb = nullptr);
+  // *info, when given, receives what the file was.
+  void run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb = nullptr,
+           SourceInfo* info = nullptr);
+  void run_file(const std::string& path, float* input, Rgb8* rgb = nullptr, SourceInfo* info = nullptr);
 
  private:
   struct Scratch;
@@ -161,5 +174,9 @@ struct BatchItem {
 std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths,
                                         const PreprocessOptions& options, int threads = 0,
                                         bool keep_rgb = false);
+
+// PNG encoding of an RGB image (for inspection: `clip preprocess --png`), and an atomic write.
+std::string encode_png(const Rgb8& rgb);
+void write_png(const std::string& path, const Rgb8& rgb);
 
 }  // namespace clip::image

@@ -115,22 +115,28 @@ Preprocessor& Preprocessor::operator=(Preprocessor&&) noexcept = default;
 
 size_t Preprocessor::input_size() const { return 3 * static_cast<size_t>(options_.size) * options_.size; }
 
-void Preprocessor::run_file(const std::string& path, float* input, Rgb8* rgb) {
+void Preprocessor::run_file(const std::string& path, float* input, Rgb8* rgb, SourceInfo* info) {
   read_file_into(path, scratch_->bytes);
-  run(scratch_->bytes, path, input, rgb);
+  run(scratch_->bytes, path, input, rgb, info);
 }
 
-void Preprocessor::run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb) {
+void Preprocessor::run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb, SourceInfo* info) {
   Scratch& s = *scratch_;
   const PreprocessOptions& o = options_;
   const int n = o.size;
   if (bytes.empty()) detail::fail(name, "empty file (0 bytes); expected an image");
   bool done = false;
-  if (detect_format(bytes) == Format::kJpeg) {
+  SourceInfo src;
+  src.format = detect_format(bytes);
+  if (src.format == Format::kJpeg) {
     detail::JpegReader r(bytes, name, o.decode);
     if (o.decode.exif_transpose && r.exif_orientation() >= 2) {
-      const Image img = read_whole(r);
-      detail::to_rgb_into(detail::resize_region_or_crop(apply_orientation(img, img.exif_orientation), n), s.rgb);
+      const Image img = apply_orientation(read_whole(r), r.exif_orientation());
+      src.mode = img.mode;
+      src.width = img.width;
+      src.height = img.height;
+      src.geometry = clip_geometry(img.width, img.height, n);
+      detail::to_rgb_into(detail::resize_region_or_crop(img, n), s.rgb);
       done = true;
     } else {
       int scale = 8;
@@ -146,6 +152,11 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
       r.start(scale);
       const int W = r.output_width(), H = r.output_height(), C = r.channels();
       const Geometry g = clip_geometry(W, H, n);
+      src.mode = r.mode();
+      src.width = r.width();
+      src.height = r.height();
+      src.geometry = g;
+      src.jpeg_scale = scale;
       detail::Resampler8& rs = s.resampler;
       rs.configure(W, H, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
       // Decode only the needed columns and rows, with a margin so that libjpeg's edge handling
@@ -183,6 +194,10 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
   if (!done) {
     const Image img = decode(bytes, name, o.decode);
     const Geometry g = clip_geometry(img.width, img.height, n);
+    src.mode = img.mode;
+    src.width = img.width;
+    src.height = img.height;
+    src.geometry = g;
     const bool plain = img.mode == Mode::kL || img.mode == Mode::kRGB || img.mode == Mode::kCMYK;
     if (plain && (g.resized_width != img.width || g.resized_height != img.height)) {
       const int C = bytes_per_pixel(img.mode);
@@ -202,6 +217,7 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
   }
   normalize_into(s.rgb, s.lut, input);
   if (rgb) *rgb = s.rgb;
+  if (info) *info = src;
 }
 
 Geometry clip_geometry(int width, int height, int size) {
@@ -249,7 +265,7 @@ Preprocessed preprocess(std::string_view bytes, const std::string& name, const P
   Preprocessor p(options);
   Preprocessed out;
   out.input.resize(p.input_size());
-  p.run(bytes, name, out.input.data(), &out.rgb);
+  p.run(bytes, name, out.input.data(), &out.rgb, &out.source);
   return out;
 }
 
@@ -257,7 +273,7 @@ Preprocessed preprocess_file(const std::string& path, const PreprocessOptions& o
   Preprocessor p(options);
   Preprocessed out;
   out.input.resize(p.input_size());
-  p.run_file(path, out.input.data(), &out.rgb);
+  p.run_file(path, out.input.data(), &out.rgb, &out.source);
   return out;
 }
 
@@ -276,7 +292,7 @@ std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths, c
       it.path = paths[i];
       try {
         it.result.input.resize(p.input_size());
-        p.run_file(paths[i], it.result.input.data(), keep_rgb ? &it.result.rgb : nullptr);
+        p.run_file(paths[i], it.result.input.data(), keep_rgb ? &it.result.rgb : nullptr, &it.result.source);
       } catch (const std::exception& e) {
         it.result = Preprocessed{};
         it.error = e.what();
