@@ -328,3 +328,23 @@ TEST(ImagePreprocessor, ReusedAcrossImagesGivesTheSameAsFreshCalls) {
   bad.decode.max_pixels = 0;
   EXPECT_THROW(Preprocessor{bad}, Error);
 }
+
+TEST(ImagePng, EncodeDecodeRoundTripsAndSourceInfoDescribesTheFile) {
+  PreprocessOptions o;
+  o.size = 64;
+  const Preprocessed p = preprocess_file(file("jpeg_big_portrait.jpg"), o);
+  EXPECT_EQ(p.source.format, Format::kJpeg);
+  EXPECT_EQ(p.source.mode, Mode::kRGB);
+  EXPECT_EQ(p.source.width, 600);
+  EXPECT_EQ(p.source.height, 1400);
+  EXPECT_EQ(p.source.geometry.resized_height, 149);  // int(64 · 1400 / 600)
+  EXPECT_EQ(p.source.geometry.crop_top, 42);        // 85 / 2 = 42.5 → 42
+  EXPECT_EQ(p.source.jpeg_scale, 8);
+  const std::string png = encode_png(p.rgb);
+  const Image back = decode(png, "round trip");
+  EXPECT_EQ(back.mode, Mode::kRGB);
+  EXPECT_EQ(back.pixels, p.rgb.pixels);
+  EXPECT_THROW(encode_png(Rgb8{}), Error);
+  o.fast_jpeg = true;
+  EXPECT_EQ(preprocess_file(file("jpeg_big_portrait.jpg"), o).source.jpeg_scale, 2);
+}
