@@ -212,7 +212,7 @@ CLIP_AVX512 void vpass_avx512(const uint8_t* tmp, size_t tmp_stride, int tmp_row
 
 bool cpu_has_avx512() {
 #ifdef CLIP_IMAGE_X86
-  __builtin_cpu_init();
+  // libgcc/compiler-rt initialise the CPU model before main; no __builtin_cpu_init needed here.
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #else

@@ -348,3 +348,29 @@ TEST(ImagePng, EncodeDecodeRoundTripsAndSourceInfoDescribesTheFile) {
   o.fast_jpeg = true;
   EXPECT_EQ(preprocess_file(file("jpeg_big_portrait.jpg"), o).source.jpeg_scale, 2);
 }
+
+// The streaming JPEG path (column crop, row skipping, rows resized as they arrive) at every DCT
+// scale the fast path picks gives the pixels of a whole decode at that scale, then the resize.
+TEST(ImageFastJpeg, StreamingDecodeEqualsAWholeDecodeAtEachScale) {
+  const std::string bytes = util::read_file(file("jpeg_big_portrait.jpg"));  // 600x1400, 4:2:0
+  const std::string wide = util::read_file(file("jpeg_wide_444.jpg"));       // 700x233
+  struct Case {
+    const std::string* bytes;
+    int size, scale;
+  };
+  for (const Case& c : {Case{&bytes, 37, 1}, Case{&bytes, 64, 2}, Case{&bytes, 100, 3}, Case{&bytes, 140, 4},
+                        Case{&bytes, 200, 6}, Case{&bytes, 290, 8}, Case{&wide, 40, 3}, Case{&wide, 29, 2}}) {
+    SCOPED_TRACE(std::to_string(c.size) + " px");
+    PreprocessOptions o;
+    o.size = c.size;
+    o.fast_jpeg = true;
+    const Preprocessed p = preprocess(*c.bytes, "x.jpg", o);
+    EXPECT_EQ(p.source.jpeg_scale, c.scale);
+    detail::JpegReader r(*c.bytes, "x.jpg", DecodeOptions{});
+    r.start(c.scale);
+    Image whole = detail::new_image(r.mode(), r.output_width(), r.output_height(), Format::kJpeg);
+    r.read_rows(whole.pixels.data(), whole.row_bytes(), whole.height);
+    r.finish();
+    EXPECT_EQ(resize_crop(whole, c.size).pixels, p.rgb.pixels);
+  }
+}
