@@ -100,7 +100,7 @@ inline constexpr std::array<float, 3> kClipMean{0.48145466f, 0.4578275f, 0.40821
 inline constexpr std::array<float, 3> kClipStd{0.26862954f, 0.26130258f, 0.27577711f};
 
 struct PreprocessOptions {
-  int size = 224;  // the model's input resolution
+  int size = 224;  // the model's input resolution, 1..8192
   std::array<float, 3> mean = kClipMean;
   std::array<float, 3> std = kClipStd;
   DecodeOptions decode;

@@ -26,7 +26,8 @@ int half_round_even(int d) {
 }
 
 void check_size(int size) {
-  if (size < 1 || size > 65536) throw Error("preprocess: size " + std::to_string(size) + " is out of range 1..65536");
+  // 8192: the float input alone is then 805 MB; CLIP models use 224..448.
+  if (size < 1 || size > 8192) throw Error("preprocess: size " + std::to_string(size) + " is out of range 1..8192");
 }
 
 // libjpeg's output size at scale m/8.

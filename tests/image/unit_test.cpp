@@ -69,6 +69,7 @@ TEST(ImageGeometry, ShortSideToSizeLongSideTruncatedCropHalfEven) {
   EXPECT_EQ(g.crop_left, 0);
   EXPECT_THROW(clip_geometry(0, 10, 224), Error);
   EXPECT_THROW(clip_geometry(10, 10, 0), Error);
+  EXPECT_THROW(clip_geometry(10, 10, 8193), Error);
 }
 
 TEST(ImageNormalize, DividesAsTorchvisionInFloat32WithCustomMeanStd) {
