@@ -206,6 +206,137 @@ CLIP_AVX512 void vpass_avx512(const uint8_t* tmp, size_t tmp_stride, int tmp_row
     }
   }
 }
+
+// ---- AVX2 kernels: the same scheme with 8 lanes --------------------------------------------
+#define CLIP_AVX2 __attribute__((target("avx2")))
+
+template <int C>
+CLIP_AVX2 inline __m256i reduce_channels_avx2(__m256i acc) {
+  if constexpr (C == 3) {  // lanes 0..5 = R G B R G B
+    const __m256i shift3 = _mm256_setr_epi32(3, 4, 5, 7, 7, 7, 7, 7);
+    return _mm256_add_epi32(acc, _mm256_permutevar8x32_epi32(acc, shift3));
+  } else {
+    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    if constexpr (C <= 2) v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    if constexpr (C <= 1) v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm256_castsi128_si256(v);
+  }
+}
+
+// Lanes 0 .. C−1 of acc (sums without the rounding half) → C clipped bytes at dst.
+template <int C>
+CLIP_AVX2 inline void store_channels_avx2(uint8_t* dst, __m256i acc) {
+  __m128i v = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm_set1_epi32(kHalf));
+  v = _mm_max_epi32(_mm_srai_epi32(v, kPrecisionBits), _mm_setzero_si128());
+  v = _mm_packus_epi16(_mm_packus_epi32(v, v), v);  // saturates at 255
+  const uint32_t bytes = static_cast<uint32_t>(_mm_cvtsi128_si32(v));
+  std::memcpy(dst, &bytes, C);
+}
+
+// P = 8 / C whole pixels a vector. For C = 3 a group is 6 bytes: an 8-byte load except for the
+// last group, which loads exactly its 6 (it may end at the end of the row).
+template <int C>
+CLIP_AVX2 inline __m256i load_group_avx2(const uint8_t* p, bool last) {
+  if constexpr (C == 3) {
+    if (last) {
+      uint32_t lo;
+      uint16_t hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + 4, 2);
+      return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(lo | (static_cast<uint64_t>(hi) << 32))));
+    }
+  }
+  (void)last;
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <int C, int R>
+CLIP_AVX2 void hpass_avx2(const uint8_t* const* rows, uint8_t* const* dst, int n_out, const int* start,
+                          const int32_t* lanes, int groups) {
+  constexpr int P = 8 / C;
+  constexpr int L = P * C;
+  for (int o = 0; o < n_out; ++o) {
+    const size_t off = static_cast<size_t>(start[o]) * C;
+    const int32_t* k = lanes + static_cast<size_t>(o) * groups * 8;
+    __m256i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
+    for (int g = 0; g < groups; ++g) {
+      const __m256i kv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 8 * g));
+      const bool last = g == groups - 1;
+      for (int r = 0; r < R; ++r)
+        acc[r] = _mm256_add_epi32(acc[r], _mm256_mullo_epi32(load_group_avx2<C>(rows[r] + off + g * L, last), kv));
+    }
+    for (int r = 0; r < R; ++r) store_channels_avx2<C>(dst[r] + o * C, reduce_channels_avx2<C>(acc[r]));
+  }
+}
+
+template <int C>
+CLIP_AVX2 void hpass_avx2_rows(const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out,
+                               const int* start, const int32_t* lanes, int groups) {
+  int r = 0;
+  for (; r + 4 <= n_rows; r += 4) hpass_avx2<C, 4>(rows + r, dst + r, n_out, start, lanes, groups);
+  for (; r < n_rows; ++r) hpass_avx2<C, 1>(rows + r, dst + r, n_out, start, lanes, groups);
+}
+
+CLIP_AVX2 void hpass_avx2_any(int channels, const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out,
+                              const int* start, const int32_t* lanes, int groups) {
+  switch (channels) {
+    case 1: return hpass_avx2_rows<1>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 2: return hpass_avx2_rows<2>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 3: return hpass_avx2_rows<3>(rows, dst, n_rows, n_out, start, lanes, groups);
+    case 4: return hpass_avx2_rows<4>(rows, dst, n_rows, n_out, start, lanes, groups);
+  }
+}
+
+CLIP_AVX2 inline __m256i load8_u8(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+CLIP_AVX2 inline void store8_clip8(uint8_t* p, __m256i acc) {
+  __m256i v = _mm256_max_epi32(_mm256_srai_epi32(acc, kPrecisionBits), _mm256_setzero_si256());
+  const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+  const __m128i b = _mm_packus_epi16(_mm_packus_epi32(lo, hi), _mm_setzero_si128());
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
+}
+
+CLIP_AVX2 void vpass_avx2(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes,
+                          const AxisCoeffs& a, uint8_t* out, size_t stride) {
+  const __m256i half = _mm256_set1_epi32(kHalf);
+  for (int o = 0; o < a.outputs(); ++o) {
+    const int32_t* k = &a.fixed[static_cast<size_t>(o) * a.ksize];
+    const int n = a.count[o];
+    const uint8_t* base = tmp + static_cast<size_t>(a.first[o] - tmp_row0) * tmp_stride;
+    uint8_t* d = out + static_cast<size_t>(o) * stride;
+    size_t x = 0;
+    for (; x + 32 <= width_bytes; x += 32) {
+      __m256i a0 = half, a1 = half, a2 = half, a3 = half;
+      const uint8_t* s = base + x;
+      for (int t = 0; t < n; ++t, s += tmp_stride) {
+        const __m256i w = _mm256_set1_epi32(k[t]);
+        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(load8_u8(s), w));
+        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(load8_u8(s + 8), w));
+        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(load8_u8(s + 16), w));
+        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(load8_u8(s + 24), w));
+      }
+      store8_clip8(d + x, a0);
+      store8_clip8(d + x + 8, a1);
+      store8_clip8(d + x + 16, a2);
+      store8_clip8(d + x + 24, a3);
+    }
+    for (; x + 8 <= width_bytes; x += 8) {
+      __m256i acc = half;
+      const uint8_t* s = base + x;
+      for (int t = 0; t < n; ++t, s += tmp_stride)
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(load8_u8(s), _mm256_set1_epi32(k[t])));
+      store8_clip8(d + x, acc);
+    }
+    for (; x < width_bytes; ++x) {  // the last few bytes
+      int32_t acc = kHalf;
+      for (int t = 0; t < n; ++t) acc += static_cast<int32_t>(base[static_cast<size_t>(t) * tmp_stride + x]) * k[t];
+      d[x] = clip8(acc);
+    }
+  }
+}
 #endif  // CLIP_IMAGE_X86
 
 }  // namespace
@@ -220,10 +351,20 @@ bool cpu_has_avx512() {
 #endif
 }
 
+bool cpu_has_avx2() {
+#ifdef CLIP_IMAGE_X86
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
 Kernel resolve_kernel(Kernel k) {
-  if (k == Kernel::kAuto) return cpu_has_avx512() ? Kernel::kAvx512 : Kernel::kScalar;
+  if (k == Kernel::kAuto) return cpu_has_avx512() ? Kernel::kAvx512 : cpu_has_avx2() ? Kernel::kAvx2 : Kernel::kScalar;
   if (k == Kernel::kAvx512 && !cpu_has_avx512())
     throw Error("image resize: the AVX-512 kernel was requested but this CPU lacks AVX-512");
+  if (k == Kernel::kAvx2 && !cpu_has_avx2())
+    throw Error("image resize: the AVX2 kernel was requested but this CPU lacks AVX2");
   return k;
 }
 
@@ -316,7 +457,7 @@ void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int
   ox_ = ox;
   oy_ = oy;
   channels_ = channels;
-  simd_ = resolve_kernel(kernel) == Kernel::kAvx512;
+  kernel_ = resolve_kernel(kernel);
   need_h_ = out_w != in_w;
   need_v_ = out_h != in_h;
   if (need_h_) {
@@ -345,26 +486,27 @@ void Resampler8::set_window(int window_begin, int window_end) {
   window_begin_ = window_begin;
   window_end_ = window_end;
   packed_ok_ = false;
-  if (!need_h_ || !simd_) return;
-  const int C = channels_, P = 16 / C;
+  if (!need_h_ || kernel_ == Kernel::kScalar) return;
+  const int C = channels_, V = kernel_ == Kernel::kAvx512 ? 16 : 8, P = V / C;
   int maxn = 0;
   for (int n : h_.count) maxn = std::max(maxn, n);
   kpad_ = std::max(P, (maxn + P - 1) / P * P);
   const int W = window_end - window_begin;
   if (kpad_ > W) return;  // tiny rows: the portable kernel
-  const int n_out = h_.outputs(), groups = kpad_ / P;
+  const int n_out = h_.outputs();
+  groups_ = kpad_ / P;
   pstart_.resize(n_out);
-  packed_.assign(static_cast<size_t>(n_out) * groups * 16, 0);
+  packed_.assign(static_cast<size_t>(n_out) * groups_ * V, 0);
   for (int o = 0; o < n_out; ++o) {
     // The taps start at f; the window read starts at s <= f so that it stays inside the row.
     const int f = h_.first[o] - window_begin;
     const int s = std::min(f, W - kpad_);
     pstart_[o] = s;
     const int32_t* q = &h_.fixed[static_cast<size_t>(o) * h_.ksize];
-    int32_t* lanes = &packed_[static_cast<size_t>(o) * groups * 16];
+    int32_t* lanes = &packed_[static_cast<size_t>(o) * groups_ * V];
     for (int t = 0; t < h_.count[o]; ++t) {
       const int j = f - s + t;  // tap position within the padded window
-      for (int c = 0; c < C; ++c) lanes[(j / P) * 16 + (j % P) * C + c] = q[t];
+      for (int c = 0; c < C; ++c) lanes[(j / P) * V + (j % P) * C + c] = q[t];
     }
   }
   packed_ok_ = true;
@@ -400,8 +542,10 @@ void Resampler8::push_rows(int y, const uint8_t* rows, size_t stride, int count)
         src_rows[j] = rows + (i + j) * stride;
         dst_rows[j] = dst + (i + j) * rb;
       }
-      hpass_avx512_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(),
-                       kpad_ / (16 / channels_));
+      if (kernel_ == Kernel::kAvx512)
+        hpass_avx512_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(), groups_);
+      else
+        hpass_avx2_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(), groups_);
     }
     return;
   }
@@ -416,8 +560,12 @@ void Resampler8::finish(uint8_t* out, size_t stride) {
     return;
   }
 #ifdef CLIP_IMAGE_X86
-  if (simd_) {
+  if (kernel_ == Kernel::kAvx512) {
     vpass_avx512(tmp_.data(), rb, row_begin_, rb, v_, out, stride);
+    return;
+  }
+  if (kernel_ == Kernel::kAvx2) {
+    vpass_avx2(tmp_.data(), rb, row_begin_, rb, v_, out, stride);
     return;
   }
 #endif

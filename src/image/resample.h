@@ -12,9 +12,11 @@
 
 namespace clip::image::detail {
 
-// Which inner loops run: portable C++ or AVX-512 (chosen at run time when the CPU has it).
-enum class Kernel { kAuto, kScalar, kAvx512 };
+// Which inner loops run: portable C++, AVX2 or AVX-512 (kAuto: the best the CPU has, at run
+// time). All give the same bytes.
+enum class Kernel { kAuto, kScalar, kAvx2, kAvx512 };
 bool cpu_has_avx512();
+bool cpu_has_avx2();
 Kernel resolve_kernel(Kernel k);
 
 // Pillow's bicubic (a = -0.5) coefficients for one axis of a resize in_size → out_size, for the
@@ -70,15 +72,16 @@ class Resampler8 {
 
  private:
   int in_w_ = 0, in_h_ = 0, ow_ = 0, oh_ = 0, ox_ = 0, oy_ = 0, channels_ = 1;
-  bool need_h_ = false, need_v_ = false, simd_ = false;
+  bool need_h_ = false, need_v_ = false;
+  Kernel kernel_ = Kernel::kScalar;
   AxisCoeffs h_, v_;
   int row_begin_ = 0, row_end_ = 0, col_begin_ = 0, col_end_ = 0;
   int window_begin_ = 0, window_end_ = 0;
   // Horizontal kernel layout for the current window: per output, a start column (window
-  // relative) and kpad_ taps (a multiple of the P = 16 / channels pixels a vector holds), stored
-  // as kpad_ / P groups of 16 lane weights (each tap's weight repeated per channel, zero outside
-  // Pillow's taps and in unused lanes).
-  int kpad_ = 0;
+  // relative) and kpad_ taps (a multiple of the P = V / channels pixels a vector of V lanes
+  // holds), stored as groups_ = kpad_ / P groups of V lane weights (each tap's weight repeated per
+  // channel, zero outside Pillow's taps and in unused lanes).
+  int kpad_ = 0, groups_ = 0;
   bool packed_ok_ = false;
   std::vector<int> pstart_;
   std::vector<int32_t> packed_;

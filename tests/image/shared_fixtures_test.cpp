@@ -86,7 +86,7 @@ TEST(SharedImageFixtures, PreprocessedRgbAndInputsEqualTheReferenceAtBothSizes) 
 }
 
 // The whole-image path (decode, then resize) and the streaming JPEG path must agree, and the
-// portable kernels must give the AVX-512 kernels' bytes.
+// portable and AVX2 kernels must give the bytes of the default (AVX-512) ones.
 TEST(SharedImageFixtures, DecodeThenResizeAndPortableKernelsGiveTheSamePixels) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   const json index = fixture_index();
@@ -102,9 +102,11 @@ TEST(SharedImageFixtures, DecodeThenResizeAndPortableKernelsGiveTheSamePixels) {
       EXPECT_EQ(resize_crop(img, n).pixels, p.rgb.pixels);
       const Geometry g = clip_geometry(img.width, img.height, n);
       if (g.resized_width == img.width && g.resized_height == img.height) continue;
-      const Image scalar = detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n,
-                                                 n, detail::Kernel::kScalar);
-      EXPECT_EQ(to_rgb(scalar).pixels, p.rgb.pixels);
+      for (detail::Kernel k : {detail::Kernel::kScalar, detail::Kernel::kAvx2}) {
+        if (k == detail::Kernel::kAvx2 && !detail::cpu_has_avx2()) continue;
+        const Image r = detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, k);
+        EXPECT_EQ(to_rgb(r).pixels, p.rgb.pixels) << (k == detail::Kernel::kAvx2 ? "AVX2" : "portable");
+      }
     }
   }
 }
