@@ -20,8 +20,6 @@ torch::nn::BatchNorm2d batch_norm(int channels) {
   return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-5));
 }
 
-torch::Tensor quick_gelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
-
 // Scaled dot-product attention over [N, H, L, hd] with an optional additive mask.
 torch::Tensor attention(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
   q = q * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
@@ -48,10 +46,11 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(he
 }
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  const std::vector<torch::Tensor> qkv = torch::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+  const std::vector<torch::Tensor> qkv =
+      (*fast_in)(x, in_proj_weight, in_proj_bias, Activation::kNone, /*bf16_out=*/true).chunk(3, -1);
   const torch::Tensor out = attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
                                       split_heads(qkv[2], heads), mask);
-  return out_proj(merge_heads(out));
+  return (*fast_out)(merge_heads(out), out_proj->weight, out_proj->bias);
 }
 
 MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {
@@ -60,8 +59,9 @@ MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gel
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor h = c_fc(x);
-  return c_proj(quick_gelu ? model::quick_gelu(h) : torch::gelu(h));
+  const torch::Tensor h = (*fast_fc)(x, c_fc->weight, c_fc->bias, quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
+                                     /*bf16_out=*/true);
+  return (*fast_proj)(h, c_proj->weight, c_proj->bias);
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps) {
@@ -154,9 +154,11 @@ AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int hea
 torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& maps) {
   torch::Tensor x = maps.flatten(2).transpose(1, 2);  // [N, HW, C]
   x = torch::cat({x.mean(1, true), x}, 1) + positional_embedding;  // the query is the mean token
-  const torch::Tensor q = split_heads(q_proj(x.narrow(1, 0, 1)), heads);
-  const torch::Tensor out = attention(q, split_heads(k_proj(x), heads), split_heads(v_proj(x), heads), torch::Tensor());
-  return c_proj(merge_heads(out)).select(1, 0);
+  const torch::Tensor q = split_heads((*fast_q)(x.narrow(1, 0, 1), q_proj->weight, q_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor k = split_heads((*fast_k)(x, k_proj->weight, k_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor v = split_heads((*fast_v)(x, v_proj->weight, v_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor out = attention(q, k, v, torch::Tensor());
+  return (*fast_c)(merge_heads(out), c_proj->weight, c_proj->bias).select(1, 0);
 }
 
 ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {

@@ -9,6 +9,7 @@
 
 #include "clip/config.h"
 #include "clip/model.h"
+#include "model/fast_linear.h"
 
 namespace clip::model {
 
@@ -25,6 +26,8 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::Tensor in_proj_weight, in_proj_bias;
   torch::nn::Linear out_proj{nullptr};
   int heads;
+  // Inference through oneDNN with packed weights (fast_linear.h); training takes torch::linear.
+  std::shared_ptr<FastLinear> fast_in = std::make_shared<FastLinear>(), fast_out = std::make_shared<FastLinear>();
 };
 TORCH_MODULE(MultiheadAttention);
 
@@ -34,6 +37,7 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
   bool quick_gelu;
+  std::shared_ptr<FastLinear> fast_fc = std::make_shared<FastLinear>(), fast_proj = std::make_shared<FastLinear>();
 };
 TORCH_MODULE(Mlp);
 
@@ -88,6 +92,8 @@ class AttentionPool2dImpl : public torch::nn::Module {
   torch::Tensor positional_embedding;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
   int heads;
+  std::shared_ptr<FastLinear> fast_q = std::make_shared<FastLinear>(), fast_k = std::make_shared<FastLinear>(),
+                              fast_v = std::make_shared<FastLinear>(), fast_c = std::make_shared<FastLinear>();
 };
 TORCH_MODULE(AttentionPool2d);
 

@@ -1,0 +1,193 @@
+#include "model/fast_linear.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "clip/error.h"
+
+namespace clip::model {
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+int64_t version_of(const torch::Tensor& t) {
+  if (!t.defined()) return -1;
+  return t.is_inference() ? 0 : static_cast<int64_t>(t._version());  // inference tensors have no counter
+}
+
+const void* pointer_of(const torch::Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
+// More primitives than this (e.g. text batches of many lengths) clear the cache.
+constexpr size_t kMaxPrimitives = 128;
+
+}  // namespace
+
+torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               Activation act) {
+  torch::Tensor y = torch::linear(x, weight, bias);
+  switch (act) {
+    case Activation::kNone: return y;
+    case Activation::kQuickGelu: return y * torch::sigmoid(1.702 * y);
+    case Activation::kGelu: return torch::gelu(y);
+  }
+  return y;
+}
+
+bool fast_linear_applies(const torch::Tensor& x, const torch::Tensor& weight) {
+  const bool inference = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
+  return inference && x.device().is_cpu() && weight.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
+         weight.scalar_type() == torch::kFloat32 && weight.dim() == 2 && x.dim() >= 1 &&
+         x.size(-1) == weight.size(1);
+}
+
+bool cpu_autocast_bf16() {
+  return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+}
+
+struct FastLinear::Impl {
+  struct Primitive {
+    dnnl::matmul matmul;
+    dnnl::memory::desc weights_desc;
+    size_t scratchpad_bytes = 0;
+  };
+  // The packed state of one compute mode (fp32 or bf16).
+  struct Mode {
+    const void* weight_ptr = nullptr;
+    int64_t weight_version = -2;
+    const void* bias_ptr = nullptr;
+    int64_t bias_version = -2;
+    int64_t n = 0, k = 0;
+    torch::Tensor bias;                                                  // fp32 [N], contiguous copy
+    std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed;    // by the layout a primitive wants
+    std::map<std::tuple<int64_t, Activation, torch::ScalarType>, Primitive> primitives;
+  };
+
+  std::mutex mutex;
+  Mode modes[2];  // [0] fp32, [1] bf16
+  int packs = 0;
+};
+
+FastLinear::FastLinear() : impl_(std::make_unique<Impl>()) {}
+FastLinear::~FastLinear() = default;
+
+int FastLinear::pack_count() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->packs;
+}
+
+torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor& weight, const torch::Tensor& bias,
+                                  Activation act, bool bf16, torch::ScalarType out) {
+  const int64_t n = weight.size(0), k = weight.size(1);
+  if (x_in.size(-1) != k) throw Error("FastLinear: input has " + std::to_string(x_in.size(-1)) + " features, expected " + std::to_string(k));
+  if (out != torch::kFloat32 && out != torch::kBFloat16) throw Error("FastLinear: output must be fp32 or bf16");
+  const torch::ScalarType in_type = bf16 ? torch::kBFloat16 : torch::kFloat32;
+  const torch::Tensor x = x_in.to(in_type).contiguous();
+  std::vector<int64_t> out_sizes = x.sizes().vec();
+  out_sizes.back() = n;
+  const int64_t m = k == 0 ? 0 : x.numel() / k;
+  torch::Tensor y = torch::empty(out_sizes, x.options().dtype(out));
+  if (m == 0) return y;
+  if (k == 0) return reference_linear(x_in.to(torch::kFloat32), weight, bias, act).to(out);
+
+  const dt wdt = bf16 ? dt::bf16 : dt::f32;
+  const dt ydt = out == torch::kBFloat16 ? dt::bf16 : dt::f32;
+  Impl::Primitive prim;
+  dnnl::memory packed;
+  torch::Tensor bias_copy;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    Impl::Mode& mode = impl_->modes[bf16 ? 1 : 0];
+    if (mode.weight_ptr != weight.data_ptr() || mode.weight_version != version_of(weight) ||
+        mode.bias_ptr != pointer_of(bias) || mode.bias_version != version_of(bias) || mode.n != n || mode.k != k) {
+      if (mode.n != n || mode.k != k) mode.primitives.clear();
+      mode.packed.clear();
+      mode.weight_ptr = weight.data_ptr();
+      mode.weight_version = version_of(weight);
+      mode.bias_ptr = pointer_of(bias);
+      mode.bias_version = version_of(bias);
+      mode.n = n;
+      mode.k = k;
+      mode.bias = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous().clone() : torch::Tensor();
+    }
+    const auto key = std::make_tuple(m, act, out);
+    auto it = mode.primitives.find(key);
+    if (it == mode.primitives.end()) {
+      if (mode.primitives.size() >= kMaxPrimitives) mode.primitives.clear();
+      const dnnl::memory::desc src_md({m, k}, wdt, tag::ab);
+      const dnnl::memory::desc w_md({k, n}, wdt, tag::any);
+      const dnnl::memory::desc dst_md({m, n}, ydt, tag::ab);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (act != Activation::kNone) {
+        dnnl::post_ops ops;
+        if (act == Activation::kQuickGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
+        else ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        attr.set_post_ops(ops);
+      }
+      const dnnl::matmul::desc desc =
+          mode.bias.defined() ? dnnl::matmul::desc(src_md, w_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), dst_md)
+                              : dnnl::matmul::desc(src_md, w_md, dst_md);
+      const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      Impl::Primitive p;
+      p.matmul = dnnl::matmul(pd);
+      p.weights_desc = pd.weights_desc();
+      p.scratchpad_bytes = pd.scratchpad_desc().get_size();
+      it = mode.primitives.emplace(key, std::move(p)).first;
+    }
+    prim = it->second;
+    for (const auto& [md, mem] : mode.packed)
+      if (md == prim.weights_desc) packed = mem;
+    if (!packed) {
+      // Torch's [N, K] row-major weight is the [K, N] matrix with strides {1, K} ("ba").
+      const torch::Tensor w = weight.detach().contiguous();
+      dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), cpu_engine(), w.data_ptr());
+      packed = dnnl::memory(prim.weights_desc, cpu_engine());
+      dnnl::stream stream(cpu_engine());
+      dnnl::reorder(plain, packed).execute(stream, plain, packed);
+      stream.wait();
+      mode.packed.emplace_back(prim.weights_desc, packed);
+      ++impl_->packs;
+    }
+    bias_copy = mode.bias;
+  }
+
+  const dnnl::engine& engine = cpu_engine();
+  dnnl::memory src(dnnl::memory::desc({m, k}, wdt, tag::ab), engine, x.data_ptr());
+  dnnl::memory dst(dnnl::memory::desc({m, n}, ydt, tag::ab), engine, y.data_ptr());
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}};
+  if (bias_copy.defined())
+    args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc({1, n}, dt::f32, tag::ab), engine, bias_copy.data_ptr()));
+  torch::Tensor scratch;
+  if (prim.scratchpad_bytes > 0) {
+    scratch = torch::empty({static_cast<int64_t>(prim.scratchpad_bytes)}, torch::kUInt8);
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(prim.scratchpad_bytes)}, dt::u8, tag::a),
+                                                   engine, scratch.data_ptr()));
+  }
+  dnnl::stream stream(engine);
+  prim.matmul.execute(stream, args);
+  stream.wait();
+  return y;
+}
+
+torch::Tensor FastLinear::operator()(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                     Activation act, bool bf16_out) {
+  if (!fast_linear_applies(x, weight) || (bias.defined() && (!bias.device().is_cpu() || bias.dim() != 1)))
+    return reference_linear(x, weight, bias, act);
+  const bool bf16 = cpu_autocast_bf16() || x.scalar_type() == torch::kBFloat16;
+  return forward(x, weight, bias, act, bf16, bf16 && bf16_out ? torch::kBFloat16 : torch::kFloat32);
+}
+
+}  // namespace clip::model

@@ -1,0 +1,67 @@
+// One linear layer through oneDNN's matmul primitive with pre-packed weights, for CPU inference.
+//
+// y = act(x · Wᵀ + b), with the bias and the activation fused into the product. Two compute
+// modes: fp32, and bf16 (bf16 inputs and weights, f32 accumulation, f32 or bf16 output).
+//
+// Packing and invalidation: the weights are packed lazily, on the first call of each mode, into
+// the blocked layout oneDNN chose for the product. Every call passes the layer's current weight
+// and bias tensors; the packed copy records their data pointers and version counters
+// (Tensor::_version(), bumped by every in-place write such as copy_ or an optimizer step) and is
+// re-packed when either changed. So loading, training and then running inference again all see
+// the current weights, with no call to make by hand.
+//
+// Primitives are cached per (row count M, activation, output type): they are JIT-compiled once per
+// shape. The cache is thread-safe (one mutex, held only for the lookup); an execution uses its own
+// memory objects and scratchpad (a tensor from libtorch's allocator), so calls can run
+// concurrently.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+namespace clip::model {
+
+enum class Activation { kNone, kQuickGelu, kGelu };
+
+// The plain libtorch computation: torch::linear followed by the activation (QuickGELU is
+// x·sigmoid(1.702x); GELU the exact, erf-based one).
+torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               Activation act);
+
+// Whether the fast path serves this call: inference (InferenceMode, or grad mode off), CPU fp32
+// or bf16 input and fp32 weights. Training with autograd takes the libtorch path.
+bool fast_linear_applies(const torch::Tensor& x, const torch::Tensor& weight);
+
+// Whether CPU autocast to bf16 is on (the model's Precision::kBF16): the fast path then computes
+// in bf16 itself.
+bool cpu_autocast_bf16();
+
+class FastLinear {
+ public:
+  FastLinear();
+  ~FastLinear();
+  FastLinear(const FastLinear&) = delete;
+  FastLinear& operator=(const FastLinear&) = delete;
+
+  // x: [..., K] on the CPU, fp32 (or bf16 when bf16 is set); weight: fp32 [N, K]; bias: fp32 [N]
+  // or undefined. bf16: compute in bf16 (f32 accumulation). out: kFloat or kBFloat16.
+  // Returns [..., N] of type out.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                        Activation act, bool bf16, torch::ScalarType out);
+
+  // The layer as a model uses it: the fast path when fast_linear_applies (in bf16 when CPU
+  // autocast to bf16 is on or x is bf16; the output is then bf16 if bf16_out, else fp32), else
+  // reference_linear.
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                           Activation act = Activation::kNone, bool bf16_out = false);
+
+  // How many times the weights were packed (for tests of the invalidation).
+  int pack_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clip::model
