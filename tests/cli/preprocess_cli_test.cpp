@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "cli/cli_run.h"
 #include "test_paths.h"
@@ -18,11 +19,17 @@ namespace {
 std::string data(const std::string& name) { return clip::test::data_dir() + "/images/files/" + name; }
 std::string expected(const std::string& name) { return clip::test::data_dir() + "/images/expected/" + name; }
 
-std::string temp_dir() {
-  std::string tmpl = "/tmp/clip_preprocess_cli_XXXXXX";
-  const char* d = mkdtemp(tmpl.data());
-  return d ? d : "/tmp";
-}
+// A fresh folder, removed when the test ends.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = "/tmp/clip_preprocess_cli_XXXXXX";
+    if (mkdtemp(tmpl.data())) path = tmpl;
+  }
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+};
 
 std::vector<float> floats(const clip::util::NpyArray& a) {
   std::vector<float> v(a.data.size() / 4);
@@ -56,7 +63,9 @@ double max_diff(const std::vector<float>& a, const std::vector<float>& b, size_t
 }  // namespace
 
 TEST(CliPreprocess, WritesTheReferenceModelInputInFileOrder) {
-  const std::string dir = temp_dir();
+  const TempDir tmp;
+  const std::string dir = tmp.path;
+  ASSERT_FALSE(dir.empty());
   const auto r = run_clip("preprocess --size 32 " + data("astronaut_q95.jpg") + " " + data("camera_16bit.png") +
                           " " + data("chelsea_cmyk.jpg") + " --out " + dir + "/x.npy 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -76,7 +85,9 @@ TEST(CliPreprocess, WritesTheReferenceModelInputInFileOrder) {
 }
 
 TEST(CliPreprocess, PngCropsAreTheReferenceRgb) {
-  const std::string dir = temp_dir();
+  const TempDir tmp;
+  const std::string dir = tmp.path;
+  ASSERT_FALSE(dir.empty());
   const auto r = run_clip("preprocess -q --size 64 --png " + dir + "/crop.png " + data("jpeg_big_portrait.jpg") + " " +
                           data("webp_lossy_alpha.webp") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -89,7 +100,9 @@ TEST(CliPreprocess, PngCropsAreTheReferenceRgb) {
 }
 
 TEST(CliPreprocess, FailingFilesAreNamedAndNothingIsWrittenUnlessSkipped) {
-  const std::string dir = temp_dir();
+  const TempDir tmp;
+  const std::string dir = tmp.path;
+  ASSERT_FALSE(dir.empty());
   auto r = run_clip("preprocess --size 32 " + data("rocket.jpg") + " " + data("empty.png") + " " +
                     data("chelsea_truncated.jpg") + " --out " + dir + "/x.npy 2>&1");
   EXPECT_EQ(r.status, 1);
@@ -121,7 +134,9 @@ TEST(CliPreprocess, FailingFilesAreNamedAndNothingIsWrittenUnlessSkipped) {
 }
 
 TEST(CliPreprocess, OptionsReachTheLibrary) {
-  const std::string dir = temp_dir();
+  const TempDir tmp;
+  const std::string dir = tmp.path;
+  ASSERT_FALSE(dir.empty());
   auto r = run_clip("preprocess -q --size 32 --mean 0,0,0 --std 1,1,1 " + data("pixel_1x1.png") + " --png " + dir +
                     "/p.png --out " + dir + "/p.npy 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
