@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "clip/image.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -25,24 +26,11 @@
 
 namespace {
 
+using clip::bench::median;
+using clip::bench::run_command;
+
 using Clock = std::chrono::steady_clock;
 using clip::image::PreprocessOptions;
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  if (pclose(p) != 0) throw std::runtime_error("command failed: " + cmd + "\n" + out);
-  return out;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Median images/s of `runs` timed calls of fn(), which processes `images` images (after a warm-up).
 template <class Fn>

@@ -17,11 +17,15 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bench_util.h"
 #include "clip/tokenizer.h"
 #include "text/utf8.h"
 #include "util/file_io.h"
 
 namespace {
+
+using clip::bench::median;
+using clip::bench::run_command;
 
 using Clock = std::chrono::steady_clock;
 
@@ -34,22 +38,6 @@ struct Figures {
   double seconds = 0, texts_per_s = 0, tokens_per_s = 0, mb_per_s = 0;
   size_t tokens = 0;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 }  // namespace
 
@@ -125,13 +113,13 @@ int main(int argc, char** argv) {
   std::vector<double> peer_tps, peer_mbps;
   nlohmann::json peer_last;
   for (int r = 0; r < runs; ++r) {
-    const std::string out = run_command(python + " " + peer + " bench-tokenizer " + vocab + " " + lines_path + " 2>/dev/null");
     try {
+      const std::string out = run_command(python + " " + peer + " bench-tokenizer " + vocab + " " + lines_path + " 2>&1");
       peer_last = nlohmann::json::parse(out.substr(out.find('{')));
       peer_tps.push_back(peer_last["tokens_per_s"].get<double>());
       peer_mbps.push_back(peer_last["mb_per_s"].get<double>());
-    } catch (...) {
-      std::cerr << "peer run failed (is python3-torch/python3-regex installed?): " << out << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "peer run failed (is python3-torch/python3-regex installed?): " << e.what() << "\n";
       break;
     }
   }

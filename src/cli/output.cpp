@@ -5,6 +5,7 @@
 #include "clip/error.h"
 #include "util/file_io.h"
 #include "util/npy.h"
+#include "util/strings.h"
 
 namespace clip::cli {
 namespace {
@@ -36,16 +37,10 @@ void write_embeddings(const std::string& path, const torch::Tensor& features, co
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
-  const std::string text = util::read_file(path);
   std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
+  for (std::string line : util::split_lines(util::read_file(path))) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!trim(line).empty()) lines.push_back(line);
-    start = end + 1;
   }
   return lines;
 }

@@ -7,6 +7,7 @@
 #include "clip/error.h"
 #include "text/utf8.h"
 #include "util/file_io.h"
+#include "util/strings.h"
 
 namespace clip::text {
 namespace {
@@ -80,18 +81,6 @@ std::string read_gzip(const std::string& path) {
   return out;
 }
 
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
-
 // Splits a merge line "a b" (Python's str.split(): runs of ASCII whitespace here, since symbols
 // never contain whitespace). Throws naming the file and 1-based line number.
 std::pair<std::string, std::string> parse_merge(const std::string& line, const std::string& path,
@@ -123,7 +112,7 @@ const std::vector<char32_t>& byte_symbol_table() {
 }
 
 Vocab Vocab::from_openai_bpe(const std::string& gz_path) {
-  const std::vector<std::string> lines = split_lines(read_gzip(gz_path));
+  const std::vector<std::string> lines = util::split_lines(read_gzip(gz_path));
   if (lines.size() < static_cast<size_t>(kOpenAIMerges) + 1)
     throw Error(gz_path + ": expected a header line and at least " + std::to_string(kOpenAIMerges) +
                 " merges, found " + std::to_string(lines.size()) + " line(s)");
@@ -165,7 +154,7 @@ Vocab Vocab::from_hf(const std::string& vocab_json_path, const std::string& merg
       throw Error(vocab_json_path + ": token \"" + it.key() + "\": expected a non-negative integer id");
     encoder[it.key()] = it.value().get<int32_t>();
   }
-  const std::vector<std::string> lines = split_lines(util::read_file(merges_path));
+  const std::vector<std::string> lines = util::split_lines(util::read_file(merges_path));
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<int> merge_lines;
   for (size_t i = 0; i < lines.size(); ++i) {

@@ -1,0 +1,24 @@
+// Small string helpers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace clip::util {
+
+// Splits on '\n' (a final empty piece is kept, so "a\n" gives {"a", ""}); no other processing.
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string::npos) {
+      lines.push_back(text.substr(start));
+      return lines;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
+}  // namespace clip::util
