@@ -31,8 +31,9 @@ Precision precision_from_name(const std::string& name);
 struct LoadOptions {
   std::string config_path;          // explicit architecture (our JSON or an HF config.json)
   torch::Device device = torch::kCPU;
-  // Weights stay fp32; kBF16 runs matrix products in bf16 through libtorch's autocast (oneDNN
-  // on CPU), with LayerNorm, softmax and the outputs in fp32.
+  // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
+  // our oneDNN path with bf16 packed weights (model/fast_linear.h), other matrix products through
+  // autocast; LayerNorm, softmax and the outputs stay fp32.
   Precision precision = Precision::kFP32;
 };
 
