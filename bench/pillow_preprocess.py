@@ -27,17 +27,9 @@ MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 SIZES = [(640, 480), (1920, 1080), (4000, 3000)]
 
-
-def load_rgb8(path, n):
-    with Image.open(path) as img:
-        w, h = img.size
-        if w <= h:
-            nw, nh = n, int(n * h / w)
-        else:
-            nw, nh = int(n * w / h), n
-        img = img.resize((nw, nh), Image.BICUBIC) if (nw, nh) != (w, h) else img
-        top, left = int(round((nh - n) / 2.0)), int(round((nw - n) / 2.0))
-        return np.asarray(img.crop((left, top, left + n, top + n)).convert("RGB"), dtype=np.uint8)
+# The reference's steps up to convert("RGB") are written once, in the generator of the test data.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "images"))
+from make_images import ref_rgb8 as load_rgb8  # noqa: E402
 
 
 def to_input(rgb8):
