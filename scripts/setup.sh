@@ -14,6 +14,13 @@ packages=(
   libtorch-dev libdnnl-dev
   # an optimized BLAS behind libblas.so.3 (without it, libtorch falls back to the reference BLAS)
   libopenblas0-pthread
+  # data sets (WebDataset tar shards) and the demo's data (Fashion-MNIST IDX files)
+  libarchive-dev dataset-fashion-mnist
+  # distributed training (c10d Gloo), the embedding index, the HTTP service
+  libgloo-dev libfaiss-dev libcpp-httplib-dev
+  # browser test of the web page (playwright-core from npm, with the machine's Node.js) and load
+  # benchmarks
+  chromium wrk
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the PyTorch peer and Pillow, run side by side in benchmarks

@@ -16,5 +16,18 @@ void register_similarity(CLI::App& app);
 void register_classify(CLI::App& app);
 void register_convert(CLI::App& app);
 #endif
+#ifdef CLIP_HAVE_TRAIN
+void register_train(CLI::App& app);
+#endif
+#ifdef CLIP_HAVE_EVAL
+void register_eval(CLI::App& app);
+#endif
+#ifdef CLIP_HAVE_INDEX
+void register_index(CLI::App& app);
+void register_search(CLI::App& app);
+#endif
+#ifdef CLIP_HAVE_SERVE
+void register_serve(CLI::App& app);
+#endif
 
 }  // namespace clip::cli

@@ -19,6 +19,19 @@ int main(int argc, char** argv) {
   clip::cli::register_classify(app);
   clip::cli::register_convert(app);
 #endif
+#ifdef CLIP_HAVE_TRAIN
+  clip::cli::register_train(app);
+#endif
+#ifdef CLIP_HAVE_EVAL
+  clip::cli::register_eval(app);
+#endif
+#ifdef CLIP_HAVE_INDEX
+  clip::cli::register_index(app);
+  clip::cli::register_search(app);
+#endif
+#ifdef CLIP_HAVE_SERVE
+  clip::cli::register_serve(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {  // also validation errors raised from callbacks

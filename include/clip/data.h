@@ -1,0 +1,107 @@
+// Data sets for training and evaluation: what a reader yields, and how to open the formats users
+// have (CSV/TSV, image folders, IDX, CIFAR, WebDataset tar shards). Torch-free (src/data).
+//
+// A reader only finds and reads records; decoding the image is left to whoever consumes the
+// example (a loader's worker threads), so a slow decode never holds up a reader. Bad records
+// (missing file, empty caption, broken JSON) are reported per example, never fatal: see
+// Example::error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clip/image.h"
+
+namespace clip::data {
+
+// One example as a data set holds it. Exactly one of image_path, image_bytes and pixels carries
+// the image: a file on disk (CSV, image folders), the encoded bytes (tar shards), or raw pixels
+// (IDX: mode L; CIFAR: mode RGB).
+struct Example {
+  std::string source;       // where it came from, for messages: "train.csv:12", "shard-03.tar:000042"
+  std::string image_path;   // a file to read and decode
+  std::string image_bytes;  // an encoded image (JPEG, PNG, WebP, ...)
+  image::Image pixels;      // decoded pixels (width > 0 when used)
+  std::vector<std::string> captions;  // zero or more (tar shards may carry several)
+  int label = -1;           // class index, or -1 for caption-only data
+  std::string error;        // non-empty: this record is bad (says why); skip it and count it
+  bool ok() const { return error.empty(); }
+};
+
+// Decodes the example's image, whichever way it is held. Throws clip::Error naming the example.
+image::Image decode_example_image(const Example& example, const image::DecodeOptions& options = {});
+
+// A data set with random access. at() is thread-safe (it may be called from loader threads).
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual size_t size() const = 0;
+  // Throws clip::Error for an index out of range; a bad record comes back with `error` set.
+  virtual Example at(size_t index) const = 0;
+  // Class names by label index (empty for caption-only data).
+  virtual std::vector<std::string> class_names() const { return {}; }
+  // "fashion-mnist train (60000 examples)", for logs and result files.
+  virtual std::string description() const = 0;
+};
+
+// ---- readers with random access -----------------------------------------------------------
+
+// CSV or TSV with a header row. Image paths are relative to the file's folder. Columns are named
+// as open_clip names them (--csv-img-key, --csv-caption-key); a label column may hold class
+// indices or class names (then class_names() is the sorted set of names, unless given).
+struct TableOptions {
+  std::string image_column = "filepath";
+  std::string caption_column = "title";  // empty: no captions
+  std::string label_column;              // empty: no labels
+  char separator = 0;                    // 0: '\t' for .tsv, ',' otherwise; quotes as RFC 4180
+  std::vector<std::string> class_names;  // optional, for a label column of names or indices
+};
+std::unique_ptr<Dataset> open_table(const std::string& path, const TableOptions& options = {});
+
+// One sub-folder per class (ImageNet layout), classes sorted by folder name, images found
+// recursively by extension (.jpg .jpeg .png .webp .bmp .gif, any case).
+std::unique_ptr<Dataset> open_image_folder(const std::string& root);
+
+// IDX images (ubyte, 3 dims) + labels (ubyte, 1 dim), gzip or not; MNIST / Fashion-MNIST.
+std::unique_ptr<Dataset> open_idx(const std::string& images_path, const std::string& labels_path,
+                                  std::vector<std::string> class_names = {});
+
+// Fashion-MNIST from Debian's dataset-fashion-mnist (or `dir`): split "train" or "test".
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+std::unique_ptr<Dataset> open_fashion_mnist(const std::string& split, const std::string& dir = kFashionMnistDir);
+// The ten Fashion-MNIST class names, as the data set's documentation names them.
+const std::vector<std::string>& fashion_mnist_classes();
+
+// CIFAR-10 / CIFAR-100: the binary distribution (data_batch_*.bin, test_batch.bin) or the Python
+// pickle one (data_batch_*, test_batch / train, test). `path` is the extracted folder; split
+// "train" or "test"; CIFAR-100 labels are the fine ones.
+std::unique_ptr<Dataset> open_cifar(const std::string& path, const std::string& split);
+
+// ---- WebDataset tar shards (streamed) -----------------------------------------------------
+
+// Brace expansion as WebDataset does it: "shards/{00000..00009}.tar" (zero-padded ranges) and
+// "{a,b}" lists, nested and repeated. Throws clip::Error on an unbalanced or empty pattern.
+std::vector<std::string> expand_braces(const std::string& pattern);
+
+// Reads shards in the order given, one example per sample key (files grouped by the name before
+// the first dot of their base name): the image from .jpg/.jpeg/.png/.webp, captions from .txt
+// (one caption) or .json ("caption" string or "captions" list), the label from .cls when present.
+// A sample without an image or caption comes back with `error` set. A shard that cannot be opened
+// or is corrupt yields one example with `error` set and the reader goes on to the next shard.
+class ShardReader {
+ public:
+  explicit ShardReader(std::vector<std::string> shards);
+  ~ShardReader();
+  // Calls `visit` for every example in order; stops early when it returns false.
+  void for_each(const std::function<bool(Example&&)>& visit) const;
+  const std::vector<std::string>& shards() const { return shards_; }
+
+ private:
+  std::vector<std::string> shards_;
+};
+
+}  // namespace clip::data
