@@ -28,8 +28,12 @@ class Tokenizer {
  public:
   // OpenAI's vocabulary shipped with CLIP++ (bpe_simple_vocab_16e6.txt.gz).
   Tokenizer();
-  // OpenAI's format: a .txt.gz (or plain .txt) merges file.
-  static Tokenizer from_openai_bpe(const std::string& path);
+  // OpenAI's format: a .txt.gz (or plain .txt) merges file. vocab_size < 49408 keeps only the
+  // first vocab_size - 514 merges: a smaller BPE vocabulary built the same way (for models trained
+  // from scratch), with <|startoftext|> and <|endoftext|> as its last two ids.
+  static Tokenizer from_openai_bpe(const std::string& path, int vocab_size = 49408);
+  // The shipped OpenAI vocabulary cut to vocab_size as above.
+  static Tokenizer with_vocab_size(int vocab_size);
   // Hugging Face format: vocab.json + merges.txt.
   static Tokenizer from_hf(const std::string& vocab_json, const std::string& merges_txt);
   // Picks the format from the path: a folder holding vocab.json + merges.txt, a vocab.json

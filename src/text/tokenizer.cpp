@@ -25,9 +25,11 @@ Tokenizer::Tokenizer() : Tokenizer(from_openai_bpe(default_vocab_path())) {}
 Tokenizer::Tokenizer(std::shared_ptr<const text::Vocab> vocab)
     : vocab_(std::move(vocab)), cache_(std::make_shared<text::BpeCache>()) {}
 
-Tokenizer Tokenizer::from_openai_bpe(const std::string& path) {
-  return Tokenizer(std::make_shared<const text::Vocab>(text::Vocab::from_openai_bpe(path)));
+Tokenizer Tokenizer::from_openai_bpe(const std::string& path, int vocab_size) {
+  return Tokenizer(std::make_shared<const text::Vocab>(text::Vocab::from_openai_bpe(path, vocab_size)));
 }
+
+Tokenizer Tokenizer::with_vocab_size(int vocab_size) { return from_openai_bpe(default_vocab_path(), vocab_size); }
 
 Tokenizer Tokenizer::from_hf(const std::string& vocab_json, const std::string& merges_txt) {
   return Tokenizer(std::make_shared<const text::Vocab>(text::Vocab::from_hf(vocab_json, merges_txt)));

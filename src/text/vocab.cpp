@@ -111,14 +111,19 @@ const std::vector<char32_t>& byte_symbol_table() {
   return table;
 }
 
-Vocab Vocab::from_openai_bpe(const std::string& gz_path) {
+Vocab Vocab::from_openai_bpe(const std::string& gz_path, int vocab_size) {
+  if (vocab_size < kMinVocabSize || vocab_size > kOpenAIVocabSize)
+    throw Error("vocabulary size " + std::to_string(vocab_size) + " is out of range (expected " +
+                std::to_string(kMinVocabSize) + ".." + std::to_string(kOpenAIVocabSize) + ")");
+  const int merge_count = vocab_size - kMinVocabSize;
+  static_assert(kOpenAIVocabSize - kMinVocabSize == kOpenAIMerges);
   const std::vector<std::string> lines = util::split_lines(read_gzip(gz_path));
   if (lines.size() < static_cast<size_t>(kOpenAIMerges) + 1)
     throw Error(gz_path + ": expected a header line and at least " + std::to_string(kOpenAIMerges) +
                 " merges, found " + std::to_string(lines.size()) + " line(s)");
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<int> merge_lines;
-  for (int i = 1; i <= kOpenAIMerges; ++i) {
+  for (int i = 1; i <= merge_count; ++i) {
     merges.push_back(parse_merge(lines[i], gz_path, i + 1));
     merge_lines.push_back(i + 1);
   }

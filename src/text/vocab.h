@@ -15,7 +15,11 @@ class Vocab {
  public:
   // OpenAI's bpe_simple_vocab_16e6.txt.gz: a header line, then merges "a b"; the first 48,894
   // merges are used. Ids: 256 byte symbols, the same with "</w>", one per merge, then sot, eot.
-  static Vocab from_openai_bpe(const std::string& gz_path);
+  // A smaller vocab_size keeps the first vocab_size - 514 merges (a smaller BPE vocabulary made
+  // the same way, for models trained from scratch); the special tokens are then the last two ids.
+  static constexpr int kOpenAIVocabSize = 49408;
+  static constexpr int kMinVocabSize = 514;  // 512 byte symbols + start + end
+  static Vocab from_openai_bpe(const std::string& gz_path, int vocab_size = kOpenAIVocabSize);
   // Hugging Face tokenizer files: vocab.json {token: id} and merges.txt ("#version" header
   // optional, then "a b" per line, rank = line order).
   static Vocab from_hf(const std::string& vocab_json_path, const std::string& merges_path);

@@ -2,6 +2,8 @@
 // vocabulary formats, decoding, and hostile input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "clip/error.h"
@@ -273,3 +275,36 @@ TEST(TokenizerFastPath, AsciiFastPathEqualsTheGeneralPath) {
   EXPECT_FALSE(clip::text::clean_ascii_fast("caf\xc3\xa9", out));
 }
 }  // namespace
+
+// A smaller vocabulary keeps OpenAI's first merges. BPE makes every symbol from symbols made
+// before it, so where the reference's ids all fall inside the smaller vocabulary, the smaller
+// tokenizer must give exactly those ids; elsewhere it must still spell the same text.
+TEST(TokenizerVocabSize, SmallerVocabularyKeepsTheFirstMerges) {
+  const int vocab_size = 4096;
+  const Tokenizer small = Tokenizer::with_vocab_size(vocab_size);
+  EXPECT_EQ(small.vocab_size(), static_cast<size_t>(vocab_size));
+  EXPECT_EQ(small.sot_id(), vocab_size - 2);
+  EXPECT_EQ(small.eot_id(), vocab_size - 1);
+  int exact = 0;
+  for (const json& e : corpus()["entries"]) {
+    const std::string text = e["text"].get<std::string>();
+    const std::vector<int32_t> ids = small.encode(text);
+    for (int32_t id : ids) ASSERT_LT(id, vocab_size) << show(e);  // special tokens in the text included
+    const std::vector<int32_t> reference = e["ids"].get<std::vector<int32_t>>();
+    const bool inside = std::all_of(reference.begin(), reference.end(), [&](int32_t id) { return id < vocab_size - 2; });
+    if (inside) {
+      EXPECT_EQ(ids, reference) << show(e);
+      ++exact;
+    }
+    EXPECT_EQ(small.decode(ids), shipped().decode(shipped().encode(text))) << show(e);
+  }
+  EXPECT_GT(exact, 20) << "too few corpus texts inside the small vocabulary to test the ids";
+  const clip::TokenBatch rows = small.tokenize({"a photo of a cat"}, 16);
+  EXPECT_EQ(rows.row(0)[0], vocab_size - 2);
+}
+
+TEST(TokenizerVocabSize, OutOfRangeIsAnError) {
+  EXPECT_THROW(Tokenizer::with_vocab_size(513), clip::Error);
+  EXPECT_THROW(Tokenizer::with_vocab_size(49409), clip::Error);
+  EXPECT_EQ(Tokenizer::with_vocab_size(514).vocab_size(), 514u);
+}
