@@ -14,7 +14,9 @@ namespace clip {
 class Embedder {
  public:
   // threads <= 0: all cores (used for decoding; libtorch's own threads are set by set_threads).
-  Embedder(const Model& model, Tokenizer tokenizer = Tokenizer(), int threads = 0);
+  // Without a tokenizer, the model's own (tokenizer_for_model).
+  explicit Embedder(const Model& model, int threads = 0);
+  Embedder(const Model& model, Tokenizer tokenizer, int threads = 0);
 
   const Model& model() const { return model_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "clip/config.h"
+#include "clip/tokenizer.h"
 
 namespace clip {
 
@@ -67,6 +68,14 @@ class Model {
 
   // The weights with OpenAI key names (for saving and conversion).
   StateDict state_dict() const;
+  // Writes the weights (OpenAI key names, floating-point tensors converted to `dtype`: kFloat32,
+  // kFloat16 or kBFloat16) and the config (metadata "config") to one safetensors file, atomically.
+  // Returns the number of tensors written.
+  size_t save_safetensors(const std::string& path, torch::ScalarType dtype = torch::kFloat32) const;
+
+  // Training: recompute each transformer block in the backward pass instead of keeping its
+  // activations (less memory, about a third more compute). Off by default.
+  void set_gradient_checkpointing(bool on);
   std::shared_ptr<model::ClipModuleImpl> module() const { return module_; }
 
  private:
@@ -85,6 +94,23 @@ void keep_freed_memory_for_reuse();
 
 // Sets libtorch's intra-op threads (threads <= 0: all cores). Debian's libtorch starts with 1.
 void set_threads(int threads);
+
+// The tokenizer a model was trained with: OpenAI's vocabulary, cut to the model's vocab_size
+// when that is smaller (models trained from scratch with a smaller vocabulary).
+Tokenizer tokenizer_for_model(const ModelConfig& config);
+
+// Runs a scope under CPU/CUDA autocast to bf16 when asked (Precision::kBF16); restores the
+// previous state on exit. Training uses it around its forward passes.
+class AutocastScope {
+ public:
+  AutocastScope(Precision p, torch::Device device);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_, cpu_ = true, was_enabled_ = false;
+};
 
 // L2-normalizes rows.
 torch::Tensor normalize_rows(const torch::Tensor& x);

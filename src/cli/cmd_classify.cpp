@@ -28,7 +28,7 @@ void run_classify(const ClassifyOptions& o) {
       o.templates_file.empty() ? std::vector<std::string>{"a photo of a {}."} : read_lines(o.templates_file);
   if (templates.empty()) throw Error(o.templates_file + ": no templates in the file");
   const Model model = load_model(o.model);
-  const Embedder embedder(model, Tokenizer(), o.model.threads);
+  const Embedder embedder(model, o.model.threads);
   const torch::Tensor weights = embedder.zero_shot_weights(labels, templates);
   const torch::Tensor img = normalize_rows(embedder.embed_image_files(o.images));
   const torch::Tensor probs = torch::softmax(std::exp(model.logit_scale()) * torch::matmul(img, weights), 1);

@@ -5,7 +5,6 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "clip/error.h"
-#include "io/safetensors.h"
 
 namespace clip::cli {
 namespace {
@@ -19,16 +18,8 @@ void run_convert(const ConvertOptions& o) {
   lo.config_path = o.config;
   const Model model = Model::load(o.input, lo);
   const torch::ScalarType st = o.dtype == "f16" ? torch::kFloat16 : o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-  const io::DType dt = o.dtype == "f16" ? io::DType::kF16 : o.dtype == "bf16" ? io::DType::kBF16 : io::DType::kF32;
-  std::vector<torch::Tensor> keep;
-  std::vector<io::TensorToWrite> tensors;
-  for (const auto& [name, t] : model.state_dict()) {
-    if (!t.is_floating_point()) continue;  // BatchNorm's num_batches_tracked: not needed at inference
-    keep.push_back(t.to(torch::kCPU, st).contiguous());
-    tensors.push_back({name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
-  }
-  io::write_safetensors(o.output, tensors, {{"format", "pt"}, {"config", config_to_json(model.config())}});
-  std::fprintf(stderr, "wrote %zu tensors (%s) to %s\n", tensors.size(), o.dtype.c_str(), o.output.c_str());
+  const size_t count = model.save_safetensors(o.output, st);
+  std::fprintf(stderr, "wrote %zu tensors (%s) to %s\n", count, o.dtype.c_str(), o.output.c_str());
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ struct EmbedOptions {
 void run_embed(const EmbedOptions& o) {
   if (o.images.empty() && o.texts.empty()) throw CLI::ValidationError("embed", "give at least one --image or --text");
   const Model model = load_model(o.model);
-  const Embedder embedder(model, Tokenizer(), o.model.threads);
+  const Embedder embedder(model, o.model.threads);
   std::vector<torch::Tensor> parts;
   std::vector<EmbeddingRow> rows;
   if (!o.images.empty()) parts.push_back(embedder.embed_image_files(o.images, o.batch));

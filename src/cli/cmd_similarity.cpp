@@ -17,7 +17,7 @@ struct SimilarityOptions {
 
 void run_similarity(const SimilarityOptions& o) {
   const Model model = load_model(o.model);
-  const Embedder embedder(model, Tokenizer(), o.model.threads);
+  const Embedder embedder(model, o.model.threads);
   const torch::Tensor img = embedder.embed_image_files(o.images), txt = embedder.embed_texts(o.texts);
   const torch::Tensor cosine = torch::matmul(normalize_rows(img), normalize_rows(txt).t());
   const torch::Tensor logits = model.logits(img, txt);

@@ -6,6 +6,8 @@
 
 namespace clip {
 
+Embedder::Embedder(const Model& model, int threads) : Embedder(model, tokenizer_for_model(model.config()), threads) {}
+
 Embedder::Embedder(const Model& model, Tokenizer tokenizer, int threads)
     : model_(model), tokenizer_(std::move(tokenizer)), threads_(threads) {}
 

@@ -9,6 +9,7 @@
 #include "clip/error.h"
 #include "model/modules.h"
 #include "model/state_dict.h"
+#include "io/safetensors.h"
 #include "util/file_io.h"
 
 namespace clip {
@@ -40,37 +41,35 @@ std::string sibling_config(const std::string& path) {
   return util::file_exists(candidate) ? candidate : "";
 }
 
-// Runs a scope under CPU/CUDA autocast to bf16 when asked; restores the previous state.
-class AutocastScope {
- public:
-  AutocastScope(Precision p, torch::Device device) : active_(p == Precision::kBF16) {
-    if (!active_) return;
-    cpu_ = device.is_cpu();
-    if (cpu_) {
-      was_enabled_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    } else {
-      was_enabled_ = at::autocast::is_enabled();
-      at::autocast::set_enabled(true);
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    }
-  }
-  // The cache of bf16 weight copies is kept (not cleared) so that the next call does not cast
-  // every weight again; it lives in libtorch's thread-local autocast state.
-  ~AutocastScope() {
-    if (!active_) return;
-    if (cpu_) at::autocast::set_cpu_enabled(was_enabled_);
-    else at::autocast::set_enabled(was_enabled_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool active_, cpu_ = true, was_enabled_ = false;
-};
-
 }  // namespace
+
+AutocastScope::AutocastScope(Precision p, torch::Device device) : active_(p == Precision::kBF16) {
+  if (!active_) return;
+  cpu_ = device.is_cpu();
+  if (cpu_) {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  } else {
+    was_enabled_ = at::autocast::is_enabled();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  }
+}
+
+// The cache of bf16 weight copies is kept (not cleared) so that the next call does not cast every
+// weight again; it lives in libtorch's thread-local autocast state. (Training clears it after each
+// optimizer step: the weights changed.)
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (cpu_) at::autocast::set_cpu_enabled(was_enabled_);
+  else at::autocast::set_enabled(was_enabled_);
+}
+
+Tokenizer tokenizer_for_model(const ModelConfig& config) {
+  if (config.vocab_size >= 49408) return Tokenizer();
+  return Tokenizer::with_vocab_size(config.vocab_size);
+}
 
 Precision precision_from_name(const std::string& name) {
   if (name == "fp32") return Precision::kFP32;
@@ -179,6 +178,28 @@ StateDict Model::state_dict() const {
   for (const auto& p : module_->named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
   for (const auto& b : module_->named_buffers(true)) out.emplace_back(b.key(), b.value().detach());
   return out;
+}
+
+size_t Model::save_safetensors(const std::string& path, torch::ScalarType dtype) const {
+  io::DType dt = io::DType::kF32;
+  if (dtype == torch::kFloat16) dt = io::DType::kF16;
+  else if (dtype == torch::kBFloat16) dt = io::DType::kBF16;
+  else if (dtype != torch::kFloat32)
+    throw Error(path + ": weights can be saved as float32, float16 or bfloat16, not " + std::string(c10::toString(dtype)));
+  std::vector<torch::Tensor> keep;
+  std::vector<io::TensorToWrite> tensors;
+  for (const auto& [name, t] : state_dict()) {
+    if (!t.is_floating_point()) continue;  // BatchNorm's num_batches_tracked: not needed to run
+    keep.push_back(t.to(torch::kCPU, dtype).contiguous());
+    tensors.push_back({name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
+  }
+  io::write_safetensors(path, tensors, {{"format", "pt"}, {"config", config_to_json(config_)}});
+  return tensors.size();
+}
+
+void Model::set_gradient_checkpointing(bool on) {
+  module_->transformer->checkpoint_blocks = on;
+  if (config_.is_vit()) module_->visual->as<model::VisionTransformerImpl>()->transformer->checkpoint_blocks = on;
 }
 
 }  // namespace clip

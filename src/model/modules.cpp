@@ -1,5 +1,7 @@
 #include "model/modules.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "clip/error.h"
@@ -36,6 +38,43 @@ torch::Tensor split_heads(const torch::Tensor& x, int heads) {
 torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
+
+// One residual block run without keeping its activations: the forward runs with autograd off
+// (custom Functions do), and the backward recomputes the block with autograd on, under the
+// autocast state of the forward, then back-propagates through it (the parameters' gradients
+// accumulate there; the input's gradient is returned). Reentrant, as torch.utils.checkpoint.
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& mask,
+                               int64_t block_address) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["mask"] = mask;
+    ctx->saved_data["block"] = block_address;
+    ctx->saved_data["autocast_cpu"] = at::autocast::is_cpu_enabled();
+    ctx->saved_data["autocast_cuda"] = at::autocast::is_enabled();
+    return block(block_address)->forward(x, mask);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    const torch::Tensor mask = ctx->saved_data["mask"].toTensor();
+    const bool cpu = ctx->saved_data["autocast_cpu"].toBool(), cuda = ctx->saved_data["autocast_cuda"].toBool();
+    const bool was_cpu = at::autocast::is_cpu_enabled(), was_cuda = at::autocast::is_enabled();
+    at::autocast::set_cpu_enabled(cpu);
+    at::autocast::set_enabled(cuda);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad(true);
+      y = block(ctx->saved_data["block"].toInt())->forward(x, mask);
+    }
+    at::autocast::set_cpu_enabled(was_cpu);
+    at::autocast::set_enabled(was_cuda);
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor()};
+  }
+
+  static ResidualBlockImpl* block(int64_t address) { return reinterpret_cast<ResidualBlockImpl*>(address); }
+};
 
 }  // namespace
 
@@ -84,7 +123,11 @@ TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record,
                                        const std::string& prefix) {
   for (size_t i = 0; i < resblocks->size(); ++i) {
-    x = resblocks[i]->as<ResidualBlockImpl>()->forward(x, mask);
+    ResidualBlockImpl* block = resblocks[i]->as<ResidualBlockImpl>();
+    if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad())
+      x = CheckpointedBlock::apply(x, mask, reinterpret_cast<int64_t>(block));
+    else
+      x = block->forward(x, mask);
     record_to(record, prefix + std::to_string(i), x);
   }
   return x;

@@ -56,6 +56,9 @@ class TransformerImpl : public torch::nn::Module {
   TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record, const std::string& prefix);
   torch::nn::ModuleList resblocks;
+  // Gradient checkpointing: with autograd on, each block keeps only its input and recomputes its
+  // activations in the backward pass.
+  bool checkpoint_blocks = false;
 };
 TORCH_MODULE(Transformer);
 
