@@ -104,4 +104,9 @@ class ShardReader {
   std::vector<std::string> shards_;
 };
 
+// Every example of the shards, read into memory (evaluation sets of modest size: the encoded
+// images are kept). max_examples > 0 stops early. `name` is for description() ("wds:PATTERN").
+std::unique_ptr<Dataset> read_shards(const std::vector<std::string>& shards, const std::string& name = "",
+                                     size_t max_examples = 0);
+
 }  // namespace clip::data
