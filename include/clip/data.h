@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clip/image.h"
@@ -108,5 +109,16 @@ class ShardReader {
 // images are kept). max_examples > 0 stops early. `name` is for description() ("wds:PATTERN").
 std::unique_ptr<Dataset> read_shards(const std::vector<std::string>& shards, const std::string& name = "",
                                      size_t max_examples = 0);
+
+}  // namespace clip::data
+
+namespace clip::data {
+
+// A view of some examples of another data set (by index), e.g. a held-out split.
+std::unique_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices, const std::string& name);
+
+// Splits `base` into (train, held-out) with `held_out` examples drawn by a permutation from `seed`.
+std::pair<std::unique_ptr<Dataset>, std::unique_ptr<Dataset>> split_held_out(std::shared_ptr<const Dataset> base,
+                                                                              size_t held_out, uint64_t seed);
 
 }  // namespace clip::data

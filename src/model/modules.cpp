@@ -39,6 +39,15 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
 
+// A linear layer: oneDNN's packed path for inference; in training mode always libtorch's, so that
+// a forward without autograd (gradient checkpointing) computes exactly what its recomputation
+// with autograd does.
+torch::Tensor linear(FastLinear& fast, bool training, const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias, Activation act = Activation::kNone, bool bf16_out = false) {
+  if (training) return reference_linear(x, weight, bias, act);
+  return fast(x, weight, bias, act, bf16_out);
+}
+
 // One residual block run without keeping its activations: the forward runs with autograd off
 // (custom Functions do), and the backward recomputes the block with autograd on, under the
 // autocast state of the forward, then back-propagates through it (the parameters' gradients
@@ -46,18 +55,20 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
 struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& mask,
                                int64_t block_address) {
+    // An undefined mask cannot pass through a Function: an empty tensor stands for "no mask".
     ctx->save_for_backward({x});
     ctx->saved_data["mask"] = mask;
     ctx->saved_data["block"] = block_address;
     ctx->saved_data["autocast_cpu"] = at::autocast::is_cpu_enabled();
     ctx->saved_data["autocast_cuda"] = at::autocast::is_enabled();
-    return block(block_address)->forward(x, mask);
+    return block(block_address)->forward(x, mask.numel() ? mask : torch::Tensor());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
-    const torch::Tensor mask = ctx->saved_data["mask"].toTensor();
+    torch::Tensor mask = ctx->saved_data["mask"].toTensor();
+    if (mask.numel() == 0) mask = torch::Tensor();
     const bool cpu = ctx->saved_data["autocast_cpu"].toBool(), cuda = ctx->saved_data["autocast_cuda"].toBool();
     const bool was_cpu = at::autocast::is_cpu_enabled(), was_cuda = at::autocast::is_enabled();
     at::autocast::set_cpu_enabled(cpu);
@@ -86,10 +97,10 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(he
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const std::vector<torch::Tensor> qkv =
-      (*fast_in)(x, in_proj_weight, in_proj_bias, Activation::kNone, /*bf16_out=*/true).chunk(3, -1);
+      linear(*fast_in, is_training(), x, in_proj_weight, in_proj_bias, Activation::kNone, /*bf16_out=*/true).chunk(3, -1);
   const torch::Tensor out = attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
                                       split_heads(qkv[2], heads), mask);
-  return (*fast_out)(merge_heads(out), out_proj->weight, out_proj->bias);
+  return linear(*fast_out, is_training(), merge_heads(out), out_proj->weight, out_proj->bias);
 }
 
 MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {
@@ -98,9 +109,9 @@ MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gel
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor h = (*fast_fc)(x, c_fc->weight, c_fc->bias, quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
+  const torch::Tensor h = linear(*fast_fc, is_training(), x, c_fc->weight, c_fc->bias, quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
                                      /*bf16_out=*/true);
-  return (*fast_proj)(h, c_proj->weight, c_proj->bias);
+  return linear(*fast_proj, is_training(), h, c_proj->weight, c_proj->bias);
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps) {
@@ -125,7 +136,7 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mas
   for (size_t i = 0; i < resblocks->size(); ++i) {
     ResidualBlockImpl* block = resblocks[i]->as<ResidualBlockImpl>();
     if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad())
-      x = CheckpointedBlock::apply(x, mask, reinterpret_cast<int64_t>(block));
+      x = CheckpointedBlock::apply(x, mask.defined() ? mask : torch::empty({0}, x.options()), reinterpret_cast<int64_t>(block));
     else
       x = block->forward(x, mask);
     record_to(record, prefix + std::to_string(i), x);
@@ -197,11 +208,11 @@ AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int hea
 torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& maps) {
   torch::Tensor x = maps.flatten(2).transpose(1, 2);  // [N, HW, C]
   x = torch::cat({x.mean(1, true), x}, 1) + positional_embedding;  // the query is the mean token
-  const torch::Tensor q = split_heads((*fast_q)(x.narrow(1, 0, 1), q_proj->weight, q_proj->bias, Activation::kNone, true), heads);
-  const torch::Tensor k = split_heads((*fast_k)(x, k_proj->weight, k_proj->bias, Activation::kNone, true), heads);
-  const torch::Tensor v = split_heads((*fast_v)(x, v_proj->weight, v_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor q = split_heads(linear(*fast_q, is_training(), x.narrow(1, 0, 1), q_proj->weight, q_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor k = split_heads(linear(*fast_k, is_training(), x, k_proj->weight, k_proj->bias, Activation::kNone, true), heads);
+  const torch::Tensor v = split_heads(linear(*fast_v, is_training(), x, v_proj->weight, v_proj->bias, Activation::kNone, true), heads);
   const torch::Tensor out = attention(q, k, v, torch::Tensor());
-  return (*fast_c)(merge_heads(out), c_proj->weight, c_proj->bias).select(1, 0);
+  return linear(*fast_c, is_training(), merge_heads(out), c_proj->weight, c_proj->bias).select(1, 0);
 }
 
 ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {

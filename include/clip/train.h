@@ -1,0 +1,116 @@
+// Contrastive training of CLIP (src/train): the loss, the optimizer with open_clip's decay
+// exclusions, the learning-rate schedule, and the training job (`clip train`) with checkpoints,
+// resume, gradient accumulation, bf16 autocast and gradient checkpointing. See docs/train.md.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clip/model.h"
+
+namespace clip::train {
+
+// ---- building blocks ------------------------------------------------------------------------
+
+// CLIP's loss: logits = exp(logit_scale) · I · Tᵀ over L2-normalized features [N, D]; the mean of
+// the cross-entropy over rows (image → text) and over columns (text → image), pair i ↔ i.
+torch::Tensor contrastive_loss(const torch::Tensor& image_features, const torch::Tensor& text_features,
+                               const torch::Tensor& logit_scale);
+// The rows [offset, offset + n) of the same loss, for a rank that holds n of the N pairs
+// (--local-loss): its images against all texts and its texts against all images, each
+// cross-entropy averaged over n; the ranks' losses average to contrastive_loss.
+torch::Tensor contrastive_loss_local(const torch::Tensor& local_image, const torch::Tensor& local_text,
+                                     const torch::Tensor& all_image, const torch::Tensor& all_text, int64_t offset,
+                                     const torch::Tensor& logit_scale);
+// SigLIP's loss: −mean over images of Σ_texts log σ(z · (exp(t) · I · Tᵀ + b)), z = +1 on the
+// diagonal and −1 elsewhere (init t = ln 10, b = −10).
+torch::Tensor siglip_loss(const torch::Tensor& image_features, const torch::Tensor& text_features,
+                          const torch::Tensor& logit_scale, const torch::Tensor& logit_bias);
+
+// Whether a parameter gets weight decay: matrices and convolution kernels do; gains, biases,
+// embeddings (token, positional, class) and the temperature do not (open_clip's rule, with the
+// embeddings added).
+bool gets_weight_decay(const std::string& name, const torch::Tensor& parameter);
+
+struct OptimizerOptions {
+  double lr = 5e-4;
+  double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;
+  double weight_decay = 0.2;
+};
+using NamedParameters = std::vector<std::pair<std::string, torch::Tensor>>;
+// AdamW over the parameters that require gradients, in two groups: with decay (group 0) and
+// without (group 1).
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParameters& parameters, const OptimizerOptions& options);
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+// open_clip's cosine_lr: step < warmup: base·(step+1)/warmup; then base·½(1 + cos(π·e/E)) with
+// e = step − warmup, E = total − warmup.
+double cosine_lr(int64_t step, double base_lr, int64_t warmup_steps, int64_t total_steps);
+
+// ---- the training job -------------------------------------------------------------------------
+
+enum class LossKind { kContrastive, kSigLip };
+
+struct TrainOptions {
+  // Data: "fashion-mnist" (captions from class synonyms × training templates), "csv:FILE" /
+  // "tsv:FILE" (image path and caption columns), "wds:PATTERN" (brace-expanded tar shards).
+  std::string data = "fashion-mnist";
+  std::string image_column = "filepath", caption_column = "title";
+  std::string prompts;          // class names/synonyms/templates (name or JSON); default: the data set's
+  int64_t val_size = 2000;      // held-out examples carved from labelled training data (0: none)
+  std::string data_dir;         // fashion-mnist folder (default: Debian's)
+
+  // Model: a named config or config JSON (from scratch), or a checkpoint (fine-tuning).
+  std::string model = "FMNIST-ViT";
+  int vocab_size = 0, context_length = 0;  // from scratch only: override the config (0: keep)
+  bool lock_image = false, lock_text = false;
+
+  // Optimization.
+  int batch_size = 256;         // global batch (all ranks, all micro-batches)
+  int accum_steps = 1;          // micro-batches per step (features cached: the loss of the full batch)
+  int64_t epochs = 10;
+  int64_t max_steps = 0;        // > 0: stop after this many steps (the schedule still spans `epochs`)
+  OptimizerOptions optimizer;
+  int64_t warmup_steps = 100;
+  double grad_clip_norm = 0;    // > 0: clip the gradients' global norm
+  Precision precision = Precision::kBF16;
+  bool grad_checkpointing = false;
+  LossKind loss = LossKind::kContrastive;
+  bool local_loss = false;      // distributed: each rank computes only its rows and columns
+
+  // Run.
+  std::string out_dir = "runs/train";
+  int64_t save_every = 0;       // steps between checkpoints (0: only at the end)
+  int keep_checkpoints = 2;     // newest kept; older ones pruned
+  std::string resume;           // "", "latest", or a checkpoint file
+  uint64_t seed = 0;
+  int threads = 0, workers = 0; // libtorch threads; decoding threads (<= 0: all cores)
+  int64_t eval_every = 0;       // steps between held-out zero-shot evaluations (0: each epoch)
+  int64_t log_every = 10;       // steps between metric lines in metrics.jsonl
+  bool progress = true;         // a progress bar on stderr when it is a terminal
+  double stop_after_seconds = 0;  // > 0: stop (with a checkpoint) once this much time has passed
+  const std::atomic<bool>* stop_flag = nullptr;  // set (e.g. by SIGINT): stop with a checkpoint
+};
+
+struct TrainResult {
+  int64_t steps = 0, samples = 0, skipped = 0;
+  double seconds = 0, final_loss = 0, val_top1 = -1;
+  bool interrupted = false;     // stopped early (stop_after_seconds or a signal), resumable
+  std::string model_path;       // the final weights (safetensors, config in the metadata)
+};
+
+// Called on rank 0 with each metrics line (a JSON object), e.g. to print it.
+using MetricsCallback = std::function<void(const std::string& json_line)>;
+
+// Trains as the options say, writing into out_dir: checkpoints/, metrics.jsonl, model.safetensors,
+// summary.json and curves.svg. Throws clip::Error on a bad option or file.
+TrainResult train(const TrainOptions& options, const MetricsCallback& on_metrics = {});
+
+}  // namespace clip::train

@@ -1,0 +1,42 @@
+// Training checkpoints: the model, the optimizer state, the schedule and data position, the RNG
+// state and the run's options, in one libtorch archive written atomically (temporary file, then
+// rename), so a checkpoint that exists under its name is complete.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clip::train {
+
+struct TrainPosition {
+  int64_t step = 0;            // optimizer steps done
+  int64_t epoch = 0;           // the epoch of the next batch
+  int64_t batch_in_epoch = 0;  // the index of the next batch within that epoch
+  int64_t samples = 0;         // samples seen
+};
+
+struct CheckpointContents {
+  TrainPosition position;
+  std::string config_json;     // the model's architecture
+  std::string options_json;    // the options that shape the run (checked on resume)
+};
+
+// checkpoints/step-00000100.pt
+std::string checkpoint_path(const std::string& dir, int64_t step);
+// The checkpoint with the most steps in `dir`, or "" when there is none.
+std::string latest_checkpoint(const std::string& dir);
+// Deletes all but the `keep` newest checkpoints (keep >= 1).
+void prune_checkpoints(const std::string& dir, int keep);
+
+// `extra` holds trainer tensors outside the model (SigLIP's logit bias).
+void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     const std::vector<torch::Tensor>& extra, const CheckpointContents& contents);
+// Restores into a model and optimizer built the same way; throws clip::Error naming the file
+// when it is unreadable or does not match.
+CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                                   std::vector<torch::Tensor>& extra);
+
+}  // namespace clip::train

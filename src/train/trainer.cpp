@@ -1,0 +1,354 @@
+// The training job: data, model, optimizer, the step loop with accumulation, checkpoints and
+// resume, logging and periodic held-out evaluation.
+#include <ATen/autocast_mode.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "clip/data.h"
+#include "clip/error.h"
+#include "clip/embedder.h"
+#include "clip/train.h"
+#include "data/loader.h"
+#include "data/prompts.h"
+#include "model/modules.h"
+#include "train/checkpoint.h"
+#include "train/curves.h"
+#include "train/step.h"
+#include "util/file_io.h"
+#include "util/progress.h"
+
+namespace clip::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+void make_dirs(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+        throw Error(partial + ": cannot create the folder");
+    }
+    if (i < path.size()) partial += path[i];
+  }
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A named config or config JSON → a fresh model; anything else → a checkpoint to fine-tune.
+Model build_model(const TrainOptions& o, bool& from_scratch) {
+  ModelConfig config;
+  from_scratch = true;
+  if (ends_with(o.model, ".json")) {
+    config = config_from_file(o.model);
+  } else if (util::file_exists(o.model) || o.model.find('/') != std::string::npos) {
+    from_scratch = false;
+    if (o.vocab_size || o.context_length)
+      throw Error("--vocab-size and --context-length apply to models trained from scratch, not to the checkpoint " + o.model);
+    return Model::load(o.model);
+  } else {
+    config = named_config(o.model);
+  }
+  if (o.vocab_size) config.vocab_size = o.vocab_size;
+  if (o.context_length) config.context_length = o.context_length;
+  config.validate("model " + o.model);
+  return Model::random(config, o.seed);
+}
+
+// What the run must keep the same across a resume.
+json run_identity(const TrainOptions& o, const ModelConfig& c) {
+  return json{{"data", o.data},           {"model", o.model},         {"config", json::parse(config_to_json(c))},
+              {"batch_size", o.batch_size}, {"epochs", o.epochs},      {"lr", o.optimizer.lr},
+              {"warmup_steps", o.warmup_steps}, {"seed", o.seed},      {"loss", o.loss == LossKind::kSigLip ? "siglip" : "contrastive"},
+              {"lock_image", o.lock_image}, {"lock_text", o.lock_text}, {"val_size", o.val_size}};
+}
+
+struct DataSetup {
+  std::unique_ptr<data::BatchSource> loader;
+  std::shared_ptr<const data::Dataset> held_out;  // labelled held-out split (zero-shot), or null
+  data::ClassPrompts prompts;                      // when the data is labelled
+  bool labelled = false;
+};
+
+DataSetup build_data(const TrainOptions& o, const Model& model, const Tokenizer& tokenizer) {
+  DataSetup d;
+  data::LoaderOptions lo;
+  lo.image_size = model.config().image_resolution;
+  lo.context_length = model.config().context_length;
+  lo.batch_size = o.batch_size;
+  lo.workers = o.workers;
+  lo.seed = o.seed;
+  lo.augment.enabled = true;
+  if (o.data == "fashion-mnist") {
+    d.labelled = true;
+    d.prompts = data::load_class_prompts(o.prompts.empty() ? "fashion-mnist" : o.prompts);
+    std::shared_ptr<const data::Dataset> all =
+        data::open_fashion_mnist("train", o.data_dir.empty() ? data::kFashionMnistDir : o.data_dir);
+    std::shared_ptr<const data::Dataset> train = all;
+    if (o.val_size > 0) {
+      auto [rest, held] = data::split_held_out(all, static_cast<size_t>(o.val_size), o.seed ^ 0x5eed);
+      train = std::move(rest);
+      d.held_out = std::move(held);
+    }
+    const data::ClassPrompts prompts = d.prompts;
+    data::CaptionFn captions = [prompts](const data::Example& e, std::mt19937_64& rng) {
+      return data::class_caption(prompts, e.label, rng());
+    };
+    d.loader = data::make_loader(train, captions, tokenizer, lo);
+  } else if (starts_with(o.data, "csv:") || starts_with(o.data, "tsv:")) {
+    data::TableOptions t;
+    t.image_column = o.image_column;
+    t.caption_column = o.caption_column;
+    if (starts_with(o.data, "tsv:")) t.separator = '\t';
+    d.loader = data::make_loader(data::open_table(o.data.substr(4), t), data::any_caption(), tokenizer, lo);
+  } else if (starts_with(o.data, "wds:")) {
+    d.loader = data::make_shard_loader(data::expand_braces(o.data.substr(4)), data::any_caption(), tokenizer, lo);
+  } else {
+    throw Error("--data \"" + o.data + "\" is not a known source (expected fashion-mnist, csv:FILE, tsv:FILE or wds:PATTERN)");
+  }
+  return d;
+}
+
+void validate(const TrainOptions& o) {
+  auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw Error(what);
+  };
+  require(o.batch_size > 0, "--batch-size must be positive, found " + std::to_string(o.batch_size));
+  require(o.accum_steps > 0 && o.batch_size % o.accum_steps == 0,
+          "--accum-steps must divide --batch-size (" + std::to_string(o.batch_size) + "), found " + std::to_string(o.accum_steps));
+  require(o.epochs > 0, "--epochs must be positive, found " + std::to_string(o.epochs));
+  require(o.max_steps >= 0, "--steps must not be negative");
+  require(o.warmup_steps >= 0, "--warmup must not be negative");
+  require(o.grad_clip_norm >= 0, "--grad-clip must not be negative");
+  require(o.keep_checkpoints >= 1, "--keep must be at least 1");
+  require(o.save_every >= 0 && o.eval_every >= 0 && o.log_every > 0, "--save-every/--eval-every must be >= 0, --log-every > 0");
+  require(!(o.lock_image && o.lock_text), "--lock-image and --lock-text together leave nothing to train");
+  require(!o.out_dir.empty(), "--out must name a folder");
+}
+
+// Top-1 of zero-shot classification on a labelled set: images preprocessed as for evaluation
+// (no augmentation), classifier from class names × evaluation templates.
+double held_out_zero_shot(const Model& model, const Tokenizer& tokenizer, const data::Dataset& held_out,
+                          const data::ClassPrompts& prompts, const TrainOptions& o) {
+  const Embedder embedder(model, tokenizer, o.workers);
+  const torch::Tensor classifier = embedder.zero_shot_weights(prompts.classes, prompts.templates);
+  data::LoaderOptions lo;
+  lo.image_size = model.config().image_resolution;
+  lo.context_length = model.config().context_length;
+  lo.batch_size = static_cast<int>(std::min<size_t>(held_out.size(), 500));
+  lo.workers = o.workers;
+  auto loader = data::make_loader(std::shared_ptr<const data::Dataset>(&held_out, [](const data::Dataset*) {}),
+                                  [](const data::Example&, std::mt19937_64&) { return std::string("-"); }, tokenizer, lo);
+  loader->start(0);
+  int64_t correct = 0, total = 0;
+  const int64_t size = lo.image_size;
+  while (std::optional<data::Batch> b = loader->next()) {
+    const torch::Tensor images = torch::from_blob(b->images.data(), {b->rows, 3, size, size}, torch::kFloat32);
+    const torch::Tensor predicted = torch::matmul(normalize_rows(model.encode_image(images)), classifier).argmax(1);
+    const torch::Tensor labels = torch::tensor(b->labels, torch::kInt64);
+    correct += (predicted == labels).sum().item<int64_t>();
+    total += b->rows;
+  }
+  return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
+  validate(o);
+  set_threads(o.threads);
+  const auto started = Clock::now();
+  const std::string ckpt_dir = o.out_dir + "/checkpoints";
+  make_dirs(ckpt_dir);
+
+  bool from_scratch = true;
+  Model model = build_model(o, from_scratch);
+  model.set_precision(o.precision);
+  model.set_gradient_checkpointing(o.grad_checkpointing);
+  model::ClipModuleImpl& m = *model.module();
+  m.train();
+  for (auto& p : m.named_parameters(true)) {
+    const bool image = starts_with(p.key(), "visual.");
+    if ((image && o.lock_image) || (!image && o.lock_text && p.key() != "logit_scale")) p.value().set_requires_grad(false);
+  }
+  torch::Tensor logit_bias = torch::zeros({1});
+  if (o.loss == LossKind::kSigLip) {
+    torch::NoGradGuard g;
+    if (from_scratch) m.logit_scale.fill_(std::log(10.0));
+    logit_bias.fill_(-10.0);
+    logit_bias.set_requires_grad(true);
+  }
+  const Tokenizer tokenizer = tokenizer_for_model(model.config());
+  DataSetup data = build_data(o, model, tokenizer);
+
+  NamedParameters named;
+  for (const auto& p : m.named_parameters(true)) named.emplace_back(p.key(), p.value());
+  if (o.loss == LossKind::kSigLip) named.emplace_back("logit_bias", logit_bias);
+  auto optimizer = make_optimizer(named, o.optimizer);
+
+  const int64_t per_epoch = data.loader->batches_per_epoch();
+  if (per_epoch < 0 && o.max_steps == 0)
+    throw Error("streamed data (" + data.loader->description() + ") has no known epoch length: give --steps");
+  const int64_t total_steps = o.max_steps > 0 ? (per_epoch > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.max_steps)
+                                              : o.epochs * per_epoch;
+  const int64_t schedule_steps = per_epoch > 0 ? o.epochs * per_epoch : o.max_steps;
+
+  CheckpointContents state;
+  state.config_json = config_to_json(model.config());
+  state.options_json = run_identity(o, model.config()).dump();
+  std::vector<torch::Tensor> extra{logit_bias};
+  if (!o.resume.empty()) {
+    const std::string path = o.resume == "latest" ? latest_checkpoint(ckpt_dir) : o.resume;
+    if (path.empty()) throw Error("--resume latest: no checkpoint in " + ckpt_dir);
+    const CheckpointContents loaded = load_checkpoint(path, m, *optimizer, extra);
+    if (loaded.options_json != state.options_json)
+      throw Error(path + ": the checkpoint belongs to a run with other settings:\n  checkpoint: " + loaded.options_json +
+                  "\n  now:        " + state.options_json);
+    state.position = loaded.position;
+    std::fprintf(stderr, "resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(state.position.step));
+  }
+
+  const std::string metrics_path = o.out_dir + "/metrics.jsonl";
+  std::ofstream metrics(metrics_path, state.position.step > 0 ? std::ios::app : std::ios::trunc);
+  if (!metrics) throw Error(metrics_path + ": cannot open for writing");
+  auto log = [&](const json& line) {
+    metrics << line.dump() << "\n";
+    metrics.flush();
+    if (on_metrics) on_metrics(line.dump());
+  };
+
+  util::ProgressBar progress("train", total_steps, o.progress);
+  TrainResult result;
+  auto save = [&] {
+    save_checkpoint(checkpoint_path(ckpt_dir, state.position.step), m, *optimizer, extra, state);
+    prune_checkpoints(ckpt_dir, o.keep_checkpoints);
+  };
+  // Held-out zero-shot top-1 with the evaluation prompts (the classifier is rebuilt each time:
+  // the text tower is training too).
+  auto evaluate = [&] {
+    if (!data.held_out) return;
+    m.eval();
+    const double top1 = held_out_zero_shot(model, tokenizer, *data.held_out, data.prompts, o);
+    at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train
+    m.train();
+    result.val_top1 = top1;
+    log(json{{"step", state.position.step}, {"epoch", state.position.epoch}, {"val_zeroshot_top1", top1},
+             {"elapsed_s", std::chrono::duration<double>(Clock::now() - started).count()}});
+    char line[96];
+    std::snprintf(line, sizeof line, "step %lld: held-out zero-shot top-1 %.2f%%", static_cast<long long>(state.position.step),
+                  100 * top1);
+    progress.note(line);
+  };
+
+  double window_loss = 0;
+  int64_t window_steps = 0, window_samples = 0;
+  auto window_start = Clock::now();
+  bool stop = false;
+  for (int64_t epoch = state.position.epoch; !stop && epoch < o.epochs; ++epoch) {
+    data.loader->start(epoch, epoch == state.position.epoch ? state.position.batch_in_epoch : 0);
+    state.position.epoch = epoch;
+    while (!stop) {
+      if (state.position.step >= total_steps) {
+        stop = true;
+        break;
+      }
+      std::optional<data::Batch> batch = data.loader->next();
+      if (!batch) break;
+      for (const std::string& s : batch->skipped) {
+        ++result.skipped;
+        log(json{{"step", state.position.step}, {"skipped", s}});
+      }
+      const int64_t rows = batch->rows;
+      if (rows < 2) continue;
+      const int64_t size = model.config().image_resolution, length = model.config().context_length;
+      const torch::Tensor images = torch::from_blob(batch->images.data(), {rows, 3, size, size}, torch::kFloat32);
+      const torch::Tensor tokens = torch::from_blob(batch->tokens.data(), {rows, length}, torch::kInt64);
+
+      const double lr = cosine_lr(state.position.step, o.optimizer.lr, o.warmup_steps, schedule_steps);
+      set_learning_rate(*optimizer, lr);
+      optimizer->zero_grad();
+      const LossFn loss_fn = [&](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& scale) {
+        return o.loss == LossKind::kSigLip ? siglip_loss(i, t, scale, logit_bias) : contrastive_loss(i, t, scale);
+      };
+      const double loss_value =
+          accumulate_gradients(m, model.precision(), model.device(), images, tokens, o.accum_steps, loss_fn);
+      if (o.grad_clip_norm > 0) {
+        std::vector<torch::Tensor> params;
+        for (const auto& [name, p] : named)
+          if (p.requires_grad()) params.push_back(p);
+        torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm);
+      }
+      optimizer->step();
+      at::autocast::clear_cache();  // the bf16 copies of the weights are stale now
+      {
+        torch::NoGradGuard g;
+        m.logit_scale.clamp_(0, std::log(100.0));
+      }
+      ++state.position.step;
+      state.position.samples += rows;
+      state.position.batch_in_epoch = batch->index + 1;
+      result.final_loss = loss_value;
+      window_loss += loss_value;
+      ++window_steps;
+      window_samples += rows;
+
+      const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+      const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double rate = window_s > 0 ? window_samples / window_s : 0;
+      const double eta = rate > 0 ? (total_steps - state.position.step) * static_cast<double>(o.batch_size) / rate : 0;
+      char fields[128];
+      std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  T %.1f  %.0f samples/s", loss_value, lr,
+                    m.logit_scale.exp().item<double>(), rate);
+      progress.update(state.position.step, fields, eta);
+      if (state.position.step % o.log_every == 0 || state.position.step == total_steps) {
+        log(json{{"step", state.position.step}, {"epoch", epoch}, {"loss", window_loss / window_steps}, {"lr", lr},
+                 {"temperature", m.logit_scale.exp().item<double>()}, {"samples_per_s", rate}, {"elapsed_s", elapsed}});
+        window_loss = 0;
+        window_steps = 0;
+        window_samples = 0;
+        window_start = Clock::now();
+      }
+      if (o.eval_every > 0 && state.position.step % o.eval_every == 0) evaluate();
+      if (o.save_every > 0 && state.position.step % o.save_every == 0) save();
+      if ((o.stop_after_seconds > 0 && elapsed >= o.stop_after_seconds) ||
+          (o.stop_flag && o.stop_flag->load())) {
+        result.interrupted = state.position.step < total_steps;
+        stop = true;
+      }
+    }
+    if (!stop) {
+      state.position.epoch = epoch + 1;
+      state.position.batch_in_epoch = 0;
+      if (o.eval_every == 0) evaluate();
+    }
+  }
+  progress.finish();
+  save();
+  result.steps = state.position.step;
+  result.samples = state.position.samples;
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  m.eval();
+  if (!result.interrupted) {
+    result.model_path = o.out_dir + "/model.safetensors";
+    model.save_safetensors(result.model_path);
+  }
+  write_curves_svg(metrics_path, o.out_dir + "/curves.svg");
+  json summary{{"steps", result.steps},     {"samples", result.samples},       {"seconds", result.seconds},
+               {"final_loss", result.final_loss}, {"skipped_samples", result.skipped}, {"interrupted", result.interrupted},
+               {"model", result.model_path}, {"config", json::parse(state.config_json)}};
+  if (result.val_top1 >= 0) summary["val_zeroshot_top1"] = result.val_top1;
+  util::write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
+  return result;
+}
+
+}  // namespace clip::train
