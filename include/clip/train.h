@@ -95,6 +95,10 @@ struct TrainOptions {
   int64_t eval_every = 0;       // steps between held-out zero-shot evaluations (0: each epoch)
   int64_t log_every = 10;       // steps between metric lines in metrics.jsonl
   bool progress = true;         // a progress bar on stderr when it is a terminal
+  // Labelled data (Fashion-MNIST): at the end, zero-shot on the test split with the held-out
+  // templates, a linear probe, retrieval, and report.html (train/final_report.h).
+  bool final_eval = true;
+  int64_t probe_train_limit = 0;  // > 0: linear-probe training examples used (speed)
   double stop_after_seconds = 0;  // > 0: stop (with a checkpoint) once this much time has passed
   const std::atomic<bool>* stop_flag = nullptr;  // set (e.g. by SIGINT): stop with a checkpoint
 };
@@ -102,6 +106,7 @@ struct TrainOptions {
 struct TrainResult {
   int64_t steps = 0, samples = 0, skipped = 0;
   double seconds = 0, final_loss = 0, val_top1 = -1;
+  double test_zeroshot_top1 = -1, linear_probe_accuracy = -1;  // the final evaluation, when run
   bool interrupted = false;     // stopped early (stop_after_seconds or a signal), resumable
   std::string model_path;       // the final weights (safetensors, config in the metadata)
 };

@@ -41,6 +41,9 @@ void run_train(TrainFlags& f) {
     return;
   }
   std::printf("model: %s\n", r.model_path.c_str());
+  if (r.test_zeroshot_top1 >= 0)
+    std::printf("test set: zero-shot top-1 %.2f%% (held-out templates), linear probe %.2f%%; report: %s/report.html\n",
+                100 * r.test_zeroshot_top1, 100 * r.linear_probe_accuracy, o.out_dir.c_str());
 }
 
 }  // namespace
@@ -92,6 +95,9 @@ void register_train(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-every", o.log_every, "Steps between metric lines")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--time-limit", o.stop_after_seconds, "Stop with a checkpoint after this many seconds (resumable)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--no-final-eval", o.final_eval, "Skip the final evaluation and report of labelled data");
+  cmd->add_option("--probe-train-limit", o.probe_train_limit, "Training examples for the final linear probe (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([f] { run_train(*f); });
 }

@@ -19,6 +19,7 @@
 #include "model/modules.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
+#include "train/final_report.h"
 #include "train/step.h"
 #include "util/file_io.h"
 #include "util/progress.h"
@@ -343,10 +344,25 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
     model.save_safetensors(result.model_path);
   }
   write_curves_svg(metrics_path, o.out_dir + "/curves.svg");
+  if (o.final_eval && data.labelled && !result.interrupted) {
+    FinalEvalOptions fo;
+    fo.probe_train_limit = static_cast<size_t>(o.probe_train_limit);
+    fo.threads = o.workers;
+    fo.seed = o.seed;
+    const std::string dir = o.data_dir.empty() ? data::kFashionMnistDir : o.data_dir;
+    const nlohmann::json r = final_evaluation(model, *data::open_fashion_mnist("train", dir), *data::open_fashion_mnist("test", dir),
+                                              data.prompts, o.out_dir, fo);
+    result.test_zeroshot_top1 = r["zero_shot"]["top1"].get<double>();
+    result.linear_probe_accuracy = r["linear_probe"]["test_accuracy"].get<double>();
+  }
   json summary{{"steps", result.steps},     {"samples", result.samples},       {"seconds", result.seconds},
                {"final_loss", result.final_loss}, {"skipped_samples", result.skipped}, {"interrupted", result.interrupted},
                {"model", result.model_path}, {"config", json::parse(state.config_json)}};
   if (result.val_top1 >= 0) summary["val_zeroshot_top1"] = result.val_top1;
+  if (result.test_zeroshot_top1 >= 0) {
+    summary["test_zeroshot_top1"] = result.test_zeroshot_top1;
+    summary["linear_probe_accuracy"] = result.linear_probe_accuracy;
+  }
   util::write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
   return result;
 }

@@ -53,6 +53,7 @@ clip::train::TrainOptions base_options(const std::string& dir, int layers, int w
   o.threads = 2;
   o.workers = 2;
   o.progress = false;
+  o.final_eval = false;  // tested on its own below
   o.log_every = 5;
   return o;
 }
