@@ -42,10 +42,12 @@ wrk.body = '{"texts": ["a photo of a cat", "an astronaut in space", "a red rocke
 wrk.headers["Content-Type"] = "application/json"
 LUA
 # wrk's --latency table gives the percentiles; non-2xx answers and socket errors are the errors.
+mkdir -p "$build/bench"
 run() {  # name, wrk args...
   local name=$1
   shift
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" >"$tmp/$name.txt"
+  wrk -t2 -c"$connections" -d"${seconds}s" --timeout 5s --latency "$@" >"$tmp/$name.txt"
+  cp "$tmp/$name.txt" "$build/bench/serve_load_$name.txt"
   local rps p50 p99 non2xx sockerr
   rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$tmp/$name.txt")

@@ -150,6 +150,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // httplib writes the headers and the body separately: with Nagle's algorithm the body waits for
+  // the client's delayed ACK (40 ms a response on Linux).
+  s.http.set_tcp_nodelay(true);
+  // Each worker serves one connection at a time (httplib's model), so a kept-alive connection
+  // holds its worker: a few requests per connection let waiting connections in (httplib's
+  // default of 5), and idle ones are dropped after 2 s.
+  s.http.set_keep_alive_max_count(5);
+  s.http.set_keep_alive_timeout(2);
   s.http.set_payload_max_length(s.options.max_body_bytes);
   s.http.set_read_timeout(s.options.timeout_seconds, 0);
   s.http.set_write_timeout(s.options.timeout_seconds, 0);
