@@ -191,7 +191,8 @@ void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Reques
   const std::string& path = idx.record(id).path;
   std::string png;
   try {
-    png = make_thumbnail(path, o.thumbnail_size, o.max_pixels);
+    // The upload limit does not apply: the file was accepted when it was indexed.
+    png = make_thumbnail(path, o.thumbnail_size, image::kDefaultMaxPixels);
   } catch (const Error& e) {
     throw HttpError(404, "image " + id_text + " can no longer be read: " + e.what());
   }

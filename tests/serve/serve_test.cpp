@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -315,6 +319,40 @@ TEST(ServeLifecycle, AnIndexFromAnotherModelIsRefused) {
   EXPECT_NE(server.load_error().find("built with the model"), std::string::npos) << server.load_error();
   httplib::Client c("127.0.0.1", port);
   expect_error(c.Get("/search?q=cat"), 500, "failed to load");
+  EXPECT_EQ(c.Get("/healthz")->status, 500);
+  server.stop();
+  server.wait();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(ServeLifecycle, ModelEndpointsAnswer503WhileTheModelIsLoading) {
+  // A FIFO as the checkpoint: loading blocks in open() until a writer appears, so the server is
+  // held in its loading state for as long as the test needs.
+  const std::string dir = make_temp_dir();
+  const std::string fifo = dir + "/model.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  clip::serve::ServerOptions o;
+  o.model_path = fifo;
+  o.port = 0;
+  clip::serve::Server server(o);
+  const int port = server.start();
+  httplib::Client c("127.0.0.1", port);
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(json::parse(health->body)["status"], "loading");
+  auto search = c.Get("/search?q=cat");
+  expect_error(search, 503, "loading");
+  EXPECT_EQ(search->get_header_value("Retry-After"), "1");
+  expect_error(c.Post("/embed", R"({"texts": ["a"]})", "application/json"), 503, "loading");
+  EXPECT_EQ(c.Get("/")->status, 200);  // the page does not need the model
+  EXPECT_EQ(server.state(), clip::serve::Server::State::kLoading);
+  // An empty "checkpoint" ends the loading with an error.
+  const int fd = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  EXPECT_EQ(server.wait_until_loaded(), clip::serve::Server::State::kFailed);
   EXPECT_EQ(c.Get("/healthz")->status, 500);
   server.stop();
   server.wait();
