@@ -1,0 +1,156 @@
+// An embedding index of image files: build it from a folder or a CSV list, keep it up to date,
+// search it by text or by example. The on-disk format is described in docs/search.md.
+//
+// An index folder always holds one complete generation: the files of a generation are written
+// under temporary names and renamed, and manifest.json, which names them, is written last. An
+// interrupted build or update leaves finished chunks in INDEX/work/, reused on the next run.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clip/model.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace clip::index {
+
+// ---- what an index is built with -----------------------------------------------------------
+
+enum class IndexKind { kFlat, kIvf, kHnsw };
+const char* index_kind_name(IndexKind kind);           // "flat", "ivf", "hnsw"
+IndexKind index_kind_from_name(const std::string& name);  // throws clip::Error naming the value
+
+struct IndexParams {
+  IndexKind kind = IndexKind::kFlat;  // flat: exact inner product (IndexFlatIP)
+  int nlist = 0;                      // ivf: inverted lists (0: about 4·sqrt(N), at most N)
+  int nprobe = 16;                    // ivf: lists visited per query
+  int hnsw_m = 32;                    // hnsw: neighbours per node
+  int ef_construction = 80;           // hnsw: candidate list while building
+  int ef_search = 64;                 // hnsw: candidate list while searching
+  void validate() const;              // throws clip::Error naming the bad parameter
+};
+
+// The model that computed the embeddings. An index refuses queries from another model: embeddings
+// of different models live in unrelated spaces, so the results would be meaningless.
+struct ModelIdentity {
+  std::string path;         // canonical absolute path of the checkpoint (file or folder)
+  std::string config_json;  // config_to_json of the loaded model
+  std::string precision;    // "fp32" or "bf16" (recorded for information; not compared)
+};
+ModelIdentity identify_model(const Model& model, const std::string& checkpoint_path, Precision precision);
+// Throws clip::Error naming the index folder and what differs (path or architecture).
+void check_same_model(const ModelIdentity& index_model, const ModelIdentity& given, const std::string& index_dir);
+
+// Where the images come from: a folder (searched recursively for .jpg .jpeg .png .webp .bmp .gif)
+// or a CSV file with a header and a column of paths relative to the CSV file's folder.
+struct Source {
+  std::string kind;        // "dir" or "csv"
+  std::string path;        // canonical absolute path
+  std::string csv_column;  // csv: the column of paths ("" = the first of path, filepath, image)
+};
+// From the --images argument; throws clip::Error for anything else (tar shards are not supported).
+Source source_from_argument(const std::string& argument, const std::string& csv_column);
+
+// One indexed file. Change detection compares size and mtime first and the content hash only
+// when they differ (a touched but unchanged file keeps its embedding).
+struct FileRecord {
+  std::string path;  // absolute
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string sha256;  // hex
+};
+
+struct SkippedFile {
+  std::string path;
+  std::string reason;
+};
+
+// ---- building and updating -----------------------------------------------------------------
+
+struct BuildOptions {
+  IndexParams params;
+  int batch_size = 32;   // images per forward pass
+  int chunk_size = 256;  // embedded files per work chunk (the unit an interrupted run keeps)
+  int threads = 0;       // decoding threads (0: all cores)
+  bool progress = false; // draw a progress bar on stderr (the CLI passes isatty(stderr))
+  bool quiet = false;    // no summary or skipped-file lines on stderr (tests)
+};
+
+struct BuildReport {
+  int64_t indexed = 0;   // rows in the new generation
+  int64_t embedded = 0;  // files run through the model in this run
+  int64_t reused = 0;    // rows whose embedding was reused (unchanged, or finished before)
+  int64_t removed = 0;   // rows of the previous generation whose file is gone
+  std::vector<SkippedFile> skipped;
+  int64_t generation = 0;
+};
+
+// Builds a new index in out_dir (created if needed). A folder that already holds an index is an
+// error (use update_index); one holding only an interrupted build of the same model resumes it.
+BuildReport build_index(const Model& model, const ModelIdentity& identity, const Source& source,
+                        const std::string& out_dir, const BuildOptions& options);
+
+// Re-lists the index's source: embeds new and changed files, drops deleted ones, retries skipped
+// ones, and writes the next generation. `model` must be the index's model (checked).
+// options.params is ignored: the index keeps the parameters it was built with.
+BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
+                         const BuildOptions& options);
+
+// ---- reading and searching -----------------------------------------------------------------
+
+struct Manifest {
+  int64_t generation = 0;
+  ModelIdentity model;
+  std::string model_config_file;  // absolute path of the model config saved in the index
+  Source source;
+  IndexParams params;
+  int dim = 0;
+  int64_t count = 0;
+  std::string embeddings_file, metadata_file, faiss_file, skipped_file;  // names inside the folder
+};
+// Reads and validates INDEX/manifest.json; throws clip::Error naming the file and the field.
+Manifest read_manifest(const std::string& index_dir);
+
+// Loads the model the index was built with (its checkpoint, the config saved in the index, its
+// precision).
+Model load_index_model(const Manifest& manifest, torch::Device device = torch::kCPU);
+
+struct Hit {
+  int64_t id = 0;  // row in the index (also the /images/<id> of the HTTP service)
+  float score = 0; // inner product of normalized embeddings (cosine similarity)
+  std::string path;
+};
+
+// A loaded index generation: metadata and the FAISS index. Searching is thread-safe.
+class ImageIndex {
+ public:
+  static ImageIndex open(const std::string& index_dir);
+  ImageIndex(ImageIndex&&) noexcept;
+  ImageIndex& operator=(ImageIndex&&) noexcept;
+  ~ImageIndex();
+
+  const Manifest& manifest() const { return manifest_; }
+  const std::string& dir() const { return dir_; }
+  int64_t size() const { return static_cast<int64_t>(records_.size()); }
+  int dim() const { return manifest_.dim; }
+  const FileRecord& record(int64_t id) const;  // throws clip::Error when id is out of range
+
+  // The k best rows for one query embedding (dim floats; normalized here), best first.
+  std::vector<Hit> search(const float* query, int k) const;
+  // The same for a [1, dim] or [dim] tensor.
+  std::vector<Hit> search(const torch::Tensor& query, int k) const;
+
+ private:
+  ImageIndex() = default;
+  std::string dir_;
+  Manifest manifest_;
+  std::vector<FileRecord> records_;
+  std::unique_ptr<faiss::Index> faiss_;
+};
+
+}  // namespace clip::index

@@ -1,0 +1,324 @@
+// build_index and update_index: list the source, reuse what is known, embed the rest in chunks,
+// then write a new generation (files first, manifest last) and remove the old one.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <unordered_set>
+
+#include "clip/error.h"
+#include "clip/image.h"
+#include "clip/index.h"
+#include "index/embedding_cache.h"
+#include "index/faiss_store.h"
+#include "index/file_hash.h"
+#include "index/manifest.h"
+#include "index/progress.h"
+#include "index/sources.h"
+#include "util/file_io.h"
+#include "util/npy.h"
+#include "util/thread_pool.h"
+
+#include <faiss/Index.h>
+
+namespace fs = std::filesystem;
+
+namespace clip::index {
+namespace {
+
+// An exclusive lock on INDEX/.lock for the whole run: two writers would interleave generations.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::string& dir) {
+    const std::string path = dir + "/.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(path + ": cannot open the lock file: " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(dir + ": another `clip index` run is writing this index (it holds " + path + ")");
+    }
+  }
+  ~FolderLock() { ::close(fd_); }  // closing releases the lock
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The files an index folder may hold; anything else means the folder is not ours to write.
+const std::regex kGenerationFile(R"((embeddings|metadata|faiss|skipped)-(\d+)\.(npy|jsonl|index)(\.tmp\.\d+)?)");
+bool is_index_file(const std::string& name) {
+  return name == kManifestName || name == kModelConfigName || name == ".lock" || name == "work" ||
+         std::regex_match(name, kGenerationFile) || name.find(".tmp.") != std::string::npos;
+}
+
+// Removes the files of every generation but `keep`, and leftover temporary files.
+void remove_other_generations(const std::string& dir, int64_t keep) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::smatch m;
+    const bool stale = (std::regex_match(name, m, kGenerationFile) && (m[4].matched || std::stoll(m[2]) != keep)) ||
+                       (name.rfind(kManifestName, 0) == 0 && name != kManifestName) ||
+                       (name.rfind(kModelConfigName, 0) == 0 && name != kModelConfigName);
+    if (stale) fs::remove(entry.path(), ec);
+  }
+}
+
+bool valid_utf8_for_json(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
+struct PendingFile {
+  std::string path;
+  FileStat stat;
+};
+
+// What a decoding worker made of one file.
+struct Decoded {
+  std::string sha256;
+  size_t known_row = EmbeddingCache::kNone;  // same content already embedded
+  std::vector<float> input;                  // the model input when it must be embedded
+  std::string error;                         // why the file is skipped
+};
+
+class Run {
+ public:
+  Run(const Model& model, const ModelIdentity& identity, const std::string& dir, const BuildOptions& options)
+      : model_(model), identity_(identity), dir_(dir), options_(options), cache_(model.config().embed_dim),
+        pool_(options.threads) {
+    pre_.size = model.config().image_resolution;
+  }
+
+  BuildReport execute(const Source& source, const IndexParams& params, const Manifest* previous) {
+    BuildReport report;
+    if (previous) load_generation(cache_, dir_, *previous);
+    int next_chunk = 0;
+    const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.quiet);
+    if (resumed > 0 && !options_.quiet)
+      std::fprintf(stderr, "resuming: %lld embeddings from an interrupted run are reused\n", static_cast<long long>(resumed));
+    next_chunk_ = next_chunk;
+
+    SourceListing listing = list_source(source);
+    report.skipped = listing.missing;
+    std::vector<PendingFile> pending;
+    std::vector<std::string> rows;  // paths of the new generation, in order
+    for (const std::string& path : listing.files) {
+      if (!valid_utf8_for_json(path)) {
+        report.skipped.push_back({path, "the file name is not valid UTF-8 (the index stores paths as JSON text)"});
+        continue;
+      }
+      FileStat st;
+      try {
+        st = stat_file(path);
+      } catch (const Error& e) {
+        report.skipped.push_back({path, e.what()});
+        continue;
+      }
+      if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone) pending.push_back({path, st});
+    }
+    embed_pending(pending, report);
+
+    // The new generation: every listed file the cache now knows with its current size and mtime.
+    std::vector<FileRecord> records;
+    std::vector<float> matrix;
+    for (const std::string& path : listing.files) {
+      size_t row = EmbeddingCache::kNone;
+      try {
+        row = cache_.find_unchanged(path, stat_file(path));
+      } catch (const Error&) {
+        // vanished during the run; it was reported as skipped or is picked up by the next update
+      }
+      if (row == EmbeddingCache::kNone) continue;
+      records.push_back(cache_.record(row));
+      matrix.insert(matrix.end(), cache_.embedding(row), cache_.embedding(row) + cache_.dim());
+    }
+    report.indexed = static_cast<int64_t>(records.size());
+    report.reused = report.indexed - report.embedded;
+    if (previous) {
+      // Rows of the previous generation whose file is no longer in the source.
+      const std::unordered_set<std::string> listed(listing.files.begin(), listing.files.end());
+      const std::vector<FileRecord> old =
+          records_from_jsonl(util::read_file(dir_ + "/" + previous->metadata_file), previous->metadata_file);
+      for (const auto& r : old)
+        if (!listed.count(r.path)) ++report.removed;
+    }
+    report.generation = previous ? previous->generation + 1 : 1;
+    write_generation(source, params, report.generation, records, matrix, report.skipped);
+    return report;
+  }
+
+ private:
+  // Embeds the files in batches, decoding on the pool, and saves each finished chunk.
+  void embed_pending(const std::vector<PendingFile>& pending, BuildReport& report) {
+    ProgressBar bar(static_cast<int64_t>(pending.size()), "embedding", options_.progress);
+    std::vector<FileRecord> chunk_records;
+    std::vector<float> chunk_rows;
+    const int dim = cache_.dim();
+    const size_t batch = static_cast<size_t>(options_.batch_size);
+    for (size_t begin = 0; begin < pending.size(); begin += batch) {
+      const size_t count = std::min(batch, pending.size() - begin);
+      std::vector<Decoded> decoded(count);
+      pool_.parallel_for(count, [&](size_t i) { decode(pending[begin + i], decoded[i]); });
+      std::vector<size_t> to_encode;
+      for (size_t i = 0; i < count; ++i)
+        if (decoded[i].error.empty() && decoded[i].known_row == EmbeddingCache::kNone) to_encode.push_back(i);
+      torch::Tensor features;
+      if (!to_encode.empty()) {
+        const int64_t r = pre_.size;
+        torch::Tensor input = torch::empty({static_cast<int64_t>(to_encode.size()), 3, r, r});
+        for (size_t j = 0; j < to_encode.size(); ++j)
+          std::memcpy(input[static_cast<int64_t>(j)].data_ptr<float>(), decoded[to_encode[j]].input.data(),
+                      sizeof(float) * 3 * r * r);
+        features = normalize_rows(model_.encode_image(input.to(model_.device()))).to(torch::kCPU, torch::kFloat).contiguous();
+      }
+      size_t next_encoded = 0;
+      for (size_t i = 0; i < count; ++i) {
+        const PendingFile& f = pending[begin + i];
+        Decoded& d = decoded[i];
+        if (!d.error.empty()) {
+          report.skipped.push_back({f.path, d.error});
+          continue;
+        }
+        const float* row = d.known_row != EmbeddingCache::kNone
+                               ? cache_.embedding(d.known_row)
+                               : features[static_cast<int64_t>(next_encoded++)].data_ptr<float>();
+        if (d.known_row == EmbeddingCache::kNone) ++report.embedded;
+        const FileRecord record{f.path, f.stat.size, f.stat.mtime_ns, d.sha256};
+        chunk_records.push_back(record);
+        chunk_rows.insert(chunk_rows.end(), row, row + dim);
+        cache_.add(record, row);
+      }
+      bar.advance(static_cast<int64_t>(count));
+      const bool last = begin + count >= pending.size();
+      if (!chunk_records.empty() && (chunk_records.size() >= static_cast<size_t>(options_.chunk_size) || last)) {
+        write_work_chunk(dir_ + "/work", next_chunk_++, chunk_records, chunk_rows, dim);
+        chunk_records.clear();
+        chunk_rows.clear();
+      }
+    }
+  }
+
+  // On a worker thread: read, hash, and (unless the content is known) preprocess one file.
+  void decode(const PendingFile& f, Decoded& d) const {
+    try {
+      const std::string bytes = util::read_file(f.path);
+      d.sha256 = sha256_hex(bytes);
+      d.known_row = cache_.find_by_hash(d.sha256);
+      if (d.known_row != EmbeddingCache::kNone) return;
+      d.input = image::preprocess(bytes, f.path, pre_).input;
+    } catch (const std::exception& e) {
+      d.error = e.what();
+    }
+  }
+
+  void write_generation(const Source& source, const IndexParams& params, int64_t generation,
+                        const std::vector<FileRecord>& records, const std::vector<float>& matrix,
+                        const std::vector<SkippedFile>& skipped) {
+    const int dim = cache_.dim();
+    const int64_t n = static_cast<int64_t>(records.size());
+    const std::unique_ptr<faiss::Index> faiss_index = build_faiss(params, dim, n, matrix.data());
+    Manifest m;
+    m.generation = generation;
+    m.model = identity_;
+    m.source = source;
+    m.params = params;
+    m.dim = dim;
+    m.count = n;
+    const std::string g = std::to_string(generation);
+    m.embeddings_file = "embeddings-" + g + ".npy";
+    m.metadata_file = "metadata-" + g + ".jsonl";
+    m.faiss_file = "faiss-" + g + ".index";
+    m.skipped_file = "skipped-" + g + ".jsonl";
+    util::write_npy(dir_ + "/" + m.embeddings_file, "<f4", {n, dim}, matrix.data(), matrix.size() * sizeof(float));
+    util::write_file_atomic(dir_ + "/" + m.metadata_file, records_to_jsonl(records));
+    util::write_file_atomic(dir_ + "/" + m.skipped_file, skipped_to_jsonl(skipped));
+    write_faiss(*faiss_index, dir_ + "/" + m.faiss_file);
+    util::write_file_atomic(dir_ + "/" + kModelConfigName, identity_.config_json + "\n");
+    write_manifest(dir_, m);  // the switch to the new generation
+    // Only now is the old generation unreferenced, and the work folder fully used.
+    std::error_code ec;
+    fs::remove_all(dir_ + "/work", ec);
+    remove_other_generations(dir_, generation);
+  }
+
+  const Model& model_;
+  const ModelIdentity& identity_;
+  std::string dir_;
+  BuildOptions options_;
+  EmbeddingCache cache_;
+  util::ThreadPool pool_;
+  image::PreprocessOptions pre_;
+  int next_chunk_ = 0;
+};
+
+void validate_options(const BuildOptions& o) {
+  if (o.batch_size < 1) throw Error("batch size " + std::to_string(o.batch_size) + ": expected at least 1");
+  if (o.chunk_size < 1) throw Error("chunk size " + std::to_string(o.chunk_size) + ": expected at least 1");
+}
+
+void print_report(const BuildReport& r, const std::string& dir, bool quiet) {
+  if (quiet) return;
+  for (const auto& s : r.skipped) std::fprintf(stderr, "skipped: %s: %s\n", s.path.c_str(), s.reason.c_str());
+  std::fprintf(stderr,
+               "%s: generation %lld: %lld images indexed (%lld embedded, %lld reused), %lld removed, %zu skipped%s\n",
+               dir.c_str(), static_cast<long long>(r.generation), static_cast<long long>(r.indexed),
+               static_cast<long long>(r.embedded), static_cast<long long>(r.reused), static_cast<long long>(r.removed),
+               r.skipped.size(), r.skipped.empty() ? "" : " (listed in the index folder's skipped-*.jsonl)");
+}
+
+}  // namespace
+
+BuildReport build_index(const Model& model, const ModelIdentity& identity, const Source& source,
+                        const std::string& out_dir, const BuildOptions& options) {
+  validate_options(options);
+  options.params.validate();
+  if (model.config().embed_dim <= 0) throw Error("the model has no embedding dimension");
+  std::error_code ec;
+  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+    throw Error("--out " + out_dir + ": exists and is not a folder");
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error("--out " + out_dir + ": cannot create the folder: " + ec.message());
+  if (util::file_exists(out_dir + "/" + kManifestName))
+    throw Error("--out " + out_dir + ": already holds an index (use `clip index update --index " + out_dir +
+                "`, or remove the folder to rebuild)");
+  for (const auto& entry : fs::directory_iterator(out_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_index_file(name))
+      throw Error("--out " + out_dir + ": the folder is not empty and not an index (found \"" + name +
+                  "\"); give a new or empty folder");
+  }
+  FolderLock lock(out_dir);
+  Run run(model, identity, out_dir, options);
+  const BuildReport report = run.execute(source, options.params, nullptr);
+  print_report(report, out_dir, options.quiet);
+  return report;
+}
+
+BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
+                         const BuildOptions& options) {
+  validate_options(options);
+  std::error_code ec;
+  if (!fs::is_directory(index_dir, ec)) throw Error("--index " + index_dir + ": no such folder");
+  FolderLock lock(index_dir);  // before reading: the manifest must not change under us
+  const Manifest previous = read_manifest(index_dir);
+  check_same_model(previous.model, identity, index_dir);
+  Run run(model, identity, index_dir, options);
+  const BuildReport report = run.execute(previous.source, previous.params, &previous);
+  print_report(report, index_dir, options.quiet);
+  return report;
+}
+
+}  // namespace clip::index

@@ -1,0 +1,87 @@
+#include "index/faiss_store.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_io.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "clip/error.h"
+
+namespace clip::index {
+
+std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows) {
+  params.validate();
+  try {
+    std::unique_ptr<faiss::Index> index;
+    switch (params.kind) {
+      case IndexKind::kFlat:
+        index = std::make_unique<faiss::IndexFlatIP>(dim);
+        break;
+      case IndexKind::kIvf: {
+        int64_t nlist = params.nlist;
+        if (nlist == 0) nlist = std::max<int64_t>(1, std::min<int64_t>(n, static_cast<int64_t>(4 * std::sqrt(double(n)))));
+        if (n == 0) throw Error("an IVF index needs at least one image to train on (use --index-type flat)");
+        if (nlist > n)
+          throw Error("IVF nlist = " + std::to_string(nlist) + " is more than the " + std::to_string(n) +
+                      " images to train on (lower --nlist, or use --index-type flat)");
+        auto ivf = std::make_unique<faiss::IndexIVFFlat>(new faiss::IndexFlatIP(dim), dim, static_cast<size_t>(nlist),
+                                                         faiss::METRIC_INNER_PRODUCT);
+        ivf->own_fields = true;  // the index deletes its quantizer
+        ivf->cp.verbose = false;
+        ivf->train(n, rows);
+        ivf->nprobe = static_cast<size_t>(params.nprobe);
+        index = std::move(ivf);
+        break;
+      }
+      case IndexKind::kHnsw: {
+        auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dim, params.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+        hnsw->hnsw.efConstruction = params.ef_construction;
+        hnsw->hnsw.efSearch = params.ef_search;
+        index = std::move(hnsw);
+        break;
+      }
+    }
+    if (n > 0) index->add(n, rows);
+    return index;
+  } catch (const faiss::FaissException& e) {
+    throw Error(std::string("FAISS could not build the ") + index_kind_name(params.kind) + " index: " + e.what());
+  }
+}
+
+void write_faiss(const faiss::Index& index, const std::string& path) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    faiss::write_index(&index, tmp.c_str());
+  } catch (const faiss::FaissException& e) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write the FAISS index: " + e.what());
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename the temporary FAISS file into place");
+  }
+}
+
+std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexParams& params, int dim, int64_t count) {
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(path.c_str()));
+  } catch (const faiss::FaissException& e) {
+    throw Error(path + ": cannot read the FAISS index: " + e.what());
+  }
+  if (index->d != dim || index->ntotal != count)
+    throw Error(path + ": the FAISS index holds " + std::to_string(index->ntotal) + " vectors of dimension " +
+                std::to_string(index->d) + ", the manifest says " + std::to_string(count) + " of dimension " +
+                std::to_string(dim));
+  if (index->metric_type != faiss::METRIC_INNER_PRODUCT) throw Error(path + ": not an inner-product FAISS index");
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get())) ivf->nprobe = static_cast<size_t>(params.nprobe);
+  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get())) hnsw->hnsw.efSearch = params.ef_search;
+  return index;
+}
+
+}  // namespace clip::index

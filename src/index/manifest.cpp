@@ -1,0 +1,186 @@
+#include "index/manifest.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "clip/error.h"
+#include "util/file_io.h"
+#include "util/strings.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace clip::index {
+
+const char* index_kind_name(IndexKind kind) {
+  switch (kind) {
+    case IndexKind::kFlat: return "flat";
+    case IndexKind::kIvf: return "ivf";
+    case IndexKind::kHnsw: return "hnsw";
+  }
+  return "?";
+}
+
+IndexKind index_kind_from_name(const std::string& name) {
+  if (name == "flat") return IndexKind::kFlat;
+  if (name == "ivf") return IndexKind::kIvf;
+  if (name == "hnsw") return IndexKind::kHnsw;
+  throw Error("index type \"" + name + "\": expected flat, ivf or hnsw");
+}
+
+void IndexParams::validate() const {
+  auto check = [](const char* name, int value, int lo, int hi) {
+    if (value < lo || value > hi)
+      throw Error(std::string(name) + " = " + std::to_string(value) + ": expected " + std::to_string(lo) + ".." +
+                  std::to_string(hi));
+  };
+  check("nlist", nlist, 0, 1 << 24);
+  check("nprobe", nprobe, 1, 1 << 24);
+  check("hnsw M", hnsw_m, 2, 512);
+  check("efConstruction", ef_construction, 1, 1 << 16);
+  check("efSearch", ef_search, 1, 1 << 16);
+}
+
+ModelIdentity identify_model(const Model& model, const std::string& checkpoint_path, Precision precision) {
+  std::error_code ec;
+  const fs::path canonical = fs::canonical(checkpoint_path, ec);
+  if (ec) throw Error(checkpoint_path + ": cannot resolve the model path: " + ec.message());
+  return {canonical.string(), config_to_json(model.config()), precision == Precision::kBF16 ? "bf16" : "fp32"};
+}
+
+void check_same_model(const ModelIdentity& index_model, const ModelIdentity& given, const std::string& index_dir) {
+  if (index_model.path != given.path)
+    throw Error(index_dir + ": the index was built with the model " + index_model.path + ", not " + given.path +
+                " (embeddings of different models cannot be compared; leave out --model to use the index's model)");
+  if (json::parse(index_model.config_json) != json::parse(given.config_json))
+    throw Error(index_dir + ": the model " + given.path + " was loaded with another architecture than the index records (" +
+                index_dir + "/" + kModelConfigName + "); give the same --config as for the build");
+}
+
+namespace {
+
+json params_to_json(const IndexParams& p) {
+  return {{"type", index_kind_name(p.kind)}, {"nlist", p.nlist},  {"nprobe", p.nprobe},
+          {"hnsw_m", p.hnsw_m},            {"ef_construction", p.ef_construction}, {"ef_search", p.ef_search}};
+}
+
+// Field access that names the file and the field on any mismatch.
+template <typename T>
+T field(const json& j, const char* name, const std::string& where) {
+  if (!j.is_object() || !j.contains(name)) throw Error(where + ": missing field \"" + name + "\"");
+  try {
+    return j.at(name).get<T>();
+  } catch (const json::exception&) {
+    throw Error(where + ": field \"" + std::string(name) + "\" has the wrong type (" + j.at(name).dump() + ")");
+  }
+}
+
+// A file name of the generation: a plain name inside the folder, never a path elsewhere.
+std::string file_field(const json& j, const char* name, const std::string& where) {
+  const std::string f = field<std::string>(j, name, where);
+  if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
+    throw Error(where + ": field \"" + std::string(name) + "\" = \"" + f + "\" is not a file name inside the index folder");
+  return f;
+}
+
+}  // namespace
+
+void write_manifest(const std::string& index_dir, const Manifest& m) {
+  json j;
+  j["format"] = "clip-index";
+  j["version"] = kFormatVersion;
+  j["generation"] = m.generation;
+  j["model"] = {{"path", m.model.path}, {"config", json::parse(m.model.config_json)}, {"precision", m.model.precision}};
+  j["source"] = {{"kind", m.source.kind}, {"path", m.source.path}, {"csv_column", m.source.csv_column}};
+  j["index"] = params_to_json(m.params);
+  j["dim"] = m.dim;
+  j["count"] = m.count;
+  j["files"] = {{"embeddings", m.embeddings_file}, {"metadata", m.metadata_file}, {"faiss", m.faiss_file},
+                {"skipped", m.skipped_file}};
+  util::write_file_atomic(index_dir + "/" + kManifestName, j.dump(2) + "\n");
+}
+
+Manifest read_manifest(const std::string& index_dir) {
+  const std::string where = index_dir + "/" + kManifestName;
+  if (!util::file_exists(where))
+    throw Error(index_dir + ": not an index folder (no " + kManifestName + "; build one with `clip index build`)");
+  json j;
+  try {
+    j = json::parse(util::read_file(where));
+  } catch (const json::parse_error& e) {
+    throw Error(where + ": not valid JSON: " + e.what());
+  }
+  if (field<std::string>(j, "format", where) != "clip-index") throw Error(where + ": \"format\" is not \"clip-index\"");
+  const int version = field<int>(j, "version", where);
+  if (version != kFormatVersion)
+    throw Error(where + ": index format version " + std::to_string(version) + ", this program reads version " +
+                std::to_string(kFormatVersion));
+  Manifest m;
+  m.generation = field<int64_t>(j, "generation", where);
+  const json model = field<json>(j, "model", where);
+  m.model.path = field<std::string>(model, "path", where + " model");
+  m.model.config_json = field<json>(model, "config", where + " model").dump(2);
+  m.model.precision = field<std::string>(model, "precision", where + " model");
+  m.model_config_file = index_dir + "/" + kModelConfigName;
+  const json source = field<json>(j, "source", where);
+  m.source.kind = field<std::string>(source, "kind", where + " source");
+  m.source.path = field<std::string>(source, "path", where + " source");
+  m.source.csv_column = field<std::string>(source, "csv_column", where + " source");
+  const json index = field<json>(j, "index", where);
+  m.params.kind = index_kind_from_name(field<std::string>(index, "type", where + " index"));
+  m.params.nlist = field<int>(index, "nlist", where + " index");
+  m.params.nprobe = field<int>(index, "nprobe", where + " index");
+  m.params.hnsw_m = field<int>(index, "hnsw_m", where + " index");
+  m.params.ef_construction = field<int>(index, "ef_construction", where + " index");
+  m.params.ef_search = field<int>(index, "ef_search", where + " index");
+  m.params.validate();
+  m.dim = field<int>(j, "dim", where);
+  m.count = field<int64_t>(j, "count", where);
+  if (m.dim <= 0 || m.count < 0) throw Error(where + ": dim must be > 0 and count >= 0");
+  const json files = field<json>(j, "files", where);
+  m.embeddings_file = file_field(files, "embeddings", where + " files");
+  m.metadata_file = file_field(files, "metadata", where + " files");
+  m.faiss_file = file_field(files, "faiss", where + " files");
+  m.skipped_file = file_field(files, "skipped", where + " files");
+  return m;
+}
+
+std::string records_to_jsonl(const std::vector<FileRecord>& records) {
+  std::string out;
+  for (const auto& r : records)
+    out += json{{"path", r.path}, {"size", r.size}, {"mtime_ns", r.mtime_ns}, {"sha256", r.sha256}}.dump(
+               -1, ' ', false, json::error_handler_t::replace) + "\n";
+  return out;
+}
+
+std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::string& where) {
+  std::vector<FileRecord> out;
+  const std::vector<std::string> lines = util::split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    const std::string at = where + ":" + std::to_string(i + 1);
+    json j;
+    try {
+      j = json::parse(lines[i]);
+    } catch (const json::parse_error& e) {
+      throw Error(at + ": not valid JSON: " + e.what());
+    }
+    FileRecord r;
+    r.path = field<std::string>(j, "path", at);
+    r.size = field<int64_t>(j, "size", at);
+    r.mtime_ns = field<int64_t>(j, "mtime_ns", at);
+    r.sha256 = field<std::string>(j, "sha256", at);
+    if (r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string skipped_to_jsonl(const std::vector<SkippedFile>& skipped) {
+  std::string out;
+  for (const auto& s : skipped)
+    out += json{{"path", s.path}, {"reason", s.reason}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return out;
+}
+
+}  // namespace clip::index

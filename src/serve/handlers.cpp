@@ -1,0 +1,203 @@
+#include "serve/handlers.h"
+
+#include <filesystem>
+
+#include "clip/error.h"
+#include "serve/http_util.h"
+#include "serve/thumbnail.h"
+
+using nlohmann::json;
+
+namespace clip::serve {
+namespace {
+
+std::vector<std::vector<float>> rows_of(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<std::vector<float>> rows(static_cast<size_t>(c.size(0)));
+  for (int64_t i = 0; i < c.size(0); ++i) rows[i].assign(c[i].data_ptr<float>(), c[i].data_ptr<float>() + c.size(1));
+  return rows;
+}
+
+// Preprocesses uploaded images for the model; a bad upload is 400 naming it, too many pixels 413.
+torch::Tensor encode_uploads(const Loaded& s, const ServerOptions& o, const std::vector<httplib::MultipartFormData>& files) {
+  image::PreprocessOptions pre = s.embedder.preprocess_options();
+  pre.decode.max_pixels = o.max_pixels;
+  const int64_t r = pre.size;
+  torch::Tensor batch = torch::empty({static_cast<int64_t>(files.size()), 3, r, r});
+  for (size_t i = 0; i < files.size(); ++i) {
+    try {
+      const image::Preprocessed p = image::preprocess(files[i].content, "uploaded image \"" + files[i].filename + "\"", pre);
+      std::memcpy(batch[static_cast<int64_t>(i)].data_ptr<float>(), p.input.data(), sizeof(float) * 3 * r * r);
+    } catch (const Error& e) {
+      // The decoders say "over the limit of" when an image has more pixels than allowed.
+      const bool too_large = std::string(e.what()).find("over the limit of") != std::string::npos;
+      throw HttpError(too_large ? 413 : 400, e.what());
+    }
+  }
+  return normalize_rows(s.model.encode_image(batch.to(s.model.device())));
+}
+
+std::string checked_text(const ServerOptions& o, const std::string& text, const std::string& what) {
+  if (text.empty()) throw HttpError(400, what + " is empty");
+  if (static_cast<int>(text.size()) > o.max_text_bytes)
+    throw HttpError(413, what + " has " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                             std::to_string(o.max_text_bytes));
+  return text;
+}
+
+const index::ImageIndex& require_index(const Loaded& s) {
+  if (!s.index) throw HttpError(404, "no index is loaded: start `clip serve` with --index INDEX to search");
+  return *s.index;
+}
+
+int k_of(const ServerOptions& o, const httplib::Request& req) {
+  const std::string k = form_value(req, "k");
+  return k.empty() ? 10 : parse_int("k", k, 1, o.max_k);
+}
+
+json hits_json(const std::vector<index::Hit>& hits) {
+  json out = json::array();
+  for (size_t i = 0; i < hits.size(); ++i)
+    out.push_back({{"rank", i + 1},
+                   {"id", hits[i].id},
+                   {"score", hits[i].score},
+                   {"path", hits[i].path},
+                   {"name", std::filesystem::path(hits[i].path).filename().string()},
+                   {"url", "/images/" + std::to_string(hits[i].id)}});
+  return out;
+}
+
+}  // namespace
+
+void handle_embed(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  if (req.is_multipart_form_data()) {
+    const auto files = uploaded_files(req, {"image", "images"});
+    if (files.empty()) throw HttpError(400, "no uploaded file in a form field named \"image\"");
+    if (static_cast<int>(files.size()) > o.max_images)
+      throw HttpError(413, std::to_string(files.size()) + " images, more than the limit of " + std::to_string(o.max_images) +
+                               " per request");
+    json inputs = json::array();
+    for (const auto& f : files) inputs.push_back({{"type", "image"}, {"name", f.filename}});
+    const torch::Tensor features = encode_uploads(s, o, files);
+    send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
+    return;
+  }
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind("application/json", 0) != 0)
+    throw HttpError(415, "POST /embed takes application/json {\"texts\": [...]} or multipart/form-data images, not \"" +
+                             type + "\"");
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    throw HttpError(400, std::string("the request body is not valid JSON: ") + e.what());
+  }
+  if (!body.is_object() || !body.contains("texts") || !body["texts"].is_array())
+    throw HttpError(400, "expected a JSON object with \"texts\": an array of strings");
+  const json& texts_json = body["texts"];
+  if (texts_json.empty()) throw HttpError(400, "\"texts\" is empty");
+  if (static_cast<int>(texts_json.size()) > o.max_texts)
+    throw HttpError(413, std::to_string(texts_json.size()) + " texts, more than the limit of " +
+                             std::to_string(o.max_texts) + " per request");
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < texts_json.size(); ++i) {
+    if (!texts_json[i].is_string()) throw HttpError(400, "\"texts\"[" + std::to_string(i) + "] is not a string");
+    texts.push_back(checked_text(o, texts_json[i].get<std::string>(), "\"texts\"[" + std::to_string(i) + "]"));
+  }
+  const torch::Tensor features = normalize_rows(s.embedder.embed_texts(texts));
+  json inputs = json::array();
+  for (const auto& t : texts) inputs.push_back({{"type", "text"}, {"text", t}});
+  send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
+}
+
+void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  if (!req.is_multipart_form_data())
+    throw HttpError(415, "POST /classify takes multipart/form-data: an \"image\" file and \"labels\"");
+  const auto files = uploaded_files(req, {"image"});
+  if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
+                                                  std::to_string(files.size()));
+  // Labels: one comma-separated field, or the field repeated.
+  std::vector<std::string> labels, templates;
+  auto collect = [&](const char* field, std::vector<std::string>& out, bool split) {
+    const auto range = req.files.equal_range(field);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (!it->second.filename.empty()) continue;
+      std::string value = it->second.content;
+      size_t start = 0;
+      while (start <= value.size()) {
+        size_t end = split ? value.find(',', start) : std::string::npos;
+        if (end == std::string::npos) end = value.size();
+        std::string item = value.substr(start, end - start);
+        item.erase(0, item.find_first_not_of(" \t\r\n"));
+        item.erase(item.find_last_not_of(" \t\r\n") + 1);
+        if (!item.empty()) out.push_back(checked_text(o, item, std::string("a ") + field + " entry"));
+        start = end + 1;
+      }
+    }
+  };
+  collect("labels", labels, true);
+  collect("templates", templates, false);
+  if (labels.empty()) throw HttpError(400, "no labels: give a form field \"labels\" (comma-separated, or repeated)");
+  if (static_cast<int>(labels.size()) > o.max_labels || static_cast<int>(templates.size()) > o.max_labels)
+    throw HttpError(413, "more than " + std::to_string(o.max_labels) + " labels or templates");
+  if (templates.empty()) templates.push_back("a photo of a {}.");
+  for (const auto& t : templates)
+    if (t.find("{}") == std::string::npos) throw HttpError(400, "template \"" + t + "\" has no \"{}\" for the label");
+  const torch::Tensor image = encode_uploads(s, o, files);
+  const torch::Tensor weights = s.embedder.zero_shot_weights(labels, templates);
+  const torch::Tensor probs =
+      torch::softmax(std::exp(s.model.logit_scale()) * torch::matmul(image, weights.to(image.device())), 1).to(torch::kCPU);
+  std::vector<std::pair<float, std::string>> ranked;
+  for (size_t i = 0; i < labels.size(); ++i) ranked.push_back({probs[0][static_cast<int64_t>(i)].item<float>(), labels[i]});
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  json out = json::array();
+  for (const auto& [p, label] : ranked) out.push_back({{"label", label}, {"probability", p}});
+  send_json(res, 200, {{"image", files[0].filename}, {"labels", out}});
+}
+
+void handle_search_text(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  const index::ImageIndex& idx = require_index(s);
+  if (!req.has_param("q")) throw HttpError(400, "missing the query parameter q (GET /search?q=a+dog&k=10)");
+  const std::string q = checked_text(o, req.get_param_value("q"), "the query q");
+  const int k = k_of(o, req);
+  const auto hits = idx.search(s.embedder.embed_texts({q}), k);
+  send_json(res, 200, {{"query", q}, {"k", k}, {"results", hits_json(hits)}});
+}
+
+void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  const index::ImageIndex& idx = require_index(s);
+  if (!req.is_multipart_form_data())
+    throw HttpError(415, "POST /search takes multipart/form-data with an \"image\" file (search by example)");
+  const auto files = uploaded_files(req, {"image"});
+  if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
+                                                  std::to_string(files.size()));
+  const int k = k_of(o, req);
+  const auto hits = idx.search(encode_uploads(s, o, files), k);
+  send_json(res, 200, {{"query", {{"image", files[0].filename}}}, {"k", k}, {"results", hits_json(hits)}});
+}
+
+void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+  const index::ImageIndex& idx = require_index(s);
+  // The route only matches digits; ids are rows of the index, so only indexed files are served.
+  const std::string id_text = req.matches[1];
+  int64_t id = -1;
+  try {
+    id = id_text.size() <= 18 ? std::stoll(id_text) : -1;
+  } catch (const std::exception&) {
+    id = -1;
+  }
+  if (id < 0 || id >= idx.size())
+    throw HttpError(404, "no image " + id_text + " in the index (ids are 0.." + std::to_string(idx.size() - 1) + ")");
+  const std::string& path = idx.record(id).path;
+  std::string png;
+  try {
+    // The upload limit does not apply: the file was accepted when it was indexed.
+    png = make_thumbnail(path, o.thumbnail_size, image::kDefaultMaxPixels);
+  } catch (const Error& e) {
+    throw HttpError(404, "image " + id_text + " can no longer be read: " + e.what());
+  }
+  res.set_header("Cache-Control", "max-age=300");
+  res.set_content(png, "image/png");
+}
+
+}  // namespace clip::serve

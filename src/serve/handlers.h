@@ -1,0 +1,18 @@
+// The endpoints that need the model: each takes the loaded state and the request, and fills
+// the response or throws HttpError (client errors) / clip::Error.
+#pragma once
+
+#include <httplib.h>
+
+#include "serve/loaded.h"
+#include "serve/server.h"
+
+namespace clip::serve {
+
+void handle_embed(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+void handle_search_text(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace clip::serve

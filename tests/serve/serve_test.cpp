@@ -1,0 +1,361 @@
+// The HTTP API against a running server on 127.0.0.1 (in-process, on a free port): valid
+// requests give what the library computes directly, invalid ones the documented errors.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "clip/embedder.h"
+#include "clip/error.h"
+#include "clip/index.h"
+#include "serve/server.h"
+#include "test_paths.h"
+#include "util/file_io.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string model_path() { return clip::test::data_dir() + "/fixtures/models/tiny-vit-f16.safetensors"; }
+std::string image_file(const std::string& name) { return clip::test::data_dir() + "/images/files/" + name; }
+
+const clip::Model& tiny_model() {
+  static const clip::Model model = clip::Model::load(model_path());
+  return model;
+}
+
+std::string make_temp_dir() {
+  std::string templ = (fs::temp_directory_path() / "clip_serve_test_XXXXXX").string();
+  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+  return templ;
+}
+
+const std::vector<std::string> kIndexed = {"astronaut_q95.jpg", "chelsea.png", "coffee_q90_444.jpg", "rocket.jpg",
+                                           "horse_rgba.png", "motorcycle_200x500.png"};
+
+// One index and one server for the suite (the model loads once).
+class ServeApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = make_temp_dir();
+    fs::create_directories(dir_ + "/images");
+    for (const auto& name : kIndexed) fs::copy_file(image_file(name), dir_ + "/images/" + name);
+    clip::index::BuildOptions b;
+    b.quiet = true;
+    clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
+                             clip::index::source_from_argument(dir_ + "/images", ""), dir_ + "/index", b);
+    clip::serve::ServerOptions o;
+    o.index_dir = dir_ + "/index";  // the model comes from the index
+    o.port = 0;
+    o.threads = 4;
+    o.max_body_bytes = 1 << 20;
+    o.max_pixels = 1000000;
+    o.max_texts = 8;
+    server_ = new clip::serve::Server(o);
+    port_ = server_->start();
+    ASSERT_EQ(server_->wait_until_loaded(), clip::serve::Server::State::kReady) << server_->load_error();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  static httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  static json body_of(const httplib::Result& r) { return json::parse(r->body); }
+  static httplib::MultipartFormDataItems image_form(const std::string& name, const std::string& field = "image") {
+    return {{field, clip::util::read_file(image_file(name)), name, "application/octet-stream"}};
+  }
+
+  static std::string dir_;
+  static clip::serve::Server* server_;
+  static int port_;
+};
+std::string ServeApi::dir_;
+clip::serve::Server* ServeApi::server_ = nullptr;
+int ServeApi::port_ = 0;
+
+// The JSON error contract: the status, a JSON body {"error": "..."} that says something.
+void expect_error(const httplib::Result& r, int status, const std::string& mentions = "") {
+  ASSERT_TRUE(r) << "no response";
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const json j = json::parse(r->body, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("error") && j["error"].is_string()) << r->body;
+  EXPECT_FALSE(j["error"].get<std::string>().empty());
+  if (!mentions.empty()) {
+    EXPECT_NE(j["error"].get<std::string>().find(mentions), std::string::npos) << r->body;
+  }
+}
+
+torch::Tensor tensor_of(const json& rows) {
+  std::vector<float> flat;
+  for (const auto& row : rows)
+    for (const auto& v : row) flat.push_back(v.get<float>());
+  return torch::tensor(flat).reshape({static_cast<int64_t>(rows.size()), -1});
+}
+
+}  // namespace
+
+TEST_F(ServeApi, HealthzIsReadyAndDescribesTheIndex) {
+  auto r = client().Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const json j = body_of(r);
+  EXPECT_EQ(j["status"], "ready");
+  EXPECT_EQ(j["index"]["images"], kIndexed.size());
+  EXPECT_EQ(j["embed_dim"], tiny_model().config().embed_dim);
+}
+
+TEST_F(ServeApi, EmbedTextsAndImagesEqualTheEmbedder) {
+  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 1);
+  auto r = client().Post("/embed", R"({"texts": ["a dog", "a photo of a rocket"]})", "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const torch::Tensor expected = clip::normalize_rows(embedder.embed_texts({"a dog", "a photo of a rocket"}));
+  EXPECT_TRUE(torch::allclose(tensor_of(body_of(r)["embeddings"]), expected, 1e-4, 1e-5));
+
+  httplib::MultipartFormDataItems form = image_form("chelsea.png");
+  form.push_back({"image", clip::util::read_file(image_file("rocket.jpg")), "rocket.jpg", "image/jpeg"});
+  r = client().Post("/embed", form);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const torch::Tensor images =
+      clip::normalize_rows(embedder.embed_image_files({image_file("chelsea.png"), image_file("rocket.jpg")}));
+  EXPECT_TRUE(torch::allclose(tensor_of(body_of(r)["embeddings"]), images, 1e-4, 1e-5));
+  EXPECT_EQ(body_of(r)["inputs"][1]["name"], "rocket.jpg");
+}
+
+TEST_F(ServeApi, ClassifyGivesTheZeroShotProbabilities) {
+  httplib::MultipartFormDataItems form = image_form("chelsea.png");
+  form.push_back({"labels", "cat, dog,rocket", "", ""});
+  auto r = client().Post("/classify", form);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json labels = body_of(r)["labels"];
+  ASSERT_EQ(labels.size(), 3u);
+  // Independent computation: softmax of scaled cosine similarities to "a photo of a {}.".
+  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 1);
+  const torch::Tensor img = clip::normalize_rows(embedder.embed_image_files({image_file("chelsea.png")}));
+  const torch::Tensor txt =
+      clip::normalize_rows(embedder.embed_texts({"a photo of a cat.", "a photo of a dog.", "a photo of a rocket."}));
+  const torch::Tensor p = torch::softmax(std::exp(tiny_model().logit_scale()) * torch::matmul(img, txt.t()), 1)[0];
+  const std::vector<std::string> names = {"cat", "dog", "rocket"};
+  double sum = 0;
+  for (const auto& l : labels) {
+    const size_t i = std::find(names.begin(), names.end(), l["label"].get<std::string>()) - names.begin();
+    ASSERT_LT(i, names.size());
+    EXPECT_NEAR(l["probability"].get<double>(), p[static_cast<int64_t>(i)].item<double>(), 1e-4);
+    sum += l["probability"].get<double>();
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-4);
+  EXPECT_GE(labels[0]["probability"].get<double>(), labels[1]["probability"].get<double>());
+}
+
+TEST_F(ServeApi, SearchByTextAndByExampleMatchBruteForce) {
+  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 1);
+  std::vector<std::string> paths;
+  for (const auto& n : kIndexed) paths.push_back(fs::canonical(dir_ + "/images/" + n).string());
+  const torch::Tensor emb = clip::normalize_rows(embedder.embed_image_files(paths));
+  const torch::Tensor q = clip::normalize_rows(embedder.embed_texts({"a cat on a sofa"}));
+  const torch::Tensor scores = torch::matmul(emb, q.t()).reshape({-1});
+  const auto [best, order] = scores.sort(0, true);
+
+  auto r = client().Get("/search?q=a%20cat%20on%20a%20sofa&k=3");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json results = body_of(r)["results"];
+  ASSERT_EQ(results.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(results[i]["score"].get<double>(), best[i].item<double>(), 1e-4);
+    EXPECT_EQ(results[i]["path"], paths[order[i].item<int64_t>()]);
+    EXPECT_EQ(results[i]["url"], "/images/" + std::to_string(results[i]["id"].get<int64_t>()));
+  }
+
+  // By example: an indexed image finds itself first, with similarity 1.
+  httplib::MultipartFormDataItems form = image_form("rocket.jpg");
+  form.push_back({"k", "2", "", ""});
+  r = client().Post("/search", form);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json hits = body_of(r)["results"];
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0]["name"], "rocket.jpg");
+  EXPECT_NEAR(hits[0]["score"].get<double>(), 1.0, 1e-4);
+}
+
+TEST_F(ServeApi, ImagesServesThumbnailsOfIndexedFilesOnly) {
+  auto r = client().Get("/images/0");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "image/png");
+  EXPECT_EQ(r->body.compare(0, 8, "\x89PNG\r\n\x1a\n"), 0);
+  expect_error(client().Get("/images/" + std::to_string(kIndexed.size())), 404, "no image");
+  expect_error(client().Get("/images/99999999999999999999999"), 404);
+  expect_error(client().Get("/images/-1"), 404);
+  expect_error(client().Get("/images/abc"), 404);
+  expect_error(client().Get("/images/..%2F..%2Fetc%2Fpasswd"), 404);
+  expect_error(client().Get("/images/../../etc/passwd"), 404);
+}
+
+TEST_F(ServeApi, TheWebPageAndItsFilesAreServed) {
+  auto r = client().Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("<script src=\"/app.js\">"), std::string::npos);
+  EXPECT_EQ(client().Get("/app.js")->status, 200);
+  EXPECT_EQ(client().Get("/style.css")->status, 200);
+}
+
+TEST_F(ServeApi, BadRequestsGetJsonErrorsWithFittingStatus) {
+  auto c = client();
+  expect_error(c.Post("/embed", "{not json", "application/json"), 400, "not valid JSON");
+  expect_error(c.Post("/embed", R"({"texts": "a dog"})", "application/json"), 400, "texts");
+  expect_error(c.Post("/embed", R"({"texts": []})", "application/json"), 400, "empty");
+  expect_error(c.Post("/embed", R"({"texts": ["ok", 3]})", "application/json"), 400, "[1]");
+  expect_error(c.Post("/embed", R"({"texts": [""]})", "application/json"), 400, "empty");
+  expect_error(c.Post("/embed", "a dog", "text/plain"), 415);
+  expect_error(c.Post("/embed", R"({"texts": ["a","b","c","d","e","f","g","h","i"]})", "application/json"), 413, "limit");
+  expect_error(c.Post("/embed", std::string(1100 * 1024, 'x'), "application/json"), 413);
+  expect_error(c.Post("/embed", image_form("random_bytes.bin")), 400, "random_bytes.bin");
+  expect_error(c.Post("/embed", image_form("chelsea.png", "photo")), 400, "\"image\"");
+  expect_error(c.Post("/embed", image_form("png_bomb.png")), 413, "limit");
+  expect_error(c.Get("/search"), 400, "q");
+  expect_error(c.Get("/search?q="), 400, "empty");
+  expect_error(c.Get("/search?q=cat&k=0"), 400, "k");
+  expect_error(c.Get("/search?q=cat&k=abc"), 400, "k");
+  expect_error(c.Get("/search?q=cat&k=5x"), 400, "k");
+  expect_error(c.Get("/search?q=" + std::string(5000, 'a')), 413);
+  expect_error(c.Post("/search", R"({"q": "cat"})", "application/json"), 415);
+  httplib::MultipartFormDataItems no_labels = image_form("chelsea.png");
+  expect_error(c.Post("/classify", no_labels), 400, "labels");
+  httplib::MultipartFormDataItems bad_template = image_form("chelsea.png");
+  bad_template.push_back({"labels", "cat,dog", "", ""});
+  bad_template.push_back({"templates", "a photo", "", ""});
+  expect_error(c.Post("/classify", bad_template), 400, "{}");
+  expect_error(c.Get("/nothing/here"), 404, "/nothing/here");
+  expect_error(c.Delete("/search"), 404);
+}
+
+TEST_F(ServeApi, ConcurrentRequestsAllSucceedWithTheSameResults) {
+  const std::string expected = client().Get("/search?q=an%20astronaut&k=4")->body;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, same{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      auto c = client();
+      for (int i = 0; i < 5; ++i) {
+        auto r = c.Get("/search?q=an%20astronaut&k=4");
+        if (r && r->status == 200) ++ok;
+        if (r && r->body == expected) ++same;
+        auto e = c.Post("/embed", R"({"texts": ["a rocket"]})", "application/json");
+        if (e && e->status == 200) ++ok;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 80);
+  EXPECT_EQ(same.load(), 40);
+}
+
+TEST(ServeLifecycle, WithoutAnIndexSearchIs404AndAnotherModelFailsTheLoad) {
+  clip::serve::ServerOptions o;
+  o.model_path = model_path();
+  o.port = 0;
+  {
+    clip::serve::Server server(o);
+    const int port = server.start();
+    httplib::Client c("127.0.0.1", port);
+    // Until the model is loaded, model endpoints answer 503 (or, once loaded, 404 here).
+    for (;;) {
+      auto r = c.Get("/search?q=cat");
+      ASSERT_TRUE(r);
+      if (r->status == 503) {
+        EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+        EXPECT_NE(json::parse(c.Get("/healthz")->body)["status"], "failed");
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      expect_error(r, 404, "no index");
+      break;
+    }
+    expect_error(c.Get("/images/0"), 404, "no index");
+    // The port is taken now.
+    clip::serve::ServerOptions same_port = o;
+    same_port.port = port;
+    clip::serve::Server second(same_port);
+    EXPECT_THROW(second.start(), clip::Error);
+  }
+  EXPECT_THROW(clip::serve::Server(clip::serve::ServerOptions{}), clip::Error);  // neither model nor index
+}
+
+TEST(ServeLifecycle, AnIndexFromAnotherModelIsRefused) {
+  const std::string dir = make_temp_dir();
+  fs::create_directories(dir + "/images");
+  fs::copy_file(image_file("chelsea.png"), dir + "/images/chelsea.png");
+  const std::string copy = dir + "/other.safetensors";
+  fs::copy_file(model_path(), copy);
+  clip::index::BuildOptions b;
+  b.quiet = true;
+  clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), copy, clip::Precision::kFP32),
+                           clip::index::source_from_argument(dir + "/images", ""), dir + "/index", b);
+  clip::serve::ServerOptions o;
+  o.model_path = model_path();
+  o.index_dir = dir + "/index";
+  o.port = 0;
+  clip::serve::Server server(o);
+  const int port = server.start();
+  EXPECT_EQ(server.wait_until_loaded(), clip::serve::Server::State::kFailed);
+  EXPECT_NE(server.load_error().find("built with the model"), std::string::npos) << server.load_error();
+  httplib::Client c("127.0.0.1", port);
+  expect_error(c.Get("/search?q=cat"), 500, "failed to load");
+  EXPECT_EQ(c.Get("/healthz")->status, 500);
+  server.stop();
+  server.wait();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(ServeLifecycle, ModelEndpointsAnswer503WhileTheModelIsLoading) {
+  // A FIFO as the checkpoint: loading blocks in open() until a writer appears, so the server is
+  // held in its loading state for as long as the test needs.
+  const std::string dir = make_temp_dir();
+  const std::string fifo = dir + "/model.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  clip::serve::ServerOptions o;
+  o.model_path = fifo;
+  o.port = 0;
+  clip::serve::Server server(o);
+  const int port = server.start();
+  httplib::Client c("127.0.0.1", port);
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(json::parse(health->body)["status"], "loading");
+  auto search = c.Get("/search?q=cat");
+  expect_error(search, 503, "loading");
+  EXPECT_EQ(search->get_header_value("Retry-After"), "1");
+  expect_error(c.Post("/embed", R"({"texts": ["a"]})", "application/json"), 503, "loading");
+  EXPECT_EQ(c.Get("/")->status, 200);  // the page does not need the model
+  EXPECT_EQ(server.state(), clip::serve::Server::State::kLoading);
+  // An empty "checkpoint" ends the loading with an error.
+  const int fd = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  EXPECT_EQ(server.wait_until_loaded(), clip::serve::Server::State::kFailed);
+  EXPECT_EQ(c.Get("/healthz")->status, 500);
+  server.stop();
+  server.wait();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
