@@ -373,6 +373,54 @@ pid_t start_rank(const std::string& command, const std::string& log, int rank, i
   return pid;
 }
 
+// Waits for `pid` to end for at most `limit`; returns its wait status, or kills it and returns -1.
+int wait_at_most(pid_t pid, std::chrono::seconds limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - t0 > limit) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status;
+}
+
+bool wait_for_file(const std::string& path, std::chrono::seconds limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!clip::test::path_exists(path) && std::chrono::steady_clock::now() - t0 < limit)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return clip::test::path_exists(path);
+}
+
+// A stalled rank (stopped, its connections still open) is only noticed by the timeout.
+TEST(DistributedFailure, StalledRankStopsTheOtherAfterTheTimeout) {
+  REQUIRE_FASHION_MNIST();
+  const std::string dir = temp_dir("stall"), out = dir + "/run";
+  const int port = free_port();
+  const std::string command =
+      train_command(dir, out, 1000, "--threads 1 --workers 1 --save-every 2 --keep 1 --dist-timeout 5");
+  const pid_t rank0 = start_rank(command, dir + "/rank0.log", 0, port);
+  const pid_t rank1 = start_rank(command, dir + "/rank1.log", 1, port);
+  const bool started = wait_for_file(out + "/checkpoints/step-00000002.pt", std::chrono::seconds(60));
+  ::kill(rank1, SIGSTOP);
+  const auto stalled = std::chrono::steady_clock::now();
+  const int status = wait_at_most(rank0, std::chrono::seconds(60));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - stalled).count();
+  ::kill(rank1, SIGKILL);
+  ::waitpid(rank1, nullptr, 0);
+  const std::string log0 = clip::util::read_file(dir + "/rank0.log");
+  ASSERT_TRUE(started) << log0;
+  ASSERT_NE(status, -1) << "rank 0 still ran 60 s after rank 1 stalled\n" << log0;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << log0;
+  // The 5 s timeout, then up to 5 s of looking for the missing rank, plus slack for a loaded machine.
+  EXPECT_GE(waited, 4.5) << log0;
+  EXPECT_LT(waited, 5 + 5 + 10) << log0;
+  EXPECT_NE(log0.find("rank 1 did not answer"), std::string::npos) << log0;
+}
+
 TEST(DistributedFailure, KilledRankStopsTheOtherWithinTheTimeoutAndTheRunResumes) {
   REQUIRE_FASHION_MNIST();
   const std::string dir = temp_dir("kill"), out = dir + "/run";
