@@ -84,6 +84,7 @@ struct TrainOptions {
   bool grad_checkpointing = false;
   LossKind loss = LossKind::kContrastive;
   bool local_loss = false;      // distributed: each rank computes only its rows and columns
+  double dist_timeout_s = 300;  // distributed: rendezvous and every collective must finish in this time
 
   // Run.
   std::string out_dir = "runs/train";
@@ -116,6 +117,10 @@ using MetricsCallback = std::function<void(const std::string& json_line)>;
 
 // Trains as the options say, writing into out_dir: checkpoints/, metrics.jsonl, model.safetensors,
 // summary.json and curves.svg. Throws clip::Error on a bad option or file.
+// Distributed (docs/distributed.md): when the environment has torchrun's WORLD_SIZE > 1 (with
+// RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), this process is one rank of a
+// data-parallel run: each rank takes batch_size / WORLD_SIZE rows of every global batch, and only
+// rank 0 logs, evaluates and writes files (the others return a result without model_path).
 TrainResult train(const TrainOptions& options, const MetricsCallback& on_metrics = {});
 
 }  // namespace clip::train

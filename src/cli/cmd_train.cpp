@@ -1,10 +1,12 @@
 // `clip train`: contrastive training from scratch or fine-tuning (flags mirror open_clip's).
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/commands.h"
 #include "clip/error.h"
 #include "clip/train.h"
+#include "train/distributed.h"
 
 namespace clip::cli {
 namespace {
@@ -18,6 +20,7 @@ struct TrainFlags {
   train::TrainOptions o;
   std::string precision = "bf16", loss = "contrastive";
   bool no_augment_progress = false;
+  int nproc_per_node = 1;
 };
 
 void run_train(TrainFlags& f) {
@@ -30,7 +33,16 @@ void run_train(TrainFlags& f) {
   o.stop_flag = &g_stop_requested;
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
+  if (f.nproc_per_node > 1 && !std::getenv("WORLD_SIZE")) {
+    // The launcher: the workers run this same command line as ranks (WORLD_SIZE set, so they
+    // train instead of launching). Their exit status becomes ours.
+    const int status = train::launch_local_workers(f.nproc_per_node, o.threads, o.workers, &g_stop_requested);
+    std::fflush(stdout);
+    if (status != 0) std::exit(status);
+    return;
+  }
   const train::TrainResult r = train::train(o);
+  if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0") return;  // rank 0 reports
   std::printf("steps %lld, samples %lld, %.1f s, final loss %.4f", static_cast<long long>(r.steps),
               static_cast<long long>(r.samples), r.seconds, r.final_loss);
   if (r.val_top1 >= 0) std::printf(", held-out zero-shot top-1 %.2f%%", 100 * r.val_top1);
@@ -83,6 +95,12 @@ void register_train(CLI::App& app) {
   cmd->add_option("--precision", f->precision, "fp32 or bf16 (autocast)")->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--grad-checkpointing", o.grad_checkpointing, "Recompute transformer blocks in the backward pass");
+  cmd->add_flag("--local-loss", o.local_loss,
+                "Distributed: each rank computes the loss of its own rows and columns only (same gradients, less compute)");
+  cmd->add_option("--nproc-per-node", f->nproc_per_node, "Start this many worker processes on this machine (one rank each)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--dist-timeout", o.dist_timeout_s, "Distributed: seconds a rendezvous or collective may take before the run fails")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--loss", f->loss, "contrastive or siglip")->capture_default_str()->check(CLI::IsMember({"contrastive", "siglip"}));
   cmd->add_option("--out", o.out_dir, "Run folder (checkpoints, metrics, model, plots)")->capture_default_str();
   cmd->add_option("--save-every", o.save_every, "Steps between checkpoints (0: at the end only)")->check(CLI::NonNegativeNumber);

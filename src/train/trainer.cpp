@@ -19,6 +19,7 @@
 #include "model/modules.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
+#include "train/distributed.h"
 #include "train/final_report.h"
 #include "train/step.h"
 #include "util/file_io.h"
@@ -81,12 +82,14 @@ struct DataSetup {
   bool labelled = false;
 };
 
-DataSetup build_data(const TrainOptions& o, const Model& model, const Tokenizer& tokenizer) {
+DataSetup build_data(const TrainOptions& o, const Model& model, const Tokenizer& tokenizer, int rank, int world_size) {
   DataSetup d;
   data::LoaderOptions lo;
   lo.image_size = model.config().image_resolution;
   lo.context_length = model.config().context_length;
-  lo.batch_size = o.batch_size;
+  lo.batch_size = o.batch_size / world_size;  // per rank; validate() checked the division
+  lo.rank = rank;
+  lo.world_size = world_size;
   lo.workers = o.workers;
   lo.seed = o.seed;
   lo.augment.enabled = true;
@@ -120,13 +123,19 @@ DataSetup build_data(const TrainOptions& o, const Model& model, const Tokenizer&
   return d;
 }
 
-void validate(const TrainOptions& o) {
+void validate(const TrainOptions& o, int world_size) {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw Error(what);
   };
   require(o.batch_size > 0, "--batch-size must be positive, found " + std::to_string(o.batch_size));
-  require(o.accum_steps > 0 && o.batch_size % o.accum_steps == 0,
-          "--accum-steps must divide --batch-size (" + std::to_string(o.batch_size) + "), found " + std::to_string(o.accum_steps));
+  require(o.batch_size % world_size == 0, "--batch-size (" + std::to_string(o.batch_size) +
+                                              ", the global batch) must be divisible by the world size " +
+                                              std::to_string(world_size));
+  const int per_rank = o.batch_size / world_size;
+  require(o.accum_steps > 0 && per_rank % o.accum_steps == 0,
+          "--accum-steps must divide the per-rank batch (" + std::to_string(per_rank) + "), found " + std::to_string(o.accum_steps));
+  require(o.dist_timeout_s > 0, "--dist-timeout must be positive");
+  require(!(o.local_loss && o.loss == LossKind::kSigLip), "--local-loss applies to the contrastive loss, not to siglip");
   require(o.epochs > 0, "--epochs must be positive, found " + std::to_string(o.epochs));
   require(o.max_steps >= 0, "--steps must not be negative");
   require(o.warmup_steps >= 0, "--warmup must not be negative");
@@ -166,11 +175,13 @@ double held_out_zero_shot(const Model& model, const Tokenizer& tokenizer, const 
 }  // namespace
 
 TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
-  validate(o);
+  const DistributedEnv env = distributed_env_from_environment();
+  validate(o, env.world_size);
+  const bool main_rank = env.rank == 0;  // logs, evaluates and writes files
   set_threads(o.threads);
   const auto started = Clock::now();
   const std::string ckpt_dir = o.out_dir + "/checkpoints";
-  make_dirs(ckpt_dir);
+  if (main_rank) make_dirs(ckpt_dir);
 
   bool from_scratch = true;
   Model model = build_model(o, from_scratch);
@@ -189,8 +200,20 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
     logit_bias.fill_(-10.0);
     logit_bias.set_requires_grad(true);
   }
+  std::unique_ptr<DistributedContext> dist;
+  if (env.world_size > 1) {
+    dist = std::make_unique<DistributedContext>(
+        env, std::chrono::seconds(static_cast<int64_t>(std::ceil(o.dist_timeout_s))), model.device());
+    // The same start everywhere, whatever each rank's initialisation did.
+    std::vector<torch::Tensor> state_tensors;
+    for (const auto& p : m.named_parameters(true)) state_tensors.push_back(p.value());
+    for (const auto& b : m.named_buffers(true)) state_tensors.push_back(b.value());
+    state_tensors.push_back(logit_bias);
+    dist->broadcast(state_tensors);
+    dist->reset_comm_counters();  // the per-step figures count the steps only
+  }
   const Tokenizer tokenizer = tokenizer_for_model(model.config());
-  DataSetup data = build_data(o, model, tokenizer);
+  DataSetup data = build_data(o, model, tokenizer, env.rank, env.world_size);
 
   NamedParameters named;
   for (const auto& p : m.named_parameters(true)) named.emplace_back(p.key(), p.value());
@@ -216,28 +239,33 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
       throw Error(path + ": the checkpoint belongs to a run with other settings:\n  checkpoint: " + loaded.options_json +
                   "\n  now:        " + state.options_json);
     state.position = loaded.position;
-    std::fprintf(stderr, "resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(state.position.step));
+    if (main_rank) std::fprintf(stderr, "resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(state.position.step));
   }
 
   const std::string metrics_path = o.out_dir + "/metrics.jsonl";
-  std::ofstream metrics(metrics_path, state.position.step > 0 ? std::ios::app : std::ios::trunc);
-  if (!metrics) throw Error(metrics_path + ": cannot open for writing");
+  std::ofstream metrics;
+  if (main_rank) {
+    metrics.open(metrics_path, state.position.step > 0 ? std::ios::app : std::ios::trunc);
+    if (!metrics) throw Error(metrics_path + ": cannot open for writing");
+  }
   auto log = [&](const json& line) {
+    if (!main_rank) return;
     metrics << line.dump() << "\n";
     metrics.flush();
     if (on_metrics) on_metrics(line.dump());
   };
 
-  util::ProgressBar progress("train", total_steps, o.progress);
+  util::ProgressBar progress("train", total_steps, o.progress && main_rank);
   TrainResult result;
   auto save = [&] {
+    if (!main_rank) return;
     save_checkpoint(checkpoint_path(ckpt_dir, state.position.step), m, *optimizer, extra, state);
     prune_checkpoints(ckpt_dir, o.keep_checkpoints);
   };
   // Held-out zero-shot top-1 with the evaluation prompts (the classifier is rebuilt each time:
   // the text tower is training too).
   auto evaluate = [&] {
-    if (!data.held_out) return;
+    if (!data.held_out || !main_rank) return;
     m.eval();
     const double top1 = held_out_zero_shot(model, tokenizer, *data.held_out, data.prompts, o);
     at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train
@@ -264,13 +292,24 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
         break;
       }
       std::optional<data::Batch> batch = data.loader->next();
+      int64_t global_rows = batch ? batch->rows : 0;
+      bool skip_step = global_rows < 2;
+      if (dist) {
+        // The ranks agree on the step: an epoch ends for all when one rank's data ends (streamed
+        // shards), and a step is skipped by all when a rank has no rows left.
+        const int64_t rows = global_rows;
+        const std::vector<double> agreed = dist->sum({batch ? 0.0 : 1.0, rows < 1 ? 1.0 : 0.0, static_cast<double>(rows)});
+        if (agreed[0] > 0) break;
+        global_rows = static_cast<int64_t>(agreed[2]);
+        skip_step = agreed[1] > 0 || global_rows < 2;
+      }
       if (!batch) break;
       for (const std::string& s : batch->skipped) {
         ++result.skipped;
         log(json{{"step", state.position.step}, {"skipped", s}});
       }
       const int64_t rows = batch->rows;
-      if (rows < 2) continue;
+      if (skip_step) continue;
       const int64_t size = model.config().image_resolution, length = model.config().context_length;
       const torch::Tensor images = torch::from_blob(batch->images.data(), {rows, 3, size, size}, torch::kFloat32);
       const torch::Tensor tokens = torch::from_blob(batch->tokens.data(), {rows, length}, torch::kInt64);
@@ -279,31 +318,45 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
       set_learning_rate(*optimizer, lr);
       optimizer->zero_grad();
       const LossFn loss_fn = [&](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& scale) {
+        if (dist) {
+          // Every rank's features: the global batch's loss (or this rank's rows of it).
+          const GatheredFeatures all = dist->gather_features(i, t);
+          if (o.local_loss) return contrastive_loss_local(i, t, all.image, all.text, all.offset, scale);
+          return o.loss == LossKind::kSigLip ? siglip_loss(all.image, all.text, scale, logit_bias)
+                                             : contrastive_loss(all.image, all.text, scale);
+        }
         return o.loss == LossKind::kSigLip ? siglip_loss(i, t, scale, logit_bias) : contrastive_loss(i, t, scale);
       };
-      const double loss_value =
+      double loss_value =
           accumulate_gradients(m, model.precision(), model.device(), images, tokens, o.accum_steps, loss_fn);
-      if (o.grad_clip_norm > 0) {
-        std::vector<torch::Tensor> params;
-        for (const auto& [name, p] : named)
-          if (p.requires_grad()) params.push_back(p);
-        torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm);
-      }
+      std::vector<torch::Tensor> params;
+      for (const auto& [name, p] : named)
+        if (p.requires_grad()) params.push_back(p);
+      if (dist) dist->average_gradients(params);
+      if (o.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(params, o.grad_clip_norm);
       optimizer->step();
       at::autocast::clear_cache();  // the bf16 copies of the weights are stale now
       {
         torch::NoGradGuard g;
         m.logit_scale.clamp_(0, std::log(100.0));
       }
+      const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+      bool stop_requested = (o.stop_after_seconds > 0 && elapsed >= o.stop_after_seconds) || (o.stop_flag && o.stop_flag->load());
+      if (dist) {
+        // The logged loss is the ranks' mean (they differ with --local-loss), and one rank's stop
+        // request (time limit, signal) stops all at the same step.
+        const std::vector<double> agreed = dist->sum({loss_value, stop_requested ? 1.0 : 0.0});
+        loss_value = agreed[0] / dist->world_size();
+        stop_requested = agreed[1] > 0;
+      }
       ++state.position.step;
-      state.position.samples += rows;
+      state.position.samples += global_rows;
       state.position.batch_in_epoch = batch->index + 1;
       result.final_loss = loss_value;
       window_loss += loss_value;
       ++window_steps;
-      window_samples += rows;
+      window_samples += global_rows;
 
-      const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
       const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
       const double rate = window_s > 0 ? window_samples / window_s : 0;
       const double eta = rate > 0 ? (total_steps - state.position.step) * static_cast<double>(o.batch_size) / rate : 0;
@@ -312,8 +365,14 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
                     m.logit_scale.exp().item<double>(), rate);
       progress.update(state.position.step, fields, eta);
       if (state.position.step % o.log_every == 0 || state.position.step == total_steps) {
-        log(json{{"step", state.position.step}, {"epoch", epoch}, {"loss", window_loss / window_steps}, {"lr", lr},
-                 {"temperature", m.logit_scale.exp().item<double>()}, {"samples_per_s", rate}, {"elapsed_s", elapsed}});
+        json line{{"step", state.position.step}, {"epoch", epoch}, {"loss", window_loss / window_steps}, {"lr", lr},
+                  {"temperature", m.logit_scale.exp().item<double>()}, {"samples_per_s", rate}, {"elapsed_s", elapsed}};
+        if (dist) {
+          line["comm_s_per_step"] = dist->comm_seconds() / window_steps;
+          line["comm_bytes_per_step"] = dist->comm_bytes() / window_steps;
+          dist->reset_comm_counters();
+        }
+        log(line);
         window_loss = 0;
         window_steps = 0;
         window_samples = 0;
@@ -321,8 +380,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
       }
       if (o.eval_every > 0 && state.position.step % o.eval_every == 0) evaluate();
       if (o.save_every > 0 && state.position.step % o.save_every == 0) save();
-      if ((o.stop_after_seconds > 0 && elapsed >= o.stop_after_seconds) ||
-          (o.stop_flag && o.stop_flag->load())) {
+      if (stop_requested) {
         result.interrupted = state.position.step < total_steps;
         stop = true;
       }
@@ -339,6 +397,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   result.samples = state.position.samples;
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   m.eval();
+  if (!main_rank) return result;
   if (!result.interrupted) {
     result.model_path = o.out_dir + "/model.safetensors";
     model.save_safetensors(result.model_path);
