@@ -90,8 +90,10 @@ std::vector<std::string> expand_braces(const std::string& pattern);
 
 // Reads shards in the order given, one example per sample key (files grouped by the name before
 // the first dot of their base name): the image from .jpg/.jpeg/.png/.webp, captions from .txt
-// (one caption) or .json ("caption" string or "captions" list), the label from .cls when present.
-// A sample without an image or caption comes back with `error` set. A shard that cannot be opened
+// (one caption) or .json ("caption" string or "captions" list), the label from .cls when present;
+// a member's type is its last suffix ("x.seg.png" is a PNG). A sample without an image, or with
+// neither a caption nor a label (classification shards carry .cls and no caption), comes back
+// with `error` set. A shard that cannot be opened
 // or is corrupt yields one example with `error` set and the reader goes on to the next shard.
 class ShardReader {
  public:

@@ -69,6 +69,7 @@ nlohmann::json common_settings(const EvalOptions& o, const Model& model) {
 }
 
 void finish(const EvalOptions& o, const nlohmann::json& report) {
+  if (o.limit > 0) std::printf("(only the first %zu examples of each data set: --limit)\n", o.limit);
   if (!report["skipped"].empty())
     std::printf("skipped %zu bad examples (listed in the JSON report)\n", report["skipped"].size());
   if (!o.json_out.empty())

@@ -169,6 +169,12 @@ Example finish(Sample&& s) {
   return std::move(ex);
 }
 
+// libarchive's last message, or a fallback: archive_error_string may return null.
+std::string archive_message(archive* a) {
+  const char* m = archive_error_string(a);
+  return m ? m : "unknown libarchive error";
+}
+
 struct ArchiveCloser {
   void operator()(archive* a) const { archive_read_free(a); }
 };
@@ -186,7 +192,7 @@ bool read_shard(const std::string& shard, const std::function<bool(Example&&)>& 
     return visit(std::move(ex));
   };
   if (archive_read_open_filename(a.get(), shard.c_str(), 1 << 16) != ARCHIVE_OK)
-    return fail("cannot open the shard " + shard + ": " + archive_error_string(a.get()));
+    return fail("cannot open the shard " + shard + ": " + archive_message(a.get()));
   Sample cur;
   bool have = false;
   archive_entry* entry = nullptr;
@@ -195,7 +201,7 @@ bool read_shard(const std::string& shard, const std::function<bool(Example&&)>& 
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
       if (have && !visit(finish(std::move(cur)))) return false;
-      return fail("corrupt shard " + shard + ": " + archive_error_string(a.get()) + " (the rest of the shard is skipped)");
+      return fail("corrupt shard " + shard + ": " + archive_message(a.get()) + " (the rest of the shard is skipped)");
     }
     if (archive_entry_filetype(entry) != AE_IFREG) continue;
     const std::string path = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
@@ -222,7 +228,7 @@ bool read_shard(const std::string& shard, const std::function<bool(Example&&)>& 
     if (got < 0 || got != size) {
       // The sample loses this member: report it with the sample, then give up on the shard.
       cur.ex.error = "corrupt shard " + shard + ": member " + path + " is truncated" +
-                     (got < 0 ? std::string(" (") + archive_error_string(a.get()) + ")" : "") +
+                     (got < 0 ? std::string(" (") + archive_message(a.get()) + ")" : "") +
                      " (the rest of the shard is skipped)";
       return visit(std::move(cur.ex));
     }
