@@ -4,6 +4,7 @@
 
 #include "clip/error.h"
 #include "clip/eval.h"
+#include "data/prompts.h"
 #include "util/assets.h"
 #include "util/file_io.h"
 #include "util/strings.h"
@@ -72,14 +73,8 @@ bool has_shipped_class_prompts(const std::string& name) {
 
 ClassPrompts shipped_class_prompts(const std::string& name) {
   const std::string path = util::find_asset("datasets/" + name + ".json");
-  const nlohmann::json j = nlohmann::json::parse(util::read_file(path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw Error(path + ": not a JSON object");
-  if (!j.contains("classes") || !j.contains("templates")) throw Error(path + ": expected keys \"classes\" and \"templates\"");
-  ClassPrompts p;
-  p.classes = strings_of(j["classes"], path + ": \"classes\"");
-  p.templates = strings_of(j["templates"], path + ": \"templates\"");
-  p.source = path;
-  return p;
+  const data::ClassPrompts loaded = data::load_class_prompts(path);  // validates the file
+  return ClassPrompts{loaded.classes, loaded.templates, path};
 }
 
 std::vector<std::string> read_name_list(const std::string& path, const std::string& key) {

@@ -6,7 +6,7 @@
 #include "clip/error.h"
 #include "clip/eval.h"
 #include "eval/feature_cache.h"
-#include "eval/progress.h"
+#include "util/progress.h"
 #include "util/thread_pool.h"
 
 namespace clip::eval {
@@ -85,7 +85,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
   FeatureSet out;
   std::vector<torch::Tensor> parts;
   std::vector<int64_t> labels;
-  ProgressBar bar("features", n, o.progress);
+  util::ProgressBar bar("features", static_cast<int64_t>(n), o.progress);
   std::future<Prepared> next;
   if (n > 0) next = launch(0);
   for (size_t begin = 0; begin < n; begin += batch) {
@@ -105,7 +105,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
     labels.insert(labels.end(), cur.labels.begin(), cur.labels.end());
     for (auto& c : cur.captions) out.captions.push_back(std::move(c));
     for (auto& s : cur.skipped) out.skipped.push_back(std::move(s));
-    bar.update(std::min(n, begin + batch));
+    bar.update(static_cast<int64_t>(std::min(n, begin + batch)));
   }
   out.features = parts.empty() ? torch::empty({0, model.config().embed_dim}) : torch::cat(parts, 0);
   out.labels = torch::tensor(labels, torch::kInt64);

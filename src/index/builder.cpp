@@ -19,7 +19,7 @@
 #include "index/faiss_store.h"
 #include "index/file_hash.h"
 #include "index/manifest.h"
-#include "index/progress.h"
+#include "util/progress.h"
 #include "index/sources.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -163,7 +163,7 @@ class Run {
  private:
   // Embeds the files in batches, decoding on the pool, and saves each finished chunk.
   void embed_pending(const std::vector<PendingFile>& pending, BuildReport& report) {
-    ProgressBar bar(static_cast<int64_t>(pending.size()), "embedding", options_.progress);
+    util::ProgressBar bar("embedding", static_cast<int64_t>(pending.size()), options_.progress);
     std::vector<FileRecord> chunk_records;
     std::vector<float> chunk_rows;
     const int dim = cache_.dim();

@@ -22,6 +22,7 @@ ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
 ProgressBar::~ProgressBar() { finish(); }
 
 void ProgressBar::update(int64_t done, const std::string& fields, double eta_s) {
+  done_ = done;
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;

@@ -18,6 +18,8 @@ class ProgressBar {
 
   // `fields` is shown after the bar; the ETA comes from the mean rate so far (or `eta_s` >= 0).
   void update(int64_t done, const std::string& fields = "", double eta_s = -1);
+  // update(done so far + n).
+  void advance(int64_t n) { update(done_ + n); }
   // Prints a line above the bar (the bar is redrawn on the next update).
   void note(const std::string& line);
   void finish();
@@ -25,7 +27,7 @@ class ProgressBar {
 
  private:
   std::string label_;
-  int64_t total_;
+  int64_t total_, done_ = 0;
   bool enabled_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_, last_;
