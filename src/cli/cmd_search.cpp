@@ -32,7 +32,7 @@ void run_search(const SearchOptions& o) {
   }();
   if (!o.model.model.empty())
     index::check_same_model(m.model, index::identify_model(model, o.model.model, model.precision()), o.index);
-  const Embedder embedder(model, Tokenizer(), o.model.threads);
+  const Embedder embedder(model, o.model.threads);
   const torch::Tensor query = o.text.empty() ? embedder.embed_image_files({o.image}) : embedder.embed_texts({o.text});
   const std::vector<index::Hit> hits = idx.search(query, o.k);
   if (o.json) {

@@ -10,7 +10,7 @@ namespace clip::eval {
 torch::Tensor zero_shot_classifier(const Model& model, const std::vector<std::string>& class_names,
                                    const std::vector<std::string>& templates, int threads) {
   // The Embedder already does CLIP's prompt ensembling: normalize, average, renormalize.
-  const Embedder embedder(model, Tokenizer(), threads);
+  const Embedder embedder(model, threads);
   return embedder.zero_shot_weights(class_names, templates).to(torch::kCPU, torch::kFloat32);
 }
 

@@ -15,7 +15,7 @@ namespace clip::serve {
 
 struct Loaded {
   Loaded(Model m, std::optional<index::ImageIndex> i)
-      : model(std::move(m)), embedder(model, Tokenizer(), 1), index(std::move(i)) {}
+      : model(std::move(m)), embedder(model, 1), index(std::move(i)) {}
   Loaded(const Loaded&) = delete;
   Loaded& operator=(const Loaded&) = delete;
 

@@ -264,7 +264,9 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   };
   // Held-out zero-shot top-1 with the evaluation prompts (the classifier is rebuilt each time:
   // the text tower is training too).
+  int64_t last_eval_step = -1;
   auto evaluate = [&] {
+    last_eval_step = state.position.step;
     if (!data.held_out || !main_rank) return;
     m.eval();
     const double top1 = held_out_zero_shot(model, tokenizer, *data.held_out, data.prompts, o);
@@ -391,6 +393,9 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
       if (o.eval_every == 0) evaluate();
     }
   }
+  // The end of the schedule can fall on an epoch's last batch, where the loop stops before its
+  // end-of-epoch check: evaluate the final weights once.
+  if (!result.interrupted && last_eval_step != state.position.step) evaluate();
   progress.finish();
   save();
   result.steps = state.position.step;
