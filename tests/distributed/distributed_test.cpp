@@ -35,18 +35,6 @@ namespace {
 using clip::train::DistributedContext;
 using clip::train::DistributedEnv;
 
-#define REQUIRE_FASHION_MNIST()                                                                                \
-  do {                                                                                                         \
-    if (!clip::test::path_exists(std::string(clip::data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))   \
-      GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";                    \
-  } while (0)
-
-std::string temp_dir(const std::string& name) {
-  const std::string dir = std::string(::testing::TempDir()) + "/clip_dist_" + name + "_" + std::to_string(::getpid());
-  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  return dir;
-}
-
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -306,7 +294,7 @@ class DistributedRun : public ::testing::Test {
   // The reference: one process with the global batch.
   static void SetUpTestSuite() {
     if (!clip::test::path_exists(std::string(clip::data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz")) return;
-    dir_ = new std::string(temp_dir("run"));
+    dir_ = new std::string(clip::test::fresh_temp_dir("dist_run"));
     reference_status_ = run(train_command(*dir_, *dir_ + "/one", kSteps, "--threads 1 --workers 1"), *dir_ + "/one.log");
   }
   static void TearDownTestSuite() {
@@ -338,17 +326,17 @@ std::string* DistributedRun::dir_ = nullptr;
 int DistributedRun::reference_status_ = -1;
 
 TEST_F(DistributedRun, TwoRanksHalfBatchEqualOneProcess) {
-  REQUIRE_FASHION_MNIST();
+  CLIP_REQUIRE_FASHION_MNIST();
   expect_same_as_reference("two", "");
 }
 
 TEST_F(DistributedRun, TwoRanksLocalLossEqualOneProcess) {
-  REQUIRE_FASHION_MNIST();
+  CLIP_REQUIRE_FASHION_MNIST();
   expect_same_as_reference("two_local", "--local-loss");
 }
 
 TEST(DistributedLauncher, ForwardsTheWorkersFailure) {
-  const std::string dir = temp_dir("launcher");
+  const std::string dir = clip::test::fresh_temp_dir("dist_launcher");
   // 15 rows cannot be split over 2 ranks: both workers fail before loading anything.
   const int status = run(std::string(CLIP_EXE) + " train --nproc-per-node 2 --batch-size 15 --out " + dir + "/run",
                          dir + "/log");
@@ -397,8 +385,8 @@ bool wait_for_file(const std::string& path, std::chrono::seconds limit) {
 
 // A stalled rank (stopped, its connections still open) is only noticed by the timeout.
 TEST(DistributedFailure, StalledRankStopsTheOtherAfterTheTimeout) {
-  REQUIRE_FASHION_MNIST();
-  const std::string dir = temp_dir("stall"), out = dir + "/run";
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("dist_stall"), out = dir + "/run";
   const int port = free_port();
   const std::string command =
       train_command(dir, out, 1000, "--threads 1 --workers 1 --save-every 2 --keep 1 --dist-timeout 5");
@@ -422,8 +410,8 @@ TEST(DistributedFailure, StalledRankStopsTheOtherAfterTheTimeout) {
 }
 
 TEST(DistributedFailure, KilledRankStopsTheOtherWithinTheTimeoutAndTheRunResumes) {
-  REQUIRE_FASHION_MNIST();
-  const std::string dir = temp_dir("kill"), out = dir + "/run";
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("dist_kill"), out = dir + "/run";
   constexpr int64_t kSteps = 150;
   const int port = free_port();
   const std::string command =

@@ -19,18 +19,6 @@
 
 namespace {
 
-#define REQUIRE_FASHION_MNIST()                                                                     \
-  do {                                                                                              \
-    if (!clip::test::path_exists(std::string(clip::data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz")) \
-      GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";         \
-  } while (0)
-
-std::string temp_dir(const std::string& name) {
-  const std::string dir = std::string(::testing::TempDir()) + "/clip_train_" + name + "_" + std::to_string(::getpid());
-  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-  return dir;
-}
-
 // A small model: 16 patches of 7×7, one block per tower.
 std::string tiny_config(const std::string& dir, int layers, int width) {
   const std::string path = dir + "/tiny.json";
@@ -66,8 +54,8 @@ std::vector<nlohmann::json> metric_lines(const std::string& path) {
 }
 
 TEST(TrainRun, LossFallsAndZeroShotBeatsChanceByFar) {
-  REQUIRE_FASHION_MNIST();
-  const std::string dir = temp_dir("learn");
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("train_learn");
   clip::train::TrainOptions o = base_options(dir, 2, 64);
   o.max_steps = 400;
   o.eval_every = 400;
@@ -89,8 +77,8 @@ TEST(TrainRun, LossFallsAndZeroShotBeatsChanceByFar) {
 }
 
 TEST(TrainRun, ResumedRunEndsWithTheSameWeights) {
-  REQUIRE_FASHION_MNIST();
-  const std::string dir = temp_dir("resume");
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("train_resume");
   clip::train::TrainOptions o = base_options(dir, 1, 32);
   o.val_size = 0;
   o.accum_steps = 2;
