@@ -72,10 +72,13 @@ void check_dimensions(const std::string& name, const char* format, int64_t width
   if (options.max_pixels <= 0) fail(name, "the pixel limit must be positive");
   if (width <= 0 || height <= 0)
     fail(name, std::string(format) + " has an empty size " + std::to_string(width) + "x" + std::to_string(height));
-  if (width > (1 << 30) || height > (1 << 30) || width * height > options.max_pixels)
-    fail(name, std::string(format) + " is " + std::to_string(width) + "x" + std::to_string(height) + " = " +
-                   std::to_string(width * height) + " pixels, over the limit of " + std::to_string(options.max_pixels) +
-                   " (a decompression bomb?); raise it with max_pixels / --max-pixels");
+  // A side over 2^30 is refused before the product is formed: it could overflow int64.
+  const bool side_too_long = width > (1 << 30) || height > (1 << 30);
+  if (side_too_long || width * height > options.max_pixels)
+    fail(name, std::string(format) + " is " + std::to_string(width) + "x" + std::to_string(height) +
+                   (side_too_long ? std::string() : " = " + std::to_string(width * height) + " pixels") +
+                   ", over the limit of " + std::to_string(options.max_pixels) +
+                   " pixels (a decompression bomb?); raise it with max_pixels / --max-pixels");
 }
 
 Image new_image(Mode mode, int width, int height, Format format) {

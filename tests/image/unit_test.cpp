@@ -380,3 +380,18 @@ TEST(ImageFastJpeg, StreamingDecodeEqualsAWholeDecodeAtEachScale) {
     EXPECT_EQ(resize_crop(whole, c.size).pixels, p.rgb.pixels);
   }
 }
+
+// Found by fuzz_image: a BMP header whose sides read as 4294901821 × 2516582497 made the error
+// message multiply the sides in int64 (undefined behaviour). It must be a plain, named error.
+TEST(ImageLimits, HugeSidesAreRefusedWithoutOverflow) {
+  clip::image::DecodeOptions options;
+  try {
+    clip::image::detail::check_dimensions("huge.bmp", "BMP", 4294901821LL, 2516582497LL, options);
+    FAIL() << "expected an error";
+  } catch (const clip::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.bmp: BMP is 4294901821x2516582497, over the limit"), std::string::npos)
+        << e.what();
+  }
+  const std::string seed = clip::util::read_file(clip::test::source_dir() + "/fuzz/seeds/image/bmp_huge_size_overflow.bmp");
+  EXPECT_THROW(clip::image::decode(seed, "fuzz seed"), clip::Error);
+}
