@@ -1,9 +1,13 @@
-// `clip serve`: the HTTP service and web page (src/serve). SIGINT/SIGTERM stop it cleanly: the
-// signals are blocked in every thread and received by sigtimedwait here, so no handler runs in
-// signal context.
+// `clip serve`: the HTTP service and web page (src/serve). SIGINT/SIGTERM stop it cleanly: a
+// handler records the signal and the main thread polls for it. (Blocking the signals and waiting
+// with sigtimedwait is not enough: threads that libraries start before main — OpenBLAS's pool —
+// do not have them blocked, and a SIGTERM delivered there killed the process.)
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "cli/commands.h"
 #include "clip/error.h"
@@ -13,6 +17,10 @@
 namespace clip::cli {
 namespace {
 
+// A signal handler can only reach a global; it only stores the signal number.
+std::atomic<int> g_stop_signal{0};
+extern "C" void record_stop_signal(int sig) { g_stop_signal.store(sig); }
+
 struct ServeCliOptions {
   serve::ServerOptions server;
   int inference_threads = 0;
@@ -21,12 +29,12 @@ struct ServeCliOptions {
 
 void run_serve(ServeCliOptions o) {
   o.server.max_body_bytes = o.max_body_mib << 20;
-  // Block the stop signals before any thread exists, so that every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  struct sigaction action {};
+  action.sa_handler = record_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;  // other threads' system calls resume after the handler
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
   keep_freed_memory_for_reuse();
   set_threads(o.inference_threads);
 
@@ -35,8 +43,8 @@ void run_serve(ServeCliOptions o) {
   std::fprintf(stderr, "clip serve: listening on http://%s:%d/ (loading the model)\n", o.server.host.c_str(), port);
   bool reported = false;
   for (;;) {
-    const timespec tick{0, 200 * 1000 * 1000};
-    const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const int sig = g_stop_signal.load();
     if (sig == SIGINT || sig == SIGTERM) {
       std::fprintf(stderr, "clip serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
