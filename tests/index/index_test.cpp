@@ -14,7 +14,7 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "index/file_hash.h"
-#include "test_paths.h"
+#include "tiny_model.h"
 #include "util/file_io.h"
 #include "util/npy.h"
 
@@ -24,13 +24,9 @@ using clip::index::ImageIndex;
 
 namespace {
 
-std::string model_path() { return clip::test::data_dir() + "/fixtures/models/tiny-vit-f16.safetensors"; }
-std::string image_file(const std::string& name) { return clip::test::data_dir() + "/images/files/" + name; }
-
-const clip::Model& tiny_model() {
-  static const clip::Model model = clip::Model::load(model_path());
-  return model;
-}
+using clip::test::image_file;
+using clip::test::model_path;
+using clip::test::tiny_model;
 
 class TempDir {
  public:

@@ -11,11 +11,11 @@
 #include <thread>
 
 #include "cli/cli_run.h"
-#include "test_paths.h"
+#include "tiny_model.h"
 
 namespace {
 
-std::string model_path() { return clip::test::data_dir() + "/fixtures/models/tiny-vit-f16.safetensors"; }
+using clip::test::model_path;
 
 struct Child {
   pid_t pid = -1;

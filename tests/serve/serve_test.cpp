@@ -15,7 +15,7 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "serve/server.h"
-#include "test_paths.h"
+#include "tiny_model.h"
 #include "util/file_io.h"
 
 namespace fs = std::filesystem;
@@ -23,13 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string model_path() { return clip::test::data_dir() + "/fixtures/models/tiny-vit-f16.safetensors"; }
-std::string image_file(const std::string& name) { return clip::test::data_dir() + "/images/files/" + name; }
-
-const clip::Model& tiny_model() {
-  static const clip::Model model = clip::Model::load(model_path());
-  return model;
-}
+using clip::test::image_file;
+using clip::test::model_path;
+using clip::test::tiny_model;
 
 std::string make_temp_dir() {
   std::string templ = (fs::temp_directory_path() / "clip_serve_test_XXXXXX").string();
