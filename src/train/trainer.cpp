@@ -12,7 +12,7 @@
 
 #include "clip/data.h"
 #include "clip/error.h"
-#include "clip/embedder.h"
+#include "clip/eval.h"
 #include "clip/train.h"
 #include "data/loader.h"
 #include "data/prompts.h"
@@ -146,30 +146,15 @@ void validate(const TrainOptions& o, int world_size) {
   require(!o.out_dir.empty(), "--out must name a folder");
 }
 
-// Top-1 of zero-shot classification on a labelled set: images preprocessed as for evaluation
-// (no augmentation), classifier from class names × evaluation templates.
-double held_out_zero_shot(const Model& model, const Tokenizer& tokenizer, const data::Dataset& held_out,
-                          const data::ClassPrompts& prompts, const TrainOptions& o) {
-  const Embedder embedder(model, tokenizer, o.workers);
-  const torch::Tensor classifier = embedder.zero_shot_weights(prompts.classes, prompts.templates);
-  data::LoaderOptions lo;
-  lo.image_size = model.config().image_resolution;
-  lo.context_length = model.config().context_length;
-  lo.batch_size = static_cast<int>(std::min<size_t>(held_out.size(), 500));
-  lo.workers = o.workers;
-  auto loader = data::make_loader(std::shared_ptr<const data::Dataset>(&held_out, [](const data::Dataset*) {}),
-                                  [](const data::Example&, std::mt19937_64&) { return std::string("-"); }, tokenizer, lo);
-  loader->start(0);
-  int64_t correct = 0, total = 0;
-  const int64_t size = lo.image_size;
-  while (std::optional<data::Batch> b = loader->next()) {
-    const torch::Tensor images = torch::from_blob(b->images.data(), {b->rows, 3, size, size}, torch::kFloat32);
-    const torch::Tensor predicted = torch::matmul(normalize_rows(model.encode_image(images)), classifier).argmax(1);
-    const torch::Tensor labels = torch::tensor(b->labels, torch::kInt64);
-    correct += (predicted == labels).sum().item<int64_t>();
-    total += b->rows;
-  }
-  return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+// Top-1 of zero-shot classification on a labelled set (eval's protocol: evaluation
+// preprocessing, classifier from class names × evaluation templates).
+double held_out_zero_shot(const Model& model, const data::Dataset& held_out, const data::ClassPrompts& prompts,
+                          const TrainOptions& o) {
+  eval::ExtractOptions eo;
+  eo.progress = false;
+  eo.threads = o.workers;
+  const eval::FeatureSet features = eval::extract_image_features(model, held_out, eo);
+  return eval::zero_shot(model, features, prompts.classes, prompts.templates, 5, o.workers).metrics.top1;
 }
 
 }  // namespace
@@ -269,7 +254,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
     last_eval_step = state.position.step;
     if (!data.held_out || !main_rank) return;
     m.eval();
-    const double top1 = held_out_zero_shot(model, tokenizer, *data.held_out, data.prompts, o);
+    const double top1 = held_out_zero_shot(model, *data.held_out, data.prompts, o);
     at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train
     m.train();
     result.val_top1 = top1;
