@@ -3,12 +3,13 @@
 // (`torch_clip.py bench-train --config F --batch B --precision P`). The peer runs in a separate
 // process; ours runs in a child process per case too, so that each peak RSS is the case's own.
 //
-//   build/bench/bench_train [--threads 2] [--runs 5] [--json out.json] [--peer PATH]
+//   build/bench/bench_train [--threads 2] [--runs 5] [--json out.json] [--peer PATH] [--only demo|b32]
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -62,27 +63,38 @@ json measure_ours(const Case& c, int threads, int runs) {
   auto optimizer = clip::train::make_optimizer(named, oo);
   const torch::Tensor images = torch::randn({c.batch, 3, config.image_resolution, config.image_resolution});
   const torch::Tensor tokens = peer_like_tokens(c.batch, config.context_length);
+  double optimizer_seconds = 0;  // the AdamW part of the last step
   auto step = [&] {
     optimizer->zero_grad();
     clip::train::accumulate_gradients(m, model.precision(), model.device(), images, tokens, 1,
                                       [](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& s) {
                                         return clip::train::contrastive_loss(i, t, s);
                                       });
+    const auto o0 = std::chrono::steady_clock::now();
     optimizer->step();
+    optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
     at::autocast::clear_cache();
     torch::NoGradGuard g;
     m.logit_scale.clamp_(0, std::log(100.0));
   };
   step();  // warm-up
-  std::vector<double> times;
+  if (const char* trace = std::getenv("CLIP_BENCH_TRACE")) {  // a chrome://tracing file of one step
+    torch::autograd::profiler::RecordProfile profile(std::string(trace) + "." + c.precision + ".json");
+    step();
+  }
+  std::vector<double> times, optimizer_times;
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    optimizer_times.push_back(optimizer_seconds);
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return json{{"samples_per_s", c.batch / clip::bench::median(times)}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  return json{{"samples_per_s", c.batch / clip::bench::median(times)},
+              {"step_ms", 1e3 * clip::bench::median(times)},
+              {"optimizer_ms", 1e3 * clip::bench::median(optimizer_times)},
+              {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
 }
 
 json run_ours_in_child(const Case& c, int threads, int runs) {
@@ -115,7 +127,7 @@ json run_ours_in_child(const Case& c, int threads, int runs) {
 
 int main(int argc, char** argv) {
   int threads = 2, runs = 5;
-  std::string json_path, peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py";
+  std::string json_path, only, peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -126,8 +138,9 @@ int main(int argc, char** argv) {
     else if (a == "--runs") runs = std::stoi(value());
     else if (a == "--json") json_path = value();
     else if (a == "--peer") peer = value();
+    else if (a == "--only") only = value();
     else {
-      std::fprintf(stderr, "usage: bench_train [--threads N] [--runs N] [--json FILE] [--peer torch_clip.py]\n");
+      std::fprintf(stderr, "usage: bench_train [--threads N] [--runs N] [--json FILE] [--peer torch_clip.py] [--only demo|b32]\n");
       return 2;
     }
   }
@@ -140,12 +153,14 @@ int main(int argc, char** argv) {
                  {"vision_patch_size", 32}, {"context_length", 77}, {"vocab_size", 49408}, {"transformer_width", 512},
                  {"transformer_heads", 8}, {"transformer_layers", 12}};
   std::vector<Case> cases;
-  for (const char* p : {"fp32", "bf16"}) cases.push_back({"demo (FMNIST-ViT shape)", demo, 256, p});
-  for (const char* p : {"fp32", "bf16"}) cases.push_back({"ViT-B/32", b32, 16, p});
+  for (const char* p : {"fp32", "bf16"}) {
+    if (only.empty() || only == "demo") cases.push_back({"demo (FMNIST-ViT shape)", demo, 256, p});
+    if (only.empty() || only == "b32") cases.push_back({"ViT-B/32", b32, 16, p});
+  }
 
   json all = json::array();
-  std::printf("%-24s %5s %5s | %12s %12s %7s | %9s %9s\n", "model", "batch", "prec", "ours s/s", "peer s/s", "ratio",
-              "ours MB", "peer MB");
+  std::printf("%-24s %5s %5s | %12s %12s %7s | %9s %9s | %s\n", "model", "batch", "prec", "ours s/s", "peer s/s", "ratio",
+              "ours MB", "peer MB", "ours AdamW ms / step ms");
   for (const Case& c : cases) {
     const std::string cfg = "/tmp/bench_train_" + std::to_string(getpid()) + ".json";
     std::ofstream(cfg) << c.config.dump();
@@ -162,8 +177,9 @@ int main(int argc, char** argv) {
     }
     std::remove(cfg.c_str());
     const double a = ours.value("samples_per_s", 0.0), b = theirs.value("samples_per_s", 0.0);
-    std::printf("%-24s %5d %5s | %12.1f %12.1f %6.2fx | %9.0f %9.0f\n", c.name.c_str(), c.batch, c.precision.c_str(), a, b,
-                b > 0 ? a / b : 0.0, ours.value("peak_rss_mb", 0.0), theirs.value("peak_rss_mb", 0.0));
+    std::printf("%-24s %5d %5s | %12.1f %12.1f %6.2fx | %9.0f %9.0f | %.1f / %.1f\n", c.name.c_str(), c.batch,
+                c.precision.c_str(), a, b, b > 0 ? a / b : 0.0, ours.value("peak_rss_mb", 0.0),
+                theirs.value("peak_rss_mb", 0.0), ours.value("optimizer_ms", 0.0), ours.value("step_ms", 0.0));
     std::fflush(stdout);
     all.push_back(json{{"model", c.name}, {"batch", c.batch}, {"precision", c.precision}, {"threads", threads},
                        {"ours", ours}, {"peer", theirs}, {"ratio", b > 0 ? a / b : 0.0}});

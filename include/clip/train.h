@@ -46,7 +46,8 @@ struct OptimizerOptions {
 };
 using NamedParameters = std::vector<std::pair<std::string, torch::Tensor>>;
 // AdamW over the parameters that require gradients, in two groups: with decay (group 0) and
-// without (group 1).
+// without (group 1). A torch::optim::AdamW whose step is fused into one pass over memory
+// (src/train/fused_adamw.h); its state and checkpoints are libtorch's.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParameters& parameters, const OptimizerOptions& options);
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 

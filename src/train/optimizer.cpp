@@ -3,6 +3,7 @@
 
 #include "clip/error.h"
 #include "clip/train.h"
+#include "train/fused_adamw.h"
 
 namespace clip::train {
 
@@ -30,7 +31,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParameters& param
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, options(o.weight_decay));
   groups.emplace_back(no_decay, options(0.0));
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+  return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(o.lr));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
