@@ -65,7 +65,7 @@ json measure_ours(const Case& c, int threads, int runs) {
   const torch::Tensor tokens = peer_like_tokens(c.batch, config.context_length);
   double optimizer_seconds = 0;  // the AdamW part of the last step
   auto step = [&] {
-    optimizer->zero_grad();
+    clip::train::clear_gradients(*optimizer);
     clip::train::accumulate_gradients(m, model.precision(), model.device(), images, tokens, 1,
                                       [](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& s) {
                                         return clip::train::contrastive_loss(i, t, s);

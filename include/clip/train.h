@@ -50,6 +50,10 @@ using NamedParameters = std::vector<std::pair<std::string, torch::Tensor>>;
 // (src/train/fused_adamw.h); its state and checkpoints are libtorch's.
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const NamedParameters& parameters, const OptimizerOptions& options);
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True); libtorch 1.13's
+// zero_grad() fills them with zeros instead, a pass over every gradient that the next backward
+// then adds into): the next backward stores its gradients as they come.
+void clear_gradients(torch::optim::Optimizer& optimizer);
 
 // open_clip's cosine_lr: step < warmup: base·(step+1)/warmup; then base·½(1 + cos(π·e/E)) with
 // e = step − warmup, E = total − warmup.

@@ -17,11 +17,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
 int64_t version_of(const torch::Tensor& t) {
   if (!t.defined()) return -1;
   return t.is_inference() ? 0 : static_cast<int64_t>(t._version());  // inference tensors have no counter
@@ -33,6 +28,11 @@ const void* pointer_of(const torch::Tensor& t) { return t.defined() ? t.data_ptr
 constexpr size_t kMaxPrimitives = 128;
 
 }  // namespace
+
+const dnnl::engine& onednn_cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
 
 torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                Activation act) {
@@ -140,7 +140,7 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
       const dnnl::matmul::desc desc =
           mode.bias.defined() ? dnnl::matmul::desc(src_md, w_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), dst_md)
                               : dnnl::matmul::desc(src_md, w_md, dst_md);
-      const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      const dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
       Impl::Primitive p;
       p.matmul = dnnl::matmul(pd);
       p.weights_desc = pd.weights_desc();
@@ -153,9 +153,9 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
     if (!packed) {
       // Torch's [N, K] row-major weight is the [K, N] matrix with strides {1, K} ("ba").
       const torch::Tensor w = weight.detach().contiguous();
-      dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), cpu_engine(), w.data_ptr());
-      packed = dnnl::memory(prim.weights_desc, cpu_engine());
-      dnnl::stream stream(cpu_engine());
+      dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), onednn_cpu_engine(), w.data_ptr());
+      packed = dnnl::memory(prim.weights_desc, onednn_cpu_engine());
+      dnnl::stream stream(onednn_cpu_engine());
       dnnl::reorder(plain, packed).execute(stream, plain, packed);
       stream.wait();
       mode.packed.emplace_back(prim.weights_desc, packed);
@@ -164,7 +164,7 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
     bias_copy = mode.bias;
   }
 
-  const dnnl::engine& engine = cpu_engine();
+  const dnnl::engine& engine = onednn_cpu_engine();
   dnnl::memory src(dnnl::memory::desc({m, k}, wdt, tag::ab), engine, x.data_ptr());
   dnnl::memory dst(dnnl::memory::desc({m, n}, ydt, tag::ab), engine, y.data_ptr());
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}};

@@ -20,7 +20,14 @@
 
 #include <memory>
 
+namespace dnnl {
+struct engine;
+}
+
 namespace clip::model {
+
+// The CPU engine every oneDNN primitive of the model runs on (created once, immutable).
+const dnnl::engine& onednn_cpu_engine();
 
 enum class Activation { kNone, kQuickGelu, kGelu };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "clip/error.h"
+#include "model/batched_matmul.h"
 
 namespace clip::model {
 namespace F = torch::nn::functional;
@@ -25,9 +26,9 @@ torch::nn::BatchNorm2d batch_norm(int channels) {
 // Scaled dot-product attention over [N, H, L, hd] with an optional additive mask.
 torch::Tensor attention(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
   q = q * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
+  torch::Tensor scores = attention_matmul(q, k.transpose(-2, -1));
   if (mask.defined()) scores = scores + mask;
-  return torch::matmul(torch::softmax(scores, -1), v);
+  return attention_matmul(torch::softmax(scores, -1), v);
 }
 
 // [N, L, D] -> [N, H, L, D/H]
@@ -277,7 +278,7 @@ torch::Tensor ClipModuleImpl::encode_image(const torch::Tensor& images, Intermed
   if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != r || images.size(3) != r)
     throw Error("encode_image: expected images of shape [N, 3, " + std::to_string(r) + ", " + std::to_string(r) +
                 "], found " + c10::str(images.sizes()));
-  torch::Tensor x = images.to(torch::kFloat32);
+  torch::Tensor x = images.to(logit_scale.scalar_type());  // the parameters' type: fp32 (fp64 in exactness tests)
   x = config.is_vit() ? visual->as<VisionTransformerImpl>()->forward(x, record)
                       : visual->as<ModifiedResNetImpl>()->forward(x, record);
   record_to(record, "image.features", x);

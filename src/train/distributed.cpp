@@ -268,8 +268,10 @@ void DistributedContext::average_gradients(const std::vector<torch::Tensor>& par
     bytes = 0;
   };
   for (const torch::Tensor& p : parameters) {
+    // A parameter this rank's backward left without a gradient gets zeros: every rank's buckets
+    // must hold the same tensors in the same order.
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     const torch::Tensor& g = p.grad();
-    if (!g.defined()) continue;
     if (!bucket.empty() && (bucket.front().scalar_type() != g.scalar_type() || bytes >= bucket_bytes)) flush();
     bucket.push_back(g);
     bytes += g.numel() * g.element_size();

@@ -1,13 +1,15 @@
 #include "train/step.h"
 
+#include "train/precision.h"
+
 namespace clip::train {
 namespace {
 
 std::pair<torch::Tensor, torch::Tensor> encode(model::ClipModuleImpl& m, Precision precision, torch::Device device,
                                                const torch::Tensor& images, const torch::Tensor& tokens) {
   AutocastScope autocast(precision, device);
-  torch::Tensor i = m.encode_image(images, nullptr).to(torch::kFloat32);
-  torch::Tensor t = m.encode_text(tokens, nullptr).to(torch::kFloat32);
+  torch::Tensor i = at_least_fp32(m.encode_image(images, nullptr));
+  torch::Tensor t = at_least_fp32(m.encode_text(tokens, nullptr));
   return {i / i.norm(2, -1, true), t / t.norm(2, -1, true)};
 }
 

@@ -303,7 +303,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
 
       const double lr = cosine_lr(state.position.step, o.optimizer.lr, o.warmup_steps, schedule_steps);
       set_learning_rate(*optimizer, lr);
-      optimizer->zero_grad();
+      clear_gradients(*optimizer);
       const LossFn loss_fn = [&](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& scale) {
         if (dist) {
           // Every rank's features: the global batch's loss (or this rank's rows of it).
