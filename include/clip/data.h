@@ -82,6 +82,46 @@ const std::vector<std::string>& fashion_mnist_classes();
 // "train" or "test"; CIFAR-100 labels are the fine ones.
 std::unique_ptr<Dataset> open_cifar(const std::string& path, const std::string& split);
 
+// ---- tar archives, member by member ------------------------------------------------------
+
+// One regular-file member of a tar archive.
+struct TarMember {
+  std::string name;   // its path inside the archive
+  int64_t size = 0;   // bytes, from its header
+  std::string data;   // its bytes, when they were wanted (see read_tar)
+  std::string error;  // non-empty: its bytes could not be read (an implausible size); reading goes on
+};
+
+// How reading an archive ended.
+struct TarEnd {
+  bool opened = true;  // false: the archive could not be opened at all
+  std::string error;   // empty: read to its end (or stopped by the visitor); else why the rest is unreadable
+  std::string member;  // the member being read when it ended early (a truncated one), else ""
+  bool ok() const { return error.empty(); }
+};
+
+// Reads the regular-file members of a tar archive (compressed or not: whatever libarchive knows)
+// in order, calling `visit` for each; stops early when it returns false. `wanted(name)` says
+// whether a member's bytes are read (null: all of them); the others are skipped unread (seeked
+// over where the file allows). A missing or damaged archive is reported in the result, never
+// thrown: the members before the damage have been visited.
+TarEnd read_tar(const std::string& path, const std::function<bool(TarMember&&)>& visit,
+                const std::function<bool(const std::string&)>& wanted = nullptr);
+
+// The bytes of the first member named `member`. Throws clip::Error naming the archive and the
+// member when the archive cannot be read up to it or holds no such member.
+std::string read_tar_member(const std::string& path, const std::string& member);
+
+// A member name split as WebDataset groups members into samples: the key is the name up to the
+// first dot of its base name, the type its last suffix in lower case ("d/000.seg.PNG" is key
+// "d/000", type "png"; a name without a dot has type "").
+struct MemberName {
+  std::string key, type;
+};
+MemberName split_member_name(const std::string& name);
+// Whether a member type holds the sample's image (jpg, jpeg, png, webp), as the readers take it.
+bool is_image_member_type(const std::string& type);
+
 // ---- WebDataset tar shards (streamed) -----------------------------------------------------
 
 // Brace expansion as WebDataset does it: "shards/{00000..00009}.tar" (zero-padded ranges) and

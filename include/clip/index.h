@@ -1,5 +1,5 @@
-// An embedding index of image files: build it from a folder or a CSV list, keep it up to date,
-// search it by text or by example. The on-disk format is described in docs/search.md.
+// An embedding index of image files: build it from a folder, a CSV list or WebDataset tar shards,
+// keep it up to date, search it by text or by example. The on-disk format is described in docs/search.md.
 //
 // An index folder always holds one complete generation: the files of a generation are written
 // under temporary names and renamed, and manifest.json, which names them, is written last. An
@@ -46,23 +46,37 @@ ModelIdentity identify_model(const Model& model, const std::string& checkpoint_p
 // Throws clip::Error naming the index folder and what differs (path or architecture).
 void check_same_model(const ModelIdentity& index_model, const ModelIdentity& given, const std::string& index_dir);
 
-// Where the images come from: a folder (searched recursively for .jpg .jpeg .png .webp .bmp .gif)
-// or a CSV file with a header and a column of paths relative to the CSV file's folder.
+// Where the images come from: a folder (searched recursively for .jpg .jpeg .png .webp .bmp .gif),
+// a CSV file with a header and a column of paths relative to the CSV file's folder, or WebDataset
+// tar shards (a path or a brace pattern, e.g. shards/{00000..00009}.tar; every image member is a
+// row).
 struct Source {
-  std::string kind;        // "dir" or "csv"
-  std::string path;        // canonical absolute path
+  std::string kind;        // "dir", "csv" or "shards"
+  std::string path;        // dir, csv: canonical absolute path; shards: the pattern, made absolute
   std::string csv_column;  // csv: the column of paths ("" = the first of path, filepath, image)
 };
-// From the --images argument; throws clip::Error for anything else (tar shards are not supported).
+// From the --images argument: a folder, a .csv file, or a shard path or pattern (a name ending in
+// .tar, .tar.gz or .tgz, or with braces). Throws clip::Error for anything else, and for a pattern
+// none of whose shards exists.
 Source source_from_argument(const std::string& argument, const std::string& csv_column);
 
-// One indexed file. Change detection compares size and mtime first and the content hash only
-// when they differ (a touched but unchanged file keeps its embedding).
+// One indexed image. Change detection compares size and mtime first and the content hash only
+// when they differ (a touched but unchanged file keeps its embedding). A member of a tar shard is
+// recorded as "<canonical shard path>#<member name>", with the member's size, the shard's mtime
+// and the member's hash (so the same image keeps its embedding when its shard is rewritten).
 struct FileRecord {
   std::string path;  // absolute
   int64_t size = 0;
   int64_t mtime_ns = 0;
   std::string sha256;  // hex
+};
+
+// A tar shard read to its end in one generation, with the size and mtime it had then: `update`
+// keeps the rows of a shard still matching them without reading it again.
+struct ShardState {
+  std::string path;  // canonical
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
 };
 
 struct SkippedFile {
@@ -112,6 +126,7 @@ struct Manifest {
   int dim = 0;
   int64_t count = 0;
   std::string embeddings_file, metadata_file, faiss_file, skipped_file;  // names inside the folder
+  std::vector<ShardState> shards;  // source kind "shards": the shards read to their end
 };
 // Reads and validates INDEX/manifest.json; throws clip::Error naming the file and the field.
 Manifest read_manifest(const std::string& index_dir);
@@ -139,6 +154,9 @@ class ImageIndex {
   int64_t size() const { return static_cast<int64_t>(records_.size()); }
   int dim() const { return manifest_.dim; }
   const FileRecord& record(int64_t id) const;  // throws clip::Error when id is out of range
+  // The encoded image of a row as it is now: the file, or the member read from its tar shard.
+  // Throws clip::Error naming the path when it can no longer be read.
+  std::string read_image(int64_t id) const;
 
   // The k best rows for one query embedding (dim floats; normalized here), best first.
   std::vector<Hit> search(const float* query, int k) const;

@@ -63,9 +63,12 @@ void register_index(CLI::App& app) {
   cmd->require_subcommand(1);
 
   auto b = std::make_shared<IndexBuildOptions>();
-  CLI::App* build = cmd->add_subcommand("build", "Embed every image of a folder or CSV list into a new index");
+  CLI::App* build = cmd->add_subcommand("build", "Embed every image of a folder, CSV list or tar shards into a new index");
   add_model_options(build, b->model);
-  build->add_option("--images", b->images, "A folder (searched recursively) or a .csv with a column of image paths")
+  build->add_option("--images", b->images,
+                    "A folder (searched recursively), a .csv with a column of image paths, or WebDataset tar shards "
+                    "(x.tar or a brace pattern, quoted: 'shards/{00000..00009}.tar'; a row per image member, "
+                    "its path SHARD#MEMBER)")
       ->required();
   build->add_option("--csv-column", b->csv_column, "CSV column of paths (default: path, filepath or image)");
   build->add_option("--out", b->out, "The index folder to create")->required();

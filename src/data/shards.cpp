@@ -1,7 +1,5 @@
-// WebDataset tar shards: brace expansion of shard patterns, and a streaming reader (libarchive)
-// that groups consecutive tar members into samples by key.
-#include <archive.h>
-#include <archive_entry.h>
+// WebDataset tar shards: brace expansion of shard patterns, and a streaming reader that groups
+// consecutive tar members (read by read_tar, src/data/tar.cpp) into samples by key.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -86,11 +84,6 @@ void expand_into(const std::string& s, const std::string& pattern, std::vector<s
   for (const std::string& alt : alternatives(body, pattern)) expand_into(prefix + alt + suffix, pattern, out);
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 std::string base_name(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -106,7 +99,7 @@ struct Sample {
 // Fills the example from one member; a member it cannot use sets the error.
 void add_member(Sample& s, const std::string& ext, std::string data) {
   Example& ex = s.ex;
-  if (ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "webp") {
+  if (is_image_member_type(ext)) {
     if (!ex.image_bytes.empty()) {
       ex.error = "more than one image in the sample (." + ext + ")";
       return;
@@ -169,74 +162,50 @@ Example finish(Sample&& s) {
   return std::move(ex);
 }
 
-// libarchive's last message, or a fallback: archive_error_string may return null.
-std::string archive_message(archive* a) {
-  const char* m = archive_error_string(a);
-  return m ? m : "unknown libarchive error";
-}
-
-struct ArchiveCloser {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-
 // Reads one shard; returns false when the visitor asked to stop.
 bool read_shard(const std::string& shard, const std::function<bool(Example&&)>& visit) {
-  std::unique_ptr<archive, ArchiveCloser> a(archive_read_new());
-  archive_read_support_filter_all(a.get());  // .tar, .tar.gz, ...
-  archive_read_support_format_tar(a.get());
   const std::string name = base_name(shard);
+  Sample cur;
+  bool have = false, stopped = false;
+  // Makes `key` the current sample, handing out the previous one; false when the visitor stopped.
+  auto begin_sample = [&](const std::string& key) {
+    if (have && key == cur.key) return true;
+    if (have && !visit(finish(std::move(cur)))) return false;
+    cur = Sample();
+    cur.key = key;
+    cur.ex.source = name + ":" + key;
+    have = true;
+    return true;
+  };
+  const TarEnd end = read_tar(shard, [&](TarMember&& m) {
+    const MemberName n = split_member_name(m.name);
+    if (!begin_sample(n.key)) {
+      stopped = true;
+      return false;
+    }
+    if (!cur.ex.ok()) return true;
+    if (!m.error.empty()) cur.ex.error = m.error;
+    else add_member(cur, n.type, std::move(m.data));
+    return true;
+  });
+  if (stopped) return false;
   auto fail = [&](const std::string& why) {
     Example ex;
     ex.source = name;
     ex.error = why;
     return visit(std::move(ex));
   };
-  if (archive_read_open_filename(a.get(), shard.c_str(), 1 << 16) != ARCHIVE_OK)
-    return fail("cannot open the shard " + shard + ": " + archive_message(a.get()));
-  Sample cur;
-  bool have = false;
-  archive_entry* entry = nullptr;
-  for (;;) {
-    const int rc = archive_read_next_header(a.get(), &entry);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      if (have && !visit(finish(std::move(cur)))) return false;
-      return fail("corrupt shard " + shard + ": " + archive_message(a.get()) + " (the rest of the shard is skipped)");
-    }
-    if (archive_entry_filetype(entry) != AE_IFREG) continue;
-    const std::string path = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
-    const size_t slash = path.find_last_of('/');
-    const size_t dot = path.find('.', slash == std::string::npos ? 0 : slash + 1);
-    const std::string key = dot == std::string::npos ? path : path.substr(0, dot);
-    const std::string ext = dot == std::string::npos ? "" : lower(path.substr(dot + 1));
-    if (!have || key != cur.key) {
-      if (have && !visit(finish(std::move(cur)))) return false;
-      cur = Sample();
-      cur.key = key;
-      cur.ex.source = name + ":" + key;
-      have = true;
-    }
-    // Members are read whole: a sample's image is small, and the size is bounded by the tar header.
-    const la_int64_t size = archive_entry_size(entry);
-    if (size < 0 || size > (la_int64_t{1} << 30)) {
-      if (cur.ex.ok()) cur.ex.error = "member " + path + " has an implausible size";
-      archive_read_data_skip(a.get());
-      continue;
-    }
-    std::string data(static_cast<size_t>(size), '\0');
-    const la_ssize_t got = size ? archive_read_data(a.get(), data.data(), data.size()) : 0;
-    if (got < 0 || got != size) {
-      // The sample loses this member: report it with the sample, then give up on the shard.
-      cur.ex.error = "corrupt shard " + shard + ": member " + path + " is truncated" +
-                     (got < 0 ? std::string(" (") + archive_message(a.get()) + ")" : "") +
-                     " (the rest of the shard is skipped)";
-      return visit(std::move(cur.ex));
-    }
-    // The member's type is its last suffix ("x.seg.png" is a PNG), as WebDataset's decoders match.
-    if (cur.ex.ok()) add_member(cur, ext.substr(ext.find_last_of('.') + 1), std::move(data));
+  if (!end.opened) return fail("cannot open the shard " + shard + ": " + end.error);
+  if (end.ok()) return !have || visit(finish(std::move(cur)));
+  const std::string why = "corrupt shard " + shard + ": " + end.error + " (the rest of the shard is skipped)";
+  if (!end.member.empty()) {
+    // The sample loses its truncated member: report the damage with that sample.
+    if (!begin_sample(split_member_name(end.member).key)) return false;
+    cur.ex.error = why;
+    return visit(std::move(cur.ex));
   }
   if (have && !visit(finish(std::move(cur)))) return false;
-  return true;
+  return fail(why);
 }
 
 }  // namespace

@@ -9,7 +9,10 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "clip/error.h"
@@ -19,10 +22,11 @@
 #include "index/faiss_store.h"
 #include "index/file_hash.h"
 #include "index/manifest.h"
-#include "util/progress.h"
+#include "index/shard_members.h"
 #include "index/sources.h"
 #include "util/file_io.h"
 #include "util/npy.h"
+#include "util/progress.h"
 #include "util/thread_pool.h"
 
 #include <faiss/Index.h>
@@ -81,9 +85,19 @@ bool valid_utf8_for_json(const std::string& s) {
   }
 }
 
+// A record to embed. A file's bytes are read by the decoding worker; a tar member's bytes were
+// read with its shard (a tar is read in order, not seeked into member by member).
 struct PendingFile {
+  std::string path;                  // the record path
+  FileStat stat;                     // the size and mtime its record gets
+  std::optional<std::string> bytes;  // a tar member's encoded image
+};
+
+// A row the new generation holds if the cache knows it with this size and mtime by the end.
+struct PlannedRow {
   std::string path;
   FileStat stat;
+  bool restat = false;  // a file: stat it again at the end (one changed during the run waits for the next update)
 };
 
 // What a decoding worker made of one file.
@@ -92,6 +106,13 @@ struct Decoded {
   size_t known_row = EmbeddingCache::kNone;  // same content already embedded
   std::vector<float> input;                  // the model input when it must be embedded
   std::string error;                         // why the file is skipped
+};
+
+// What listing the source found: the rows to write and the paths present (for `removed`).
+struct Plan {
+  std::vector<PlannedRow> rows;
+  std::unordered_set<std::string> present;
+  std::vector<ShardState> shards;  // shards read to their end (or unchanged)
 };
 
 class Run {
@@ -104,18 +125,55 @@ class Run {
 
   BuildReport execute(const Source& source, const IndexParams& params, const Manifest* previous) {
     BuildReport report;
-    if (previous) load_generation(cache_, dir_, *previous);
+    std::vector<FileRecord> old;
+    if (previous) {
+      load_generation(cache_, dir_, *previous);
+      old = records_from_jsonl(util::read_file(dir_ + "/" + previous->metadata_file), previous->metadata_file);
+    }
     int next_chunk = 0;
     const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.quiet);
     if (resumed > 0 && !options_.quiet)
       std::fprintf(stderr, "resuming: %lld embeddings from an interrupted run are reused\n", static_cast<long long>(resumed));
     next_chunk_ = next_chunk;
 
+    const Plan plan = source.kind == "shards" ? embed_shards(source, previous, old, report) : embed_files(source, report);
+    flush_chunk();
+
+    // The new generation: every planned row the cache now knows with that size and mtime.
+    std::vector<FileRecord> records;
+    std::vector<float> matrix;
+    for (const PlannedRow& planned : plan.rows) {
+      FileStat stat = planned.stat;
+      if (planned.restat) {
+        try {
+          stat = stat_file(planned.path);
+        } catch (const Error&) {
+          continue;  // vanished during the run; it was reported as skipped or is picked up by the next update
+        }
+      }
+      const size_t row = cache_.find_unchanged(planned.path, stat);
+      if (row == EmbeddingCache::kNone) continue;
+      records.push_back(cache_.record(row));
+      matrix.insert(matrix.end(), cache_.embedding(row), cache_.embedding(row) + cache_.dim());
+    }
+    report.indexed = static_cast<int64_t>(records.size());
+    report.reused = report.indexed - report.embedded;
+    for (const auto& r : old)  // rows of the previous generation whose file or member is gone
+      if (!plan.present.count(r.path)) ++report.removed;
+    report.generation = previous ? previous->generation + 1 : 1;
+    write_generation(source, params, report.generation, records, matrix, report.skipped, plan.shards);
+    return report;
+  }
+
+ private:
+  // A folder or CSV: stat every file, embed those the cache does not know unchanged.
+  Plan embed_files(const Source& source, BuildReport& report) {
     SourceListing listing = list_source(source);
     report.skipped = listing.missing;
+    Plan plan;
     std::vector<PendingFile> pending;
-    std::vector<std::string> rows;  // paths of the new generation, in order
     for (const std::string& path : listing.files) {
+      plan.present.insert(path);
       if (!valid_utf8_for_json(path)) {
         report.skipped.push_back({path, "the file name is not valid UTF-8 (the index stores paths as JSON text)"});
         continue;
@@ -127,45 +185,90 @@ class Run {
         report.skipped.push_back({path, e.what()});
         continue;
       }
-      if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone) pending.push_back({path, st});
+      plan.rows.push_back({path, st, true});
+      if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone) pending.push_back({path, st, std::nullopt});
     }
-    embed_pending(pending, report);
-
-    // The new generation: every listed file the cache now knows with its current size and mtime.
-    std::vector<FileRecord> records;
-    std::vector<float> matrix;
-    for (const std::string& path : listing.files) {
-      size_t row = EmbeddingCache::kNone;
-      try {
-        row = cache_.find_unchanged(path, stat_file(path));
-      } catch (const Error&) {
-        // vanished during the run; it was reported as skipped or is picked up by the next update
-      }
-      if (row == EmbeddingCache::kNone) continue;
-      records.push_back(cache_.record(row));
-      matrix.insert(matrix.end(), cache_.embedding(row), cache_.embedding(row) + cache_.dim());
-    }
-    report.indexed = static_cast<int64_t>(records.size());
-    report.reused = report.indexed - report.embedded;
-    if (previous) {
-      // Rows of the previous generation whose file is no longer in the source.
-      const std::unordered_set<std::string> listed(listing.files.begin(), listing.files.end());
-      const std::vector<FileRecord> old =
-          records_from_jsonl(util::read_file(dir_ + "/" + previous->metadata_file), previous->metadata_file);
-      for (const auto& r : old)
-        if (!listed.count(r.path)) ++report.removed;
-    }
-    report.generation = previous ? previous->generation + 1 : 1;
-    write_generation(source, params, report.generation, records, matrix, report.skipped);
-    return report;
+    util::ProgressBar bar("embedding", static_cast<int64_t>(pending.size()), options_.progress);
+    embed_pending(pending, report, &bar);
+    return plan;
   }
 
- private:
+  // Tar shards, one at a time (only one shard's images are held in memory). A shard whose size and
+  // mtime are those recorded by the previous generation keeps its rows and its skipped entries
+  // unread; any other is read, and its members are embedded unless their content is known.
+  Plan embed_shards(const Source& source, const Manifest* previous, const std::vector<FileRecord>& old,
+                    BuildReport& report) {
+    SourceListing listing = list_source(source);
+    report.skipped = listing.missing;
+    std::unordered_map<std::string, FileStat> known;
+    std::unordered_map<std::string, std::vector<const FileRecord*>> old_rows;
+    std::unordered_map<std::string, std::vector<SkippedFile>> old_skipped;
+    if (previous) {
+      for (const ShardState& s : previous->shards) known[s.path] = {s.size, s.mtime_ns};
+      std::string shard, member;
+      for (const FileRecord& r : old)
+        if (split_member_record_path(r.path, &shard, &member)) old_rows[shard].push_back(&r);
+      for (SkippedFile& s : previous_skipped(*previous))
+        old_skipped[split_member_record_path(s.path, &shard, &member) ? shard : s.path].push_back(std::move(s));
+    }
+    Plan plan;
+    util::ProgressBar bar("shards", static_cast<int64_t>(listing.files.size()), options_.progress);
+    for (const std::string& shard : listing.files) {
+      FileStat st;
+      try {
+        st = stat_file(shard);
+      } catch (const Error& e) {
+        report.skipped.push_back({shard, e.what()});
+        bar.advance(1);
+        continue;
+      }
+      const auto k = known.find(shard);
+      if (k != known.end() && k->second.size == st.size && k->second.mtime_ns == st.mtime_ns) {
+        for (const FileRecord* r : old_rows[shard]) {
+          plan.rows.push_back({r->path, {r->size, r->mtime_ns}, false});
+          plan.present.insert(r->path);
+        }
+        const auto& skipped = old_skipped[shard];
+        report.skipped.insert(report.skipped.end(), skipped.begin(), skipped.end());
+        plan.shards.push_back({shard, st.size, st.mtime_ns});
+        bar.advance(1);
+        continue;
+      }
+      ShardImages contents = read_shard_images(shard);
+      report.skipped.insert(report.skipped.end(), contents.skipped.begin(), contents.skipped.end());
+      std::vector<PendingFile> pending;
+      for (ShardImage& image : contents.images) {
+        const std::string path = member_record_path(shard, image.member);
+        plan.present.insert(path);
+        if (!valid_utf8_for_json(path)) {
+          report.skipped.push_back({path, "the member name is not valid UTF-8 (the index stores paths as JSON text)"});
+          continue;
+        }
+        // The member's own size with the shard's mtime: a rewritten shard is a new mtime for all.
+        const FileStat member_stat{image.size, st.mtime_ns};
+        plan.rows.push_back({path, member_stat, false});
+        if (cache_.find_unchanged(path, member_stat) == EmbeddingCache::kNone)
+          pending.push_back({path, member_stat, std::move(image.bytes)});
+      }
+      embed_pending(pending, report, nullptr);
+      if (contents.complete) plan.shards.push_back({shard, st.size, st.mtime_ns});
+      bar.advance(1);
+    }
+    return plan;
+  }
+
+  // The skipped entries of the previous generation; an unreadable list only costs its shards a rereading.
+  std::vector<SkippedFile> previous_skipped(const Manifest& previous) const {
+    const std::string path = dir_ + "/" + previous.skipped_file;
+    try {
+      return skipped_from_jsonl(util::read_file(path), path);
+    } catch (const Error&) {
+      return {};
+    }
+  }
+
   // Embeds the files in batches, decoding on the pool, and saves each finished chunk.
-  void embed_pending(const std::vector<PendingFile>& pending, BuildReport& report) {
-    util::ProgressBar bar("embedding", static_cast<int64_t>(pending.size()), options_.progress);
-    std::vector<FileRecord> chunk_records;
-    std::vector<float> chunk_rows;
+  void embed_pending(std::vector<PendingFile>& pending, BuildReport& report, util::ProgressBar* bar) {
     const int dim = cache_.dim();
     const size_t batch = static_cast<size_t>(options_.batch_size);
     for (size_t begin = 0; begin < pending.size(); begin += batch) {
@@ -186,7 +289,8 @@ class Run {
       }
       size_t next_encoded = 0;
       for (size_t i = 0; i < count; ++i) {
-        const PendingFile& f = pending[begin + i];
+        PendingFile& f = pending[begin + i];
+        f.bytes.reset();  // a tar member's image is no longer needed
         Decoded& d = decoded[i];
         if (!d.error.empty()) {
           report.skipped.push_back({f.path, d.error});
@@ -197,24 +301,29 @@ class Run {
                                : features[static_cast<int64_t>(next_encoded++)].data_ptr<float>();
         if (d.known_row == EmbeddingCache::kNone) ++report.embedded;
         const FileRecord record{f.path, f.stat.size, f.stat.mtime_ns, d.sha256};
-        chunk_records.push_back(record);
-        chunk_rows.insert(chunk_rows.end(), row, row + dim);
+        chunk_records_.push_back(record);
+        chunk_rows_.insert(chunk_rows_.end(), row, row + dim);
         cache_.add(record, row);
       }
-      bar.advance(static_cast<int64_t>(count));
-      const bool last = begin + count >= pending.size();
-      if (!chunk_records.empty() && (chunk_records.size() >= static_cast<size_t>(options_.chunk_size) || last)) {
-        write_work_chunk(dir_ + "/work", next_chunk_++, chunk_records, chunk_rows, dim);
-        chunk_records.clear();
-        chunk_rows.clear();
-      }
+      if (bar) bar->advance(static_cast<int64_t>(count));
+      if (chunk_records_.size() >= static_cast<size_t>(options_.chunk_size)) flush_chunk();
     }
+  }
+
+  // Saves the embedded rows not yet in a chunk (what an interrupted run keeps).
+  void flush_chunk() {
+    if (chunk_records_.empty()) return;
+    write_work_chunk(dir_ + "/work", next_chunk_++, chunk_records_, chunk_rows_, cache_.dim());
+    chunk_records_.clear();
+    chunk_rows_.clear();
   }
 
   // On a worker thread: read, hash, and (unless the content is known) preprocess one file.
   void decode(const PendingFile& f, Decoded& d) const {
     try {
-      const std::string bytes = util::read_file(f.path);
+      std::string file_bytes;
+      if (!f.bytes) file_bytes = util::read_file(f.path);
+      const std::string_view bytes = f.bytes ? std::string_view(*f.bytes) : std::string_view(file_bytes);
       d.sha256 = sha256_hex(bytes);
       d.known_row = cache_.find_by_hash(d.sha256);
       if (d.known_row != EmbeddingCache::kNone) return;
@@ -226,7 +335,7 @@ class Run {
 
   void write_generation(const Source& source, const IndexParams& params, int64_t generation,
                         const std::vector<FileRecord>& records, const std::vector<float>& matrix,
-                        const std::vector<SkippedFile>& skipped) {
+                        const std::vector<SkippedFile>& skipped, const std::vector<ShardState>& shards) {
     const int dim = cache_.dim();
     const int64_t n = static_cast<int64_t>(records.size());
     const std::unique_ptr<faiss::Index> faiss_index = build_faiss(params, dim, n, matrix.data());
@@ -237,6 +346,7 @@ class Run {
     m.params = params;
     m.dim = dim;
     m.count = n;
+    m.shards = shards;
     const std::string g = std::to_string(generation);
     m.embeddings_file = "embeddings-" + g + ".npy";
     m.metadata_file = "metadata-" + g + ".jsonl";
@@ -262,6 +372,8 @@ class Run {
   util::ThreadPool pool_;
   image::PreprocessOptions pre_;
   int next_chunk_ = 0;
+  std::vector<FileRecord> chunk_records_;  // embedded rows not yet saved in a work chunk
+  std::vector<float> chunk_rows_;
 };
 
 void validate_options(const BuildOptions& o) {

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "clip/data.h"
 #include "clip/error.h"
 #include "clip/index.h"
 #include "index/faiss_store.h"
 #include "index/manifest.h"
+#include "index/shard_members.h"
 #include "util/file_io.h"
 
 namespace clip::index {
@@ -33,6 +35,14 @@ const FileRecord& ImageIndex::record(int64_t id) const {
   if (id < 0 || id >= size())
     throw Error("image id " + std::to_string(id) + ": expected 0.." + std::to_string(size() - 1));
   return records_[static_cast<size_t>(id)];
+}
+
+std::string ImageIndex::read_image(int64_t id) const {
+  const FileRecord& r = record(id);
+  std::string shard, member;
+  if (manifest_.source.kind == "shards" && split_member_record_path(r.path, &shard, &member))
+    return data::read_tar_member(shard, member);
+  return util::read_file(r.path);
 }
 
 std::vector<Hit> ImageIndex::search(const float* query, int k) const {

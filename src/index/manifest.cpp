@@ -97,6 +97,11 @@ void write_manifest(const std::string& index_dir, const Manifest& m) {
   j["count"] = m.count;
   j["files"] = {{"embeddings", m.embeddings_file}, {"metadata", m.metadata_file}, {"faiss", m.faiss_file},
                 {"skipped", m.skipped_file}};
+  if (m.source.kind == "shards") {
+    json shards = json::array();
+    for (const ShardState& s : m.shards) shards.push_back({{"path", s.path}, {"size", s.size}, {"mtime_ns", s.mtime_ns}});
+    j["shards"] = shards;
+  }
   util::write_file_atomic(index_dir + "/" + kManifestName, j.dump(2) + "\n");
 }
 
@@ -126,6 +131,26 @@ Manifest read_manifest(const std::string& index_dir) {
   m.source.kind = field<std::string>(source, "kind", where + " source");
   m.source.path = field<std::string>(source, "path", where + " source");
   m.source.csv_column = field<std::string>(source, "csv_column", where + " source");
+  if (m.source.kind != "dir" && m.source.kind != "csv" && m.source.kind != "shards")
+    throw Error(where + ": source kind \"" + m.source.kind + "\": expected \"dir\", \"csv\" or \"shards\"");
+  if (m.source.path.empty() || m.source.path[0] != '/')
+    throw Error(where + ": source path \"" + m.source.path + "\" is not absolute");
+  if (m.source.kind != "csv" && !m.source.csv_column.empty())
+    throw Error(where + ": source csv_column is set for a source of kind \"" + m.source.kind + "\"");
+  if (m.source.kind == "shards") {
+    // What `update` compares to decide that a shard need not be read again.
+    const json shards = field<json>(j, "shards", where);
+    if (!shards.is_array()) throw Error(where + ": field \"shards\" is not a list");
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const std::string at = where + " shards[" + std::to_string(i) + "]";
+      ShardState s;
+      s.path = field<std::string>(shards[i], "path", at);
+      s.size = field<int64_t>(shards[i], "size", at);
+      s.mtime_ns = field<int64_t>(shards[i], "mtime_ns", at);
+      if (s.path.empty() || s.path[0] != '/' || s.size < 0) throw Error(at + ": expected an absolute path and a size >= 0");
+      m.shards.push_back(std::move(s));
+    }
+  }
   const json index = field<json>(j, "index", where);
   m.params.kind = index_kind_from_name(field<std::string>(index, "type", where + " index"));
   m.params.nlist = field<int>(index, "nlist", where + " index");
@@ -172,6 +197,23 @@ std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::s
     r.sha256 = field<std::string>(j, "sha256", at);
     if (r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<SkippedFile> skipped_from_jsonl(const std::string& text, const std::string& where) {
+  std::vector<SkippedFile> out;
+  const std::vector<std::string> lines = util::split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    const std::string at = where + ":" + std::to_string(i + 1);
+    json j;
+    try {
+      j = json::parse(lines[i]);
+    } catch (const json::parse_error& e) {
+      throw Error(at + ": not valid JSON: " + e.what());
+    }
+    out.push_back({field<std::string>(j, "path", at), field<std::string>(j, "reason", at)});
   }
   return out;
 }

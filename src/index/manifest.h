@@ -23,5 +23,7 @@ std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::s
 
 // {"path", "reason"} a line.
 std::string skipped_to_jsonl(const std::vector<SkippedFile>& skipped);
+// Throws clip::Error naming `where` and the line for malformed content.
+std::vector<SkippedFile> skipped_from_jsonl(const std::string& text, const std::string& where);
 
 }  // namespace clip::index

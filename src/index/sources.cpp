@@ -5,31 +5,62 @@
 #include <filesystem>
 #include <system_error>
 
+#include "clip/data.h"
 #include "clip/error.h"
 #include "index/csv_paths.h"
+#include "index/shard_members.h"
 
 namespace fs = std::filesystem;
 
 namespace clip::index {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A shard path or pattern: braces (as in training), or a tar name.
+bool names_shards(const std::string& argument) {
+  const std::string l = lower(argument);
+  return argument.find('{') != std::string::npos || ends_with(l, ".tar") || ends_with(l, ".tar.gz") ||
+         ends_with(l, ".tgz");
+}
+
+Source shard_source(const std::string& argument, const std::string& csv_column) {
+  if (!csv_column.empty()) throw Error("--csv-column is only for a .csv --images, but " + argument + " names tar shards");
+  Source s;
+  s.kind = "shards";
+  // Absolute, so that `update` finds the shards from any folder; not normalized, since ".." or
+  // "/" inside braces belong to the alternatives.
+  s.path = argument[0] == '/' ? argument : (fs::current_path() / argument).string();
+  const std::vector<std::string> shards = data::expand_braces(s.path);  // checks the pattern
+  std::error_code ec;
+  for (const std::string& shard : shards)
+    if (fs::is_regular_file(shard, ec)) return s;
+  throw Error("--images " + argument + ": no such shard" +
+              (shards.size() > 1 ? " (none of the " + std::to_string(shards.size()) + " names of the pattern exists)" : ""));
+}
+
+}  // namespace
 
 bool has_image_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = lower(fs::path(path).extension().string());
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp" || ext == ".gif";
 }
 
 Source source_from_argument(const std::string& argument, const std::string& csv_column) {
-  if (argument.empty()) throw Error("--images: empty path (expected a folder or a .csv file)");
+  if (argument.empty()) throw Error("--images: empty path (expected a folder, a .csv file or tar shards)");
   std::error_code ec;
   const fs::path p(argument);
   const auto status = fs::status(p, ec);
-  const bool tar_like = argument.find(".tar") != std::string::npos || argument.find('{') != std::string::npos;
-  if (ec || !fs::exists(status)) {
-    if (tar_like)
-      throw Error("--images " + argument + ": WebDataset tar shards are not supported by `clip index` yet "
-                  "(give a folder or a .csv file)");
-    throw Error("--images " + argument + ": no such file or folder");
-  }
+  const bool exists = !ec && fs::exists(status);
+  if (names_shards(argument) && !(exists && fs::is_directory(status))) return shard_source(argument, csv_column);
+  if (!exists) throw Error("--images " + argument + ": no such file or folder");
   Source s;
   s.path = fs::canonical(p, ec).string();
   if (ec) throw Error("--images " + argument + ": cannot resolve the path: " + ec.message());
@@ -38,17 +69,13 @@ Source source_from_argument(const std::string& argument, const std::string& csv_
     s.kind = "dir";
     return s;
   }
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (fs::is_regular_file(status) && ext == ".csv") {
+  if (fs::is_regular_file(status) && lower(p.extension().string()) == ".csv") {
     s.kind = "csv";
     s.csv_column = csv_column;
     return s;
   }
-  if (tar_like)
-    throw Error("--images " + argument + ": WebDataset tar shards are not supported by `clip index` yet "
-                "(give a folder or a .csv file)");
-  throw Error("--images " + argument + ": expected a folder of images or a .csv file of image paths");
+  throw Error("--images " + argument +
+              ": expected a folder of images, a .csv file of image paths, or tar shards (x.tar, shards/{00000..00009}.tar)");
 }
 
 SourceListing list_source(const Source& source) {
@@ -83,8 +110,25 @@ SourceListing list_source(const Source& source) {
       }
       out.files.push_back(abs);
     }
+  } else if (source.kind == "shards") {
+    std::error_code ec;
+    for (const std::string& name : data::expand_braces(source.path)) {
+      if (!fs::is_regular_file(name, ec)) {
+        out.missing.push_back({name, "no such shard (named by the pattern " + source.path + ")"});
+        continue;
+      }
+      const std::string shard = fs::canonical(name, ec).string();
+      if (ec) {
+        out.missing.push_back({name, "cannot resolve the shard's path: " + ec.message()});
+      } else if (shard.find(kMemberSeparator) != std::string::npos) {
+        out.missing.push_back({shard, std::string("the shard's path holds '") + kMemberSeparator +
+                                          "', which separates the shard from the member in the index's paths"});
+      } else {
+        out.files.push_back(shard);
+      }
+    }
   } else {
-    throw Error("index source kind \"" + source.kind + "\": expected \"dir\" or \"csv\"");
+    throw Error("index source kind \"" + source.kind + "\": expected \"dir\", \"csv\" or \"shards\"");
   }
   std::sort(out.files.begin(), out.files.end());
   out.files.erase(std::unique(out.files.begin(), out.files.end()), out.files.end());

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "clip/error.h"
+#include "index/shard_members.h"
 #include "serve/http_util.h"
 #include "serve/thumbnail.h"
 
@@ -55,14 +56,22 @@ int k_of(const ServerOptions& o, const httplib::Request& req) {
   return k.empty() ? 10 : parse_int("k", k, 1, o.max_k);
 }
 
-json hits_json(const std::vector<index::Hit>& hits) {
+// What the page shows under a thumbnail: the file's name, or the tar member's ("SHARD#MEMBER").
+std::string display_name(const index::ImageIndex& idx, const std::string& path) {
+  std::string shard, member;
+  if (idx.manifest().source.kind == "shards" && index::split_member_record_path(path, &shard, &member))
+    return std::filesystem::path(member).filename().string();
+  return std::filesystem::path(path).filename().string();
+}
+
+json hits_json(const index::ImageIndex& idx, const std::vector<index::Hit>& hits) {
   json out = json::array();
   for (size_t i = 0; i < hits.size(); ++i)
     out.push_back({{"rank", i + 1},
                    {"id", hits[i].id},
                    {"score", hits[i].score},
                    {"path", hits[i].path},
-                   {"name", std::filesystem::path(hits[i].path).filename().string()},
+                   {"name", display_name(idx, hits[i].path)},
                    {"url", "/images/" + std::to_string(hits[i].id)}});
   return out;
 }
@@ -161,7 +170,7 @@ void handle_search_text(const Loaded& s, const ServerOptions& o, const httplib::
   const std::string q = checked_text(o, req.get_param_value("q"), "the query q");
   const int k = k_of(o, req);
   const auto hits = idx.search(s.embedder.embed_texts({q}), k);
-  send_json(res, 200, {{"query", q}, {"k", k}, {"results", hits_json(hits)}});
+  send_json(res, 200, {{"query", q}, {"k", k}, {"results", hits_json(idx, hits)}});
 }
 
 void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
@@ -173,7 +182,7 @@ void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib:
                                                   std::to_string(files.size()));
   const int k = k_of(o, req);
   const auto hits = idx.search(encode_uploads(s, o, files), k);
-  send_json(res, 200, {{"query", {{"image", files[0].filename}}}, {"k", k}, {"results", hits_json(hits)}});
+  send_json(res, 200, {{"query", {{"image", files[0].filename}}}, {"k", k}, {"results", hits_json(idx, hits)}});
 }
 
 void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
@@ -191,8 +200,9 @@ void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Reques
   const std::string& path = idx.record(id).path;
   std::string png;
   try {
-    // The upload limit does not apply: the file was accepted when it was indexed.
-    png = make_thumbnail(path, o.thumbnail_size, image::kDefaultMaxPixels);
+    // The upload limit does not apply: the file was accepted when it was indexed. A tar member
+    // is read from its shard.
+    png = make_thumbnail(idx.read_image(id), path, o.thumbnail_size, image::kDefaultMaxPixels);
   } catch (const Error& e) {
     throw HttpError(404, "image " + id_text + " can no longer be read: " + e.what());
   }

@@ -6,11 +6,11 @@
 
 namespace clip::serve {
 
-std::string make_thumbnail(const std::string& path, int size, int64_t max_pixels) {
+std::string make_thumbnail(const std::string& encoded, const std::string& name, int size, int64_t max_pixels) {
   image::DecodeOptions decode;
   decode.max_pixels = max_pixels;
   decode.exif_transpose = true;
-  const image::Image decoded = image::decode_file(path, decode);
+  const image::Image decoded = image::decode(encoded, name, decode);
   image::Image rgb;
   rgb.mode = image::Mode::kRGB;
   image::Rgb8 converted = image::to_rgb(decoded);

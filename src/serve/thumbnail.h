@@ -7,8 +7,8 @@
 
 namespace clip::serve {
 
-// PNG bytes of the file at most `size` pixels on its longest side (smaller images keep their
-// size). Throws clip::Error naming the file when it cannot be read or decoded.
-std::string make_thumbnail(const std::string& path, int size, int64_t max_pixels);
+// PNG bytes of the encoded image at most `size` pixels on its longest side (smaller images keep
+// their size). Throws clip::Error naming the image (`name`: its path) when it cannot be decoded.
+std::string make_thumbnail(const std::string& encoded, const std::string& name, int size, int64_t max_pixels);
 
 }  // namespace clip::serve

@@ -1,12 +1,11 @@
 // WebDataset shards: brace expansion, grouping members into samples, bad samples and shards.
-#include <archive.h>
-#include <archive_entry.h>
 #include <gtest/gtest.h>
 
 #include <utility>
 
 #include "clip/data.h"
 #include "clip/error.h"
+#include "tar_writer.h"
 #include "temp_dir.h"
 #include "util/file_io.h"
 
@@ -14,6 +13,7 @@ namespace clip::data {
 namespace {
 
 using clip::test::TempDir;
+using clip::test::write_tar;
 
 TEST(Braces, RangesListsNestedRepeated) {
   EXPECT_EQ(expand_braces("s/{00008..00011}.tar"),
@@ -30,25 +30,6 @@ TEST(Braces, RangesListsNestedRepeated) {
 TEST(Braces, BadPatterns) {
   for (const char* p : {"", "a{b", "a}b", "{}", "{1..x}", "{-1..2}", "x}{a,b}", "{0..99999999}"})
     EXPECT_THROW(expand_braces(p), Error) << p;
-}
-
-// Writes a tar of (name, data) members with libarchive.
-void write_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
-  for (const auto& [name, data] : members) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_write_header(a, e);
-    archive_write_data(a, data.data(), data.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
 }
 
 std::vector<Example> read_all(const std::vector<std::string>& shards) {

@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_run.h"
+#include "tar_writer.h"
 #include "test_paths.h"
+#include "util/file_io.h"
 
 namespace fs = std::filesystem;
 using clip::test::run_clip;
@@ -62,6 +64,33 @@ TEST(IndexCli, BuildSearchUpdate) {
   EXPECT_NE(r.output.find("generation 2: 3 images indexed (1 embedded, 2 reused), 1 removed, 1 skipped"),
             std::string::npos)
       << r.output;
+}
+
+TEST(IndexCli, TarShardsAsTheSource) {
+  Workspace w;
+  clip::test::write_tar(w.dir + "/0.tar", {{"000.png", clip::util::read_file(image_file("chelsea.png"))},
+                                           {"000.txt", "a cat"}});
+  clip::test::write_tar(w.dir + "/1.tar", {{"001.jpg", clip::util::read_file(image_file("rocket.jpg"))},
+                                           {"002.jpg", "not an image"}});
+  auto r = run_clip("index build --model " + model_path() + " --images '" + w.dir + "/{0..1}.tar' --out " + w.dir +
+                    "/index --threads 2 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("2 images indexed"), std::string::npos) << r.output;
+  const std::string shard1 = fs::canonical(w.dir + "/1.tar").string();
+  EXPECT_NE(r.output.find("skipped: " + shard1 + "#002.jpg: "), std::string::npos) << r.output;
+  r = run_clip("search --index " + w.dir + "/index --image " + image_file("rocket.jpg") + " -k 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find(shard1 + "#001.jpg"), std::string::npos) << r.output;
+  clip::test::write_tar(w.dir + "/1.tar", {{"001.jpg", clip::util::read_file(image_file("rocket.jpg"))}});
+  r = run_clip("index update --index " + w.dir + "/index 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("generation 2: 2 images indexed (0 embedded, 2 reused), 0 removed, 0 skipped"),
+            std::string::npos)
+      << r.output;
+  r = run_clip("index build --model " + model_path() + " --images '" + w.dir + "/{5..6}.tar' --out " + w.dir +
+               "/other 2>&1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("no such shard"), std::string::npos) << r.output;
 }
 
 TEST(IndexCli, ErrorsNameTheProblem) {

@@ -15,6 +15,8 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "serve/server.h"
+#include "serve/thumbnail.h"
+#include "tar_writer.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
 
@@ -316,6 +318,50 @@ TEST(ServeLifecycle, AnIndexFromAnotherModelIsRefused) {
   httplib::Client c("127.0.0.1", port);
   expect_error(c.Get("/search?q=cat"), 500, "failed to load");
   EXPECT_EQ(c.Get("/healthz")->status, 500);
+  server.stop();
+  server.wait();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(ServeShards, ImagesServesThumbnailsOfTarMembers) {
+  const std::string dir = fs::canonical(make_temp_dir()).string();
+  const std::string shard = dir + "/00000.tar";
+  clip::test::write_tar(shard, {{"a/000.png", clip::util::read_file(image_file("chelsea.png"))},
+                                {"a/000.txt", "a cat"},
+                                {"a/001.jpg", clip::util::read_file(image_file("coffee_exif_rot6.jpg"))}});
+  clip::index::BuildOptions b;
+  b.quiet = true;
+  clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
+                           clip::index::source_from_argument(dir + "/{00000..00001}.tar", ""), dir + "/index", b);
+  clip::serve::ServerOptions o;
+  o.index_dir = dir + "/index";
+  o.port = 0;
+  clip::serve::Server server(o);
+  const int port = server.start();
+  ASSERT_EQ(server.wait_until_loaded(), clip::serve::Server::State::kReady) << server.load_error();
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/search?q=a+cat&k=2");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json results = json::parse(r->body)["results"];
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& hit : results) {
+    const std::string path = hit["path"];
+    ASSERT_EQ(path.rfind(shard + "#a/00", 0), 0u) << path;
+    const std::string fixture = path == shard + "#a/000.png" ? "chelsea.png" : "coffee_exif_rot6.jpg";
+    EXPECT_EQ(hit["name"], path == shard + "#a/000.png" ? "000.png" : "001.jpg");
+    auto img = c.Get(hit["url"].get<std::string>());
+    ASSERT_TRUE(img);
+    ASSERT_EQ(img->status, 200) << img->body;
+    EXPECT_EQ(img->get_header_value("Content-Type"), "image/png");
+    // The thumbnail of the member's bytes, EXIF orientation applied.
+    EXPECT_EQ(img->body, clip::serve::make_thumbnail(clip::util::read_file(image_file(fixture)), fixture,
+                                                     o.thumbnail_size, clip::image::kDefaultMaxPixels));
+  }
+  // A shard gone since it was indexed: the member cannot be served any more.
+  fs::remove(shard);
+  expect_error(c.Get("/images/0"), 404, "can no longer be read");
   server.stop();
   server.wait();
   std::error_code ec;
