@@ -36,7 +36,10 @@ const dnnl::engine& onednn_cpu_engine() {
 
 torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                Activation act) {
-  torch::Tensor y = torch::linear(x, weight, bias);
+  return activate(torch::linear(x, weight, bias), act);
+}
+
+torch::Tensor activate(const torch::Tensor& y, Activation act) {
   switch (act) {
     case Activation::kNone: return y;
     case Activation::kQuickGelu: return y * torch::sigmoid(1.702 * y);

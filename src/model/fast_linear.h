@@ -35,6 +35,8 @@ enum class Activation { kNone, kQuickGelu, kGelu };
 // x·sigmoid(1.702x); GELU the exact, erf-based one).
 torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                Activation act);
+// The activation alone, as reference_linear applies it.
+torch::Tensor activate(const torch::Tensor& y, Activation act);
 
 // Whether the fast path serves this call: inference (InferenceMode, or grad mode off), CPU fp32
 // or bf16 input and fp32 weights. Training with autograd takes the libtorch path.

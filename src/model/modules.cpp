@@ -5,7 +5,8 @@
 #include <cmath>
 
 #include "clip/error.h"
-#include "model/batched_matmul.h"
+#include "model/matmul.h"
+#include "model/quick_gelu.h"
 
 namespace clip::model {
 namespace F = torch::nn::functional;
@@ -40,12 +41,15 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
 
-// A linear layer: oneDNN's packed path for inference; in training mode always libtorch's, so that
-// a forward without autograd (gradient checkpointing) computes exactly what its recomputation
-// with autograd does.
+// A linear layer: oneDNN's packed path for inference; in training mode always the differentiable
+// one (matmul.h), so that a forward without autograd (gradient checkpointing) computes exactly
+// what its recomputation with autograd does.
 torch::Tensor linear(FastLinear& fast, bool training, const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias, Activation act = Activation::kNone, bool bf16_out = false) {
-  if (training) return reference_linear(x, weight, bias, act);
+  if (training) {
+    const torch::Tensor y = trainable_linear(x, weight, bias);
+    return act == Activation::kQuickGelu ? quick_gelu(y) : activate(y, act);
+  }
   return fast(x, weight, bias, act, bf16_out);
 }
 
