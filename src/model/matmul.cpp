@@ -69,7 +69,7 @@ torch::Tensor onednn_compute(const torch::Tensor& a, const torch::Tensor& b, con
   return y;
 }
 
-struct AttentionMatmul : public torch::autograd::Function<AttentionMatmul> {
+struct TrainableMatmul : public torch::autograd::Function<TrainableMatmul> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a, const torch::Tensor& b) {
     ctx->save_for_backward({a, b});
     return onednn_matmul(a, b, torch::Tensor(), a.scalar_type());
@@ -136,14 +136,14 @@ torch::Tensor onednn_matmul(const torch::Tensor& a, const torch::Tensor& b, cons
   return y.to(out);
 }
 
-torch::Tensor attention_matmul(const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor trainable_matmul(const torch::Tensor& a, const torch::Tensor& b) {
   if (cpu_autocast_bf16() && a.device().is_cpu())
-    return AttentionMatmul::apply(a.to(torch::kBFloat16), b.to(torch::kBFloat16));
+    return TrainableMatmul::apply(a.to(torch::kBFloat16), b.to(torch::kBFloat16));
   if (a.scalar_type() != b.scalar_type()) {
     const auto common = torch::promote_types(a.scalar_type(), b.scalar_type());
-    return AttentionMatmul::apply(a.to(common), b.to(common));
+    return TrainableMatmul::apply(a.to(common), b.to(common));
   }
-  return AttentionMatmul::apply(a, b);
+  return TrainableMatmul::apply(a, b);
 }
 
 torch::Tensor trainable_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {

@@ -21,9 +21,11 @@ namespace clip::model {
 torch::Tensor onednn_matmul(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias,
                             torch::ScalarType out);
 
-// The product as attention uses it: differentiable (the backward is two more products), and
-// under CPU bf16 autocast both sides are cast to bf16 first, as autocast does for matmul.
-torch::Tensor attention_matmul(const torch::Tensor& a, const torch::Tensor& b);
+// The product as a training step uses it (attention, the towers' projections, the logits):
+// differentiable (the backward is two more products), and under CPU bf16 autocast both sides are
+// cast to bf16 first, as autocast does for torch::matmul. Keeping every product of a step out of
+// OpenBLAS also keeps OpenBLAS's own threads, which spin after each call, off the cores.
+torch::Tensor trainable_matmul(const torch::Tensor& a, const torch::Tensor& b);
 
 // y = x·Wᵀ + b as a training step uses it: differentiable; in bf16 (bf16 output, f32 bias and
 // accumulation) under CPU bf16 autocast, as autocast runs torch::linear; fp32 otherwise. The

@@ -27,9 +27,9 @@ torch::nn::BatchNorm2d batch_norm(int channels) {
 // Scaled dot-product attention over [N, H, L, hd] with an optional additive mask.
 torch::Tensor attention(torch::Tensor q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
   q = q * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-  torch::Tensor scores = attention_matmul(q, k.transpose(-2, -1));
+  torch::Tensor scores = trainable_matmul(q, k.transpose(-2, -1));
   if (mask.defined()) scores = scores + mask;
-  return attention_matmul(torch::softmax(scores, -1), v);
+  return trainable_matmul(torch::softmax(scores, -1), v);
 }
 
 // [N, L, D] -> [N, H, L, D/H]
@@ -172,7 +172,7 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images, Interm
   x = transformer(x, torch::Tensor(), record, "image.resblock");
   x = ln_post(x.select(1, 0));
   record_to(record, "image.ln_post", x);
-  return torch::matmul(x, proj);
+  return trainable_matmul(x, proj);
 }
 
 BottleneckImpl::BottleneckImpl(int inplanes, int planes, int stride_) : stride(stride_) {
@@ -315,7 +315,7 @@ torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens_in, Interm
   x = ln_final(x);
   record_to(record, "text.ln_final", x);
   x = x.index({torch::arange(x.size(0), eot.options()), eot});
-  x = torch::matmul(x, text_projection);
+  x = trainable_matmul(x, text_projection);
   record_to(record, "text.features", x);
   return x;
 }

@@ -90,9 +90,14 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       f.eps = o.eps();
       f.step_size = o.lr() / (1 - std::pow(beta1, static_cast<double>(s.step())));
       if (!o.amsgrad() && fusable(p, grad) && s.exp_avg().is_contiguous() && s.exp_avg_sq().is_contiguous())
+      {
         fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), s.exp_avg().data_ptr<float>(),
                      s.exp_avg_sq().data_ptr<float>(), p.numel(), f);
-      else
+        // Writes through raw pointers do not count as in-place operations: bump the version
+        // counters by hand, or whatever caches by version (the packed inference weights of
+        // FastLinear) would go on using the weights from before the step.
+        for (const torch::Tensor* t : {&p, &s.exp_avg(), &s.exp_avg_sq()}) t->unsafeGetTensorImpl()->bump_version();
+      } else
         tensor_update(p, grad, s, f, o.amsgrad());
     }
   }

@@ -4,6 +4,7 @@
 
 #include "clip/error.h"
 #include "clip/train.h"
+#include "model/matmul.h"
 #include "train/precision.h"
 
 namespace clip::train {
@@ -22,7 +23,7 @@ torch::Tensor contrastive_loss(const torch::Tensor& image_features, const torch:
                                const torch::Tensor& logit_scale) {
   check_pairs(image_features, text_features, "contrastive loss");
   const torch::Tensor logits =
-      at_least_fp32(logit_scale).exp() * torch::matmul(at_least_fp32(image_features), at_least_fp32(text_features).t());
+      at_least_fp32(logit_scale).exp() * model::trainable_matmul(at_least_fp32(image_features), at_least_fp32(text_features).t());
   const torch::Tensor labels = torch::arange(logits.size(0), logits.options().dtype(torch::kLong));
   return (F::cross_entropy(logits, labels) + F::cross_entropy(logits.t(), labels)) / 2;
 }
@@ -37,8 +38,8 @@ torch::Tensor contrastive_loss_local(const torch::Tensor& local_image, const tor
     throw Error("contrastive loss (local): rows [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
                 ") are outside the global batch of " + std::to_string(all_image.size(0)));
   const torch::Tensor scale = at_least_fp32(logit_scale).exp();
-  const torch::Tensor per_image = scale * torch::matmul(at_least_fp32(local_image), at_least_fp32(all_text).t());
-  const torch::Tensor per_text = scale * torch::matmul(at_least_fp32(local_text), at_least_fp32(all_image).t());
+  const torch::Tensor per_image = scale * model::trainable_matmul(at_least_fp32(local_image), at_least_fp32(all_text).t());
+  const torch::Tensor per_text = scale * model::trainable_matmul(at_least_fp32(local_text), at_least_fp32(all_image).t());
   const torch::Tensor labels = torch::arange(offset, offset + n, per_image.options().dtype(torch::kLong));
   return (F::cross_entropy(per_image, labels) + F::cross_entropy(per_text, labels)) / 2;
 }
@@ -49,7 +50,7 @@ torch::Tensor siglip_loss(const torch::Tensor& image_features, const torch::Tens
   const int64_t n = image_features.size(0);
   const torch::Tensor logits =
       at_least_fp32(logit_scale).exp() *
-          torch::matmul(at_least_fp32(image_features), at_least_fp32(text_features).t()) +
+          model::trainable_matmul(at_least_fp32(image_features), at_least_fp32(text_features).t()) +
       at_least_fp32(logit_bias);
   const torch::Tensor signs = 2 * torch::eye(n, logits.options()) - 1;
   return -F::logsigmoid(signs * logits).sum() / n;

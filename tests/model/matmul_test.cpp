@@ -1,5 +1,5 @@
 // The differentiable oneDNN products (model/matmul.h) against libtorch in double precision:
-// values and gradients of attention_matmul and trainable_linear on strided views, fp32 to float
+// values and gradients of trainable_matmul and trainable_linear on strided views, fp32 to float
 // rounding, bf16 under autocast to a bf16 tolerance, and the fallbacks.
 #include "model/matmul.h"
 
@@ -9,7 +9,7 @@
 
 namespace {
 
-using clip::model::attention_matmul;
+using clip::model::trainable_matmul;
 using clip::model::onednn_matmul;
 using clip::model::trainable_linear;
 
@@ -60,12 +60,12 @@ TEST(OnednnMatmul, StridedBatchesAndBiasMatchLibtorch) {
   EXPECT_EQ(onednn_matmul(d, d.t(), torch::Tensor(), torch::kFloat32).scalar_type(), torch::kFloat32);
 }
 
-TEST(AttentionMatmul, GradientsMatchLibtorch) {
+TEST(TrainableMatmul, GradientsMatchLibtorch) {
   torch::manual_seed(2);
   auto [a, a64] = leaf_pair({3, 2, 9, 8});
   auto [b, b64] = leaf_pair({3, 2, 9, 8});
   const torch::Tensor weights = torch::randn({3, 2, 9, 9});
-  const torch::Tensor y = attention_matmul(a, b.transpose(-2, -1));
+  const torch::Tensor y = trainable_matmul(a, b.transpose(-2, -1));
   const torch::Tensor y64 = torch::matmul(a64, b64.transpose(-2, -1));
   EXPECT_LT(relative_error(y, y64), 1e-6);
   (y * weights).sum().backward();
@@ -74,14 +74,14 @@ TEST(AttentionMatmul, GradientsMatchLibtorch) {
   EXPECT_LT(relative_error(b.grad(), b64.grad()), 1e-6);
 }
 
-TEST(AttentionMatmul, Bf16UnderAutocast) {
+TEST(TrainableMatmul, Bf16UnderAutocast) {
   torch::manual_seed(3);
   auto [a, a64] = leaf_pair({4, 2, 7, 16});
   auto [b, b64] = leaf_pair({4, 2, 7, 16});
   torch::Tensor y;
   {
     CpuAutocastBf16 autocast;
-    y = attention_matmul(a, b.transpose(-2, -1));
+    y = trainable_matmul(a, b.transpose(-2, -1));
   }
   EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
   const torch::Tensor y64 = torch::matmul(a64, b64.transpose(-2, -1));

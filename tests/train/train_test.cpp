@@ -187,8 +187,11 @@ TEST(Optimizer, FusedAdamWMatchesLibtorchAdamW) {
     for (size_t i = 0; i < x.size(); ++i) d = std::max(d, (x[i] - y[i]).abs().max().item<double>());
     return d;
   };
+  const auto version_before = a[0]._version();
   for (int s = 0; s < 10; ++s) step_both(fused, a, reference, b);
   EXPECT_LT(max_diff(a, b), 1e-6);  // float rounding: a few ulp
+  // Caches keyed by version (FastLinear's packed weights) must see each step as a change.
+  EXPECT_GE(a[0]._version(), version_before + 10);
   EXPECT_GT((a[0] - make_params()[0]).abs().max().item<double>(), 1e-3);  // it did move
 
   torch::serialize::OutputArchive out;
@@ -275,6 +278,39 @@ TEST(Accumulation, GradientCheckpointingGivesTheSameGradients) {
   model.set_gradient_checkpointing(true);
   EXPECT_LE(max_difference(plain, gradients(model, images, tokens, 1)), 1e-6);
   EXPECT_LE(max_difference(plain, gradients(model, images, tokens, 2)), 1e-5);
+}
+
+}  // namespace
+
+namespace {
+
+// bf16 autocast changes the arithmetic, not the direction of learning: every parameter's gradient
+// of one bf16 step points where the fp32 one does.
+TEST(Precision, Bf16GradientsAgreeWithFp32) {
+  clip::Model model = clip::Model::random(tiny_vit(), 11);
+  torch::manual_seed(12);
+  const torch::Tensor images = torch::randn({16, 3, 16, 16}), tokens = random_tokens(16, 8, 600);
+  auto grads = [&](clip::Precision precision) {
+    auto& m = *model.module();
+    m.train();
+    for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
+    clip::train::accumulate_gradients(m, precision, torch::kCPU, images, tokens, 1,
+                                      [](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& s) {
+                                        return contrastive_loss(i, t, s);
+                                      });
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& p : m.named_parameters(true)) out[p.key()] = p.value().grad().clone();
+    return out;
+  };
+  const auto fp32 = grads(clip::Precision::kFP32);
+  const auto bf16 = grads(clip::Precision::kBF16);
+  for (const auto& [name, g] : fp32) {
+    const torch::Tensor h = bf16.at(name);
+    ASSERT_EQ(h.scalar_type(), torch::kFloat32) << name;
+    if (g.norm().item<double>() < 1e-6) continue;  // e.g. rows of tokens the batch does not use
+    const double cosine = (g * h).sum().item<double>() / (g.norm() * h.norm()).item<double>();
+    EXPECT_GT(cosine, 0.99) << name;
+  }
 }
 
 }  // namespace
