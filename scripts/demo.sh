@@ -3,7 +3,7 @@
 # Fashion-MNIST, then evaluate it on the test set — zero-shot with held-out prompt templates, a
 # linear probe on the frozen image features, image↔text retrieval — and write an HTML report.
 #
-#   bash scripts/demo.sh            # the full run: about 9.5 minutes of training + evaluation on 2 cores
+#   bash scripts/demo.sh            # the full run: about 9 minutes of training + evaluation on 2 cores
 #   bash scripts/demo.sh --quick    # about 2 minutes
 #   OUT=runs/x bash scripts/demo.sh # another run folder (default runs/demo or runs/demo-quick)
 set -euo pipefail
@@ -24,10 +24,10 @@ bash scripts/build.sh
 # training templates; the linear probe fits on the first 10,000 / 20,000 training images.
 if [ "$quick" = 1 ]; then
   out=${OUT:-runs/demo-quick}
-  recipe=(--epochs 2 --warmup 100 --probe-train-limit 10000)
+  recipe=(--epochs 2.25 --warmup 100 --probe-train-limit 10000)
 else
   out=${OUT:-runs/demo}
-  recipe=(--epochs 10 --warmup 200 --probe-train-limit 20000)
+  recipe=(--epochs 12 --warmup 200 --probe-train-limit 20000)
 fi
 rm -rf "$out"
 build/clip train --data fashion-mnist --model FMNIST-ViT --out "$out" --batch-size 128 --lr 1e-3 --wd 0.1 \

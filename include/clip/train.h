@@ -80,7 +80,7 @@ struct TrainOptions {
   // Optimization.
   int batch_size = 256;         // global batch (all ranks, all micro-batches)
   int accum_steps = 1;          // micro-batches per step (features cached: the loss of the full batch)
-  int64_t epochs = 10;
+  double epochs = 10;           // a fraction ends the last epoch part way (the schedule spans it exactly)
   int64_t max_steps = 0;        // > 0: stop after this many steps (the schedule still spans `epochs`)
   OptimizerOptions optimizer;
   int64_t warmup_steps = 100;

@@ -81,7 +81,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--batch-size", o.batch_size, "Global batch size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--accum-steps", o.accum_steps, "Micro-batches per step (the loss stays that of the full batch)")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--epochs", o.epochs, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", o.epochs, "Epochs (a fraction such as 2.5 ends part way through the last)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--steps", o.max_steps, "Stop after this many steps (needed for tar shards)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", o.optimizer.lr, "Peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--beta1", o.optimizer.beta1, "AdamW beta1")->capture_default_str()->check(CLI::Range(0.0, 0.999999));

@@ -136,7 +136,7 @@ void validate(const TrainOptions& o, int world_size) {
           "--accum-steps must divide the per-rank batch (" + std::to_string(per_rank) + "), found " + std::to_string(o.accum_steps));
   require(o.dist_timeout_s > 0, "--dist-timeout must be positive");
   require(!(o.local_loss && o.loss == LossKind::kSigLip), "--local-loss applies to the contrastive loss, not to siglip");
-  require(o.epochs > 0, "--epochs must be positive, found " + std::to_string(o.epochs));
+  require(o.epochs > 0 && std::isfinite(o.epochs), "--epochs must be a positive number, found " + c10::str(o.epochs));
   require(o.max_steps >= 0, "--steps must not be negative");
   require(o.warmup_steps >= 0, "--warmup must not be negative");
   require(o.grad_clip_norm >= 0, "--grad-clip must not be negative");
@@ -208,9 +208,9 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   const int64_t per_epoch = data.loader->batches_per_epoch();
   if (per_epoch < 0 && o.max_steps == 0)
     throw Error("streamed data (" + data.loader->description() + ") has no known epoch length: give --steps");
-  const int64_t total_steps = o.max_steps > 0 ? (per_epoch > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.max_steps)
-                                              : o.epochs * per_epoch;
-  const int64_t schedule_steps = per_epoch > 0 ? o.epochs * per_epoch : o.max_steps;
+  const int64_t epoch_steps = std::max<int64_t>(1, std::llround(o.epochs * static_cast<double>(per_epoch)));
+  const int64_t total_steps = o.max_steps > 0 ? (per_epoch > 0 ? std::min(o.max_steps, epoch_steps) : o.max_steps) : epoch_steps;
+  const int64_t schedule_steps = per_epoch > 0 ? epoch_steps : o.max_steps;
 
   CheckpointContents state;
   state.config_json = config_to_json(model.config());

@@ -109,3 +109,33 @@ TEST(TrainRun, ResumedRunEndsWithTheSameWeights) {
 }
 
 }  // namespace
+
+namespace {
+
+// --epochs 1.4 over a 10-pair CSV at batch 2 (5 steps an epoch): 7 steps, the schedule spanning
+// exactly those.
+TEST(TrainRun, FractionalEpochsEndPartWay) {
+  const std::string dir = clip::test::fresh_temp_dir("train_fraction");
+  std::string csv = "filepath,title\n";
+  for (int i = 0; i < 10; ++i)
+    csv += clip::test::data_dir() + "/images/files/astronaut_224x224.png,an astronaut number " + std::to_string(i) + "\n";
+  clip::util::write_file_atomic(dir + "/pairs.csv", csv);
+  clip::train::TrainOptions o = base_options(dir, 1, 32);
+  o.data = "csv:" + dir + "/pairs.csv";
+  o.val_size = 0;
+  o.batch_size = 2;
+  o.warmup_steps = 1;
+  o.epochs = 1.4;
+  o.log_every = 1;
+  const clip::train::TrainResult r = clip::train::train(o);
+  EXPECT_EQ(r.steps, 7);
+  double last_lr = -1;
+  for (const auto& j : metric_lines(o.out_dir + "/metrics.jsonl"))
+    if (j.contains("lr")) last_lr = j["lr"].get<double>();
+  // The last step's rate is that of a 7-step schedule (5 or 10 would give another value).
+  EXPECT_NEAR(last_lr, clip::train::cosine_lr(6, o.optimizer.lr, 1, 7), 1e-12);
+  o.epochs = 0;
+  EXPECT_THROW(clip::train::train(o), clip::Error);
+}
+
+}  // namespace
