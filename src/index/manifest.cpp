@@ -83,6 +83,24 @@ std::string file_field(const json& j, const char* name, const std::string& where
   return f;
 }
 
+// Calls visit(object, "FILE:LINE") for every non-empty line of a JSONL text; a line that is not
+// JSON is an error naming it.
+template <typename Visit>
+void for_each_jsonl_line(const std::string& text, const std::string& where, Visit visit) {
+  const std::vector<std::string> lines = util::split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    const std::string at = where + ":" + std::to_string(i + 1);
+    json j;
+    try {
+      j = json::parse(lines[i]);
+    } catch (const json::parse_error& e) {
+      throw Error(at + ": not valid JSON: " + e.what());
+    }
+    visit(j, at);
+  }
+}
+
 }  // namespace
 
 void write_manifest(const std::string& index_dir, const Manifest& m) {
@@ -180,16 +198,7 @@ std::string records_to_jsonl(const std::vector<FileRecord>& records) {
 
 std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::string& where) {
   std::vector<FileRecord> out;
-  const std::vector<std::string> lines = util::split_lines(text);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const std::string at = where + ":" + std::to_string(i + 1);
-    json j;
-    try {
-      j = json::parse(lines[i]);
-    } catch (const json::parse_error& e) {
-      throw Error(at + ": not valid JSON: " + e.what());
-    }
+  for_each_jsonl_line(text, where, [&](const json& j, const std::string& at) {
     FileRecord r;
     r.path = field<std::string>(j, "path", at);
     r.size = field<int64_t>(j, "size", at);
@@ -197,24 +206,15 @@ std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::s
     r.sha256 = field<std::string>(j, "sha256", at);
     if (r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 
 std::vector<SkippedFile> skipped_from_jsonl(const std::string& text, const std::string& where) {
   std::vector<SkippedFile> out;
-  const std::vector<std::string> lines = util::split_lines(text);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const std::string at = where + ":" + std::to_string(i + 1);
-    json j;
-    try {
-      j = json::parse(lines[i]);
-    } catch (const json::parse_error& e) {
-      throw Error(at + ": not valid JSON: " + e.what());
-    }
+  for_each_jsonl_line(text, where, [&](const json& j, const std::string& at) {
     out.push_back({field<std::string>(j, "path", at), field<std::string>(j, "reason", at)});
-  }
+  });
   return out;
 }
 

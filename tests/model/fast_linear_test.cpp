@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tensor_compare.h"
+
 #include <ATen/autocast_mode.h>
 
 #include <thread>
@@ -16,11 +18,7 @@ using clip::model::Activation;
 using clip::model::FastLinear;
 using clip::model::reference_linear;
 
-// max|a - b| / max(1e-6, max|b|)
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
-  return (a64 - b64).abs().max().item<double>() / std::max(1e-6, b64.abs().max().item<double>());
-}
+using clip::test::relative_error;
 
 struct Shape {
   std::vector<int64_t> lead;  // leading dims of x

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tensor_compare.h"
+
 #include <ATen/autocast_mode.h>
 
 namespace {
@@ -13,11 +15,7 @@ using clip::model::trainable_matmul;
 using clip::model::onednn_matmul;
 using clip::model::trainable_linear;
 
-// max|a - b| / max(1e-6, max|b|), in double.
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
-  return (a64 - b64).abs().max().item<double>() / std::max(1e-6, b64.abs().max().item<double>());
-}
+using clip::test::relative_error;
 
 // Leaf copies (requiring gradients) in fp32 and in double of the same random values.
 std::pair<torch::Tensor, torch::Tensor> leaf_pair(torch::IntArrayRef sizes) {

@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "tensor_compare.h"
+
 namespace {
 
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
-  return (a64 - b64).abs().max().item<double>() / std::max(1e-6, b64.abs().max().item<double>());
-}
+using clip::test::relative_error;
 
 torch::Tensor reference(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
 
