@@ -14,6 +14,7 @@
 #include "clip/index.h"
 #include "index/file_hash.h"
 #include "tar_writer.h"
+#include "search_check.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -26,6 +27,7 @@ namespace {
 
 using clip::test::image_file;
 using clip::test::model_path;
+using clip::test::text_query;
 using clip::test::tiny_model;
 using Members = std::vector<std::pair<std::string, std::string>>;
 
@@ -87,27 +89,7 @@ void expect_matches_brute_force(const ImageIndex& index, const std::map<std::str
     rows.push_back(row);
     paths.push_back(file);
   }
-  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 2);
-  const torch::Tensor emb = clip::normalize_rows(embedder.embed_image_files(paths));
-  const torch::Tensor scores = torch::matmul(emb, clip::normalize_rows(query.reshape({1, -1})).t()).reshape({-1});
-  std::vector<std::pair<float, std::string>> expected;
-  for (size_t i = 0; i < rows.size(); ++i) expected.push_back({scores[static_cast<int64_t>(i)].item<float>(), rows[i]});
-  std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  const auto hits = index.search(query, k);
-  ASSERT_EQ(hits.size(), std::min<size_t>(k, expected.size()));
-  for (size_t i = 0; i < hits.size(); ++i) {
-    EXPECT_NEAR(hits[i].score, expected[i].first, 1e-4) << "rank " << i;
-    const bool tied = (i > 0 && std::abs(expected[i - 1].first - expected[i].first) < 1e-4) ||
-                      (i + 1 < expected.size() && std::abs(expected[i + 1].first - expected[i].first) < 1e-4);
-    if (!tied) {
-      EXPECT_EQ(hits[i].path, expected[i].second) << "rank " << i;
-    }
-  }
-}
-
-torch::Tensor text_query(const std::string& text) {
-  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 2);
-  return embedder.embed_texts({text});
+  clip::test::expect_matches_brute_force(index, rows, paths, query, k);
 }
 
 // Two shards of WebDataset samples (an image and a caption each) and the same images as files.

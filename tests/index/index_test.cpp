@@ -14,6 +14,7 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "index/file_hash.h"
+#include "search_check.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -26,6 +27,7 @@ namespace {
 
 using clip::test::image_file;
 using clip::test::model_path;
+using clip::test::text_query;
 using clip::test::tiny_model;
 
 class TempDir {
@@ -54,43 +56,10 @@ BuildOptions quiet_options() {
   return o;
 }
 
-// The brute-force reference: every file embedded by the Embedder (not the index code),
-// normalized, scored against the query, sorted best first.
-struct Scored {
-  std::string path;
-  float score;
-};
-std::vector<Scored> brute_force(const std::vector<std::string>& paths, const torch::Tensor& query) {
-  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 2);
-  const torch::Tensor emb = clip::normalize_rows(embedder.embed_image_files(paths));
-  const torch::Tensor q = clip::normalize_rows(query.reshape({1, -1}));
-  const torch::Tensor scores = torch::matmul(emb, q.t()).reshape({-1});
-  std::vector<Scored> out;
-  for (size_t i = 0; i < paths.size(); ++i) out.push_back({paths[i], scores[static_cast<int64_t>(i)].item<float>()});
-  std::stable_sort(out.begin(), out.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
-  return out;
-}
-
-// Search results must be the brute-force ranking: same scores, and the same files wherever the
-// scores are not tied (within the float noise of different batch compositions).
+// Files indexed as themselves: the row paths are the files.
 void expect_matches_brute_force(const ImageIndex& index, const std::vector<std::string>& paths,
                                 const torch::Tensor& query, int k) {
-  const auto hits = index.search(query, k);
-  const auto expected = brute_force(paths, query);
-  ASSERT_EQ(hits.size(), std::min<size_t>(k, expected.size()));
-  for (size_t i = 0; i < hits.size(); ++i) {
-    EXPECT_NEAR(hits[i].score, expected[i].score, 1e-4) << "rank " << i;
-    const bool tied_with_neighbour = (i > 0 && std::abs(expected[i - 1].score - expected[i].score) < 1e-4) ||
-                                     (i + 1 < expected.size() && std::abs(expected[i + 1].score - expected[i].score) < 1e-4);
-    if (!tied_with_neighbour) {
-      EXPECT_EQ(hits[i].path, expected[i].path) << "rank " << i;
-    }
-  }
-}
-
-torch::Tensor text_query(const std::string& text) {
-  const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 2);
-  return embedder.embed_texts({text});
+  clip::test::expect_matches_brute_force(index, paths, paths, query, k);
 }
 
 std::vector<std::string> sorted(std::vector<std::string> v) {
