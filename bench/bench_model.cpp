@@ -7,8 +7,8 @@
 // Random weights (CLIP's init, seeded), the peer's input construction: random images, and
 // short prompts of 6-10 tokens padded to 77. Medians after a warm-up. The peer runs twice:
 // as users get it, and tuned (glibc told to keep freed memory); ratios are against the tuned one.
-// Also: load time of a ViT-B/32 safetensors file (warm cache), peak RSS, and the ViT image
-// tower's GFLOP/s against the best fp32/bf16 matrix products measured in this run.
+// Also: load time of a ViT-B/32 safetensors file (warm cache), peak RSS (of the inference runs,
+// the peer's work, then of the save and load apart), and the ViT image tower's GFLOP/s against the best fp32/bf16 matrix products measured in this run.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "clip/model.h"
 #include "io/safetensors.h"
 #include "util/file_io.h"
@@ -142,6 +143,9 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // The peak of the inference work, the same work as the peer's; then the load's own peak.
+  const double inference_rss_mb = clip::bench::read_rss().peak_mb;
+  const bool load_peak_apart = clip::bench::reset_peak_rss();
   // Load time of a ViT-B/32 safetensors file, warm cache (the second of two loads).
   const std::string st_path = "/tmp/clip_bench_vitb32_" + std::to_string(::getpid()) + ".safetensors";
   {
@@ -166,6 +170,7 @@ int main(int argc, char** argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double our_rss_mb = ru.ru_maxrss / 1024.0;
+  const double load_rss_mb = clip::bench::read_rss().peak_mb;
   const double mm32 = best_matmul_gflops(torch::kFloat32, runs), mm16 = best_matmul_gflops(torch::kBFloat16, runs);
 
   // The peer, as users get it and tuned.
@@ -202,15 +207,19 @@ int main(int argc, char** argv) {
                 it.value().get<double>(),
                 100.0 * it.value().get<double>() / (it.key().find("bf16") != std::string::npos ? mm16 : mm32));
   std::printf("ViT-B/32 safetensors load (warm cache): %.3f s\n", load_s);
-  std::printf("peak RSS: CLIP++ %.0f MB", our_rss_mb);
+  std::printf("peak RSS of the inference runs: CLIP++ %.0f MB", inference_rss_mb);
   if (peer_meta.contains("tuned")) std::printf(", peer tuned %.0f MB", peer_meta["tuned"]["peak_rss_mb"].get<double>());
   if (peer_meta.contains("plain")) std::printf(", peer plain %.0f MB", peer_meta["plain"]["peak_rss_mb"].get<double>());
   std::printf("\n");
+  if (load_peak_apart) std::printf("peak RSS while writing and loading the safetensors file: %.0f MB\n", load_rss_mb);
+  std::printf("peak RSS of the whole run (getrusage): %.0f MB\n", our_rss_mb);
   result["rows"] = rows;
   result["matmul_gflops"] = {{"fp32", mm32}, {"bf16", mm16}};
   result["vit_image_gflops"] = gflops;
   result["load_seconds_vit_b32"] = load_s;
   result["peak_rss_mb"] = our_rss_mb;
+  result["inference_peak_rss_mb"] = inference_rss_mb;
+  if (load_peak_apart) result["load_peak_rss_mb"] = load_rss_mb;
   result["peer"] = peer_meta;
   if (!json_out.empty()) clip::util::write_file_atomic(json_out, result.dump(2) + "\n");
   return 0;

@@ -21,6 +21,32 @@ inline std::string run_command(const std::string& cmd) {
   return out;
 }
 
+// The process's resident set and its peak so far (VmRSS, VmHWM of /proc/self/status), in MB.
+struct Rss {
+  double now_mb = 0, peak_mb = 0;
+};
+inline Rss read_rss() {
+  Rss r;
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return r;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    double kb = 0;
+    if (std::sscanf(line, "VmRSS: %lf kB", &kb) == 1) r.now_mb = kb / 1024;
+    if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) r.peak_mb = kb / 1024;
+  }
+  std::fclose(f);
+  return r;
+}
+
+// Resets the peak (VmHWM) to the current RSS, so a phase's own peak can be read (Linux >= 4.0).
+inline bool reset_peak_rss() {
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (!f) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && ok;
+}
+
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

@@ -47,8 +47,9 @@ class Model {
   static Model load(const std::string& path, const LoadOptions& options = {});
   // A model with CLIP's random initialisation (seeded), e.g. for training from scratch.
   static Model random(const ModelConfig& config, uint64_t seed, torch::Device device = torch::kCPU);
-  // Builds a model from tensors already in OpenAI naming (shapes and names are checked).
-  static Model from_state_dict(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+  // Builds a model from tensors already in OpenAI naming (shapes and names are checked). Each
+  // tensor is released once copied, so moving a checkpoint in lets its memory go as loading goes.
+  static Model from_state_dict(const ModelConfig& config, StateDict tensors, const std::string& source,
                                torch::Device device = torch::kCPU);
 
   const ModelConfig& config() const { return config_; }

@@ -133,7 +133,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       const std::string why = std::strerror(errno);
       ::close(fd);
@@ -153,6 +153,13 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
 
 SafetensorsFile::~SafetensorsFile() {
   if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+void SafetensorsFile::release(const TensorInfo& t) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data(t)), end = begin + (t.end - t.begin);
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
@@ -175,12 +182,12 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   }
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');
-  std::string out;
-  out.reserve(8 + json.size() + offset);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((uint64_t(json.size()) >> (8 * i)) & 0xff));
-  out += json;
-  for (const auto& t : tensors) out.append(static_cast<const char*>(t.data), t.bytes);
-  util::write_file_atomic(path, out);
+  std::string length(8, '\0');
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((uint64_t(json.size()) >> (8 * i)) & 0xff);
+  // Written piece by piece from the tensors' own memory: no copy of the whole file in memory.
+  std::vector<std::string_view> pieces = {length, json};
+  for (const auto& t : tensors) pieces.emplace_back(static_cast<const char*>(t.data), t.bytes);
+  util::write_file_atomic(path, pieces);
 }
 
 }  // namespace clip::io

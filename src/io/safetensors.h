@@ -36,7 +36,7 @@ struct SafetensorsHeader {
 // not overlapping another tensor). `what` names the file in errors.
 SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, const std::string& what);
 
-// A memory-mapped safetensors file.
+// A memory-mapped safetensors file (copy-on-write: writing through data() never reaches the file).
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
@@ -48,6 +48,10 @@ class SafetensorsFile {
   const SafetensorsHeader& header() const { return header_; }
   const TensorInfo* find(const std::string& name) const;
   const uint8_t* data(const TensorInfo& t) const { return base_ + header_.data_offset + t.begin; }
+  // Tells the kernel the pages wholly inside `t`'s bytes are no longer needed, so they leave the
+  // process's resident memory (a later read maps them again from the file). Loading a model
+  // calls it for each tensor once copied, so a load needs little more memory than the model.
+  void release(const TensorInfo& t) const;
 
  private:
   std::string path_;

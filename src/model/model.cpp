@@ -101,7 +101,7 @@ Model Model::random(const ModelConfig& config, uint64_t seed, torch::Device devi
   return Model(config, m, device);
 }
 
-Model Model::from_state_dict(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+Model Model::from_state_dict(const ModelConfig& config, StateDict tensors, const std::string& source,
                              torch::Device device) {
   config.validate(source);
   auto m = std::make_shared<model::ClipModuleImpl>(config);
@@ -111,7 +111,7 @@ Model Model::from_state_dict(const ModelConfig& config, const StateDict& tensors
   std::set<std::string> seen;
   std::vector<std::string> unexpected, missing;
   torch::NoGradGuard no_grad;
-  for (const auto& [name, t] : tensors) {
+  for (auto& [name, t] : tensors) {
     auto it = expected.find(name);
     if (it == expected.end()) {
       if (!ignorable(name)) unexpected.push_back(name);
@@ -123,7 +123,8 @@ Model Model::from_state_dict(const ModelConfig& config, const StateDict& tensors
     if (!t.is_floating_point() && it->second.is_floating_point())
       throw Error(source + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
                   ", expected a floating-point tensor");
-    it->second.copy_(t.to(it->second.scalar_type()));  // fp16/bf16 -> fp32 is exact (subnormals kept)
+    it->second.copy_(t);  // converts: fp16/bf16 -> fp32 is exact (subnormals kept)
+    t = torch::Tensor();  // its memory (or mapped pages) can go now
     seen.insert(name);
   }
   for (const auto& [name, t] : expected)
@@ -141,13 +142,13 @@ Model Model::from_state_dict(const ModelConfig& config, const StateDict& tensors
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
   model::Checkpoint ck = model::read_checkpoint(path);
-  const StateDict tensors = model::to_openai_names(std::move(ck.tensors), path);
+  StateDict tensors = model::to_openai_names(std::move(ck.tensors), path);
   ModelConfig config;
   if (!options.config_path.empty()) config = config_from_file(options.config_path);
   else if (ck.config) config = *ck.config;
   else if (const std::string sib = sibling_config(path); !sib.empty()) config = config_from_file(sib);
   else config = model::infer_config(tensors, path);
-  Model m = from_state_dict(config, tensors, path, options.device);
+  Model m = from_state_dict(config, std::move(tensors), path, options.device);
   m.set_precision(options.precision);
   return m;
 }

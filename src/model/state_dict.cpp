@@ -40,16 +40,19 @@ torch::ScalarType to_torch(io::DType t) {
 }
 
 Checkpoint read_safetensors(const std::string& path) {
-  io::SafetensorsFile file(path);
+  const auto file = std::make_shared<const io::SafetensorsFile>(path);
   Checkpoint ck;
-  for (const io::TensorInfo& t : file.header().tensors) {
-    // The mapping is private to `file`: copy out (the model converts to float32 anyway).
-    const torch::Tensor view = torch::from_blob(const_cast<uint8_t*>(file.data(t)), t.shape,
-                                                torch::TensorOptions().dtype(to_torch(t.dtype)));
-    ck.tensors.emplace_back(t.name, view.clone());
+  for (const io::TensorInfo& t : file->header().tensors) {
+    // Views of the (copy-on-write) mapping, no copy. Each keeps the mapping alive, and hands its
+    // pages back to the kernel when dropped: a model copying tensor by tensor and dropping each
+    // one never holds the whole file in memory beside itself.
+    ck.tensors.emplace_back(t.name, torch::from_blob(const_cast<uint8_t*>(file->data(t)), t.shape,
+                                                     [file, t](void*) { file->release(t); },
+                                                     torch::TensorOptions().dtype(to_torch(t.dtype))));
   }
-  auto it = file.header().metadata.find("config");
-  if (it != file.header().metadata.end()) ck.config = config_from_json_text(it->second, path + " (metadata \"config\")");
+  auto it = file->header().metadata.find("config");
+  if (it != file->header().metadata.end())
+    ck.config = config_from_json_text(it->second, path + " (metadata \"config\")");
   return ck;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace clip::util {
 
@@ -12,6 +13,9 @@ std::string read_file(const std::string& path);
 
 // Writes `data` to `path` atomically: a partial file is never left under `path`.
 void write_file_atomic(const std::string& path, std::string_view data);
+// The same for a file made of `pieces` one after the other, so large files (model weights) need
+// not be assembled in memory first.
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces);
 
 // True when `path` names an existing regular file.
 bool file_exists(const std::string& path);
