@@ -573,9 +573,26 @@ bool is_ascii_text(std::u32string_view t) {
   return true;
 }
 
-// ftfy.badness.is_bad: does the text look like it holds mojibake?
-bool is_bad(std::u32string_view t) {
-  for (size_t i = 0; i < t.size(); ++i) {
+// A character of one of ftfy's classes above (all of them non-ASCII).
+inline bool is_classified(char32_t c) { return c >= 0x80 && char_class(c) != 0; }
+
+// ftfy.badness.is_bad: does the text look like it holds mojibake? With skip_unclassified, only
+// positions with a classified character among the next three are tried: every alternative of
+// badness_at needs one there, so the answer is the same (tests check it), and text with none
+// (CJK, emoji, most Latin) costs one table look-up a character.
+bool is_bad(std::u32string_view t, bool skip_unclassified = true) {
+  const size_t n = t.size();
+  size_t next = 0;  // the first classified position at or after i (n: none)
+  for (size_t i = 0; i < n; ++i) {
+    if (skip_unclassified) {
+      if (next < i) next = i;
+      while (next < n && !is_classified(t[next])) ++next;
+      if (next == n) return false;
+      if (next > i + 2) {
+        i = next - 3;  // the loop's ++i lands two before it
+        continue;
+      }
+    }
     if (t[i] < 0x80 && !ascii_alpha(t[i]) && !py_space(t[i]) && t[i] != U'.' && t[i] != U',' && t[i] != U'?' &&
         t[i] != U'!')
       continue;  // no alternative starts with such a character
@@ -936,22 +953,91 @@ std::u32string fix_segment(std::u32string text, bool unescape) {
   return text;
 }
 
-}  // namespace
+// A character that one of the fixers after fix_encoding changes or removes (or that starts an
+// HTML entity, whatever the unescape setting).
+bool is_fixer_trigger(char32_t c) {
+  if (c < 0x80) return c == U'&' || c == U'\r' || c == 0x7F || (c < 0x20 && c != U'\t' && c != U'\n' && c != U'\f');
+  switch (c) {
+    case 0x132: case 0x133: case 0x149: case 0x1F1: case 0x1F2: case 0x1F3:  // ligatures
+    case 0x2BC: case 0x3000: case 0x2028: case 0x2029: case 0xFEFF:
+      return true;
+    default:
+      break;
+  }
+  return (c >= 0x80 && c <= 0x9F) ||      // C1 controls (and U+0085, a line break)
+         (c >= 0x1C4 && c <= 0x1CC) ||    // ligatures
+         (c >= 0xFB00 && c <= 0xFB06) ||  // ligatures
+         (c >= 0xFF01 && c <= 0xFFEF) ||  // full- and half-width forms
+         (c >= 0x2018 && c <= 0x201F) ||  // curly quotes
+         (c >= 0x206A && c <= 0x206F) || (c >= 0xFFF9 && c <= 0xFFFC) ||  // removed controls
+         (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF;                     // surrogates, out of range
+}
 
-std::u32string ftfy_fix_text(std::u32string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  bool unescape = true;  // "auto": on until a segment holds '<'
+// Below U+0300 every character is NFC quick check "yes" with combining class 0.
+constexpr char32_t kFirstNotNfcSimple = 0x300;
+
+// Unicode's NFC quick check (UAX #15): yes only when no character may change under NFC and
+// the combining classes are in canonical order.
+bool nfc_quick_check_yes(std::u32string_view t) {
+  uint8_t last_ccc = 0;
+  for (char32_t c : t) {
+    if (c < kFirstNotNfcSimple) {  // quick check yes, combining class 0 (tests check it)
+      last_ccc = 0;
+      continue;
+    }
+    const auto u = static_cast<UChar32>(c);
+    const uint8_t ccc = u_getCombiningClass(u);
+    if (ccc != 0 && last_ccc > ccc) return false;
+    if (u_getIntPropertyValue(u, UCHAR_NFC_QUICK_CHECK) != UNORM_YES) return false;
+    last_ccc = ccc;
+  }
+  return true;
+}
+
+// fix_segment(segment) == segment: each fixer alone leaves it unchanged, so their sequence does.
+bool segment_is_fixed(std::u32string_view segment) {
+  bool ascii = true;
+  for (char32_t c : segment) {
+    if (is_fixer_trigger(c)) return false;
+    ascii &= c < 0x80;
+  }
+  return ascii || (!is_bad(segment) && nfc_quick_check_yes(segment));
+}
+
+// The segments ftfy_fix_text cuts the text into.
+template <class Fn>
+void for_each_segment(std::u32string_view text, Fn&& fn) {
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t nl = text.find(U'\n', pos);
     size_t end = nl == std::u32string_view::npos ? text.size() : nl + 1;
     if (end - pos > kMaxSegment) end = pos + kMaxSegment;
-    const std::u32string_view segment = text.substr(pos, end - pos);
-    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
-    out += fix_segment(std::u32string(segment), unescape);
+    if (!fn(text.substr(pos, end - pos))) return;
     pos = end;
   }
+}
+
+}  // namespace
+
+namespace detail {
+bool ftfy_is_bad(std::u32string_view text, bool skip_unclassified) { return is_bad(text, skip_unclassified); }
+}  // namespace detail
+
+bool ftfy_leaves_unchanged(std::u32string_view text) {
+  bool unchanged = true;
+  for_each_segment(text, [&](std::u32string_view segment) { return unchanged = segment_is_fixed(segment); });
+  return unchanged;
+}
+
+std::u32string ftfy_fix_text(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size());
+  bool unescape = true;  // "auto": on until a segment holds '<'
+  for_each_segment(text, [&](std::u32string_view segment) {
+    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
+    out += fix_segment(std::u32string(segment), unescape);
+    return true;
+  });
   return out;
 }
 
