@@ -933,26 +933,6 @@ std::u32string nfc(std::u32string_view text) {
   return from_icu(result);
 }
 
-// fix_and_explain (without the explanation) on one segment.
-std::u32string fix_segment(std::u32string text, bool unescape) {
-  for (int iter = 0; iter < kMaxIterations; ++iter) {
-    const std::u32string orig = text;
-    if (unescape) text = unescape_html_ftfy(text);
-    text = fix_encoding(std::move(text), 0);
-    if (has_c1(text)) text = fix_c1_controls(text);
-    text = fix_latin_ligatures(text);
-    text = fix_character_width(text);
-    text = uncurl_quotes(text);
-    text = fix_line_breaks(text);
-    text = fix_surrogates(text);
-    text = remove_terminal_escapes(text);
-    text = remove_control_chars(text);
-    text = nfc(text);
-    if (text == orig) break;
-  }
-  return text;
-}
-
 // A character that one of the fixers after fix_encoding changes or removes (or that starts an
 // HTML entity, whatever the unescape setting).
 bool is_fixer_trigger(char32_t c) {
@@ -973,25 +953,14 @@ bool is_fixer_trigger(char32_t c) {
          (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF;                     // surrogates, out of range
 }
 
-// Below U+0300 every character is NFC quick check "yes" with combining class 0.
-constexpr char32_t kFirstNotNfcSimple = 0x300;
-
-// Unicode's NFC quick check (UAX #15): yes only when no character may change under NFC and
-// the combining classes are in canonical order.
+// ICU's NFC quick check (UAX #15) in one call, on the text as UTF-16 (short texts stay in the
+// UnicodeString's own buffer): yes only when NFC surely leaves the text as it is.
 bool nfc_quick_check_yes(std::u32string_view t) {
-  uint8_t last_ccc = 0;
-  for (char32_t c : t) {
-    if (c < kFirstNotNfcSimple) {  // quick check yes, combining class 0 (tests check it)
-      last_ccc = 0;
-      continue;
-    }
-    const auto u = static_cast<UChar32>(c);
-    const uint8_t ccc = u_getCombiningClass(u);
-    if (ccc != 0 && last_ccc > ccc) return false;
-    if (u_getIntPropertyValue(u, UCHAR_NFC_QUICK_CHECK) != UNORM_YES) return false;
-    last_ccc = ccc;
-  }
-  return true;
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* norm = icu::Normalizer2::getNFCInstance(status);
+  if (U_FAILURE(status) || norm == nullptr) return false;
+  const UNormalizationCheckResult result = norm->quickCheck(to_icu(t), status);
+  return U_SUCCESS(status) && result == UNORM_YES;
 }
 
 // fix_segment(segment) == segment: each fixer alone leaves it unchanged, so their sequence does.
@@ -1002,6 +971,59 @@ bool segment_is_fixed(std::u32string_view segment) {
     ascii &= c < 0x80;
   }
   return ascii || (!is_bad(segment) && nfc_quick_check_yes(segment));
+}
+
+// Which of the character-level fixers have something to act on (bits of FixerWork).
+enum FixerWork : unsigned {
+  kWorkC1 = 1, kWorkLigatures = 2, kWorkWidth = 4, kWorkQuotes = 8, kWorkLineBreaks = 16, kWorkSurrogates = 32,
+  kWorkEscapes = 64, kWorkControls = 128,
+};
+
+unsigned fixer_work(std::u32string_view text) {
+  unsigned work = 0;
+  for (char32_t c : text) {
+    if (c >= 0x20 && c < 0x7F) continue;
+    if (c >= 0x80 && c <= 0x9F) work |= kWorkC1;
+    if (c == 0x132 || c == 0x133 || c == 0x149 || (c >= 0x1C4 && c <= 0x1CC) || (c >= 0x1F1 && c <= 0x1F3) ||
+        (c >= 0xFB00 && c <= 0xFB06))
+      work |= kWorkLigatures;
+    if (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) work |= kWorkWidth;
+    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201F)) work |= kWorkQuotes;
+    if (c == U'\r' || c == 0x2028 || c == 0x2029 || c == 0x85) work |= kWorkLineBreaks;
+    if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) work |= kWorkSurrogates;
+    if (c == 0x1B) work |= kWorkEscapes;
+    if (is_removed_control(c)) work |= kWorkControls;
+  }
+  return work;
+}
+
+// fix_and_explain (without the explanation) on one segment. With `quick`, the loop stops
+// before an iteration the quick check shows would change nothing (it would stop after it),
+// and a character-level fixer runs only when its characters occur (else it is the identity).
+std::u32string fix_segment(std::u32string text, bool unescape, bool quick) {
+  for (int iter = 0; iter < kMaxIterations; ++iter) {
+    if (quick && segment_is_fixed(text)) break;
+    const std::u32string orig = text;
+    if (unescape) text = unescape_html_ftfy(text);
+    text = fix_encoding(std::move(text), 0);
+    unsigned work = quick ? fixer_work(text) : ~0u;
+    auto run = [&](unsigned bit, std::u32string (*fixer)(std::u32string_view)) {
+      if (!(work & bit)) return;
+      text = fixer(text);
+      if (quick) work = fixer_work(text);  // its output may hold another's characters (ŉ -> ʼn)
+    };
+    run(kWorkC1, fix_c1_controls);
+    run(kWorkLigatures, fix_latin_ligatures);
+    run(kWorkWidth, fix_character_width);
+    run(kWorkQuotes, uncurl_quotes);
+    run(kWorkLineBreaks, fix_line_breaks);
+    run(kWorkSurrogates, fix_surrogates);
+    run(kWorkEscapes, remove_terminal_escapes);
+    run(kWorkControls, remove_control_chars);
+    text = nfc(text);
+    if (text == orig) break;
+  }
+  return text;
 }
 
 // The segments ftfy_fix_text cuts the text into.
@@ -1017,10 +1039,23 @@ void for_each_segment(std::u32string_view text, Fn&& fn) {
   }
 }
 
+std::u32string fix_text(std::u32string_view text, bool quick) {
+  std::u32string out;
+  out.reserve(text.size());
+  bool unescape = true;  // "auto": on until a segment holds '<'
+  for_each_segment(text, [&](std::u32string_view segment) {
+    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
+    out += fix_segment(std::u32string(segment), unescape, quick);
+    return true;
+  });
+  return out;
+}
+
 }  // namespace
 
 namespace detail {
 bool ftfy_is_bad(std::u32string_view text, bool skip_unclassified) { return is_bad(text, skip_unclassified); }
+std::u32string ftfy_fix_text_every_pass(std::u32string_view text) { return fix_text(text, false); }
 }  // namespace detail
 
 bool ftfy_leaves_unchanged(std::u32string_view text) {
@@ -1029,16 +1064,6 @@ bool ftfy_leaves_unchanged(std::u32string_view text) {
   return unchanged;
 }
 
-std::u32string ftfy_fix_text(std::u32string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  bool unescape = true;  // "auto": on until a segment holds '<'
-  for_each_segment(text, [&](std::u32string_view segment) {
-    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
-    out += fix_segment(std::u32string(segment), unescape);
-    return true;
-  });
-  return out;
-}
+std::u32string ftfy_fix_text(std::u32string_view text) { return fix_text(text, true); }
 
 }  // namespace clip::text

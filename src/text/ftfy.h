@@ -22,6 +22,8 @@ namespace detail {
 // For tests: ftfy's mojibake heuristic (badness.is_bad), trying every position or skipping
 // those that no alternative can match at; both must agree.
 bool ftfy_is_bad(std::u32string_view text, bool skip_unclassified);
+// For tests: ftfy_fix_text running every fixer on every pass, without the quick checks.
+std::u32string ftfy_fix_text_every_pass(std::u32string_view text);
 }  // namespace detail
 
 // Python's html.unescape: all HTML5 named entities (with the legacy forms that need no ';'),

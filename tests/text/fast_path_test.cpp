@@ -3,7 +3,6 @@
 // in-place cleaning, and encode as a whole (clean_text -> pre-tokens -> BPE of each). On the
 // fixture corpus and on random strings built from the characters the shortcuts hinge on.
 #include <gtest/gtest.h>
-#include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 
 #include <nlohmann/json.hpp>
@@ -36,7 +35,7 @@ std::vector<std::string> corpus_texts() {
 // Characters the shortcuts treat specially, and their neighbours.
 const std::u32string kPool =
     U"aAzZ09 .,?!'&;#<>|\t\n\r\f\x0b\x1b[m"                                   // ASCII, controls
-    U"\u0080\u0085\u009d\u00a0\u00a9\u00b0\u00c2\u00c3\u00a1\u00e9\u00c9\u00d8\u00e0\u00ff"  // Latin-1
+    U"\u0080\u0085\u0091\u0093\u009d\u00a0\u00a9\u00b0\u00c2\u00c3\u00a1\u00e9\u00c9\u00d8\u00e0\u00ff"  // Latin-1
     U"\u0130\u0131\u0132\u0149\u0152\u0153\u017f\u01c5\u01f2\u02bc\u02c6"     // Latin, ligatures
     U"\u0300\u0301\u0315\u0316\u0345\u0387"                                    // combining, NFC
     U"\u0392\u03a3\u03b2\u03c3\u0412\u0413\u0432\u0440\u045e"                 // Greek, Cyrillic
@@ -68,7 +67,8 @@ TEST(FtfyQuickCheck, WhereItSaysUnchangedFixTextChangesNothing) {
     ++total;
     if (!text::ftfy_leaves_unchanged(t)) return;
     ++unchanged;
-    EXPECT_EQ(text::u32_to_utf8(text::ftfy_fix_text(t)), text::u32_to_utf8(t)) << json(text::u32_to_utf8(t)).dump();
+    EXPECT_EQ(text::u32_to_utf8(text::detail::ftfy_fix_text_every_pass(t)), text::u32_to_utf8(t))
+        << json(text::u32_to_utf8(t)).dump();
   };
   for (const std::string& t : corpus_texts()) check(text::utf8_to_u32(t));
   for (int i = 0; i < 20000; ++i) check(random_text(rng, i % 3 == 0 ? 3 : 12));
@@ -81,6 +81,17 @@ TEST(FtfyQuickCheck, WhereItSaysUnchangedFixTextChangesNothing) {
   EXPECT_TRUE(text::ftfy_leaves_unchanged(U"caf\u00e9 \u6771\u4eac \U0001F600\n\u0399\u03c3"));
   EXPECT_FALSE(text::ftfy_leaves_unchanged(U"cafe\u0301"));  // not NFC
   EXPECT_FALSE(text::ftfy_leaves_unchanged(U"caf\u00c3\u00a9"));  // mojibake
+}
+
+TEST(FtfyQuickCheck, FixTextEqualsRunningEveryFixerOnEveryPass) {
+  std::mt19937 rng(6);
+  std::vector<std::u32string> texts;
+  for (const std::string& t : corpus_texts()) texts.push_back(text::utf8_to_u32(t));
+  for (int i = 0; i < 20000; ++i) texts.push_back(random_text(rng, i % 3 == 0 ? 4 : 14));
+  texts.push_back(U"\u0149 \u0091x\u0092 \uff02q\uff02 a\u2028b\r\nc \u001b[1mz");
+  for (const std::u32string& t : texts)
+    ASSERT_EQ(text::u32_to_utf8(text::ftfy_fix_text(t)), text::u32_to_utf8(text::detail::ftfy_fix_text_every_pass(t)))
+        << json(text::u32_to_utf8(t)).dump();
 }
 
 TEST(FtfyQuickCheck, BadnessSkippingAgreesWithTryingEveryPosition) {
@@ -99,14 +110,10 @@ TEST(FtfyQuickCheck, BadnessSkippingAgreesWithTryingEveryPosition) {
   }
 }
 
-TEST(FtfyQuickCheck, BelowU0300EveryCharacterIsNfcSimple) {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
-  ASSERT_TRUE(U_SUCCESS(status));
-  for (UChar32 c = 0; c < 0x300; ++c) {
-    EXPECT_EQ(u_getIntPropertyValue(c, UCHAR_NFC_QUICK_CHECK), UNORM_YES) << c;
-    EXPECT_EQ(nfc->getCombiningClass(c), 0u) << c;
-  }
+TEST(CleanFastPath, WhiteSpaceIsIcusWhiteSpace) {
+  for (char32_t c = 0; c <= 0x10FFFF; ++c)
+    ASSERT_EQ(text::is_regex_space(c), static_cast<bool>(u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE)))
+        << static_cast<uint32_t>(c);
 }
 
 TEST(CleanFastPath, LowercasingOneCharacterAtATimeEqualsPythonLower) {
