@@ -1,7 +1,9 @@
 #include "text/bpe.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
+#include <new>
 #include <queue>
 #include <utility>
 
@@ -65,20 +67,52 @@ std::vector<int32_t> bpe_encode_word(const Vocab& vocab, std::string_view bytes)
 }
 
 namespace {
-// FNV-1a: short words, good enough spread for an open-addressed table.
+// Eight bytes a step (words are short, but some are kilobytes), with murmur3's final mix so the
+// low bits that pick the slot depend on every byte.
 uint64_t hash_word(std::string_view w) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : w) h = (h ^ c) * 1099511628211ull;
-  return h ^ (h >> 29);
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = w.size() * kMul;
+  const char* p = w.data();
+  size_t n = w.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    h = (h ^ x) * kMul;
+    h ^= h >> 32;
+  }
+  uint64_t tail = 0;
+  for (size_t k = 0; k < n; ++k) tail |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
+  h = (h ^ tail) * kMul;
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  return h ^ (h >> 33);
 }
 }  // namespace
+
+bool BpeCache::Entry::holds(uint64_t h, std::string_view w) const {
+  return hash == h && word_size == w.size() && std::memcmp(word(), w.data(), w.size()) == 0;
+}
+
+BpeCache::Entry* BpeCache::Entry::make(uint64_t h, std::string_view w, const std::vector<int32_t>& ids) {
+  void* block = ::operator new(sizeof(Entry) + ids.size() * sizeof(int32_t) + w.size());
+  Entry* e = new (block) Entry{h, static_cast<uint32_t>(w.size()), static_cast<uint32_t>(ids.size())};
+  std::copy(ids.begin(), ids.end(), const_cast<int32_t*>(e->ids()));
+  std::copy(w.begin(), w.end(), const_cast<char*>(e->word()));
+  return e;
+}
+
+void BpeCache::Entry::destroy(Entry* e) {
+  if (!e) return;
+  e->~Entry();
+  ::operator delete(e);
+}
 
 BpeCache::BpeCache() : slots_(new std::atomic<Entry*>[kSlots]) {
   for (size_t i = 0; i < kSlots; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
 }
 
 BpeCache::~BpeCache() {
-  for (size_t i = 0; i < kSlots; ++i) delete slots_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kSlots; ++i) Entry::destroy(slots_[i].load(std::memory_order_relaxed));
 }
 
 void BpeCache::encode(const Vocab& vocab, std::string_view word, std::vector<int32_t>& out) {
@@ -93,27 +127,28 @@ void BpeCache::encode(const Vocab& vocab, std::string_view word, std::vector<int
   for (;;) {
     const Entry* e = slots_[slot].load(std::memory_order_acquire);
     if (!e) break;
-    if (e->hash == h && e->word == word) {
-      out.insert(out.end(), e->ids.begin(), e->ids.end());
+    if (e->holds(h, word)) {
+      out.insert(out.end(), e->ids(), e->ids() + e->id_count);
       return;
     }
     slot = (slot + 1) & (kSlots - 1);
   }
-  auto fresh = std::make_unique<Entry>(Entry{h, std::string(word), bpe_encode_word(vocab, word)});
-  out.insert(out.end(), fresh->ids.begin(), fresh->ids.end());
+  const std::vector<int32_t> ids = bpe_encode_word(vocab, word);
+  out.insert(out.end(), ids.begin(), ids.end());
   // Full (by count or by bytes): computed, not cached.
-  const size_t cost = sizeof(Entry) + word.size() + fresh->ids.size() * sizeof(int32_t);
+  const size_t cost = sizeof(Entry) + word.size() + ids.size() * sizeof(int32_t);
   if (entries_.fetch_add(1, std::memory_order_relaxed) >= kMaxEntries ||
       bytes_.fetch_add(cost, std::memory_order_relaxed) >= kMaxCachedBytes)
     return;
+  Entry* fresh = Entry::make(h, word, ids);
   for (;;) {
     Entry* expected = nullptr;
-    if (slots_[slot].compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) {
-      fresh.release();
+    if (slots_[slot].compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return;
+    // Another thread published here first; if it is the same word, ours is redundant.
+    if (expected->holds(h, word)) {
+      Entry::destroy(fresh);
       return;
     }
-    // Another thread published here first; if it is the same word, ours is redundant.
-    if (expected->hash == h && expected->word == word) return;
     slot = (slot + 1) & (kSlots - 1);
   }
 }

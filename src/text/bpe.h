@@ -32,10 +32,16 @@ class BpeCache {
   void encode(const Vocab& vocab, std::string_view word, std::vector<int32_t>& out);
 
  private:
+  // One allocation per word: the header, then the ids, then the word's bytes, so a hit reads
+  // one block (the hash and lengths reject nearly every other word before any byte compare).
   struct Entry {
     uint64_t hash;
-    std::string word;
-    std::vector<int32_t> ids;
+    uint32_t word_size, id_count;
+    const int32_t* ids() const { return reinterpret_cast<const int32_t*>(this + 1); }
+    const char* word() const { return reinterpret_cast<const char*>(ids() + id_count); }
+    bool holds(uint64_t h, std::string_view w) const;
+    static Entry* make(uint64_t h, std::string_view w, const std::vector<int32_t>& ids);
+    static void destroy(Entry* e);
   };
   static constexpr size_t kSlots = size_t{1} << 17;
   static constexpr size_t kMaxEntries = kSlots / 2;

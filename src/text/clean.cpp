@@ -1,7 +1,10 @@
 #include "text/clean.h"
 
 #include <unicode/locid.h>
+#include <unicode/uchar.h>
 #include <unicode/unistr.h>
+
+#include <array>
 
 #include "text/ftfy.h"
 #include "text/pretokenize.h"
@@ -28,6 +31,22 @@ std::u32string python_lower(std::u32string_view text) {
   return out;
 }
 
+void python_lower_in_place(std::u32string& text) {
+  for (char32_t c : text) {
+    if (c == 0x130 || c == 0x3A3) {
+      text = python_lower(text);
+      return;
+    }
+  }
+  for (char32_t& c : text) {
+    if (c < 0x80) {
+      if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+    } else {
+      c = static_cast<char32_t>(u_tolower(static_cast<UChar32>(c)));
+    }
+  }
+}
+
 std::u32string_view python_strip(std::u32string_view text) {
   size_t b = 0, e = text.size();
   while (b < e && is_python_space(text[b])) ++b;
@@ -49,6 +68,24 @@ std::u32string collapse_whitespace(std::u32string_view text) {
   return out;
 }
 
+void strip_and_collapse_in_place(std::u32string& text) {
+  const std::u32string_view stripped = python_strip(text);
+  const size_t end = static_cast<size_t>(stripped.data() - text.data()) + stripped.size();
+  // Writing never overtakes reading: each character read writes at most one.
+  size_t w = 0;
+  for (size_t r = end - stripped.size(); r < end;) {
+    if (is_regex_space(text[r])) {
+      text[w++] = U' ';
+      while (r < end && is_regex_space(text[r])) ++r;
+    } else {
+      text[w++] = text[r++];
+    }
+  }
+  text.resize(w);
+  const std::u32string_view again = python_strip(text);
+  if (again.size() != text.size()) text = std::u32string(again);
+}
+
 bool clean_ascii_fast(std::string_view text, std::string& out) {
   out.clear();
   out.reserve(text.size());
@@ -65,6 +102,36 @@ bool clean_ascii_fast(std::string_view text, std::string& out) {
     out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
   }
   return true;
+}
+
+namespace {
+// For each byte: its lowercase where lower_ascii_fast accepts it, else 0.
+constexpr std::array<char, 256> kAsciiLower = [] {
+  std::array<char, 256> t{};
+  for (int c = 0x20; c <= 0x7E; ++c) t[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+  t['&'] = 0;
+  for (char c : {'\t', '\n', '\f', '\r'}) t[static_cast<unsigned char>(c)] = c;
+  return t;
+}();
+}  // namespace
+
+bool lower_ascii_fast(std::string_view text, char* out) {
+  bool ok = true;  // checked once at the end: no branch per byte
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = kAsciiLower[static_cast<unsigned char>(text[i])];
+    out[i] = c;
+    ok &= c != 0;
+  }
+  return ok;
+}
+
+void clean_text_fast(std::string_view utf8, std::u32string& out) {
+  utf8_to_u32(utf8, out);
+  if (!ftfy_leaves_unchanged(out)) out = ftfy_fix_text(out);
+  // Without '&' html_unescape has nothing to do.
+  if (out.find(U'&') != std::u32string::npos) out = html_unescape(html_unescape(out));
+  strip_and_collapse_in_place(out);
+  python_lower_in_place(out);
 }
 
 std::u32string clean_text(std::string_view utf8) {

@@ -573,9 +573,26 @@ bool is_ascii_text(std::u32string_view t) {
   return true;
 }
 
-// ftfy.badness.is_bad: does the text look like it holds mojibake?
-bool is_bad(std::u32string_view t) {
-  for (size_t i = 0; i < t.size(); ++i) {
+// A character of one of ftfy's classes above (all of them non-ASCII).
+inline bool is_classified(char32_t c) { return c >= 0x80 && char_class(c) != 0; }
+
+// ftfy.badness.is_bad: does the text look like it holds mojibake? With skip_unclassified, only
+// positions with a classified character among the next three are tried: every alternative of
+// badness_at needs one there, so the answer is the same (tests check it), and text with none
+// (CJK, emoji, most Latin) costs one table look-up a character.
+bool is_bad(std::u32string_view t, bool skip_unclassified = true) {
+  const size_t n = t.size();
+  size_t next = 0;  // the first classified position at or after i (n: none)
+  for (size_t i = 0; i < n; ++i) {
+    if (skip_unclassified) {
+      if (next < i) next = i;
+      while (next < n && !is_classified(t[next])) ++next;
+      if (next == n) return false;
+      if (next > i + 2) {
+        i = next - 3;  // the loop's ++i lands two before it
+        continue;
+      }
+    }
     if (t[i] < 0x80 && !ascii_alpha(t[i]) && !py_space(t[i]) && t[i] != U'.' && t[i] != U',' && t[i] != U'?' &&
         t[i] != U'!')
       continue;  // no alternative starts with such a character
@@ -916,43 +933,137 @@ std::u32string nfc(std::u32string_view text) {
   return from_icu(result);
 }
 
-// fix_and_explain (without the explanation) on one segment.
-std::u32string fix_segment(std::u32string text, bool unescape) {
+// A character that one of the fixers after fix_encoding changes or removes (or that starts an
+// HTML entity, whatever the unescape setting).
+bool is_fixer_trigger(char32_t c) {
+  if (c < 0x80) return c == U'&' || c == U'\r' || c == 0x7F || (c < 0x20 && c != U'\t' && c != U'\n' && c != U'\f');
+  switch (c) {
+    case 0x132: case 0x133: case 0x149: case 0x1F1: case 0x1F2: case 0x1F3:  // ligatures
+    case 0x2BC: case 0x3000: case 0x2028: case 0x2029: case 0xFEFF:
+      return true;
+    default:
+      break;
+  }
+  return (c >= 0x80 && c <= 0x9F) ||      // C1 controls (and U+0085, a line break)
+         (c >= 0x1C4 && c <= 0x1CC) ||    // ligatures
+         (c >= 0xFB00 && c <= 0xFB06) ||  // ligatures
+         (c >= 0xFF01 && c <= 0xFFEF) ||  // full- and half-width forms
+         (c >= 0x2018 && c <= 0x201F) ||  // curly quotes
+         (c >= 0x206A && c <= 0x206F) || (c >= 0xFFF9 && c <= 0xFFFC) ||  // removed controls
+         (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF;                     // surrogates, out of range
+}
+
+// ICU's NFC quick check (UAX #15) in one call, on the text as UTF-16 (short texts stay in the
+// UnicodeString's own buffer): yes only when NFC surely leaves the text as it is.
+bool nfc_quick_check_yes(std::u32string_view t) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* norm = icu::Normalizer2::getNFCInstance(status);
+  if (U_FAILURE(status) || norm == nullptr) return false;
+  const UNormalizationCheckResult result = norm->quickCheck(to_icu(t), status);
+  return U_SUCCESS(status) && result == UNORM_YES;
+}
+
+// fix_segment(segment) == segment: each fixer alone leaves it unchanged, so their sequence does.
+bool segment_is_fixed(std::u32string_view segment) {
+  bool ascii = true;
+  for (char32_t c : segment) {
+    if (is_fixer_trigger(c)) return false;
+    ascii &= c < 0x80;
+  }
+  return ascii || (!is_bad(segment) && nfc_quick_check_yes(segment));
+}
+
+// Which of the character-level fixers have something to act on (bits of FixerWork).
+enum FixerWork : unsigned {
+  kWorkC1 = 1, kWorkLigatures = 2, kWorkWidth = 4, kWorkQuotes = 8, kWorkLineBreaks = 16, kWorkSurrogates = 32,
+  kWorkEscapes = 64, kWorkControls = 128,
+};
+
+unsigned fixer_work(std::u32string_view text) {
+  unsigned work = 0;
+  for (char32_t c : text) {
+    if (c >= 0x20 && c < 0x7F) continue;
+    if (c >= 0x80 && c <= 0x9F) work |= kWorkC1;
+    if (c == 0x132 || c == 0x133 || c == 0x149 || (c >= 0x1C4 && c <= 0x1CC) || (c >= 0x1F1 && c <= 0x1F3) ||
+        (c >= 0xFB00 && c <= 0xFB06))
+      work |= kWorkLigatures;
+    if (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) work |= kWorkWidth;
+    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201F)) work |= kWorkQuotes;
+    if (c == U'\r' || c == 0x2028 || c == 0x2029 || c == 0x85) work |= kWorkLineBreaks;
+    if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) work |= kWorkSurrogates;
+    if (c == 0x1B) work |= kWorkEscapes;
+    if (is_removed_control(c)) work |= kWorkControls;
+  }
+  return work;
+}
+
+// fix_and_explain (without the explanation) on one segment. With `quick`, the loop stops
+// before an iteration the quick check shows would change nothing (it would stop after it),
+// and a character-level fixer runs only when its characters occur (else it is the identity).
+std::u32string fix_segment(std::u32string text, bool unescape, bool quick) {
   for (int iter = 0; iter < kMaxIterations; ++iter) {
+    if (quick && segment_is_fixed(text)) break;
     const std::u32string orig = text;
     if (unescape) text = unescape_html_ftfy(text);
     text = fix_encoding(std::move(text), 0);
-    if (has_c1(text)) text = fix_c1_controls(text);
-    text = fix_latin_ligatures(text);
-    text = fix_character_width(text);
-    text = uncurl_quotes(text);
-    text = fix_line_breaks(text);
-    text = fix_surrogates(text);
-    text = remove_terminal_escapes(text);
-    text = remove_control_chars(text);
+    unsigned work = quick ? fixer_work(text) : ~0u;
+    auto run = [&](unsigned bit, std::u32string (*fixer)(std::u32string_view)) {
+      if (!(work & bit)) return;
+      text = fixer(text);
+      if (quick) work = fixer_work(text);  // its output may hold another's characters (ŉ -> ʼn)
+    };
+    run(kWorkC1, fix_c1_controls);
+    run(kWorkLigatures, fix_latin_ligatures);
+    run(kWorkWidth, fix_character_width);
+    run(kWorkQuotes, uncurl_quotes);
+    run(kWorkLineBreaks, fix_line_breaks);
+    run(kWorkSurrogates, fix_surrogates);
+    run(kWorkEscapes, remove_terminal_escapes);
+    run(kWorkControls, remove_control_chars);
     text = nfc(text);
     if (text == orig) break;
   }
   return text;
 }
 
-}  // namespace
-
-std::u32string ftfy_fix_text(std::u32string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  bool unescape = true;  // "auto": on until a segment holds '<'
+// The segments ftfy_fix_text cuts the text into.
+template <class Fn>
+void for_each_segment(std::u32string_view text, Fn&& fn) {
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t nl = text.find(U'\n', pos);
     size_t end = nl == std::u32string_view::npos ? text.size() : nl + 1;
     if (end - pos > kMaxSegment) end = pos + kMaxSegment;
-    const std::u32string_view segment = text.substr(pos, end - pos);
-    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
-    out += fix_segment(std::u32string(segment), unescape);
+    if (!fn(text.substr(pos, end - pos))) return;
     pos = end;
   }
+}
+
+std::u32string fix_text(std::u32string_view text, bool quick) {
+  std::u32string out;
+  out.reserve(text.size());
+  bool unescape = true;  // "auto": on until a segment holds '<'
+  for_each_segment(text, [&](std::u32string_view segment) {
+    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
+    out += fix_segment(std::u32string(segment), unescape, quick);
+    return true;
+  });
   return out;
 }
+
+}  // namespace
+
+namespace detail {
+bool ftfy_is_bad(std::u32string_view text, bool skip_unclassified) { return is_bad(text, skip_unclassified); }
+std::u32string ftfy_fix_text_every_pass(std::u32string_view text) { return fix_text(text, false); }
+}  // namespace detail
+
+bool ftfy_leaves_unchanged(std::u32string_view text) {
+  bool unchanged = true;
+  for_each_segment(text, [&](std::u32string_view segment) { return unchanged = segment_is_fixed(segment); });
+  return unchanged;
+}
+
+std::u32string ftfy_fix_text(std::u32string_view text) { return fix_text(text, true); }
 
 }  // namespace clip::text

@@ -4,13 +4,6 @@
 
 namespace clip::text {
 
-bool is_regex_space(char32_t c) {
-  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D);
-  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE);
-}
-
-bool is_python_space(char32_t c) { return is_regex_space(c) || (c >= 0x1C && c <= 0x1F); }
-
 CharClass classify_non_ascii(char32_t c) {
   if (is_regex_space(c)) return CharClass::kSpace;
   const uint32_t mask = U_GET_GC_MASK(static_cast<UChar32>(c));

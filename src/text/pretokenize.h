@@ -19,10 +19,16 @@ struct Pretoken {
 
 enum class CharClass { kSpace, kLetter, kNumber, kOther, kSkipped };
 
-// Unicode White_Space (what `\s` matches in Python's `regex`).
-bool is_regex_space(char32_t c);
+// Unicode White_Space (what `\s` matches in Python's `regex`), written out: the set has not
+// changed since Unicode 6.3 and a test checks it against ICU's for every code point.
+inline bool is_regex_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D);
+  if (c < 0x1680) return c == 0x85 || c == 0xA0;
+  return c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
+}
 // What Python's str.isspace() accepts (White_Space plus U+001C..U+001F), used by str.strip().
-bool is_python_space(char32_t c);
+inline bool is_python_space(char32_t c) { return is_regex_space(c) || (c >= 0x1C && c <= 0x1F); }
 // The regex's view of a character: space, letter (\p{L}), number (\p{N}), other, or skipped.
 CharClass classify_non_ascii(char32_t c);
 

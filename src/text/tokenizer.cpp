@@ -1,5 +1,7 @@
 #include "clip/tokenizer.h"
 
+#include <algorithm>
+
 #include "clip/error.h"
 #include "text/bpe.h"
 #include "text/clean.h"
@@ -46,35 +48,60 @@ Tokenizer Tokenizer::from_path(const std::string& path) {
   return from_openai_bpe(path);
 }
 
+namespace {
+
+// Buffers encode_into reuses, so a run of texts allocates only while they grow.
+struct EncodeScratch {
+  char short_lowered[256];  // ASCII path: short texts need no allocation at all
+  std::string lowered;      // ASCII path, longer texts
+  std::u32string cleaned;   // general path
+  std::string word;         // general path: one pre-token as UTF-8
+};
+
+// Appends the ids of `text` (no start/end tokens) to `ids`.
+void encode_into(const text::Vocab& vocab, text::BpeCache& cache, std::string_view text, EncodeScratch& s,
+                 std::vector<int32_t>& ids) {
+  auto emit_special = [&](text::PretokenKind kind) {
+    ids.push_back(kind == text::PretokenKind::kStartOfText ? vocab.sot_id() : vocab.eot_id());
+  };
+  char* lowered_data = s.short_lowered;
+  if (text.size() > sizeof(s.short_lowered)) {
+    s.lowered.resize(text.size());
+    lowered_data = s.lowered.data();
+  }
+  if (text::lower_ascii_fast(text, lowered_data)) {
+    const std::string_view lowered(lowered_data, text.size());
+    text::for_each_pretoken(lowered, [&](size_t b, size_t e, text::PretokenKind kind) {
+      if (kind == text::PretokenKind::kText) cache.encode(vocab, lowered.substr(b, e - b), ids);
+      else emit_special(kind);
+    });
+    return;
+  }
+  text::clean_text_fast(text, s.cleaned);
+  const std::u32string_view cleaned(s.cleaned);
+  text::for_each_pretoken(cleaned, [&](size_t b, size_t e, text::PretokenKind kind) {
+    if (kind != text::PretokenKind::kText) return emit_special(kind);
+    s.word.clear();
+    for (size_t i = b; i < e; ++i) text::append_utf8(s.word, cleaned[i]);
+    cache.encode(vocab, s.word, ids);
+  });
+}
+
+}  // namespace
+
 std::string Tokenizer::clean(std::string_view text) const {
   std::string fast;
   if (text::clean_ascii_fast(text, fast)) return fast;
-  return text::u32_to_utf8(text::clean_text(text));
+  std::u32string cleaned;
+  text::clean_text_fast(text, cleaned);
+  return text::u32_to_utf8(cleaned);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 8);
-  auto emit_special = [&](text::PretokenKind kind) {
-    ids.push_back(kind == text::PretokenKind::kStartOfText ? vocab_->sot_id() : vocab_->eot_id());
-  };
-  std::string cleaned_ascii;
-  if (text::clean_ascii_fast(text, cleaned_ascii)) {
-    const std::string_view cleaned(cleaned_ascii);
-    text::for_each_pretoken(cleaned, [&](size_t b, size_t e, text::PretokenKind kind) {
-      if (kind == text::PretokenKind::kText) cache_->encode(*vocab_, cleaned.substr(b, e - b), ids);
-      else emit_special(kind);
-    });
-    return ids;
-  }
-  const std::u32string cleaned = text::clean_text(text);
-  std::string word;
-  text::for_each_pretoken(std::u32string_view(cleaned), [&](size_t b, size_t e, text::PretokenKind kind) {
-    if (kind != text::PretokenKind::kText) return emit_special(kind);
-    word.clear();
-    for (size_t i = b; i < e; ++i) text::append_utf8(word, cleaned[i]);
-    cache_->encode(*vocab_, word, ids);
-  });
+  EncodeScratch scratch;
+  encode_into(*vocab_, *cache_, text, scratch, ids);
   return ids;
 }
 
@@ -109,24 +136,32 @@ TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int contex
   batch.rows = static_cast<int64_t>(texts.size());
   batch.context_length = context_length;
   batch.ids.assign(texts.size() * static_cast<size_t>(context_length), 0);
-  auto fill_row = [&](size_t r) {
-    const std::vector<int32_t> ids = encode(texts[r]);
-    int64_t* row = batch.ids.data() + r * static_cast<size_t>(context_length);
-    const size_t n = ids.size() + 2;
-    if (n > static_cast<size_t>(context_length) && !truncate)
-      throw Error("text " + std::to_string(r) + " has " + std::to_string(ids.size()) + " tokens (" +
-                  std::to_string(n) + " with start and end), too long for context length " +
-                  std::to_string(context_length));
-    const size_t keep = std::min(ids.size(), static_cast<size_t>(context_length) - 2);
-    row[0] = vocab_->sot_id();
-    for (size_t i = 0; i < keep; ++i) row[i + 1] = ids[i];
-    row[keep + 1] = vocab_->eot_id();
+  // Rows go in chunks, each with its own buffers, so texts reuse them.
+  constexpr size_t kChunk = 64;
+  auto fill_chunk = [&](size_t chunk) {
+    EncodeScratch scratch;
+    std::vector<int32_t> ids;
+    for (size_t r = chunk * kChunk; r < std::min(texts.size(), (chunk + 1) * kChunk); ++r) {
+      ids.clear();
+      encode_into(*vocab_, *cache_, texts[r], scratch, ids);
+      int64_t* row = batch.ids.data() + r * static_cast<size_t>(context_length);
+      const size_t n = ids.size() + 2;
+      if (n > static_cast<size_t>(context_length) && !truncate)
+        throw Error("text " + std::to_string(r) + " has " + std::to_string(ids.size()) + " tokens (" +
+                    std::to_string(n) + " with start and end), too long for context length " +
+                    std::to_string(context_length));
+      const size_t keep = std::min(ids.size(), static_cast<size_t>(context_length) - 2);
+      row[0] = vocab_->sot_id();
+      for (size_t i = 0; i < keep; ++i) row[i + 1] = ids[i];
+      row[keep + 1] = vocab_->eot_id();
+    }
   };
-  if (threads == 1 || texts.size() < 2) {
-    for (size_t r = 0; r < texts.size(); ++r) fill_row(r);
+  const size_t chunks = (texts.size() + kChunk - 1) / kChunk;
+  if (threads == 1 || chunks < 2) {
+    for (size_t c = 0; c < chunks; ++c) fill_chunk(c);
   } else {
     util::ThreadPool pool(threads);
-    pool.parallel_for(texts.size(), fill_row);
+    pool.parallel_for(chunks, fill_chunk);
   }
   return batch;
 }

@@ -4,6 +4,12 @@ namespace clip::text {
 
 std::u32string utf8_to_u32(std::string_view bytes) {
   std::u32string out;
+  utf8_to_u32(bytes, out);
+  return out;
+}
+
+void utf8_to_u32(std::string_view bytes, std::u32string& out) {
+  out.clear();
   out.reserve(bytes.size());
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t n = bytes.size();
@@ -45,7 +51,6 @@ std::u32string utf8_to_u32(std::string_view bytes) {
     out.push_back(ok ? cp : 0xFFFD);
     i = j;
   }
-  return out;
 }
 
 void append_utf8(std::string& out, char32_t c) {
