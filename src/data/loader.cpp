@@ -70,7 +70,8 @@ Batch assemble(std::vector<Example>& examples, const std::vector<uint64_t>& ids,
   }
   images.resize(static_cast<size_t>(b.rows) * pixels);
   b.images = std::move(images);
-  b.tokens = tokenizer.tokenize(texts, o.context_length, /*truncate=*/true, 1).ids;
+  const TokenBatch tokens = tokenizer.tokenize(texts, o.context_length, /*truncate=*/true, 1);
+  b.tokens.assign(tokens.ids.begin(), tokens.ids.end());
   b.captions = std::move(texts);
   return b;
 }

@@ -135,7 +135,7 @@ TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int contex
   TokenBatch batch;
   batch.rows = static_cast<int64_t>(texts.size());
   batch.context_length = context_length;
-  batch.ids.assign(texts.size() * static_cast<size_t>(context_length), 0);
+  batch.ids.resize(texts.size() * static_cast<size_t>(context_length));  // unset: each row is written whole below
   // Rows go in chunks, each with its own buffers, so texts reuse them.
   constexpr size_t kChunk = 64;
   auto fill_chunk = [&](size_t chunk) {
@@ -154,6 +154,7 @@ TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int contex
       row[0] = vocab_->sot_id();
       for (size_t i = 0; i < keep; ++i) row[i + 1] = ids[i];
       row[keep + 1] = vocab_->eot_id();
+      std::fill(row + keep + 2, row + context_length, int64_t{0});
     }
   };
   const size_t chunks = (texts.size() + kChunk - 1) / kChunk;

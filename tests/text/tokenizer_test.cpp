@@ -253,6 +253,22 @@ TEST(Tokenizer, SharedAcrossThreadsGivesTheSameIds) {
   EXPECT_EQ(one.ids, many.ids);
 }
 
+// tokenize() leaves its matrix unset and writes each row whole: the padding must be zeros even
+// in memory that held other values (freed blocks of the same size are handed out again).
+TEST(Tokenizer, PaddingIsZeroInReusedMemory) {
+  for (size_t rows : {1, 3, 8, 40, 130}) {
+    const std::vector<std::string> texts(rows, "a photo of a cat.");
+    { std::vector<int64_t, clip::DefaultInitAllocator<int64_t>> junk(rows * 77, -7); }
+    const clip::TokenBatch batch = shipped().tokenize(texts, 77, true, 2);
+    for (size_t r = 0; r < rows; ++r) {
+      const int64_t* row = batch.row(static_cast<int64_t>(r));
+      EXPECT_EQ(row[0], 49406);
+      EXPECT_EQ(row[7], 49407) << "row " << r;
+      for (int i = 8; i < 77; ++i) ASSERT_EQ(row[i], 0) << "rows " << rows << ", row " << r << ", position " << i;
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
