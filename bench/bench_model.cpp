@@ -1,8 +1,10 @@
 // Inference throughput of CLIP++ beside the PyTorch peer, in one run on the same machine.
 //
 //   bench_model [--models vit-b-32 rn50] [--precisions fp32 bf16] [--threads N] [--runs 5]
+//               [--image-batches 1 8 32] [--text-batches 1 32 256]
 //               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer]
 //               [--json out.json]
+// (An empty batch list skips that tower. The peer always runs its own full set.)
 //
 // Random weights (CLIP's init, seeded), the peer's input construction: random images, and
 // short prompts of 6-10 tokens padded to 77. Medians after a warm-up. The peer runs twice:
@@ -66,6 +68,33 @@ double vit_image_flops(const clip::ModelConfig& c) {
   return 2 * (g * g * 3 * p * p * w + c.vision_layers * per_block + w * c.embed_dim);
 }
 
+// The same for a ModifiedResNet: the stem's three 3x3 convolutions, each bottleneck's 1x1, 3x3
+// and 1x1 (and downsampling 1x1) convolutions at their resolutions, and the attention pool's
+// projections (keys and values for every position, query and output for the pooled one).
+double resnet_image_flops(const clip::ModelConfig& c) {
+  const double w = c.vision_width;
+  double side = c.image_resolution / 2.0, macs = 0;
+  macs += side * side * 9 * (3 * w / 2 + (w / 2) * (w / 2) + (w / 2) * w);
+  side /= 2;  // the stem's average pool
+  double inplanes = w;
+  for (int stage = 0; stage < 4; ++stage) {
+    const double planes = w * (1 << stage);
+    for (int block = 0; block < c.vision_resnet_layers[stage]; ++block) {
+      const int stride = block == 0 && stage > 0 ? 2 : 1;
+      const double out_side = side / stride;
+      macs += side * side * (inplanes * planes + 9 * planes * planes) + out_side * out_side * planes * 4 * planes;
+      if (stride > 1 || inplanes != 4 * planes) macs += out_side * out_side * inplanes * 4 * planes;
+      inplanes = 4 * planes;
+      side = out_side;
+    }
+  }
+  const double e = inplanes, tokens = side * side + 1;
+  macs += 2 * tokens * e * e + e * e + e * c.embed_dim;
+  return 2 * macs;
+}
+
+double image_flops(const clip::ModelConfig& c) { return c.is_vit() ? vit_image_flops(c) : resnet_image_flops(c); }
+
 double best_matmul_gflops(torch::ScalarType t, int runs) {
   const torch::Tensor a = torch::randn({2048, 2048}).to(t), b = torch::randn({2048, 2048}).to(t);
   const double s = median_seconds([&] { torch::mm(a, b); }, runs);
@@ -95,6 +124,7 @@ json run_peer(const std::string& python, const std::string& peer, const std::vec
 
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"vit-b-32", "rn50"}, precisions = {"fp32", "bf16"};
+  std::vector<std::string> image_batches = {"1", "8", "32"}, text_batches = {"1", "32", "256"};
   std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3", json_out;
   int threads = 0, runs = 5;
   bool with_peer = true;
@@ -106,6 +136,8 @@ int main(int argc, char** argv) {
     };
     if (a == "--models") list(models);
     else if (a == "--precisions") list(precisions);
+    else if (a == "--image-batches") list(image_batches);
+    else if (a == "--text-batches") list(text_batches);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
     else if (a == "--peer" && i + 1 < argc) peer = argv[++i];
@@ -130,13 +162,15 @@ int main(int argc, char** argv) {
     clip::Model m = clip::Model::random(cfg, 0);
     for (const auto& prec : precisions) {
       m.set_precision(clip::precision_from_name(prec));
-      for (int64_t b : {1, 8, 32}) {
+      for (const std::string& batch : image_batches) {
+        const int64_t b = std::stoll(batch);
         const torch::Tensor x = torch::randn({b, 3, cfg.image_resolution, cfg.image_resolution});
         const double s = median_seconds([&] { m.encode_image(x); }, runs);
         ours[name + "/" + prec + "/image/" + std::to_string(b)] = b / s;
-        if (cfg.is_vit() && b == 32) gflops[name + "/" + prec] = vit_image_flops(cfg) * b / s / 1e9;
+        if (b == 32) gflops[name + "/" + prec] = image_flops(cfg) * b / s / 1e9;
       }
-      for (int64_t b : {1, 32, 256}) {
+      for (const std::string& batch : text_batches) {
+        const int64_t b = std::stoll(batch);
         const torch::Tensor ids = short_prompts(b);
         const double s = median_seconds([&] { m.encode_text(ids); }, runs);
         ours[name + "/" + prec + "/text/" + std::to_string(b)] = b / s;
@@ -203,7 +237,7 @@ int main(int argc, char** argv) {
   }
   std::printf("best 2048^3 matmul: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", mm32, mm16);
   for (auto it = gflops.begin(); it != gflops.end(); ++it)
-    std::printf("ViT image tower (batch 32) %-14s %.1f GFLOP/s (%.0f%% of the best matmul)\n", it.key().c_str(),
+    std::printf("image tower (batch 32) %-14s %.1f GFLOP/s (%.0f%% of the best matmul)\n", it.key().c_str(),
                 it.value().get<double>(),
                 100.0 * it.value().get<double>() / (it.key().find("bf16") != std::string::npos ? mm16 : mm32));
   std::printf("ViT-B/32 safetensors load (warm cache): %.3f s\n", load_s);
