@@ -7,6 +7,7 @@
 #include "clip/error.h"
 #include "model/matmul.h"
 #include "model/quick_gelu.h"
+#include "model/short_attention.h"
 
 namespace clip::model {
 namespace F = torch::nn::functional;
@@ -103,9 +104,11 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(he
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const std::vector<torch::Tensor> qkv =
       linear(*fast_in, is_training(), x, in_proj_weight, in_proj_bias, Activation::kNone, /*bf16_out=*/true).chunk(3, -1);
-  const torch::Tensor out = attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
-                                      split_heads(qkv[2], heads), mask);
-  return linear(*fast_out, is_training(), merge_heads(out), out_proj->weight, out_proj->bias);
+  const torch::Tensor q = split_heads(qkv[0], heads), k = split_heads(qkv[1], heads), v = split_heads(qkv[2], heads);
+  const torch::Tensor merged = !is_training() && short_attention_applies(q, k, v, mask)
+                                   ? short_attention(q, k, v, mask)
+                                   : merge_heads(attention(q, k, v, mask));
+  return linear(*fast_out, is_training(), merged, out_proj->weight, out_proj->bias);
 }
 
 MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {

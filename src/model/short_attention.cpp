@@ -1,0 +1,97 @@
+#include "model/short_attention.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace clip::model {
+namespace {
+
+// Reads row `row` of a [N, H, L, D] tensor (unit stride along D) as floats.
+template <class T>
+void load_rows(const torch::Tensor& t, int64_t n, int64_t h, float* out) {
+  const T* base = t.data_ptr<T>() + n * t.stride(0) + h * t.stride(1);
+  const int64_t L = t.size(2), D = t.size(3), row_stride = t.stride(2);
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t d = 0; d < D; ++d) out[i * D + d] = static_cast<float>(base[i * row_stride + d]);
+}
+
+// A dot product with eight partial sums, so the compiler can keep it in vector registers
+// without reassociating a single sum.
+float dot(const float* a, const float* b, int64_t n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += a[i + j] * b[i + j];
+  float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; ++i) total += a[i] * b[i];
+  return total;
+}
+
+template <class T>
+void run(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const float* mask, float* out) {
+  const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  at::parallel_for(0, N * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> qf(L * D), kf(L * D), vf(L * D), p(L);
+    for (int64_t nh = begin; nh < end; ++nh) {
+      const int64_t n = nh / H, h = nh % H;
+      load_rows<T>(q, n, h, qf.data());
+      load_rows<T>(k, n, h, kf.data());
+      load_rows<T>(v, n, h, vf.data());
+      for (int64_t i = 0; i < L; ++i) {
+        float top = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < L; ++j) {
+          p[j] = dot(&qf[i * D], &kf[j * D], D) * scale + (mask ? mask[i * L + j] : 0.0f);
+          top = std::max(top, p[j]);
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < L; ++j) {
+          p[j] = std::exp(p[j] - top);
+          sum += p[j];
+        }
+        float* o = out + (n * L + i) * H * D + h * D;
+        for (int64_t d = 0; d < D; ++d) o[d] = 0;
+        for (int64_t j = 0; j < L; ++j) {
+          const float w = p[j] / sum;
+          const float* vj = &vf[j * D];
+          for (int64_t d = 0; d < D; ++d) o[d] += w * vj[d];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool short_attention_applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& mask) {
+  const bool inference = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
+  if (!inference || q.dim() != 4 || q.sizes() != k.sizes() || q.sizes() != v.sizes()) return false;
+  const auto type = q.scalar_type();
+  if ((type != torch::kFloat32 && type != torch::kBFloat16) || k.scalar_type() != type || v.scalar_type() != type)
+    return false;
+  for (const torch::Tensor* t : {&q, &k, &v})
+    if (!t->device().is_cpu() || t->stride(3) != 1 || t->requires_grad()) return false;
+  if (q.size(0) * q.size(1) > kShortAttentionMaxHeads) return false;
+  const int64_t L = q.size(2);
+  if (L < 1 || L > kShortAttentionMaxLength || q.size(3) < 1) return false;
+  return !mask.defined() || (mask.device().is_cpu() && mask.dim() == 2 && mask.size(0) == L && mask.size(1) == L &&
+                             mask.is_floating_point());
+}
+
+torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& mask) {
+  TORCH_CHECK(short_attention_applies(q, k, v, mask), "short_attention: inputs it does not serve");
+  const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
+  torch::Tensor out = torch::empty({N, L, H * D}, q.options().dtype(torch::kFloat32));
+  const torch::Tensor m = mask.defined() ? mask.to(torch::kFloat32).contiguous() : torch::Tensor();
+  const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
+  if (q.scalar_type() == torch::kBFloat16) run<c10::BFloat16>(q, k, v, mp, out.data_ptr<float>());
+  else run<float>(q, k, v, mp, out.data_ptr<float>());
+  return out;
+}
+
+}  // namespace clip::model
