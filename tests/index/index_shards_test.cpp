@@ -15,6 +15,7 @@
 #include "index/file_hash.h"
 #include "tar_writer.h"
 #include "search_check.h"
+#include "temp_dir.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -28,34 +29,10 @@ namespace {
 using clip::test::image_file;
 using clip::test::model_path;
 using clip::test::text_query;
+using clip::test::quiet_options;
+using clip::test::TempDir;
 using clip::test::tiny_model;
 using Members = std::vector<std::pair<std::string, std::string>>;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "clip_index_shards_XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = fs::canonical(templ).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-BuildOptions quiet_options() {
-  BuildOptions o;
-  o.quiet = true;
-  o.batch_size = 3;
-  o.chunk_size = 2;
-  o.threads = 2;
-  return o;
-}
 
 std::string bytes_of(const std::string& fixture) { return clip::util::read_file(image_file(fixture)); }
 

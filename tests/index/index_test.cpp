@@ -15,6 +15,7 @@
 #include "clip/index.h"
 #include "index/file_hash.h"
 #include "search_check.h"
+#include "temp_dir.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -28,33 +29,9 @@ namespace {
 using clip::test::image_file;
 using clip::test::model_path;
 using clip::test::text_query;
+using clip::test::quiet_options;
+using clip::test::TempDir;
 using clip::test::tiny_model;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "clip_index_test_XXXXXX").string();
-    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-BuildOptions quiet_options() {
-  BuildOptions o;
-  o.quiet = true;
-  o.batch_size = 3;  // several batches even for a handful of files
-  o.chunk_size = 2;
-  o.threads = 2;
-  return o;
-}
 
 // Files indexed as themselves: the row paths are the files.
 void expect_matches_brute_force(const ImageIndex& index, const std::vector<std::string>& paths,

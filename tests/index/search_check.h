@@ -1,5 +1,6 @@
-// The brute-force reference the index tests compare search results with: every file embedded by
-// the Embedder (not the index code), ranked by cosine similarity to the query.
+// What the index tests share: the brute-force reference they compare search results with (every
+// file embedded by the Embedder, not the index code, ranked by cosine similarity to the query),
+// and the build options they use.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,6 +16,16 @@
 #include "tiny_model.h"
 
 namespace clip::test {
+
+// Quiet, and several batches and work chunks even for a handful of files.
+inline index::BuildOptions quiet_options() {
+  index::BuildOptions o;
+  o.quiet = true;
+  o.batch_size = 3;
+  o.chunk_size = 2;
+  o.threads = 2;
+  return o;
+}
 
 // Search results must be the brute-force ranking: same scores, and the same rows wherever the
 // scores are not tied (within the float noise of different batch compositions). rows[i] is the

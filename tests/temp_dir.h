@@ -1,6 +1,8 @@
 // A temporary folder for one test, removed with everything in it at the end of the test.
 #pragma once
 
+#include <stdlib.h>  // mkdtemp
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,9 +13,9 @@ namespace clip::test {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "clip_dataset_XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "clip_test_XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
+    path_ = std::filesystem::canonical(tmpl).string();  // no symlinks: paths compare as the code stores them
   }
   ~TempDir() {
     std::error_code ec;
