@@ -933,26 +933,6 @@ std::u32string nfc(std::u32string_view text) {
   return from_icu(result);
 }
 
-// A character that one of the fixers after fix_encoding changes or removes (or that starts an
-// HTML entity, whatever the unescape setting).
-bool is_fixer_trigger(char32_t c) {
-  if (c < 0x80) return c == U'&' || c == U'\r' || c == 0x7F || (c < 0x20 && c != U'\t' && c != U'\n' && c != U'\f');
-  switch (c) {
-    case 0x132: case 0x133: case 0x149: case 0x1F1: case 0x1F2: case 0x1F3:  // ligatures
-    case 0x2BC: case 0x3000: case 0x2028: case 0x2029: case 0xFEFF:
-      return true;
-    default:
-      break;
-  }
-  return (c >= 0x80 && c <= 0x9F) ||      // C1 controls (and U+0085, a line break)
-         (c >= 0x1C4 && c <= 0x1CC) ||    // ligatures
-         (c >= 0xFB00 && c <= 0xFB06) ||  // ligatures
-         (c >= 0xFF01 && c <= 0xFFEF) ||  // full- and half-width forms
-         (c >= 0x2018 && c <= 0x201F) ||  // curly quotes
-         (c >= 0x206A && c <= 0x206F) || (c >= 0xFFF9 && c <= 0xFFFC) ||  // removed controls
-         (c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF;                     // surrogates, out of range
-}
-
 // ICU's NFC quick check (UAX #15) in one call, on the text as UTF-16 (short texts stay in the
 // UnicodeString's own buffer): yes only when NFC surely leaves the text as it is.
 bool nfc_quick_check_yes(std::u32string_view t) {
@@ -963,38 +943,44 @@ bool nfc_quick_check_yes(std::u32string_view t) {
   return U_SUCCESS(status) && result == UNORM_YES;
 }
 
-// fix_segment(segment) == segment: each fixer alone leaves it unchanged, so their sequence does.
-bool segment_is_fixed(std::u32string_view segment) {
-  bool ascii = true;
-  for (char32_t c : segment) {
-    if (is_fixer_trigger(c)) return false;
-    ascii &= c < 0x80;
-  }
-  return ascii || (!is_bad(segment) && nfc_quick_check_yes(segment));
-}
-
 // Which of the character-level fixers have something to act on (bits of FixerWork).
 enum FixerWork : unsigned {
   kWorkC1 = 1, kWorkLigatures = 2, kWorkWidth = 4, kWorkQuotes = 8, kWorkLineBreaks = 16, kWorkSurrogates = 32,
   kWorkEscapes = 64, kWorkControls = 128,
 };
 
+// The fixers that change or remove `c` (0: none does).
+unsigned fixer_work(char32_t c) {
+  if (c >= 0x20 && c < 0x7F) return 0;
+  unsigned work = 0;
+  if (c >= 0x80 && c <= 0x9F) work |= kWorkC1;
+  if (c == 0x132 || c == 0x133 || c == 0x149 || (c >= 0x1C4 && c <= 0x1CC) || (c >= 0x1F1 && c <= 0x1F3) ||
+      (c >= 0xFB00 && c <= 0xFB06))
+    work |= kWorkLigatures;
+  if (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) work |= kWorkWidth;
+  if (c == 0x2BC || (c >= 0x2018 && c <= 0x201F)) work |= kWorkQuotes;
+  if (c == U'\r' || c == 0x2028 || c == 0x2029 || c == 0x85) work |= kWorkLineBreaks;
+  if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) work |= kWorkSurrogates;
+  if (c == 0x1B) work |= kWorkEscapes;
+  if (is_removed_control(c)) work |= kWorkControls;
+  return work;
+}
+
 unsigned fixer_work(std::u32string_view text) {
   unsigned work = 0;
-  for (char32_t c : text) {
-    if (c >= 0x20 && c < 0x7F) continue;
-    if (c >= 0x80 && c <= 0x9F) work |= kWorkC1;
-    if (c == 0x132 || c == 0x133 || c == 0x149 || (c >= 0x1C4 && c <= 0x1CC) || (c >= 0x1F1 && c <= 0x1F3) ||
-        (c >= 0xFB00 && c <= 0xFB06))
-      work |= kWorkLigatures;
-    if (c == 0x3000 || (c >= 0xFF01 && c <= 0xFFEF)) work |= kWorkWidth;
-    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201F)) work |= kWorkQuotes;
-    if (c == U'\r' || c == 0x2028 || c == 0x2029 || c == 0x85) work |= kWorkLineBreaks;
-    if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) work |= kWorkSurrogates;
-    if (c == 0x1B) work |= kWorkEscapes;
-    if (is_removed_control(c)) work |= kWorkControls;
-  }
+  for (char32_t c : text) work |= fixer_work(c);
   return work;
+}
+
+// fix_segment(segment) == segment: each fixer alone leaves it unchanged, so their sequence does.
+// ('&' may start an HTML entity, whatever the unescape setting.)
+bool segment_is_fixed(std::u32string_view segment) {
+  bool ascii = true;
+  for (char32_t c : segment) {
+    if (c == U'&' || fixer_work(c) != 0) return false;
+    ascii &= c < 0x80;
+  }
+  return ascii || (!is_bad(segment) && nfc_quick_check_yes(segment));
 }
 
 // fix_and_explain (without the explanation) on one segment. With `quick`, the loop stops
