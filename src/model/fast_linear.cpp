@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "clip/error.h"
+#include "util/huge_pages.h"
 
 namespace clip::model {
 namespace {
@@ -66,6 +67,12 @@ struct FastLinear::Impl {
     dnnl::memory::desc weights_desc;
     size_t scratchpad_bytes = 0;
   };
+  // Weights in the layout a primitive wants, in memory made for streaming reads (huge pages).
+  struct Packed {
+    dnnl::memory::desc desc;
+    dnnl::memory memory;
+    std::shared_ptr<void> buffer;  // owns memory's data
+  };
   // The packed state of one compute mode (fp32 or bf16).
   struct Mode {
     const void* weight_ptr = nullptr;
@@ -74,8 +81,8 @@ struct FastLinear::Impl {
     int64_t bias_version = -2;
     int64_t n = 0, k = 0;
     torch::Tensor bias;                                                  // fp32 [N], contiguous copy
-    std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed;    // by the layout a primitive wants
-    std::map<std::tuple<int64_t, Activation, torch::ScalarType>, Primitive> primitives;
+    std::vector<Packed> packed;                                          // by the layout a primitive wants
+    std::map<std::tuple<int64_t, Activation, torch::ScalarType, bool>, Primitive> primitives;  // + accumulate
   };
 
   std::mutex mutex;
@@ -93,22 +100,43 @@ int FastLinear::pack_count() const {
 
 torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor& weight, const torch::Tensor& bias,
                                   Activation act, bool bf16, torch::ScalarType out) {
+  if (out != torch::kFloat32 && out != torch::kBFloat16) throw Error("FastLinear: output must be fp32 or bf16");
+  std::vector<int64_t> out_sizes = x_in.sizes().vec();
+  out_sizes.back() = weight.size(0);
+  torch::Tensor y = torch::empty(out_sizes, x_in.options().dtype(out));
+  run(x_in, weight, bias, act, bf16, y, /*accumulate=*/false);
+  return y;
+}
+
+void FastLinear::accumulate(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool bf16,
+                            torch::Tensor& y) {
+  std::vector<int64_t> out_sizes = x.sizes().vec();
+  out_sizes.back() = weight.size(0);
+  if (y.scalar_type() != torch::kFloat32 || !y.is_contiguous() || y.sizes().vec() != out_sizes || !y.device().is_cpu())
+    throw Error("FastLinear::accumulate: the output must be a contiguous fp32 CPU tensor of shape " + c10::str(c10::IntArrayRef(out_sizes)) +
+                ", found " + c10::str(y.sizes()));
+  run(x, weight, bias, Activation::kNone, bf16, y, /*accumulate=*/true);
+}
+
+void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, const torch::Tensor& bias, Activation act,
+                     bool bf16, torch::Tensor& y, bool accumulate) {
   const int64_t n = weight.size(0), k = weight.size(1);
   if (x_in.size(-1) != k) throw Error("FastLinear: input has " + std::to_string(x_in.size(-1)) + " features, expected " + std::to_string(k));
-  if (out != torch::kFloat32 && out != torch::kBFloat16) throw Error("FastLinear: output must be fp32 or bf16");
-  const torch::ScalarType in_type = bf16 ? torch::kBFloat16 : torch::kFloat32;
+  const torch::ScalarType in_type = bf16 ? torch::kBFloat16 : torch::kFloat32, out = y.scalar_type();
   const torch::Tensor x = x_in.to(in_type).contiguous();
-  std::vector<int64_t> out_sizes = x.sizes().vec();
-  out_sizes.back() = n;
   const int64_t m = k == 0 ? 0 : x.numel() / k;
-  torch::Tensor y = torch::empty(out_sizes, x.options().dtype(out));
-  if (m == 0) return y;
-  if (k == 0) return reference_linear(x_in.to(torch::kFloat32), weight, bias, act).to(out);
+  if (m == 0) return;
+  if (k == 0) {
+    const torch::Tensor r = reference_linear(x_in.to(torch::kFloat32), weight, bias, act).to(out);
+    if (accumulate) y.add_(r);
+    else y.copy_(r);
+    return;
+  }
 
   const dt wdt = bf16 ? dt::bf16 : dt::f32;
   const dt ydt = out == torch::kBFloat16 ? dt::bf16 : dt::f32;
   Impl::Primitive prim;
-  dnnl::memory packed;
+  Impl::Packed packed;  // copied under the lock: the buffer stays alive while this call runs
   torch::Tensor bias_copy;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -125,7 +153,7 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
       mode.k = k;
       mode.bias = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous().clone() : torch::Tensor();
     }
-    const auto key = std::make_tuple(m, act, out);
+    const auto key = std::make_tuple(m, act, out, accumulate);
     auto it = mode.primitives.find(key);
     if (it == mode.primitives.end()) {
       if (mode.primitives.size() >= kMaxPrimitives) mode.primitives.clear();
@@ -134,12 +162,11 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
       const dnnl::memory::desc dst_md({m, n}, ydt, tag::ab);
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      if (act != Activation::kNone) {
-        dnnl::post_ops ops;
-        if (act == Activation::kQuickGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
-        else ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-        attr.set_post_ops(ops);
-      }
+      dnnl::post_ops ops;
+      if (act == Activation::kQuickGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
+      else if (act == Activation::kGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+      if (accumulate) ops.append_sum(1.0f);  // dst = dst + (x·W + b): the residual add, in the same pass
+      if (ops.len() > 0) attr.set_post_ops(ops);
       const dnnl::matmul::desc desc =
           mode.bias.defined() ? dnnl::matmul::desc(src_md, w_md, dnnl::memory::desc({1, n}, dt::f32, tag::ab), dst_md)
                               : dnnl::matmul::desc(src_md, w_md, dst_md);
@@ -151,17 +178,19 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
       it = mode.primitives.emplace(key, std::move(p)).first;
     }
     prim = it->second;
-    for (const auto& [md, mem] : mode.packed)
-      if (md == prim.weights_desc) packed = mem;
-    if (!packed) {
+    for (const Impl::Packed& p : mode.packed)
+      if (p.desc == prim.weights_desc) packed = p;
+    if (!packed.buffer) {
       // Torch's [N, K] row-major weight is the [K, N] matrix with strides {1, K} ("ba").
       const torch::Tensor w = weight.detach().contiguous();
       dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), onednn_cpu_engine(), w.data_ptr());
-      packed = dnnl::memory(prim.weights_desc, onednn_cpu_engine());
+      packed.desc = prim.weights_desc;
+      packed.buffer = util::allocate_for_streaming(prim.weights_desc.get_size());
+      packed.memory = dnnl::memory(prim.weights_desc, onednn_cpu_engine(), packed.buffer.get());
       dnnl::stream stream(onednn_cpu_engine());
-      dnnl::reorder(plain, packed).execute(stream, plain, packed);
+      dnnl::reorder(plain, packed.memory).execute(stream, plain, packed.memory);
       stream.wait();
-      mode.packed.emplace_back(prim.weights_desc, packed);
+      mode.packed.push_back(packed);
       ++impl_->packs;
     }
     bias_copy = mode.bias;
@@ -170,7 +199,7 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
   const dnnl::engine& engine = onednn_cpu_engine();
   dnnl::memory src(dnnl::memory::desc({m, k}, wdt, tag::ab), engine, x.data_ptr());
   dnnl::memory dst(dnnl::memory::desc({m, n}, ydt, tag::ab), engine, y.data_ptr());
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed.memory}, {DNNL_ARG_DST, dst}};
   if (bias_copy.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc({1, n}, dt::f32, tag::ab), engine, bias_copy.data_ptr()));
   torch::Tensor scratch;
@@ -182,7 +211,6 @@ torch::Tensor FastLinear::forward(const torch::Tensor& x_in, const torch::Tensor
   dnnl::stream stream(engine);
   prim.matmul.execute(stream, args);
   stream.wait();
-  return y;
 }
 
 torch::Tensor FastLinear::operator()(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

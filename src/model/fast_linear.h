@@ -59,6 +59,11 @@ class FastLinear {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                         Activation act, bool bf16, torch::ScalarType out);
 
+  // y += x · Wᵀ + b in place (a residual add fused into the product: oneDNN's sum post-op), with y
+  // a contiguous fp32 CPU tensor of shape [..., N]; x and bf16 as for forward.
+  void accumulate(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool bf16,
+                  torch::Tensor& y);
+
   // The layer as a model uses it: the fast path when fast_linear_applies (in bf16 when CPU
   // autocast to bf16 is on or x is bf16; the output is then bf16 if bf16_out, else fp32), else
   // reference_linear.
@@ -69,6 +74,8 @@ class FastLinear {
   int pack_count() const;
 
  private:
+  void run(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, Activation act, bool bf16,
+           torch::Tensor& y, bool accumulate);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

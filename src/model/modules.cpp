@@ -2,9 +2,12 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "clip/error.h"
+#include "model/layer_norm.h"
 #include "model/matmul.h"
 #include "model/quick_gelu.h"
 #include "model/short_attention.h"
@@ -52,6 +55,45 @@ torch::Tensor linear(FastLinear& fast, bool training, const torch::Tensor& x, co
     return act == Activation::kQuickGelu ? quick_gelu(y) : activate(y, act);
   }
   return fast(x, weight, bias, act, bf16_out);
+}
+
+// Pooling takes each row's end token: its largest id (the first one, when repeated). Returns those
+// positions and the largest of them, after checking that every id lies in [0, vocab). On the CPU
+// in one pass over the ids (at batch 1 the library calls it replaces cost more than the pass).
+std::pair<torch::Tensor, int64_t> end_positions(const torch::Tensor& tokens, int64_t vocab) {
+  const auto out_of_range = [vocab] {
+    return Error("encode_text: token ids must lie in [0, " + std::to_string(vocab) + ")");
+  };
+  if (!tokens.device().is_cpu()) {
+    if (tokens.numel() > 0 && (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= vocab))
+      throw out_of_range();
+    const torch::Tensor eot = tokens.argmax(-1);
+    return {eot, tokens.size(0) > 0 ? eot.max().item<int64_t>() : 0};
+  }
+  const int64_t rows = tokens.size(0), cols = tokens.size(1);
+  torch::Tensor eot = torch::empty({rows}, tokens.options());
+  const int64_t* ids = tokens.data_ptr<int64_t>();
+  int64_t* pos = eot.data_ptr<int64_t>();
+  int64_t last = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t* row = ids + r * cols;
+    int64_t best = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      if (row[c] < 0 || row[c] >= vocab) throw out_of_range();
+      if (row[c] > row[best]) best = c;
+    }
+    pos[r] = best;
+    last = std::max(last, best);
+  }
+  return {eot, last};
+}
+
+// x · p for a projection p [in, out] (CLIP stores projections transposed to a linear's weight):
+// at inference a FastLinear with the packed transpose, so bf16 does not cast p on every call.
+torch::Tensor project(FastLinear& fast, bool training, const torch::Tensor& x, const torch::Tensor& p) {
+  const torch::Tensor w = p.t();
+  if (!training && fast_linear_applies(x, w)) return fast(x, w, torch::Tensor());
+  return trainable_matmul(x, p);
 }
 
 // One residual block run without keeping its activations: the forward runs with autograd off
@@ -102,13 +144,16 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(he
 }
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  return linear(*fast_out, is_training(), attend(x, mask), out_proj->weight, out_proj->bias);
+}
+
+torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& x, const torch::Tensor& mask) {
   const std::vector<torch::Tensor> qkv =
       linear(*fast_in, is_training(), x, in_proj_weight, in_proj_bias, Activation::kNone, /*bf16_out=*/true).chunk(3, -1);
   const torch::Tensor q = split_heads(qkv[0], heads), k = split_heads(qkv[1], heads), v = split_heads(qkv[2], heads);
-  const torch::Tensor merged = !is_training() && short_attention_applies(q, k, v, mask)
-                                   ? short_attention(q, k, v, mask)
-                                   : merge_heads(attention(q, k, v, mask));
-  return linear(*fast_out, is_training(), merged, out_proj->weight, out_proj->bias);
+  if (!is_training() && short_attention_applies(q, k, v, mask))
+    return short_attention(q, k, v, mask, cpu_autocast_bf16() ? torch::kBFloat16 : torch::kFloat32);
+  return merge_heads(attention(q, k, v, mask));
 }
 
 MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {
@@ -117,9 +162,12 @@ MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gel
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor h = linear(*fast_fc, is_training(), x, c_fc->weight, c_fc->bias, quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
-                                     /*bf16_out=*/true);
-  return linear(*fast_proj, is_training(), h, c_proj->weight, c_proj->bias);
+  return linear(*fast_proj, is_training(), hidden(x), c_proj->weight, c_proj->bias);
+}
+
+torch::Tensor MlpImpl::hidden(const torch::Tensor& x) {
+  return linear(*fast_fc, is_training(), x, c_fc->weight, c_fc->bias, quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
+                /*bf16_out=*/true);
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps) {
@@ -134,6 +182,25 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, const torch::Te
   return y + mlp(ln_2(y));
 }
 
+bool ResidualBlockImpl::in_place_applies(const torch::Tensor& h) const {
+  if (is_training() || !layer_norm_rows_applies(h, ln_1->weight, ln_1->bias) ||
+      !layer_norm_rows_applies(h, ln_2->weight, ln_2->bias))
+    return false;
+  // The four linears take the fast path (the MLP's second reads the hidden width).
+  return fast_linear_applies(h, attn->in_proj_weight) && fast_linear_applies(h, attn->out_proj->weight) &&
+         fast_linear_applies(h, mlp->c_fc->weight) &&
+         fast_linear_applies(torch::empty({0, mlp->c_proj->weight.size(1)}), mlp->c_proj->weight);
+}
+
+void ResidualBlockImpl::forward_in_place(torch::Tensor& h, const torch::Tensor& mask) {
+  const bool bf16 = cpu_autocast_bf16();
+  const torch::ScalarType in_type = bf16 ? torch::kBFloat16 : torch::kFloat32;
+  const torch::Tensor a = layer_norm_rows(h, ln_1->weight, ln_1->bias, ln_1->options.eps(), in_type);
+  attn->fast_out->accumulate(attn->attend(a, mask), attn->out_proj->weight, attn->out_proj->bias, bf16, h);
+  const torch::Tensor b = layer_norm_rows(h, ln_2->weight, ln_2->bias, ln_2->options.eps(), in_type);
+  mlp->fast_proj->accumulate(mlp->hidden(b), mlp->c_proj->weight, mlp->c_proj->bias, bf16, h);
+}
+
 TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
   for (int i = 0; i < layers; ++i) resblocks->push_back(ResidualBlock(width, heads, mlp_width, quick_gelu, eps));
@@ -141,12 +208,18 @@ TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record,
                                        const std::string& prefix) {
+  bool owned = false;  // whether x is this pass's own tensor, free to update in place
   for (size_t i = 0; i < resblocks->size(); ++i) {
     ResidualBlockImpl* block = resblocks[i]->as<ResidualBlockImpl>();
-    if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad())
+    if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad()) {
       x = CheckpointedBlock::apply(x, mask.defined() ? mask : torch::empty({0}, x.options()), reinterpret_cast<int64_t>(block));
-    else
+    } else if (block->in_place_applies(x)) {
+      if (!owned) x = x.clone();
+      block->forward_in_place(x, mask);
+    } else {
       x = block->forward(x, mask);
+    }
+    owned = true;
     record_to(record, prefix + std::to_string(i), x);
   }
   return x;
@@ -175,7 +248,7 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images, Interm
   x = transformer(x, torch::Tensor(), record, "image.resblock");
   x = ln_post(x.select(1, 0));
   record_to(record, "image.ln_post", x);
-  return trainable_matmul(x, proj);
+  return project(*fast_proj, is_training(), x, proj);
 }
 
 BottleneckImpl::BottleneckImpl(int inplanes, int planes, int stride_) : stride(stride_) {
@@ -296,17 +369,13 @@ torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens_in, Interm
   if (tokens_in.dim() != 2 || tokens_in.size(1) > config.context_length || tokens_in.size(1) < 1)
     throw Error("encode_text: expected tokens of shape [N, L] with 1 <= L <= " + std::to_string(config.context_length) +
                 ", found " + c10::str(tokens_in.sizes()));
-  const torch::Tensor tokens = tokens_in.to(torch::kInt64);
-  if (tokens.numel() > 0 && (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= config.vocab_size))
-    throw Error("encode_text: token ids must lie in [0, " + std::to_string(config.vocab_size) + ")");
-  // Pooling takes the end token: the row's largest id (the first one, when repeated).
-  const torch::Tensor eot = tokens.argmax(-1);
+  const torch::Tensor tokens = tokens_in.to(torch::kInt64).contiguous();
+  const auto [eot, last_eot] = end_positions(tokens, config.vocab_size);
   torch::Tensor used = tokens;
   if (!record && tokens.size(0) > 0) {
     // Causal attention: positions after the batch's last end token cannot change the pooled
     // outputs, so they are not computed.
-    const int64_t length = eot.max().item<int64_t>() + 1;
-    used = tokens.narrow(1, 0, length);
+    used = tokens.narrow(1, 0, last_eot + 1);
   }
   const int64_t L = used.size(1);
   torch::Tensor x = token_embedding(used);
@@ -318,7 +387,7 @@ torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens_in, Interm
   x = ln_final(x);
   record_to(record, "text.ln_final", x);
   x = x.index({torch::arange(x.size(0), eot.options()), eot});
-  x = trainable_matmul(x, text_projection);
+  x = project(*fast_text_projection, is_training(), x, text_projection);
   record_to(record, "text.features", x);
   return x;
 }

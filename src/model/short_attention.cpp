@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -30,12 +31,12 @@ float dot(const float* a, const float* b, int64_t n) {
   return total;
 }
 
-template <class T>
-void run(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const float* mask, float* out) {
+template <class T, class Out>
+void run(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const float* mask, Out* out) {
   const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   at::parallel_for(0, N * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> qf(L * D), kf(L * D), vf(L * D), p(L);
+    std::vector<float> qf(L * D), kf(L * D), vf(L * D), p(L), o(D);
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t n = nh / H, h = nh % H;
       load_rows<T>(q, n, h, qf.data());
@@ -52,13 +53,14 @@ void run(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
           p[j] = std::exp(p[j] - top);
           sum += p[j];
         }
-        float* o = out + (n * L + i) * H * D + h * D;
-        for (int64_t d = 0; d < D; ++d) o[d] = 0;
+        std::fill(o.begin(), o.end(), 0.0f);
         for (int64_t j = 0; j < L; ++j) {
           const float w = p[j] / sum;
           const float* vj = &vf[j * D];
           for (int64_t d = 0; d < D; ++d) o[d] += w * vj[d];
         }
+        Out* dst = out + (n * L + i) * H * D + h * D;
+        for (int64_t d = 0; d < D; ++d) dst[d] = static_cast<Out>(o[d]);
       }
     }
   });
@@ -83,14 +85,21 @@ bool short_attention_applies(const torch::Tensor& q, const torch::Tensor& k, con
 }
 
 torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              const torch::Tensor& mask) {
+                              const torch::Tensor& mask, torch::ScalarType out_type) {
   TORCH_CHECK(short_attention_applies(q, k, v, mask), "short_attention: inputs it does not serve");
+  TORCH_CHECK(out_type == torch::kFloat32 || out_type == torch::kBFloat16, "short_attention: output must be fp32 or bf16");
   const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
-  torch::Tensor out = torch::empty({N, L, H * D}, q.options().dtype(torch::kFloat32));
+  torch::Tensor out = torch::empty({N, L, H * D}, q.options().dtype(out_type));
   const torch::Tensor m = mask.defined() ? mask.to(torch::kFloat32).contiguous() : torch::Tensor();
   const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
-  if (q.scalar_type() == torch::kBFloat16) run<c10::BFloat16>(q, k, v, mp, out.data_ptr<float>());
-  else run<float>(q, k, v, mp, out.data_ptr<float>());
+  const bool bf16_in = q.scalar_type() == torch::kBFloat16;
+  if (out_type == torch::kBFloat16) {
+    if (bf16_in) run<c10::BFloat16>(q, k, v, mp, out.data_ptr<c10::BFloat16>());
+    else run<float>(q, k, v, mp, out.data_ptr<c10::BFloat16>());
+  } else {
+    if (bf16_in) run<c10::BFloat16>(q, k, v, mp, out.data_ptr<float>());
+    else run<float>(q, k, v, mp, out.data_ptr<float>());
+  }
   return out;
 }
 

@@ -26,9 +26,10 @@ constexpr int64_t kShortAttentionMaxHeads = 32;
 bool short_attention_applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                              const torch::Tensor& mask);
 
-// softmax(q·kᵀ / √D + mask)·v with the heads merged: returns fp32 [N, L, H·D]. Computed in fp32
-// (bf16 inputs are widened), the softmax as libtorch's (maximum subtracted before exp).
+// softmax(q·kᵀ / √D + mask)·v with the heads merged: returns [N, L, H·D] of type `out` (kFloat32
+// or kBFloat16: the type the next linear reads). Computed in fp32 (bf16 inputs are widened), the
+// softmax as libtorch's (maximum subtracted before exp).
 torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                              const torch::Tensor& mask);
+                              const torch::Tensor& mask, torch::ScalarType out = torch::kFloat32);
 
 }  // namespace clip::model

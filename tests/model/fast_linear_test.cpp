@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "clip/error.h"
 #include "tensor_compare.h"
 
 #include <ATen/autocast_mode.h>
@@ -88,6 +89,42 @@ TEST_P(FastLinearTest, Bf16WithinBf16Tolerance) {
 
 INSTANTIATE_TEST_SUITE_P(Activations, FastLinearTest,
                          ::testing::Values(Activation::kNone, Activation::kQuickGelu, Activation::kGelu));
+
+TEST(FastLinear, AccumulateAddsTheProductToTheOutputInPlace) {
+  torch::manual_seed(5);
+  c10::InferenceMode inference;
+  for (const Shape& s : shapes()) {
+    std::vector<int64_t> xs = s.lead, ys = s.lead;
+    xs.push_back(s.k);
+    ys.push_back(s.n);
+    const torch::Tensor x = torch::randn(xs), w = torch::randn({s.n, s.k}) / std::sqrt(double(s.k)), b = torch::randn({s.n});
+    const torch::Tensor start = torch::randn(ys);
+    FastLinear fl;
+    torch::Tensor y = start.clone();
+    const void* storage = y.data_ptr();
+    fl.accumulate(x, w, b, /*bf16=*/false, y);
+    EXPECT_EQ(y.data_ptr(), storage);
+    EXPECT_LE(relative_error(y, start + reference_linear(x, w, b, Activation::kNone)), 1e-5) << "K=" << s.k << " N=" << s.n;
+    // bf16 compute: the product of the bf16-rounded operands, added in fp32.
+    torch::Tensor y16 = start.clone();
+    fl.accumulate(x, w, b, /*bf16=*/true, y16);
+    const torch::Tensor exact = start.to(torch::kFloat64) +
+                                reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64),
+                                                 w.to(torch::kBFloat16).to(torch::kFloat64), b.to(torch::kFloat64), Activation::kNone);
+    EXPECT_LE(relative_error(y16, exact), 1e-4) << "K=" << s.k << " N=" << s.n;
+  }
+}
+
+TEST(FastLinear, AccumulateRejectsAnOutputOfTheWrongShapeOrType) {
+  c10::InferenceMode inference;
+  const torch::Tensor x = torch::randn({3, 8}), w = torch::randn({4, 8}), b = torch::randn({4});
+  FastLinear fl;
+  torch::Tensor wrong_shape = torch::zeros({3, 5}), wrong_type = torch::zeros({3, 4}, torch::kFloat64),
+                strided = torch::zeros({4, 3}).t();
+  EXPECT_THROW(fl.accumulate(x, w, b, false, wrong_shape), clip::Error);
+  EXPECT_THROW(fl.accumulate(x, w, b, false, wrong_type), clip::Error);
+  EXPECT_THROW(fl.accumulate(x, w, b, false, strided), clip::Error);
+}
 
 TEST(FastLinear, EmptyBatch) {
   FastLinear fl;

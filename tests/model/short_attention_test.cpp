@@ -65,6 +65,17 @@ TEST(ShortAttention, Bf16InputsAreWidenedExactly) {
   EXPECT_LT(relative_error(short_attention(h[0], h[1], h[2], mask), reference(h[0], h[1], h[2], mask)), 1e-6);
 }
 
+TEST(ShortAttention, Bf16OutputIsTheFp32OutputRounded) {
+  c10::InferenceMode inference;
+  torch::manual_seed(5);
+  const torch::Tensor qkv = torch::randn({1, 7, 3 * 8 * 64}).to(torch::kBFloat16);
+  const auto h = heads_of(qkv, 8);
+  const torch::Tensor mask = causal_mask(7);
+  const torch::Tensor y16 = short_attention(h[0], h[1], h[2], mask, torch::kBFloat16);
+  EXPECT_EQ(y16.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(y16, short_attention(h[0], h[1], h[2], mask).to(torch::kBFloat16)));
+}
+
 TEST(ShortAttention, LeavesOtherCasesToTheGeneralPath) {
   c10::InferenceMode inference;
   const auto long_heads = heads_of(torch::randn({1, kShortAttentionMaxLength + 1, 3 * 64}), 2);
