@@ -192,6 +192,10 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
       stream.wait();
       mode.packed.push_back(packed);
       ++impl_->packs;
+      // One precision's packed weights at a time: a model runs in one precision, and a second
+      // set would add half (bf16) or all (fp32) of the layer's weights again. Switching back
+      // re-packs (a fraction of a second for a whole model).
+      impl_->modes[bf16 ? 0 : 1].packed.clear();
     }
     bias_copy = mode.bias;
   }

@@ -8,7 +8,9 @@
 // and bias tensors; the packed copy records their data pointers and version counters
 // (Tensor::_version(), bumped by every in-place write such as copy_ or an optimizer step) and is
 // re-packed when either changed. So loading, training and then running inference again all see
-// the current weights, with no call to make by hand.
+// the current weights, with no call to make by hand. Only the packs of the compute mode used last
+// are kept (packing one mode frees the other's), so memory holds one packed copy at a time.
+// Packs live in memory made for streaming reads (util/huge_pages.h).
 //
 // Primitives are cached per (row count M, activation, output type): they are JIT-compiled once per
 // shape. The cache is thread-safe (one mutex, held only for the lookup); an execution uses its own

@@ -134,6 +134,21 @@ TEST(FastLinear, EmptyBatch) {
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 4}));
 }
 
+TEST(FastLinear, KeepsOnePrecisionsPacksAtATime) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({3, 32}), w = torch::randn({24, 32}), b = torch::randn({24});
+  const torch::Tensor want = torch::linear(x, w, b);
+  FastLinear fl;
+  c10::InferenceMode inference;
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, false, torch::kFloat32), want), 1e-5);
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, false, torch::kFloat32), want), 1e-5);
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, true, torch::kFloat32), want), 2e-2);
+  }
+  // fp32, bf16 (frees fp32's), fp32 again (re-packed, frees bf16's), bf16 again.
+  EXPECT_EQ(fl.pack_count(), 4);
+}
+
 TEST(FastLinear, RepacksWhenWeightsChange) {
   torch::manual_seed(3);
   torch::nn::Linear lin(16, 8);
