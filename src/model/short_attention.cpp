@@ -35,26 +35,33 @@ template <class T, class Out>
 void run(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const float* mask, Out* out) {
   const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  constexpr float kMasked = -std::numeric_limits<float>::infinity();
   at::parallel_for(0, N * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> qf(L * D), kf(L * D), vf(L * D), p(L), o(D);
+    std::vector<float> scratch(3 * L * D + L + D);  // one block per task range: q, k, v, scores, output row
+    float *qf = scratch.data(), *kf = qf + L * D, *vf = kf + L * D, *p = vf + L * D, *o = p + L;
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t n = nh / H, h = nh % H;
-      load_rows<T>(q, n, h, qf.data());
-      load_rows<T>(k, n, h, kf.data());
-      load_rows<T>(v, n, h, vf.data());
+      load_rows<T>(q, n, h, qf);
+      load_rows<T>(k, n, h, kf);
+      load_rows<T>(v, n, h, vf);
       for (int64_t i = 0; i < L; ++i) {
-        float top = -std::numeric_limits<float>::infinity();
+        // A key the mask sets to -inf gets weight exp(-inf) = 0: neither its score nor its
+        // exponential is computed (half of them under a causal mask).
+        float top = kMasked;
         for (int64_t j = 0; j < L; ++j) {
-          p[j] = dot(&qf[i * D], &kf[j * D], D) * scale + (mask ? mask[i * L + j] : 0.0f);
+          const float m = mask ? mask[i * L + j] : 0.0f;
+          p[j] = m == kMasked ? kMasked : dot(&qf[i * D], &kf[j * D], D) * scale + m;
           top = std::max(top, p[j]);
         }
         float sum = 0;
         for (int64_t j = 0; j < L; ++j) {
-          p[j] = std::exp(p[j] - top);
+          // A row masked entirely has no finite maximum: exp(-inf - -inf) is NaN, as in softmax.
+          p[j] = p[j] == kMasked && top != kMasked ? 0.0f : std::exp(p[j] - top);
           sum += p[j];
         }
-        std::fill(o.begin(), o.end(), 0.0f);
+        std::fill(o, o + D, 0.0f);
         for (int64_t j = 0; j < L; ++j) {
+          if (mask && mask[i * L + j] == kMasked) continue;
           const float w = p[j] / sum;
           const float* vj = &vf[j * D];
           for (int64_t d = 0; d < D; ++d) o[d] += w * vj[d];

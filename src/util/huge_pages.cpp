@@ -10,7 +10,7 @@ namespace clip::util {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kRoundUpFrom = size_t{1} << 20;
+constexpr size_t kRoundUpFrom = size_t{512} << 10;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 

@@ -13,13 +13,13 @@
 namespace {
 
 TEST(AllocateForStreaming, BlocksAreAlignedAndWritableWhole) {
-  for (size_t bytes : {size_t{0}, size_t{1}, size_t{4096}, (size_t{1} << 20) - 64, size_t{1} << 20,
+  for (size_t bytes : {size_t{0}, size_t{1}, size_t{4096}, (size_t{512} << 10) - 64, size_t{512} << 10, size_t{1} << 20,
                        (size_t{3} << 20) + 12345, size_t{4} << 20}) {
     const std::shared_ptr<void> block = clip::util::allocate_for_streaming(bytes);
     ASSERT_NE(block.get(), nullptr) << bytes;
     const auto address = reinterpret_cast<uintptr_t>(block.get());
     EXPECT_EQ(address % 64, 0u) << bytes;
-    if (bytes >= (size_t{1} << 20)) {
+    if (bytes >= (size_t{512} << 10)) {
       EXPECT_EQ(address % (size_t{2} << 20), 0u) << bytes;  // a huge-page boundary
     }
     unsigned char* p = static_cast<unsigned char*>(block.get());
