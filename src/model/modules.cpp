@@ -36,6 +36,16 @@ torch::Tensor attention(torch::Tensor q, const torch::Tensor& k, const torch::Te
   return trainable_matmul(torch::softmax(scores, -1), v);
 }
 
+// relu(bn(conv(x))) holding at most two maps at a time: each intermediate is released as soon as
+// the next one exists, and the ReLU runs in place (autograd allows it: BatchNorm's backward does
+// not read its output). At batch 32 a ResNet stage's maps are ~100 MB each, so this sets the
+// image tower's peak memory.
+torch::Tensor conv_bn_relu(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, const torch::Tensor& x) {
+  torch::Tensor y = conv(x);
+  y = bn(y);
+  return y.relu_();
+}
+
 // [N, L, D] -> [N, H, L, D/H]
 torch::Tensor split_heads(const torch::Tensor& x, int heads) {
   return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
@@ -266,16 +276,18 @@ BottleneckImpl::BottleneckImpl(int inplanes, int planes, int stride_) : stride(s
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = torch::relu(bn1(conv1(x)));
-  out = torch::relu(bn2(conv2(out)));
+  torch::Tensor out = conv_bn_relu(conv1, bn1, x);
+  out = conv_bn_relu(conv2, bn2, out);
   if (stride > 1) out = F::avg_pool2d(out, F::AvgPool2dFuncOptions(stride));
-  out = bn3(conv3(out));
+  out = conv3(out);
+  out = bn3(out);
   torch::Tensor identity = x;
   if (downsample) {
     if (stride > 1) identity = F::avg_pool2d(identity, F::AvgPool2dFuncOptions(stride));
-    identity = down_bn(down_conv(identity));
+    identity = down_conv(identity);
+    identity = down_bn(identity);
   }
-  return torch::relu(out + identity);
+  return out.add_(identity).relu_();
 }
 
 AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim) : heads(heads_) {
@@ -321,11 +333,11 @@ ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
 }
 
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermediates* record) {
-  torch::Tensor x = torch::relu(bn1(conv1(images)));
+  torch::Tensor x = conv_bn_relu(conv1, bn1, images);
   record_to(record, "image.stem_relu1", x);
-  x = torch::relu(bn2(conv2(x)));
+  x = conv_bn_relu(conv2, bn2, x);
   record_to(record, "image.stem_relu2", x);
-  x = torch::relu(bn3(conv3(x)));
+  x = conv_bn_relu(conv3, bn3, x);
   record_to(record, "image.stem_relu3", x);
   x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2));
   record_to(record, "image.stem", x);

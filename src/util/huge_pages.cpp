@@ -22,20 +22,18 @@ std::shared_ptr<void> allocate_for_streaming(size_t bytes) {
     if (!p) throw std::bad_alloc();
     return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
   }
+  // From the C heap, so that memory freed by one model serves the next (with the allocator told
+  // to keep freed memory, as the clip command does, a separate mapping would be returned to the
+  // system while the heap kept its own freed blocks, and a second model would need both).
   const size_t size = round_up(bytes, kHugePage);
-  // Map one huge page more than needed, then unmap the parts before the first 2 MiB boundary and
-  // after the block.
-  void* raw = ::mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  const uintptr_t start = reinterpret_cast<uintptr_t>(raw), aligned = round_up(start, kHugePage);
-  if (aligned > start) ::munmap(raw, aligned - start);
-  if (const size_t tail = start + size + kHugePage - (aligned + size); tail > 0)
-    ::munmap(reinterpret_cast<void*>(aligned + size), tail);
-  void* block = reinterpret_cast<void*>(aligned);
+  void* block = std::aligned_alloc(kHugePage, size);
+  if (!block) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-  ::madvise(block, size, MADV_HUGEPAGE);  // advice only: without huge pages the block still works
+  // Advice only: pages already in use (a reused heap block) stay as they are until the kernel's
+  // khugepaged merges them, and without huge pages the block still works.
+  ::madvise(block, size, MADV_HUGEPAGE);
 #endif
-  return std::shared_ptr<void>(block, [size](void* q) { ::munmap(q, size); });
+  return std::shared_ptr<void>(block, [](void* q) { std::free(q); });
 }
 
 }  // namespace clip::util
