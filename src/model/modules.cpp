@@ -308,6 +308,11 @@ torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& maps) {
   return linear(*fast_c, is_training(), merge_heads(out), c_proj->weight, c_proj->bias).select(1, 0);
 }
 
+bool ModifiedResNetImpl::channels_last_applies(const torch::Tensor& images) const {
+  const int64_t batch = images.size(0);
+  return !is_training() && images.device().is_cpu() && (batch >= 4 || (cpu_autocast_bf16() && batch >= 2));
+}
+
 ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
   const int w = c.vision_width;
   conv1 = register_module("conv1", conv(3, w / 2, 3, 2, 1));
@@ -333,7 +338,7 @@ ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
 }
 
 torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermediates* record) {
-  torch::Tensor x = conv_bn_relu(conv1, bn1, images);
+  torch::Tensor x = conv_bn_relu(conv1, bn1, channels_last_applies(images) ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images);
   record_to(record, "image.stem_relu1", x);
   x = conv_bn_relu(conv2, bn2, x);
   record_to(record, "image.stem_relu2", x);
