@@ -29,9 +29,12 @@ std::shared_ptr<void> allocate_for_streaming(size_t bytes) {
   void* block = std::aligned_alloc(kHugePage, size);
   if (!block) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-  // Advice only: pages already in use (a reused heap block) stay as they are until the kernel's
-  // khugepaged merges them, and without huge pages the block still works.
+  // Advice only: without huge pages the block still works. A reused heap block already has small
+  // pages, which would stay (e.g. bf16 packs taking the place of the fp32 ones they replace), so
+  // they are dropped first: the block is about to be overwritten, and its next touch faults in
+  // huge pages.
   ::madvise(block, size, MADV_HUGEPAGE);
+  ::madvise(block, size, MADV_DONTNEED);
 #endif
   return std::shared_ptr<void>(block, [](void* q) { std::free(q); });
 }
