@@ -1,5 +1,5 @@
 // Memory for streamed data (util/huge_pages.h): blocks of every size class are aligned, whole and
-// writable, and are freed with their last owner. (Whether the system backs them with huge pages
+// writable, and are given back with their last owner. (Whether the system backs them with huge pages
 // is its choice, so it is not asserted; bench_model's figures show the effect.)
 #include "util/huge_pages.h"
 
@@ -39,7 +39,7 @@ long mapped_kib() {
   return -1;
 }
 
-TEST(AllocateForStreaming, FreedBlocksAreUnmapped) {
+TEST(AllocateForStreaming, FreedBlocksAreReturned) {
   const long before = mapped_kib();
   ASSERT_GT(before, 0);
   for (int round = 0; round < 64; ++round) {
@@ -48,8 +48,9 @@ TEST(AllocateForStreaming, FreedBlocksAreUnmapped) {
     static_cast<char*>(a.get())[0] = 1;
     static_cast<char*>(b.get())[(size_t{12} << 20) - 1] = 1;
   }
-  // 64 rounds of 24 MiB: 1.5 GiB if the mappings (or their alignment slack) leaked.
-  EXPECT_LT(mapped_kib() - before, 64 * 1024);
+  // 64 rounds of 24 MiB: 1.5 GiB if the blocks leaked. Freed ones are reused or unmapped; under
+  // AddressSanitizer up to 256 MiB of freed memory waits in its quarantine first.
+  EXPECT_LT(mapped_kib() - before, 512 * 1024);
 }
 
 }  // namespace
