@@ -196,10 +196,12 @@ bool ResidualBlockImpl::in_place_applies(const torch::Tensor& h) const {
   if (is_training() || !layer_norm_rows_applies(h, ln_1->weight, ln_1->bias) ||
       !layer_norm_rows_applies(h, ln_2->weight, ln_2->bias))
     return false;
-  // The four linears take the fast path (the MLP's second reads the hidden width).
+  // The four linears take the fast path. The MLP's second reads the first's output (fp32 or bf16,
+  // on the CPU), so only its weight is left to check.
+  const torch::Tensor& c_proj = mlp->c_proj->weight;
   return fast_linear_applies(h, attn->in_proj_weight) && fast_linear_applies(h, attn->out_proj->weight) &&
-         fast_linear_applies(h, mlp->c_fc->weight) &&
-         fast_linear_applies(torch::empty({0, mlp->c_proj->weight.size(1)}), mlp->c_proj->weight);
+         fast_linear_applies(h, mlp->c_fc->weight) && c_proj.device().is_cpu() &&
+         c_proj.scalar_type() == torch::kFloat32 && c_proj.dim() == 2 && c_proj.size(1) == mlp->c_fc->weight.size(0);
 }
 
 void ResidualBlockImpl::forward_in_place(torch::Tensor& h, const torch::Tensor& mask) {
