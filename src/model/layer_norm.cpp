@@ -55,10 +55,12 @@ torch::Tensor layer_norm_rows(const torch::Tensor& x, const torch::Tensor& gamma
   const float e = static_cast<float>(eps);
   // Rows of ~64 KiB per task: a prompt's few rows stay on the calling thread.
   const int64_t grain = std::max<int64_t>(1, 16384 / d);
+  c10::BFloat16* y16 = out == torch::kBFloat16 ? y.data_ptr<c10::BFloat16>() : nullptr;
+  float* y32 = out == torch::kFloat32 ? y.data_ptr<float>() : nullptr;
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      if (out == torch::kBFloat16) normalize_row(xp + r * d, g, b, d, e, y.data_ptr<c10::BFloat16>() + r * d);
-      else normalize_row(xp + r * d, g, b, d, e, y.data_ptr<float>() + r * d);
+      if (y16) normalize_row(xp + r * d, g, b, d, e, y16 + r * d);
+      else normalize_row(xp + r * d, g, b, d, e, y32 + r * d);
     }
   });
   return y;

@@ -52,8 +52,8 @@ class ResidualBlockImpl : public torch::nn::Module {
   // Inference on CPU, in place on the residual stream h (fp32, contiguous, owned by the caller):
   // LayerNorm writes the linears' input type directly (layer_norm.h) and each residual add
   // happens inside the product that feeds it (FastLinear::accumulate). Same computation as
-  // forward, with fewer passes and library calls: at batch 1 those fixed costs are a quarter of
-  // a text encoding.
+  // forward, with fewer passes and library calls (bf16, one 10-token prompt: 4.5 -> 4.0 ms in an
+  // A/B run).
   bool in_place_applies(const torch::Tensor& h) const;
   void forward_in_place(torch::Tensor& h, const torch::Tensor& mask);
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};

@@ -54,11 +54,15 @@ TEST(ShortAttention, MatchesTheDefinitionInFp32) {
   }
 }
 
+// q, k, v of 8 heads of 64 in bf16, as the bf16 qkv projection gives them.
+std::vector<torch::Tensor> bf16_heads(uint64_t seed, int64_t batch, int64_t L) {
+  torch::manual_seed(seed);
+  return heads_of(torch::randn({batch, L, 3 * 8 * 64}).to(torch::kBFloat16), 8);
+}
+
 TEST(ShortAttention, Bf16InputsAreWidenedExactly) {
   c10::InferenceMode inference;
-  torch::manual_seed(4);
-  const torch::Tensor qkv = torch::randn({2, 9, 3 * 8 * 64}).to(torch::kBFloat16);
-  const auto h = heads_of(qkv, 8);
+  const auto h = bf16_heads(4, 2, 9);
   const torch::Tensor mask = causal_mask(9);
   ASSERT_TRUE(short_attention_applies(h[0], h[1], h[2], mask));
   // fp32 arithmetic on the bf16 values: as close to the double result as the fp32 path is.
@@ -67,9 +71,7 @@ TEST(ShortAttention, Bf16InputsAreWidenedExactly) {
 
 TEST(ShortAttention, Bf16OutputIsTheFp32OutputRounded) {
   c10::InferenceMode inference;
-  torch::manual_seed(5);
-  const torch::Tensor qkv = torch::randn({1, 7, 3 * 8 * 64}).to(torch::kBFloat16);
-  const auto h = heads_of(qkv, 8);
+  const auto h = bf16_heads(5, 1, 7);
   const torch::Tensor mask = causal_mask(7);
   const torch::Tensor y16 = short_attention(h[0], h[1], h[2], mask, torch::kBFloat16);
   EXPECT_EQ(y16.scalar_type(), torch::kBFloat16);
