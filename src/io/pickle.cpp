@@ -547,7 +547,7 @@ class Unpickler {
     std::string b = val(a[1]).text;
     if (code.size() != 2) return false;
     const size_t width = static_cast<size_t>(code[1] - '0');
-    if (b.size() != width) return false;
+    if (width < 1 || width > 8 || b.size() != width) return false;  // at most 8 bytes fit the value below
     if (big) std::reverse(b.begin(), b.end());
     uint64_t u = 0;
     for (size_t k = 0; k < b.size(); ++k) u |= uint64_t(static_cast<uint8_t>(b[k])) << (8 * k);
