@@ -18,6 +18,8 @@ packages=(
   libarchive-dev dataset-fashion-mnist
   # distributed training (c10d Gloo), the embedding index, the HTTP service
   libgloo-dev libfaiss-dev libcpp-httplib-dev
+  # the HTTP server's event-driven core (Boost.Beast on asio, header-only)
+  libboost-dev
   # browser test of the web page (playwright-core from npm, with the machine's Node.js) and load
   # benchmarks
   chromium wrk

@@ -11,7 +11,7 @@
 
 namespace clip::image::detail {
 
-[[noreturn]] void fail(const std::string& name, const std::string& what);
+[[noreturn]] void fail(const std::string& name, const std::string& what, ErrorKind kind = ErrorKind::kInvalidInput);
 // Refuses non-positive sizes and images over options.max_pixels (before any allocation).
 void check_dimensions(const std::string& name, const char* format, int64_t width, int64_t height,
                       const DecodeOptions& options);

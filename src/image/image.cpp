@@ -65,7 +65,9 @@ int bytes_per_pixel(Mode m) {
 
 namespace detail {
 
-void fail(const std::string& name, const std::string& what) { throw Error(name + ": " + what); }
+void fail(const std::string& name, const std::string& what, ErrorKind kind) {
+  throw Error(name + ": " + what, kind);
+}
 
 void check_dimensions(const std::string& name, const char* format, int64_t width, int64_t height,
                       const DecodeOptions& options) {
@@ -78,7 +80,8 @@ void check_dimensions(const std::string& name, const char* format, int64_t width
     fail(name, std::string(format) + " is " + std::to_string(width) + "x" + std::to_string(height) +
                    (side_too_long ? std::string() : " = " + std::to_string(width * height) + " pixels") +
                    ", over the limit of " + std::to_string(options.max_pixels) +
-                   " pixels (a decompression bomb?); raise it with max_pixels / --max-pixels");
+                   " pixels (a decompression bomb?); raise it with max_pixels / --max-pixels",
+         ErrorKind::kTooLarge);
 }
 
 Image new_image(Mode mode, int width, int height, Format format) {

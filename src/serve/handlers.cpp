@@ -30,9 +30,7 @@ torch::Tensor encode_uploads(const Loaded& s, const ServerOptions& o, const std:
       const image::Preprocessed p = image::preprocess(files[i].content, "uploaded image \"" + files[i].filename + "\"", pre);
       std::memcpy(batch[static_cast<int64_t>(i)].data_ptr<float>(), p.input.data(), sizeof(float) * 3 * r * r);
     } catch (const Error& e) {
-      // The decoders say "over the limit of" when an image has more pixels than allowed.
-      const bool too_large = std::string(e.what()).find("over the limit of") != std::string::npos;
-      throw HttpError(too_large ? 413 : 400, e.what());
+      throw HttpError(e.kind() == ErrorKind::kTooLarge ? 413 : 400, e.what());
     }
   }
   return normalize_rows(s.model.encode_image(batch.to(s.model.device())));
