@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "clip/error.h"
 #include "clip/image.h"
 
 namespace clip::image::detail {
