@@ -163,7 +163,7 @@ TEST(ModelLoading, ConfigFileAndMissingTensorsAreCheckedFirst) {
                               {{"format", "pt"}});
   const std::string config_path = dir + "/big.json";
   std::ofstream(config_path) << R"({"embed_dim": 64, "image_resolution": 64, "vision_layers": 1, "vision_width": 8,
-      "vision_patch_size": 32, "context_length": 8, "vocab_size": 100, "transformer_width": 16,
+      "vision_patch_size": 32, "vision_heads": 1, "context_length": 8, "vocab_size": 100, "transformer_width": 16,
       "transformer_heads": 1, "transformer_layers": 1})";
   clip::LoadOptions o;
   o.config_path = config_path;
