@@ -223,7 +223,7 @@ TEST(IndexHostileFiles, AFaissFileClaimingHugeSizesIsRefusedWithBoundedMemory) {
   SmallIndex other;
   const std::string good = clip::util::read_file(other.faiss_path());
   clip::util::write_file_atomic(faiss, good.substr(0, good.size() - 10));
-  EXPECT_NE(message_of([&] { ImageIndex::open(s.index); }).find("truncated"), std::string::npos);
+  EXPECT_NE(message_of([&] { ImageIndex::open(s.index); }).find("only"), std::string::npos);
   clip::util::write_file_atomic(faiss, good + "extra");
   EXPECT_NE(message_of([&] { ImageIndex::open(s.index); }).find("bytes follow the end"), std::string::npos);
   clip::util::write_file_atomic(faiss, "IHNf" + good.substr(4));
