@@ -57,22 +57,33 @@ class FolderLock {
 };
 
 // The files an index folder may hold; anything else means the folder is not ours to write.
-const std::regex kGenerationFile(R"((embeddings|metadata|faiss|skipped)-(\d+)\.(npy|jsonl|index)(\.tmp\.\d+)?)");
+const std::regex kGenerationFile(R"((embeddings|metadata|faiss|skipped)-(\d{1,18})\.(npy|jsonl|index)(\.tmp\.\d+)?)");
 bool is_index_file(const std::string& name) {
   return name == kManifestName || name == kModelConfigName || name == ".lock" || name == "work" ||
          std::regex_match(name, kGenerationFile) || name.find(".tmp.") != std::string::npos;
 }
 
-// Removes the files of every generation but `keep`, and leftover temporary files.
-void remove_other_generations(const std::string& dir, int64_t keep) {
+// Removes what no reader can be using any more, given the generation `current` that the manifest
+// names: temporary files of an interrupted writer, the files of generations other than `current`
+// and its predecessor, and the predecessor's embeddings and skipped list (readers open only the
+// metadata and FAISS files). The predecessor's metadata and FAISS file stay until the next
+// generation is published, so that a reader that read the manifest just before the switch still
+// finds them (docs/search.md, "Readers and writers"). Only called under the folder lock.
+void remove_unused_files(const std::string& dir, int64_t current) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     std::smatch m;
-    const bool stale = (std::regex_match(name, m, kGenerationFile) && (m[4].matched || std::stoll(m[2]) != keep)) ||
-                       (name.rfind(kManifestName, 0) == 0 && name != kManifestName) ||
-                       (name.rfind(kModelConfigName, 0) == 0 && name != kModelConfigName);
-    if (stale) fs::remove(entry.path(), ec);
+    bool unused = false;
+    if (std::regex_match(name, m, kGenerationFile)) {
+      const int64_t g = std::stoll(m[2]);
+      const bool read_by_readers = m[1] == "metadata" || m[1] == "faiss";
+      unused = m[4].matched || !(g == current || (g == current - 1 && read_by_readers));
+    } else {
+      unused = (name.rfind(kManifestName, 0) == 0 && name != kManifestName) ||
+               (name.rfind(kModelConfigName, 0) == 0 && name != kModelConfigName);
+    }
+    if (unused) fs::remove(entry.path(), ec);
   }
 }
 
@@ -128,7 +139,7 @@ class Run {
     std::vector<FileRecord> old;
     if (previous) {
       load_generation(cache_, dir_, *previous);
-      old = records_from_jsonl(util::read_file(dir_ + "/" + previous->metadata_file), previous->metadata_file);
+      old = read_metadata(dir_, *previous);
     }
     int next_chunk = 0;
     const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.quiet);
@@ -358,10 +369,11 @@ class Run {
     write_faiss(*faiss_index, dir_ + "/" + m.faiss_file);
     util::write_file_atomic(dir_ + "/" + kModelConfigName, identity_.config_json + "\n");
     write_manifest(dir_, m);  // the switch to the new generation
-    // Only now is the old generation unreferenced, and the work folder fully used.
+    // The new generation is durable (write_manifest synced the folder): the work folder is fully
+    // used, and generations before the previous one are unreferenced.
     std::error_code ec;
     fs::remove_all(dir_ + "/work", ec);
-    remove_other_generations(dir_, generation);
+    remove_unused_files(dir_, generation);
   }
 
   const Model& model_;
@@ -413,6 +425,7 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
                   "\"); give a new or empty folder");
   }
   FolderLock lock(out_dir);
+  remove_unused_files(out_dir, 0);  // an interrupted build's temporary and unpublished files
   Run run(model, identity, out_dir, options);
   const BuildReport report = run.execute(source, options.params, nullptr);
   print_report(report, out_dir, options.quiet);
@@ -427,6 +440,7 @@ BuildReport update_index(const Model& model, const ModelIdentity& identity, cons
   FolderLock lock(index_dir);  // before reading: the manifest must not change under us
   const Manifest previous = read_manifest(index_dir);
   check_same_model(previous.model, identity, index_dir);
+  remove_unused_files(index_dir, previous.generation);  // what an interrupted update left
   Run run(model, identity, index_dir, options);
   const BuildReport report = run.execute(previous.source, previous.params, &previous);
   print_report(report, index_dir, options.quiet);

@@ -40,8 +40,10 @@ namespace {
 
 // Rows of an embeddings .npy matching `records`; throws clip::Error naming the file otherwise.
 void add_rows(EmbeddingCache& cache, const std::string& npy_path, const std::vector<FileRecord>& records) {
-  const util::NpyArray a = util::read_npy(npy_path);
   const int64_t n = static_cast<int64_t>(records.size());
+  // Read no more than the rows it must hold (and a header) can take.
+  const uint64_t max_bytes = (uint64_t{1} << 16) + static_cast<uint64_t>(n) * cache.dim() * sizeof(float);
+  const util::NpyArray a = util::parse_npy(util::read_file(npy_path, max_bytes), npy_path);
   if (a.dtype != "<f4" || a.shape.size() != 2 || a.shape[0] != n || a.shape[1] != cache.dim())
     throw Error(npy_path + ": expected float32 [" + std::to_string(n) + ", " + std::to_string(cache.dim()) +
                 "] embeddings (one row per metadata line)");
@@ -58,11 +60,7 @@ std::string chunk_stem(const std::string& work_dir, int number) {
 }  // namespace
 
 void load_generation(EmbeddingCache& cache, const std::string& index_dir, const Manifest& manifest) {
-  const std::string meta = index_dir + "/" + manifest.metadata_file;
-  const std::vector<FileRecord> records = records_from_jsonl(util::read_file(meta), meta);
-  if (static_cast<int64_t>(records.size()) != manifest.count)
-    throw Error(meta + ": " + std::to_string(records.size()) + " rows, the manifest says " + std::to_string(manifest.count));
-  add_rows(cache, index_dir + "/" + manifest.embeddings_file, records);
+  add_rows(cache, index_dir + "/" + manifest.embeddings_file, read_metadata(index_dir, manifest));
 }
 
 int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const ModelIdentity& model, int* next_chunk,

@@ -5,12 +5,16 @@
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "clip/error.h"
+#include "index/faiss_check.h"
+#include "util/file_io.h"
 
 namespace clip::index {
 
@@ -54,23 +58,30 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
 }
 
 void write_faiss(const faiss::Index& index, const std::string& path) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = util::temp_path_for(path);
   try {
     faiss::write_index(&index, tmp.c_str());
   } catch (const faiss::FaissException& e) {
     std::remove(tmp.c_str());
-    throw Error(path + ": cannot write the FAISS index: " + e.what());
+    throw Error(path + ": cannot write the FAISS index: " + e.what(), ErrorKind::kIo);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the temporary FAISS file into place");
-  }
+  util::publish_file(tmp, path);  // fsync, rename, fsync of the folder
 }
 
 std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexParams& params, int dim, int64_t count) {
+  // One open file for the check and the read: what FAISS reads is what was checked.
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file)
+    throw Error(path + ": cannot open the FAISS index: " + std::strerror(errno),
+                errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo);
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
+  struct stat st;
+  if (::fstat(::fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
+  check_faiss_file(file, st.st_size, path, params.kind, dim, count);
+  if (std::fseek(file, 0, SEEK_SET) != 0) throw Error(path + ": cannot seek", ErrorKind::kIo);
   std::unique_ptr<faiss::Index> index;
   try {
-    index.reset(faiss::read_index(path.c_str()));
+    index.reset(faiss::read_index(file));
   } catch (const faiss::FaissException& e) {
     throw Error(path + ": cannot read the FAISS index: " + e.what());
   }

@@ -19,16 +19,29 @@ ImageIndex& ImageIndex::operator=(ImageIndex&&) noexcept = default;
 ImageIndex::~ImageIndex() = default;
 
 ImageIndex ImageIndex::open(const std::string& index_dir) {
-  ImageIndex index;
-  index.dir_ = index_dir;
-  index.manifest_ = read_manifest(index_dir);
-  const Manifest& m = index.manifest_;
-  const std::string meta = index_dir + "/" + m.metadata_file;
-  index.records_ = records_from_jsonl(util::read_file(meta), meta);
-  if (static_cast<int64_t>(index.records_.size()) != m.count)
-    throw Error(meta + ": " + std::to_string(index.records_.size()) + " rows, the manifest says " + std::to_string(m.count));
-  index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count);
-  return index;
+  // The manifest names one generation; its files are opened by their generation's names, so the
+  // result is always one generation whole. A writer keeps the files of the generation before the
+  // current one, so they vanish only when a second newer generation is published while we read:
+  // then the manifest names a newer generation, and we read that one instead.
+  constexpr int kAttempts = 8;
+  for (int attempt = 1;; ++attempt) {
+    ImageIndex index;
+    index.dir_ = index_dir;
+    index.manifest_ = read_manifest(index_dir);
+    const Manifest& m = index.manifest_;
+    try {
+      index.records_ = read_metadata(index_dir, m);
+      index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count);
+      return index;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kNotFound || attempt == kAttempts) throw;
+      // Gone because a newer generation replaced it, or missing from the current one (damage)?
+      if (read_manifest(index_dir).generation == m.generation)
+        throw Error(std::string(e.what()) + " (the file of generation " + std::to_string(m.generation) +
+                        " that the manifest names is missing)",
+                    ErrorKind::kNotFound);
+    }
+  }
 }
 
 const FileRecord& ImageIndex::record(int64_t id) const {
@@ -64,6 +77,8 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
   }
   for (int64_t i = 0; i < kk; ++i) {
     if (ids[i] < 0) continue;  // IVF/HNSW may find fewer than k
+    if (ids[i] >= size()) throw Error(dir_ + ": FAISS returned the id " + std::to_string(ids[i]) + ", the index has " +
+                                      std::to_string(size()) + " rows", ErrorKind::kInternal);
     hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
   }
   return hits;

@@ -129,7 +129,7 @@ Manifest read_manifest(const std::string& index_dir) {
     throw Error(index_dir + ": not an index folder (no " + kManifestName + "; build one with `clip index build`)");
   json j;
   try {
-    j = json::parse(util::read_file(where));
+    j = json::parse(util::read_file(where, kMaxManifestBytes));
   } catch (const json::parse_error& e) {
     throw Error(where + ": not valid JSON: " + e.what());
   }
@@ -140,6 +140,8 @@ Manifest read_manifest(const std::string& index_dir) {
                 std::to_string(kFormatVersion));
   Manifest m;
   m.generation = field<int64_t>(j, "generation", where);
+  if (m.generation < 1 || m.generation > (int64_t{1} << 60))
+    throw Error(where + ": generation " + std::to_string(m.generation) + ": expected 1.." + std::to_string(int64_t{1} << 60));
   const json model = field<json>(j, "model", where);
   m.model.path = field<std::string>(model, "path", where + " model");
   m.model.config_json = field<json>(model, "config", where + " model").dump(2);
@@ -179,13 +181,30 @@ Manifest read_manifest(const std::string& index_dir) {
   m.params.validate();
   m.dim = field<int>(j, "dim", where);
   m.count = field<int64_t>(j, "count", where);
-  if (m.dim <= 0 || m.count < 0) throw Error(where + ": dim must be > 0 and count >= 0");
+  if (m.dim <= 0 || m.dim > kMaxDim || m.count < 0 || m.count > kMaxCount)
+    throw Error(where + ": dim " + std::to_string(m.dim) + " and count " + std::to_string(m.count) + ": expected dim 1.." +
+                std::to_string(kMaxDim) + " and count 0.." + std::to_string(kMaxCount));
   const json files = field<json>(j, "files", where);
   m.embeddings_file = file_field(files, "embeddings", where + " files");
   m.metadata_file = file_field(files, "metadata", where + " files");
   m.faiss_file = file_field(files, "faiss", where + " files");
   m.skipped_file = file_field(files, "skipped", where + " files");
   return m;
+}
+
+uint64_t max_metadata_bytes(int64_t count) {
+  // {"path":…,"size":…,"mtime_ns":…,"sha256":…}: 4096 path bytes as \u00XX escapes at worst,
+  // about 150 bytes of fields and numbers; doubled for slack.
+  constexpr uint64_t kMaxLine = 2 * (6 * 4096 + 256);
+  return static_cast<uint64_t>(count + 1) * kMaxLine;
+}
+
+std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m) {
+  const std::string path = index_dir + "/" + m.metadata_file;
+  std::vector<FileRecord> records = records_from_jsonl(util::read_file(path, max_metadata_bytes(m.count)), path);
+  if (static_cast<int64_t>(records.size()) != m.count)
+    throw Error(path + ": " + std::to_string(records.size()) + " rows, the manifest says " + std::to_string(m.count));
+  return records;
 }
 
 std::string records_to_jsonl(const std::vector<FileRecord>& records) {

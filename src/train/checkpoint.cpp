@@ -10,6 +10,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "clip/error.h"
+#include "util/file_io.h"
 
 namespace clip::train {
 namespace {
@@ -56,9 +57,27 @@ std::string latest_checkpoint(const std::string& dir) {
   return found.empty() ? "" : found.back().second;
 }
 
+std::vector<std::string> checkpoints_newest_first(const std::string& dir) {
+  std::vector<std::string> paths;
+  const auto found = list_checkpoints(dir);
+  for (auto it = found.rbegin(); it != found.rend(); ++it) paths.push_back(it->second);
+  return paths;
+}
+
 void prune_checkpoints(const std::string& dir, int keep) {
   const auto found = list_checkpoints(dir);
   for (size_t i = 0; i + std::max(1, keep) < found.size(); ++i) std::remove(found[i].second.c_str());
+}
+
+void remove_stale_checkpoint_files(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  static const std::regex pattern("step-[0-9]{8}\\.pt\\.tmp(\\.[0-9]+)?");
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d))
+    if (std::regex_match(e->d_name, pattern)) stale.push_back(dir + "/" + e->d_name);
+  ::closedir(d);
+  for (const std::string& path : stale) std::remove(path.c_str());
 }
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
@@ -75,17 +94,15 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   archive.write("config", string_tensor(c.config_json), true);
   archive.write("options", string_tensor(c.options_json), true);
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state(), true);
-  const std::string tmp = path + ".tmp";
+  archive.write("metrics_bytes", torch::tensor({c.metrics_bytes}, torch::kInt64), true);
+  const std::string tmp = util::temp_path_for(path);
   try {
     archive.save_to(tmp);
   } catch (const c10::Error& e) {
     std::remove(tmp.c_str());
-    throw Error(path + ": cannot write the checkpoint: " + e.what_without_backtrace());
+    throw Error(path + ": cannot write the checkpoint: " + e.what_without_backtrace(), ErrorKind::kIo);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the finished checkpoint into place");
-  }
+  util::publish_file(tmp, path);  // fsync, rename, fsync of the folder
 }
 
 CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
@@ -124,12 +141,36 @@ CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& m
     c.position = {v[0], v[1], v[2], v[3]};
     c.config_json = tensor_string(config);
     c.options_json = tensor_string(options);
+    torch::Tensor metrics_bytes;  // absent from checkpoints of earlier versions
+    if (archive.try_read("metrics_bytes", metrics_bytes) && metrics_bytes.numel() == 1 &&
+        metrics_bytes.scalar_type() == torch::kInt64)
+      c.metrics_bytes = metrics_bytes.item<int64_t>();
     at::Generator generator = at::detail::getDefaultCPUGenerator();
     generator.set_state(rng);
   } catch (const c10::Error& e) {
     throw Error(path + ": not a readable training checkpoint: " + e.what_without_backtrace());
   }
   return c;
+}
+
+CheckpointContents load_latest_checkpoint(const std::string& dir, torch::nn::Module& model,
+                                          torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra,
+                                          std::string* path) {
+  const std::vector<std::string> candidates = checkpoints_newest_first(dir);
+  if (candidates.empty()) throw Error("--resume latest: no checkpoint in " + dir, ErrorKind::kNotFound);
+  std::string failures;
+  for (const std::string& candidate : candidates) {
+    try {
+      // A failed load may have restored part of the state; the next one restores all of it.
+      CheckpointContents c = load_checkpoint(candidate, model, optimizer, extra);
+      *path = candidate;
+      return c;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: skipping a checkpoint that does not read whole: %s\n", e.what());
+      failures += std::string("\n  ") + e.what();
+    }
+  }
+  throw Error("--resume latest: no checkpoint in " + dir + " reads whole:" + failures);
 }
 
 }  // namespace clip::train

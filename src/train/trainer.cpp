@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "clip/data.h"
@@ -21,6 +20,7 @@
 #include "train/curves.h"
 #include "train/distributed.h"
 #include "train/final_report.h"
+#include "train/metrics_log.h"
 #include "train/step.h"
 #include "util/file_io.h"
 #include "util/progress.h"
@@ -166,7 +166,13 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   set_threads(o.threads);
   const auto started = Clock::now();
   const std::string ckpt_dir = o.out_dir + "/checkpoints";
-  if (main_rank) make_dirs(ckpt_dir);
+  if (main_rank) {
+    make_dirs(ckpt_dir);
+    // Temporary files of writers that were killed (the names they publish are complete).
+    remove_stale_checkpoint_files(ckpt_dir);
+    for (const char* name : {"metrics.jsonl", "model.safetensors", "summary.json", "curves.svg", "results.json", "report.html"})
+      util::remove_temp_files_of(o.out_dir + "/" + name);
+  }
 
   bool from_scratch = true;
   Model model = build_model(o, from_scratch);
@@ -217,26 +223,24 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   state.options_json = run_identity(o, model.config()).dump();
   std::vector<torch::Tensor> extra{logit_bias};
   if (!o.resume.empty()) {
-    const std::string path = o.resume == "latest" ? latest_checkpoint(ckpt_dir) : o.resume;
-    if (path.empty()) throw Error("--resume latest: no checkpoint in " + ckpt_dir);
-    const CheckpointContents loaded = load_checkpoint(path, m, *optimizer, extra);
+    std::string path = o.resume;
+    const CheckpointContents loaded = o.resume == "latest" ? load_latest_checkpoint(ckpt_dir, m, *optimizer, extra, &path)
+                                                           : load_checkpoint(path, m, *optimizer, extra);
     if (loaded.options_json != state.options_json)
       throw Error(path + ": the checkpoint belongs to a run with other settings:\n  checkpoint: " + loaded.options_json +
                   "\n  now:        " + state.options_json);
     state.position = loaded.position;
+    state.metrics_bytes = loaded.metrics_bytes;
     if (main_rank) std::fprintf(stderr, "resumed from %s at step %lld\n", path.c_str(), static_cast<long long>(state.position.step));
   }
 
   const std::string metrics_path = o.out_dir + "/metrics.jsonl";
-  std::ofstream metrics;
-  if (main_rank) {
-    metrics.open(metrics_path, state.position.step > 0 ? std::ios::app : std::ios::trunc);
-    if (!metrics) throw Error(metrics_path + ": cannot open for writing");
-  }
+  std::unique_ptr<MetricsLog> metrics;
+  if (main_rank)  // a resumed run drops the lines written after its checkpoint
+    metrics = std::make_unique<MetricsLog>(metrics_path, o.resume.empty() ? -1 : state.position.step, state.metrics_bytes);
   auto log = [&](const json& line) {
     if (!main_rank) return;
-    metrics << line.dump() << "\n";
-    metrics.flush();
+    metrics->append(line.dump());
     if (on_metrics) on_metrics(line.dump());
   };
 
@@ -244,6 +248,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   TrainResult result;
   auto save = [&] {
     if (!main_rank) return;
+    state.metrics_bytes = metrics->sync();  // the lines up to this step, durable, and their length
     save_checkpoint(checkpoint_path(ckpt_dir, state.position.step), m, *optimizer, extra, state);
     prune_checkpoints(ckpt_dir, o.keep_checkpoints);
   };

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,18 +11,94 @@
 #include "clip/error.h"
 
 namespace clip::util {
+namespace {
 
-std::string read_file(const std::string& path) {
+std::string folder_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// fsync of an open descriptor, retried on EINTR; returns errno or 0.
+int sync_fd(int fd) {
+  while (::fsync(fd) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) { return read_file(path, UINT64_MAX); }
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  if (!f)
+    throw Error(path + ": cannot open: " + std::strerror(errno), errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo);
+  struct stat st;
+  if (max_bytes != UINT64_MAX && ::fstat(::fileno(f), &st) == 0 && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    std::fclose(f);
+    throw Error(path + ": " + std::to_string(st.st_size) + " bytes, expected at most " + std::to_string(max_bytes),
+                ErrorKind::kTooLarge);
+  }
   std::string data;
   char buf[1 << 16];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    if (data.size() + n > max_bytes) {  // grew after the check
+      std::fclose(f);
+      throw Error(path + ": more than " + std::to_string(max_bytes) + " bytes", ErrorKind::kTooLarge);
+    }
+    data.append(buf, n);
+  }
   const bool failed = std::ferror(f);
   std::fclose(f);
-  if (failed) throw Error(path + ": read error");
+  if (failed) throw Error(path + ": read error", ErrorKind::kIo);
   return data;
+}
+
+std::string temp_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+void remove_temp_files_of(const std::string& path) {
+  const std::string dir = folder_of(path);
+  const std::string prefix = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        name.find_first_not_of("0123456789", prefix.size()) == std::string::npos)
+      stale.push_back(dir + "/" + name);
+  }
+  ::closedir(d);
+  for (const std::string& p : stale) ::unlink(p.c_str());
+}
+
+void sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw Error(dir + ": cannot open the folder to sync it: " + std::strerror(errno), ErrorKind::kIo);
+  const int err = sync_fd(fd);
+  ::close(fd);
+  if (err != 0) throw Error(dir + ": cannot sync the folder: " + std::strerror(err), ErrorKind::kIo);
+}
+
+void publish_file(const std::string& tmp, const std::string& path) {
+  // The data must be on disk before the new name can point at it: a rename that reaches the disk
+  // before the data would leave an empty or partial file under `path` after a power cut.
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  int err = fd < 0 ? errno : sync_fd(fd);
+  if (fd >= 0) ::close(fd);
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    throw Error(path + ": cannot flush the temporary file " + tmp + ": " + std::strerror(err), ErrorKind::kIo);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(path + ": cannot rename the temporary file into place: " + std::strerror(err), ErrorKind::kIo);
+  }
+  sync_dir(folder_of(path));  // the rename itself
 }
 
 void write_file_atomic(const std::string& path, std::string_view data) {
@@ -29,32 +106,37 @@ void write_file_atomic(const std::string& path, std::string_view data) {
 }
 
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error(path + ": cannot create: " + std::strerror(errno));
+  const std::string tmp = temp_path_for(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path + ": cannot create: " + std::strerror(errno), ErrorKind::kIo);
+  auto fail = [&](const std::string& what, int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(path + ": " + what + ": " + std::strerror(err), ErrorKind::kIo);
+  };
   for (const std::string_view data : pieces) {
     size_t done = 0;
     while (done < data.size()) {
       const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
       if (w < 0) {
         if (errno == EINTR) continue;
-        const std::string why = std::strerror(errno);
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw Error(path + ": write failed: " + why);
+        fail("write failed", errno);
       }
       done += static_cast<size_t>(w);
     }
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (const int err = sync_fd(fd); err != 0) fail("flush failed", err);
+  if (::close(fd) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(path + ": flush failed: " + std::strerror(errno));
+    throw Error(path + ": flush failed: " + std::strerror(err), ErrorKind::kIo);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
+    const int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file into place: " + why);
+    throw Error(path + ": cannot rename the temporary file into place: " + std::strerror(err), ErrorKind::kIo);
   }
+  sync_dir(folder_of(path));
 }
 
 bool file_exists(const std::string& path) {

@@ -1,4 +1,5 @@
-// Whole-file reads and atomic writes (temporary file in the same folder, flush, rename).
+// Whole-file reads and atomic, durable writes (temporary file in the same folder, fsync, rename,
+// fsync of the folder).
 #pragma once
 
 #include <cstdint>
@@ -8,14 +9,37 @@
 
 namespace clip::util {
 
-// Reads a whole file; throws clip::Error naming the file when it cannot be opened or read.
+// Reads a whole file; throws clip::Error naming the file when it cannot be opened (kind
+// kNotFound when it does not exist, kIo otherwise) or read (kIo).
 std::string read_file(const std::string& path);
+// The same for a file that must not exceed `max_bytes` (checked before anything is allocated):
+// a larger one is an error of kind kTooLarge naming the file, its size and the limit.
+std::string read_file(const std::string& path, uint64_t max_bytes);
 
-// Writes `data` to `path` atomically: a partial file is never left under `path`.
+// Writes `data` to `path` atomically and durably: the bytes go to a temporary file beside it
+// (temp_path_for), which is fsync'ed, renamed over `path`, and the folder fsync'ed, so a partial
+// file is never left under `path` and a returned call survives a power cut. On failure the
+// temporary file is removed and `path` is left as it was.
 void write_file_atomic(const std::string& path, std::string_view data);
 // The same for a file made of `pieces` one after the other, so large files (model weights) need
 // not be assembled in memory first.
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces);
+
+// The temporary name write_file_atomic uses for `path`: "<path>.tmp.<pid>".
+std::string temp_path_for(const std::string& path);
+
+// Removes the temporary files that killed writers of `path` left ("<path>.tmp.<digits>"). Only for
+// the one process that writes `path`.
+void remove_temp_files_of(const std::string& path);
+
+// Publishes a finished temporary file written by other code (a library that writes to a path):
+// fsync `tmp`, rename it to `path`, fsync the folder. Removes `tmp` and throws clip::Error naming
+// `path` on failure.
+void publish_file(const std::string& tmp, const std::string& path);
+
+// fsync of a folder, so that the names created, renamed or removed in it are durable. Throws
+// clip::Error naming the folder.
+void sync_dir(const std::string& dir);
 
 // True when `path` names an existing regular file.
 bool file_exists(const std::string& path);

@@ -49,10 +49,22 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
     throw Error(what + ": .npy header has no shape");
   const std::string dims = m[1];
   std::regex num("[0-9]+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    out.shape.push_back(std::stoll(it->str()));
-  const size_t need = static_cast<size_t>(out.numel()) * out.item_size();
   const size_t data_at = offset + header_len;
+  const size_t item = out.dtype.size() <= 4 ? out.item_size() : 0;
+  if (item == 0) throw Error(what + ": .npy dtype \"" + out.dtype + "\" has no valid item size");
+  // Every dimension and the product are bounded by the bytes present before anything is computed
+  // from them, so a header claiming absurd sizes is an error, not an overflow or an allocation.
+  size_t need = item;
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
+    const std::string digits = it->str();
+    const uint64_t dim = digits.size() <= 18 ? std::stoull(digits) : UINT64_MAX;
+    if (dim > (uint64_t{1} << 48)) throw Error(what + ": .npy shape (" + dims + ") has a dimension over 2^48");
+    if (dim > 0 && need > (bytes.size() - data_at) / dim)
+      throw Error(what + ": .npy data truncated: the shape (" + dims + ") needs more than the " +
+                  std::to_string(bytes.size() - data_at) + " data bytes present");
+    need *= static_cast<size_t>(dim);
+    out.shape.push_back(static_cast<int64_t>(dim));
+  }
   if (bytes.size() - data_at < need)
     throw Error(what + ": .npy data truncated: need " + std::to_string(need) + " bytes, have " +
                 std::to_string(bytes.size() - data_at));
