@@ -275,7 +275,7 @@ TEST(ServeAccess, AnApiKeyIsRequiredButNotForHealthz) {
   EXPECT_EQ(r->status, 401);
   EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer");
   EXPECT_EQ(r->body.find("correct horse"), std::string::npos);
-  for (const std::string& wrong : {"Bearer correct horse battery stapl", "Bearer correct horse battery staplex",
+  for (const char* wrong : {"Bearer correct horse battery stapl", "Bearer correct horse battery staplex",
                                    "Basic correct horse battery staple", "Bearer "}) {
     r = c.Post("/embed", {{"Authorization", wrong}}, R"({"texts": ["a"]})", "application/json");
     ASSERT_TRUE(r);
@@ -337,7 +337,9 @@ class ServeIndexFiles : public ::testing::Test {
   // The id of an indexed file, from /search results.
   static int64_t id_of(httplib::Client& c, const std::string& name) {
     auto r = c.Get("/search?q=a&k=10");
-    for (const auto& hit : json::parse(r->body)["results"])
+    if (!r || r->status != 200) ADD_FAILURE() << (r ? r->body : "no answer");
+    const json body = json::parse(r->body);
+    for (const auto& hit : body["results"])
       if (hit["name"] == name) return hit["id"].get<int64_t>();
     return -1;
   }
