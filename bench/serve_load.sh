@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Load benchmark of `clip serve` (not a test): indexes the fixture images with the tiny model,
-# serves them on 127.0.0.1, and runs wrk against GET /search and POST /embed for a bounded time
-# each. Prints requests/s, p50/p99 latency, errors and the server's RSS, and writes JSON.
-# Usage: bench/serve_load.sh [build folder (default build)] [seconds per endpoint (default 10)]
+# serves them on 127.0.0.1, and runs wrk against GET /healthz, GET /search and POST /embed with
+# 16, 64 and 256 connections for a bounded time each. Prints requests/s, p99 latency, errors
+# (non-2xx answers and socket errors) and timeouts, and writes JSON.
+# Usage: bench/serve_load.sh [build folder (default build)] [seconds per run (default 10)]
 #        [model (default: the tiny test model)]
+# CLIP_BENCH_SERVER_THREADS (default 4): --threads of the server; CLIP_BENCH_CONNECTIONS
+# (default "16 64 256"): the connection counts. Any `clip` build works, so the same script
+# measures an older server (e.g. bench/serve_load.sh /work/main/build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
 seconds="${2:-10}"
 model="${3:-tests/data/fixtures/models/tiny-vit-f16.safetensors}"
 threads="${CLIP_BENCH_SERVER_THREADS:-4}"
-connections="${CLIP_BENCH_CONNECTIONS:-8}"
+connections="${CLIP_BENCH_CONNECTIONS:-16 64 256}"
 command -v wrk >/dev/null || { echo "wrk is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
@@ -36,39 +40,38 @@ done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 rss_start=$(rss)
 
-cat > "$tmp/embed.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"texts": ["a photo of a cat", "an astronaut in space", "a red rocket"]}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
-# wrk's --latency table gives the percentiles; non-2xx answers and socket errors are the errors.
+cp bench/serve_load_embed.lua "$tmp/embed.lua"
 mkdir -p "$build/bench"
-run() {  # name, wrk args...
-  local name=$1
-  shift
-  wrk -t2 -c"$connections" -d"${seconds}s" --timeout 5s --latency "$@" >"$tmp/$name.txt"
-  cp "$tmp/$name.txt" "$build/bench/serve_load_$name.txt"
-  local rps p50 p99 non2xx sockerr
-  rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$tmp/$name.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$tmp/$name.txt")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/$name.txt")
-  sockerr=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$tmp/$name.txt")
-  printf '%-8s %10s %10s %10s %8s\n' "$name" "$rps" "$p50" "$p99" "$(( ${non2xx:-0} + ${sockerr:-0} ))"
-  echo "{\"endpoint\": \"$name\", \"requests_per_s\": $rps, \"p50\": \"$p50\", \"p99\": \"$p99\", \"errors\": $(( ${non2xx:-0} + ${sockerr:-0} ))}" >>"$tmp/results.jsonl"
+run() {  # name, connections, wrk args...
+  local name=$1 conns=$2
+  shift 2
+  local out="$tmp/$name-$conns.txt"
+  wrk -t2 -c"$conns" -d"${seconds}s" --timeout 5s --latency "$@" >"$out" 2>&1 || true
+  cp "$out" "$build/bench/serve_load_${name}_c${conns}.txt"
+  local rps p99 non2xx sockerr timeouts
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
+  sockerr=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8}' "$out")
+  timeouts=$(awk '/Socket errors/ {gsub(",", ""); print $10}' "$out")
+  local errors=$(( ${non2xx:-0} + ${sockerr:-0} ))
+  printf '%-8s %6s %10s %10s %8s %9s\n' "$name" "$conns" "${rps:-0}" "${p99:--}" "$errors" "${timeouts:-0}"
+  echo "{\"endpoint\": \"$name\", \"connections\": $conns, \"requests_per_s\": ${rps:-0}, \"p99\": \"${p99:--}\", \"errors\": $errors, \"timeouts\": ${timeouts:-0}}" >>"$tmp/results.jsonl"
 }
 
-echo "clip serve: $images indexed images, model $model, $threads HTTP threads; wrk: 2 threads, $connections connections, ${seconds}s each"
-printf '%-8s %10s %10s %10s %8s\n' endpoint "req/s" p50 p99 errors
-run search "${url}search?q=a+photo+of+a+cat&k=10"
-run embed -s "$tmp/embed.lua" "${url}embed"
+echo "clip serve ($build): $images indexed images, model $model, --threads $threads; wrk: 2 threads, ${seconds}s each"
+printf '%-8s %6s %10s %10s %8s %9s\n' endpoint conns "req/s" p99 errors timeouts
+for c in $connections; do
+  run healthz "$c" "${url}healthz"
+  run search "$c" "${url}search?q=a+photo+of+a+cat&k=10"
+  run embed "$c" -s "$tmp/embed.lua" "${url}embed"
+done
 rss_end=$(rss)
 echo "server RSS: ${rss_start} KiB at start (model and index loaded), ${rss_end} KiB after the load"
 
-mkdir -p "$build/bench"
 {
-  echo "{\"images\": $images, \"model\": \"$model\", \"server_threads\": $threads, \"connections\": $connections,"
-  echo " \"seconds\": $seconds, \"rss_kib_start\": $rss_start, \"rss_kib_end\": $rss_end, \"results\": ["
+  echo "{\"images\": $images, \"model\": \"$model\", \"server_threads\": $threads, \"seconds\": $seconds,"
+  echo " \"rss_kib_start\": $rss_start, \"rss_kib_end\": $rss_end, \"results\": ["
   paste -sd, "$tmp/results.jsonl"
   echo "]}"
 } >"$build/bench/serve_load.json"

@@ -1,8 +1,35 @@
 // The search page: text queries go to GET /search, dropped images to POST /search; results are
-// thumbnails from /images/<id> with their cosine similarity.
+// thumbnails from /images/<id> with their cosine similarity. A server started with an API key
+// answers 401: the page then asks for the key once (kept for this tab) and sends it as a Bearer
+// token, fetching thumbnails itself since an <img> cannot send it.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+const kKeyName = 'clip-serve-api-key';
+const apiKey = () => sessionStorage.getItem(kKeyName) || '';
+
+async function api(url, options = {}) {
+  const key = apiKey();
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  const res = await fetch(url, { ...options, headers });
+  if (res.status === 401) {
+    const entered = window.prompt('This server needs an API key:');
+    if (entered) {
+      sessionStorage.setItem(kKeyName, entered.trim());
+      return fetch(url, { ...options, headers: { Authorization: `Bearer ${entered.trim()}` } });
+    }
+  }
+  return res;
+}
+
+async function showThumbnail(img, url) {
+  if (!apiKey()) {
+    img.src = url;
+    return;
+  }
+  const res = await api(url);
+  if (res.ok) img.src = URL.createObjectURL(await res.blob());
+}
 
 function setMessage(text, isError) {
   $('message').textContent = text;
@@ -35,7 +62,7 @@ function showResults(body, what) {
   for (const hit of body.results) {
     const figure = document.createElement('figure');
     const img = document.createElement('img');
-    img.src = hit.url;
+    showThumbnail(img, hit.url);
     img.alt = hit.name;
     img.title = hit.path;
     img.loading = 'lazy';
@@ -69,7 +96,7 @@ async function searchText(event) {
   setMessage('searching…', false);
   const params = new URLSearchParams({ q, k: $('k').value });
   try {
-    await handleReply(await fetch(`/search?${params}`), `“${q}”`);
+    await handleReply(await api(`/search?${params}`), `“${q}”`);
   } catch (e) {
     setMessage(`request failed: ${e}`, true);
   }
@@ -82,7 +109,7 @@ async function searchImage(file) {
   form.append('image', file, file.name);
   form.append('k', $('k').value);
   try {
-    await handleReply(await fetch('/search', { method: 'POST', body: form }), `the image ${file.name}`);
+    await handleReply(await api('/search', { method: 'POST', body: form }), `the image ${file.name}`);
   } catch (e) {
     setMessage(`request failed: ${e}`, true);
   }

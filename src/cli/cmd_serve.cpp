@@ -1,5 +1,6 @@
-// `clip serve`: the HTTP service and web page (src/serve). SIGINT/SIGTERM stop it cleanly: a
-// handler records the signal and the main thread polls for it. (Blocking the signals and waiting
+// `clip serve`: the HTTP service and web page (src/serve). SIGINT/SIGTERM stop it within the
+// shutdown grace time, SIGHUP reloads a newer index generation: a handler records the signal and
+// the main thread polls for it. (Blocking the signals and waiting
 // with sigtimedwait is not enough: threads that libraries start before main — OpenBLAS's pool —
 // do not have them blocked, and a SIGTERM delivered there killed the process.)
 #include <signal.h>
@@ -12,29 +13,53 @@
 #include "cli/commands.h"
 #include "clip/error.h"
 #include "clip/model.h"
+#include "serve/access.h"
 #include "serve/server.h"
+#include "util/file_io.h"
 
 namespace clip::cli {
 namespace {
 
 // A signal handler can only reach a global; it only stores the signal number.
 std::atomic<int> g_stop_signal{0};
-extern "C" void record_stop_signal(int sig) { g_stop_signal.store(sig); }
+std::atomic<bool> g_reload_signal{false};
+extern "C" void record_signal(int sig) {
+  if (sig == SIGHUP)
+    g_reload_signal.store(true);
+  else
+    g_stop_signal.store(sig);
+}
 
 struct ServeCliOptions {
   serve::ServerOptions server;
   int inference_threads = 0;
   size_t max_body_mib = 32;
+  std::string api_key_file;
 };
+
+// The key of --api-key-file: its first line, which must not be empty. Never printed.
+std::string read_api_key(const std::string& path) {
+  std::string text = util::read_file(path);
+  text = text.substr(0, text.find_first_of("\r\n"));
+  if (text.empty()) throw Error("--api-key-file " + path + ": the first line is empty; expected the key");
+  return text;
+}
 
 void run_serve(ServeCliOptions o) {
   o.server.max_body_bytes = o.max_body_mib << 20;
+  if (!o.api_key_file.empty()) o.server.api_key = read_api_key(o.api_key_file);
+  if (!serve::is_loopback_host(o.server.host) && o.server.api_key.empty())
+    std::fprintf(stderr,
+                 "clip serve: warning: listening on %s, reachable from other machines, without an API key: anyone who "
+                 "can connect can search and read the indexed images (give --api-key-file)\n",
+                 o.server.host.c_str());
   struct sigaction action {};
-  action.sa_handler = record_stop_signal;
+  action.sa_handler = record_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // other threads' system calls resume after the handler
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
   keep_freed_memory_for_reuse();
   set_threads(o.inference_threads);
 
@@ -49,6 +74,7 @@ void run_serve(ServeCliOptions o) {
       std::fprintf(stderr, "clip serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
+    if (g_reload_signal.exchange(false)) server.reload_index();
     const serve::Server::State state = server.state();
     if (state == serve::Server::State::kFailed) {
       server.stop();
@@ -77,12 +103,30 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
   cmd->add_option("--host", s.host, "Address to listen on");
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", s.threads, "HTTP worker threads (requests served at once)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--io-threads", s.io_threads, "Threads serving the connections")->check(CLI::Range(1, 64));
+  cmd->add_option("--allowed-hosts", s.allowed_hosts,
+                  "Host header values accepted besides the bound address (name or name:port; * for any)")
+      ->delimiter(',');
+  auto* key = cmd->add_option("--api-key", s.api_key, "Require \"Authorization: Bearer KEY\" (visible in ps: prefer --api-key-file)");
+  cmd->add_option("--api-key-file", o->api_key_file, "Require the key on the first line of this file")
+      ->check(CLI::ExistingFile)
+      ->excludes(key);
+  cmd->add_option("--reload-interval", s.reload_interval_seconds,
+                  "Seconds between checks of the index for a new generation (0: only on SIGHUP)")
+      ->check(CLI::Range(0, 86400));
+  cmd->add_option("--max-connections", s.max_connections, "Open connections at once (503 beyond)")->check(CLI::Range(1, 1000000));
   cmd->add_option("--inference-threads", o->inference_threads, "libtorch threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--max-body-mib", o->max_body_mib, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 4096));
   cmd->add_option("--max-pixels", s.max_pixels, "Largest uploaded image in pixels (413 beyond)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
-  cmd->add_option("--timeout", s.timeout_seconds, "Seconds to read a request or write a response")->check(CLI::Range(1, 3600));
+  cmd->add_option("--timeout", s.timeout_seconds, "Seconds to read a request's body or write a response")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--header-timeout", s.header_timeout_seconds, "Seconds to receive a request's header")->check(CLI::Range(1, 3600));
+  cmd->add_option("--idle-timeout", s.idle_timeout_seconds, "Seconds a kept-alive connection may wait for its next request")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--shutdown-grace", s.shutdown_grace_seconds, "Seconds requests in flight may finish after SIGTERM")
+      ->check(CLI::Range(0, 600));
   cmd->callback([o] { run_serve(*o); });
 }
 

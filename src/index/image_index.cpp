@@ -1,8 +1,13 @@
 #include <faiss/Index.h>
 #include <faiss/impl/FaissException.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include "clip/data.h"
 #include "clip/error.h"
@@ -13,6 +18,52 @@
 #include "util/file_io.h"
 
 namespace clip::index {
+namespace {
+
+// The largest indexed file read back (for a thumbnail).
+constexpr int64_t kMaxImageFileBytes = int64_t{256} << 20;
+
+int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// The file of a record, if it is still the one indexed: opened without following a symbolic link
+// (O_NOFOLLOW) or blocking on a FIFO (O_NONBLOCK), a regular file (fstat: not a FIFO or device)
+// with the recorded size and mtime. The path may have been swapped since it was indexed; errors
+// name the path and the reason, never the file's content.
+std::string read_recorded_file(const FileRecord& r) {
+  const int fd = ::open(r.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(r.path + ": cannot open: " + (err == ELOOP ? "it is a symbolic link now" : std::strerror(err)),
+                err == EACCES ? ErrorKind::kIo : ErrorKind::kNotFound);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(r.path + ": cannot stat: " + std::strerror(errno), ErrorKind::kIo);
+  if (!S_ISREG(st.st_mode)) throw Error(r.path + ": not a regular file any more", ErrorKind::kNotFound);
+  if (st.st_size != r.size || mtime_ns_of(st) != r.mtime_ns)
+    throw Error(r.path + ": changed since it was indexed (size or modification time)", ErrorKind::kNotFound);
+  if (st.st_size > kMaxImageFileBytes)
+    throw Error(r.path + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                    std::to_string(kMaxImageFileBytes),
+                ErrorKind::kTooLarge);
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(r.path + ": cannot read: " + std::strerror(errno), ErrorKind::kIo);
+    if (n == 0) throw Error(r.path + ": shorter than when it was indexed", ErrorKind::kNotFound);
+    got += static_cast<size_t>(n);
+  }
+  return data;
+}
+
+}  // namespace
 
 ImageIndex::ImageIndex(ImageIndex&&) noexcept = default;
 ImageIndex& ImageIndex::operator=(ImageIndex&&) noexcept = default;
@@ -53,9 +104,17 @@ const FileRecord& ImageIndex::record(int64_t id) const {
 std::string ImageIndex::read_image(int64_t id) const {
   const FileRecord& r = record(id);
   std::string shard, member;
-  if (manifest_.source.kind == "shards" && split_member_record_path(r.path, &shard, &member))
-    return data::read_tar_member(shard, member);
-  return util::read_file(r.path);
+  if (manifest_.source.kind == "shards" && split_member_record_path(r.path, &shard, &member)) {
+    // The shard must still be a regular file (not a link, FIFO or device) with its recorded mtime.
+    struct stat st {};
+    if (::lstat(shard.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || mtime_ns_of(st) != r.mtime_ns)
+      throw Error(shard + ": gone, not a regular file, or changed since it was indexed", ErrorKind::kNotFound);
+    std::string data = data::read_tar_member(shard, member);
+    if (static_cast<int64_t>(data.size()) != r.size)
+      throw Error(r.path + ": changed since it was indexed (size)", ErrorKind::kNotFound);
+    return data;
+  }
+  return read_recorded_file(r);
 }
 
 std::vector<Hit> ImageIndex::search(const float* query, int k) const {

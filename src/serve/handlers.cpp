@@ -20,20 +20,20 @@ std::vector<std::vector<float>> rows_of(const torch::Tensor& t) {
 }
 
 // Preprocesses uploaded images for the model; a bad upload is 400 naming it, too many pixels 413.
-torch::Tensor encode_uploads(const Loaded& s, const ServerOptions& o, const std::vector<httplib::MultipartFormData>& files) {
-  image::PreprocessOptions pre = s.embedder.preprocess_options();
+torch::Tensor encode_uploads(const Loaded& s, const ServerOptions& o, const std::vector<const FormPart*>& files) {
+  image::PreprocessOptions pre = s.embedder().preprocess_options();
   pre.decode.max_pixels = o.max_pixels;
   const int64_t r = pre.size;
   torch::Tensor batch = torch::empty({static_cast<int64_t>(files.size()), 3, r, r});
   for (size_t i = 0; i < files.size(); ++i) {
     try {
-      const image::Preprocessed p = image::preprocess(files[i].content, "uploaded image \"" + files[i].filename + "\"", pre);
+      const image::Preprocessed p = image::preprocess(files[i]->content, "uploaded image \"" + files[i]->filename + "\"", pre);
       std::memcpy(batch[static_cast<int64_t>(i)].data_ptr<float>(), p.input.data(), sizeof(float) * 3 * r * r);
     } catch (const Error& e) {
-      throw HttpError(e.kind() == ErrorKind::kTooLarge ? 413 : 400, e.what());
+      throw HttpError(e.kind() == ErrorKind::kTooLarge ? 413 : 400, e.what());  // the upload, not the server
     }
   }
-  return normalize_rows(s.model.encode_image(batch.to(s.model.device())));
+  return normalize_rows(s.model().encode_image(batch.to(s.model().device())));
 }
 
 std::string checked_text(const ServerOptions& o, const std::string& text, const std::string& what) {
@@ -44,12 +44,39 @@ std::string checked_text(const ServerOptions& o, const std::string& text, const 
   return text;
 }
 
+// labels × templates prompts, each filled template at most max_text_bytes, all of them at most
+// max_prompt_bytes: computed from the sizes, before any prompt is built.
+void check_prompt_sizes(const ServerOptions& o, const std::vector<std::string>& labels,
+                        const std::vector<std::string>& templates) {
+  if (labels.size() * templates.size() > static_cast<size_t>(o.max_prompts))
+    throw HttpError(413, std::to_string(labels.size()) + " labels × " + std::to_string(templates.size()) +
+                             " templates make more prompts than the limit of " + std::to_string(o.max_prompts));
+  size_t longest_label = 0, label_bytes = 0;
+  for (const auto& l : labels) {
+    longest_label = std::max(longest_label, l.size());
+    label_bytes += l.size();
+  }
+  size_t total = 0;
+  for (const auto& t : templates) {
+    size_t holes = 0;  // the "{}" fill_template replaces, scanning left to right
+    for (size_t i = 0; i < t.size();) i += t.compare(i, 2, "{}") == 0 ? (++holes, 2) : 1;
+    const size_t rest = t.size() - 2 * holes;
+    if (rest + holes * longest_label > static_cast<size_t>(o.max_text_bytes))
+      throw HttpError(413, "template \"" + t.substr(0, 64) + "\" filled with the longest label has more than " +
+                               std::to_string(o.max_text_bytes) + " bytes");
+    total += rest * labels.size() + holes * label_bytes;
+  }
+  if (total > o.max_prompt_bytes)
+    throw HttpError(413, "the filled templates have " + std::to_string(total) + " bytes, more than the limit of " +
+                             std::to_string(o.max_prompt_bytes));
+}
+
 const index::ImageIndex& require_index(const Loaded& s) {
   if (!s.index) throw HttpError(404, "no index is loaded: start `clip serve` with --index INDEX to search");
   return *s.index;
 }
 
-int k_of(const ServerOptions& o, const httplib::Request& req) {
+int k_of(const ServerOptions& o, const Request& req) {
   const std::string k = form_value(req, "k");
   return k.empty() ? 10 : parse_int("k", k, 1, o.max_k);
 }
@@ -76,23 +103,22 @@ json hits_json(const index::ImageIndex& idx, const std::vector<index::Hit>& hits
 
 }  // namespace
 
-void handle_embed(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
-  if (req.is_multipart_form_data()) {
+void handle_embed(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
+  if (req.multipart) {
     const auto files = uploaded_files(req, {"image", "images"});
     if (files.empty()) throw HttpError(400, "no uploaded file in a form field named \"image\"");
     if (static_cast<int>(files.size()) > o.max_images)
       throw HttpError(413, std::to_string(files.size()) + " images, more than the limit of " + std::to_string(o.max_images) +
                                " per request");
     json inputs = json::array();
-    for (const auto& f : files) inputs.push_back({{"type", "image"}, {"name", f.filename}});
+    for (const FormPart* f : files) inputs.push_back({{"type", "image"}, {"name", f->filename}});
     const torch::Tensor features = encode_uploads(s, o, files);
     send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
     return;
   }
-  const std::string type = req.get_header_value("Content-Type");
-  if (type.rfind("application/json", 0) != 0)
+  if (media_type(req.content_type) != "application/json")
     throw HttpError(415, "POST /embed takes application/json {\"texts\": [...]} or multipart/form-data images, not \"" +
-                             type + "\"");
+                             req.content_type + "\"");
   json body;
   try {
     body = json::parse(req.body);
@@ -111,14 +137,14 @@ void handle_embed(const Loaded& s, const ServerOptions& o, const httplib::Reques
     if (!texts_json[i].is_string()) throw HttpError(400, "\"texts\"[" + std::to_string(i) + "] is not a string");
     texts.push_back(checked_text(o, texts_json[i].get<std::string>(), "\"texts\"[" + std::to_string(i) + "]"));
   }
-  const torch::Tensor features = normalize_rows(s.embedder.embed_texts(texts));
+  const torch::Tensor features = normalize_rows(s.embedder().embed_texts(texts));
   json inputs = json::array();
   for (const auto& t : texts) inputs.push_back({{"type", "text"}, {"text", t}});
   send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
 }
 
-void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
-  if (!req.is_multipart_form_data())
+void handle_classify(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
+  if (!req.multipart)
     throw HttpError(415, "POST /classify takes multipart/form-data: an \"image\" file and \"labels\"");
   const auto files = uploaded_files(req, {"image"});
   if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
@@ -126,10 +152,9 @@ void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Req
   // Labels: one comma-separated field, or the field repeated.
   std::vector<std::string> labels, templates;
   auto collect = [&](const char* field, std::vector<std::string>& out, bool split) {
-    const auto range = req.files.equal_range(field);
-    for (auto it = range.first; it != range.second; ++it) {
-      if (!it->second.filename.empty()) continue;
-      std::string value = it->second.content;
+    for (const FormPart& part : req.parts) {
+      if (part.name != field || !part.filename.empty()) continue;
+      const std::string& value = part.content;
       size_t start = 0;
       while (start <= value.size()) {
         size_t end = split ? value.find(',', start) : std::string::npos;
@@ -150,43 +175,44 @@ void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Req
   if (templates.empty()) templates.push_back("a photo of a {}.");
   for (const auto& t : templates)
     if (t.find("{}") == std::string::npos) throw HttpError(400, "template \"" + t + "\" has no \"{}\" for the label");
+  check_prompt_sizes(o, labels, templates);
   const torch::Tensor image = encode_uploads(s, o, files);
-  const torch::Tensor weights = s.embedder.zero_shot_weights(labels, templates);
+  const torch::Tensor weights = s.embedder().zero_shot_weights(labels, templates);
   const torch::Tensor probs =
-      torch::softmax(std::exp(s.model.logit_scale()) * torch::matmul(image, weights.to(image.device())), 1).to(torch::kCPU);
+      torch::softmax(std::exp(s.model().logit_scale()) * torch::matmul(image, weights.to(image.device())), 1).to(torch::kCPU);
   std::vector<std::pair<float, std::string>> ranked;
   for (size_t i = 0; i < labels.size(); ++i) ranked.push_back({probs[0][static_cast<int64_t>(i)].item<float>(), labels[i]});
   std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   json out = json::array();
   for (const auto& [p, label] : ranked) out.push_back({{"label", label}, {"probability", p}});
-  send_json(res, 200, {{"image", files[0].filename}, {"labels", out}});
+  send_json(res, 200, {{"image", files[0]->filename}, {"labels", out}});
 }
 
-void handle_search_text(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+void handle_search_text(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
   const index::ImageIndex& idx = require_index(s);
   if (!req.has_param("q")) throw HttpError(400, "missing the query parameter q (GET /search?q=a+dog&k=10)");
-  const std::string q = checked_text(o, req.get_param_value("q"), "the query q");
+  const std::string q = checked_text(o, req.param("q"), "the query q");
   const int k = k_of(o, req);
-  const auto hits = idx.search(s.embedder.embed_texts({q}), k);
+  const auto hits = idx.search(s.embedder().embed_texts({q}), k);
   send_json(res, 200, {{"query", q}, {"k", k}, {"results", hits_json(idx, hits)}});
 }
 
-void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+void handle_search_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
   const index::ImageIndex& idx = require_index(s);
-  if (!req.is_multipart_form_data())
+  if (!req.multipart)
     throw HttpError(415, "POST /search takes multipart/form-data with an \"image\" file (search by example)");
   const auto files = uploaded_files(req, {"image"});
   if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
                                                   std::to_string(files.size()));
   const int k = k_of(o, req);
   const auto hits = idx.search(encode_uploads(s, o, files), k);
-  send_json(res, 200, {{"query", {{"image", files[0].filename}}}, {"k", k}, {"results", hits_json(idx, hits)}});
+  send_json(res, 200, {{"query", {{"image", files[0]->filename}}}, {"k", k}, {"results", hits_json(idx, hits)}});
 }
 
-void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res) {
+void handle_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
   const index::ImageIndex& idx = require_index(s);
   // The route only matches digits; ids are rows of the index, so only indexed files are served.
-  const std::string id_text = req.matches[1];
+  const std::string& id_text = req.path_id;
   int64_t id = -1;
   try {
     id = id_text.size() <= 18 ? std::stoll(id_text) : -1;
@@ -196,13 +222,20 @@ void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Reques
   if (id < 0 || id >= idx.size())
     throw HttpError(404, "no image " + id_text + " in the index (ids are 0.." + std::to_string(idx.size() - 1) + ")");
   const std::string& path = idx.record(id).path;
-  std::string png;
+  std::string encoded;
   try {
-    // The upload limit does not apply: the file was accepted when it was indexed. A tar member
-    // is read from its shard.
-    png = make_thumbnail(idx.read_image(id), path, o.thumbnail_size, image::kDefaultMaxPixels);
+    // A regular file with the size and mtime it had when indexed (or the member of its shard).
+    encoded = idx.read_image(id);
   } catch (const Error& e) {
     throw HttpError(404, "image " + id_text + " can no longer be read: " + e.what());
+  }
+  std::string png;
+  try {
+    // The upload limit does not apply: the file was accepted when it was indexed.
+    png = make_thumbnail(encoded, path, o.thumbnail_size, image::kDefaultMaxPixels);
+  } catch (const Error&) {
+    // The decoder's message may quote the file's first bytes: not for a client to read.
+    throw HttpError(404, "image " + id_text + " can no longer be decoded");
   }
   res.set_header("Cache-Control", "max-age=300");
   res.set_content(png, "image/png");

@@ -2,17 +2,16 @@
 // the response or throws HttpError (client errors) / clip::Error.
 #pragma once
 
-#include <httplib.h>
-
+#include "serve/http_util.h"
 #include "serve/loaded.h"
 #include "serve/server.h"
 
 namespace clip::serve {
 
-void handle_embed(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
-void handle_classify(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
-void handle_search_text(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
-void handle_search_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
-void handle_image(const Loaded& s, const ServerOptions& o, const httplib::Request& req, httplib::Response& res);
+void handle_embed(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
+void handle_classify(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
+void handle_search_text(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
+void handle_search_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
+void handle_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
 
 }  // namespace clip::serve

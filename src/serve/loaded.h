@@ -1,10 +1,10 @@
-// What the service loads in the background: the model, its embedder and the optional index.
-// Built once, then shared read-only by every request thread (Model, Tokenizer and ImageIndex
-// searches are thread-safe).
+// What the service loads in the background: the model and its embedder (once), and the optional
+// index (replaced when a newer generation is reloaded). A request takes one Loaded snapshot when
+// it starts and keeps that generation to its end, whatever reloads happen meanwhile. Model,
+// Tokenizer and ImageIndex searches are thread-safe.
 #pragma once
 
 #include <memory>
-#include <optional>
 
 #include "clip/embedder.h"
 #include "clip/image.h"
@@ -13,15 +13,21 @@
 
 namespace clip::serve {
 
-struct Loaded {
-  Loaded(Model m, std::optional<index::ImageIndex> i)
-      : model(std::move(m)), embedder(model, 1), index(std::move(i)) {}
-  Loaded(const Loaded&) = delete;
-  Loaded& operator=(const Loaded&) = delete;
+struct LoadedModel {
+  explicit LoadedModel(Model m) : model(std::move(m)), embedder(model, 1) {}
+  LoadedModel(const LoadedModel&) = delete;
+  LoadedModel& operator=(const LoadedModel&) = delete;
 
   Model model;
-  Embedder embedder;  // refers to `model`: Loaded never moves (held by shared_ptr)
-  std::optional<index::ImageIndex> index;
+  Embedder embedder;  // refers to `model`: LoadedModel never moves (held by shared_ptr)
+};
+
+struct Loaded {
+  std::shared_ptr<const LoadedModel> loaded_model;
+  std::shared_ptr<const index::ImageIndex> index;  // null without --index
+
+  const Model& model() const { return loaded_model->model; }
+  const Embedder& embedder() const { return loaded_model->embedder; }
 };
 
 }  // namespace clip::serve

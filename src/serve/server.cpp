@@ -1,14 +1,18 @@
 #include "serve/server.h"
 
-#include <httplib.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
 #include "clip/error.h"
+#include "serve/access.h"
 #include "serve/handlers.h"
+#include "serve/http_core.h"
 #include "serve/http_util.h"
 #include "serve/loaded.h"
 #include "serve/web_assets.h"
@@ -16,13 +20,52 @@
 using nlohmann::json;
 
 namespace clip::serve {
+namespace {
+
+using Endpoint = void (*)(const Loaded&, const ServerOptions&, const Request&, Response&);
+
+// The endpoint of a model route, or null. Sets req->path_id for /images/<id>.
+Endpoint route(Request* req) {
+  const std::string& m = req->method;
+  const std::string& p = req->path;
+  if (m == "POST" && p == "/embed") return handle_embed;
+  if (m == "POST" && p == "/classify") return handle_classify;
+  if (m == "GET" && p == "/search") return handle_search_text;
+  if (m == "POST" && p == "/search") return handle_search_image;
+  constexpr std::string_view kImages = "/images/";
+  if (m == "GET" && p.size() > kImages.size() && p.compare(0, kImages.size(), kImages) == 0 &&
+      p.find_first_not_of("0123456789", kImages.size()) == std::string::npos) {
+    req->path_id = p.substr(kImages.size());
+    return handle_image;
+  }
+  return nullptr;
+}
+
+HttpLimits limits_of(const ServerOptions& o) {
+  HttpLimits l;
+  l.max_connections = static_cast<size_t>(o.max_connections);
+  l.max_header_bytes = o.max_header_bytes;
+  l.max_header_fields = static_cast<size_t>(o.max_header_fields);
+  l.max_body_bytes = o.max_body_bytes;
+  l.header_timeout_ms = o.header_timeout_seconds * 1000;
+  l.body_timeout_ms = o.timeout_seconds * 1000;
+  l.write_timeout_ms = o.timeout_seconds * 1000;
+  l.idle_timeout_ms = o.idle_timeout_seconds * 1000;
+  l.shutdown_grace_ms = o.shutdown_grace_seconds * 1000;
+  return l;
+}
+
+}  // namespace
 
 struct Server::Impl {
   ServerOptions options;
   std::map<std::string, WebFile> web;
-  httplib::Server http;
-  std::thread listener, loader;
-  std::atomic<bool> listener_done{false};
+  AccessPolicy access;  // set in start(), before the first connection, once the port is known
+  std::unique_ptr<HttpCore> core;
+  // Declared after the core: joined in stop() and destroyed first, so no response is posted to
+  // a destroyed core.
+  std::unique_ptr<boost::asio::thread_pool> pool;
+  std::thread loader, reloader;
   int port = 0;
 
   mutable std::mutex mutex;
@@ -30,6 +73,12 @@ struct Server::Impl {
   State state = State::kLoading;
   std::string error;
   std::shared_ptr<const Loaded> loaded;
+  index::ModelIdentity identity;  // of the loaded model: a reloaded index must match it
+  bool stopping = false;          // ends the reloader (guarded by mutex, signalled by loaded_cv)
+  bool stopped = false;
+
+  std::mutex reload_mutex;  // one reload at a time (SIGHUP and the poller)
+  std::string last_reload_error;
 
   // The loaded state, or HttpError 503 while loading (500 when loading failed).
   std::shared_ptr<const Loaded> ready() const {
@@ -41,21 +90,31 @@ struct Server::Impl {
 
   void load() {
     try {
-      std::optional<index::ImageIndex> idx;
-      if (!options.index_dir.empty()) idx = index::ImageIndex::open(options.index_dir);
+      std::shared_ptr<const index::ImageIndex> idx;
+      if (!options.index_dir.empty())
+        idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
+      index::ModelIdentity model_identity;
       Model model = [&] {
-        if (options.model_path.empty()) return index::load_index_model(idx->manifest());
+        if (options.model_path.empty()) {
+          model_identity = idx->manifest().model;
+          return index::load_index_model(idx->manifest());
+        }
         LoadOptions lo;
         lo.config_path = options.config_path;
         lo.precision = precision_from_name(options.precision);
-        return Model::load(options.model_path, lo);
+        Model m = Model::load(options.model_path, lo);
+        if (idx) {
+          model_identity = index::identify_model(m, options.model_path, m.precision());
+          index::check_same_model(idx->manifest().model, model_identity, options.index_dir);
+        }
+        return m;
       }();
-      if (idx && !options.model_path.empty())
-        index::check_same_model(idx->manifest().model,
-                                index::identify_model(model, options.model_path, model.precision()), options.index_dir);
-      auto state_ptr = std::make_shared<const Loaded>(std::move(model), std::move(idx));
+      auto next = std::make_shared<Loaded>();
+      next->loaded_model = std::make_shared<const LoadedModel>(std::move(model));
+      next->index = std::move(idx);
       std::lock_guard<std::mutex> lock(mutex);
-      loaded = std::move(state_ptr);
+      identity = std::move(model_identity);
+      loaded = std::move(next);
       state = State::kReady;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex);
@@ -65,69 +124,131 @@ struct Server::Impl {
     loaded_cv.notify_all();
   }
 
-  // Wraps a model endpoint: the loaded state, JSON errors for every failure.
-  httplib::Server::Handler endpoint(void (*handler)(const Loaded&, const ServerOptions&, const httplib::Request&,
-                                                    httplib::Response&)) {
-    return [this, handler](const httplib::Request& req, httplib::Response& res) {
-      try {
-        const std::shared_ptr<const Loaded> s = ready();
-        handler(*s, options, req, res);
-      } catch (const HttpError& e) {
-        if (e.status() == 503) res.set_header("Retry-After", "1");
-        send_error(res, e.status(), e.what());
-      } catch (const Error& e) {
-        // Library errors come from the request's content (e.g. a text the tokenizer refuses).
-        send_error(res, 400, e.what());
-      } catch (const std::exception& e) {
-        send_error(res, 500, std::string("internal error: ") + e.what());
+  int64_t reload_index() {
+    std::lock_guard<std::mutex> reload_lock(reload_mutex);
+    std::shared_ptr<const Loaded> current;
+    index::ModelIdentity model_identity;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (state != State::kReady || !loaded->index) return 0;
+      current = loaded;
+      model_identity = identity;
+    }
+    const int64_t serving = current->index->manifest().generation;
+    try {
+      if (index::read_manifest(options.index_dir).generation == serving) return serving;
+      auto idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
+      index::check_same_model(idx->manifest().model, model_identity, options.index_dir);
+      auto next = std::make_shared<Loaded>();
+      next->loaded_model = current->loaded_model;
+      next->index = idx;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        loaded = std::move(next);
       }
-    };
+      last_reload_error.clear();
+      std::fprintf(stderr, "clip serve: now serving generation %lld of %s (%lld images)\n",
+                   static_cast<long long>(idx->manifest().generation), options.index_dir.c_str(),
+                   static_cast<long long>(idx->size()));
+      return idx->manifest().generation;
+    } catch (const std::exception& e) {
+      // Said once per distinct reason: the poller retries every few seconds.
+      if (last_reload_error != e.what())
+        std::fprintf(stderr, "clip serve: cannot reload %s, still serving generation %lld: %s\n",
+                     options.index_dir.c_str(), static_cast<long long>(serving), e.what());
+      last_reload_error = e.what();
+      return serving;
+    }
   }
 
-  void routes() {
-    for (const auto& [path, file] : web) {
-      const WebFile* f = &file;
-      http.Get(path, [f](const httplib::Request&, httplib::Response& res) { res.set_content(f->content, f->mime_type); });
+  void poll_reloads() {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      loaded_cv.wait_for(lock, std::chrono::seconds(options.reload_interval_seconds), [this] { return stopping; });
+      if (stopping) return;
+      lock.unlock();
+      reload_index();
+      lock.lock();
     }
-    http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (state == State::kLoading) {
-        send_json(res, 503, {{"status", "loading"}});
-      } else if (state == State::kFailed) {
-        send_json(res, 500, {{"status", "failed"}, {"error", error}});
-      } else {
-        json idx = nullptr;
-        if (loaded->index) idx = {{"images", loaded->index->size()}, {"dim", loaded->index->dim()}, {"path", options.index_dir}};
-        send_json(res, 200, {{"status", "ready"}, {"embed_dim", loaded->model.config().embed_dim}, {"index", idx}});
+  }
+
+  Response healthz() const {
+    Response res;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (state == State::kLoading) {
+      send_json(res, 503, {{"status", "loading"}});
+    } else if (state == State::kFailed) {
+      send_json(res, 500, {{"status", "failed"}, {"error", error}});
+    } else {
+      json idx = nullptr;
+      if (loaded->index)
+        idx = {{"images", loaded->index->size()},
+               {"dim", loaded->index->dim()},
+               {"generation", loaded->index->manifest().generation},
+               {"path", options.index_dir}};
+      send_json(res, 200, {{"status", "ready"}, {"embed_dim", loaded->model().config().embed_dim}, {"index", idx}});
+    }
+    return res;
+  }
+
+  // Runs on the endpoint pool: the form parts, the endpoint, a JSON error for every failure.
+  Response run_endpoint(Endpoint endpoint, const Loaded& s, Request& req) const {
+    Response res;
+    try {
+      if (media_type(req.content_type) == "multipart/form-data") {
+        MultipartLimits limits;
+        limits.max_parts = static_cast<size_t>(options.max_form_parts);
+        req.parts = parse_multipart(req.body, req.content_type, limits);
+        req.multipart = true;
+        req.body.clear();
       }
-    });
-    http.Post("/embed", endpoint(handle_embed));
-    http.Post("/classify", endpoint(handle_classify));
-    http.Get("/search", endpoint(handle_search_text));
-    http.Post("/search", endpoint(handle_search_image));
-    http.Get(R"(/images/(\d+))", endpoint(handle_image));
-    // Every other error (unknown route 404, body too large 413, ...) gets a JSON body too.
-    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      std::string message = "HTTP status " + std::to_string(res.status);
-      if (res.status == 400) message = "bad request";
-      if (res.status == 404) message = "no such resource: " + req.method + " " + req.path;
-      if (res.status == 405) message = "method not allowed: " + req.method + " " + req.path;
-      if (res.status == 413) message = "the request body is larger than the limit";
-      if (res.status == 414) message = "the request URI is too long";
-      send_error(res, res.status, message);
-    });
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string message = "internal error";
-      try {
-        if (ep) std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        message += std::string(": ") + e.what();
-      } catch (...) {
+      endpoint(s, options, req, res);
+    } catch (const HttpError& e) {
+      send_error(res, e.status(), e.what());
+    } catch (const Error& e) {
+      send_error(res, status_for(e.kind()), e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, std::string("internal error: ") + e.what());
+    }
+    return res;
+  }
+
+  // On an I/O thread: cheap answers here, model endpoints posted to the pool.
+  void handle(RawRequest raw, Responder respond) {
+    Request req;
+    req.method = std::move(raw.method);
+    req.content_type = std::move(raw.content_type);
+    req.body = std::move(raw.body);
+    try {
+      parse_target(raw.target, &req.path, &req.query);
+    } catch (const HttpError& e) {
+      return respond(error_response(e.status(), e.what()));
+    }
+    if (req.method == "GET") {
+      if (const auto file = web.find(req.path); file != web.end()) {
+        Response res;
+        res.set_content(file->second.content, file->second.mime_type);
+        return respond(std::move(res));
       }
-      send_error(res, 500, message);
+      if (req.path == "/healthz") return respond(healthz());
+    }
+    const Endpoint endpoint = route(&req);
+    if (!endpoint) return respond(error_response(404, "no such resource: " + req.method + " " + req.path));
+    std::shared_ptr<const Loaded> snapshot;
+    try {
+      snapshot = ready();
+    } catch (const HttpError& e) {
+      Response res = error_response(e.status(), e.what());
+      if (e.status() == 503) res.set_header("Retry-After", "1");
+      return respond(std::move(res));
+    }
+    boost::asio::post(*pool, [this, endpoint, snapshot = std::move(snapshot), req = std::move(req),
+                              respond = std::move(respond)]() mutable {
+      respond(run_endpoint(endpoint, *snapshot, req));
     });
   }
+
+  bool needs_key(std::string_view path) const { return path != "/healthz" && web.find(std::string(path)) == web.end(); }
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -136,32 +257,22 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     throw Error("give --model, or --index to use the model the index was built with");
   if (options.threads < 1 || options.threads > 1024)
     throw Error("--threads " + std::to_string(options.threads) + ": expected 1..1024");
+  if (options.io_threads < 1 || options.io_threads > 64)
+    throw Error("--io-threads " + std::to_string(options.io_threads) + ": expected 1..64");
   if (options.port < 0 || options.port > 65535) throw Error("--port " + std::to_string(options.port) + ": expected 0..65535");
-  if (options.max_pixels <= 0 || options.max_body_bytes == 0 || options.timeout_seconds <= 0 || options.thumbnail_size <= 0)
+  if (options.max_pixels <= 0 || options.max_body_bytes == 0 || options.timeout_seconds <= 0 || options.thumbnail_size <= 0 ||
+      options.max_connections <= 0 || options.max_header_bytes == 0 || options.max_header_fields <= 0 ||
+      options.header_timeout_seconds <= 0 || options.idle_timeout_seconds <= 0 || options.shutdown_grace_seconds < 0 ||
+      options.max_prompts <= 0 || options.max_prompt_bytes == 0 || options.max_form_parts <= 0 ||
+      options.reload_interval_seconds < 0)
     throw Error("server limits must be positive");
   if (!options.index_dir.empty()) index::read_manifest(options.index_dir);  // fail now, not in the background
   s.options = std::move(options);
   s.web = load_web_files(s.options.web_dir);
-  const int threads = s.options.threads;
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  // httplib's default sets SO_REUSEPORT, which lets a second server bind a port already in use
-  // (the two then share connections at random). SO_REUSEADDR alone still allows a quick restart.
-  s.http.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  // httplib writes the headers and the body separately: with Nagle's algorithm the body waits for
-  // the client's delayed ACK (40 ms a response on Linux).
-  s.http.set_tcp_nodelay(true);
-  // Each worker serves one connection at a time (httplib's model), so a kept-alive connection
-  // holds its worker: a few requests per connection let waiting connections in (httplib's
-  // default of 5), and idle ones are dropped after 2 s.
-  s.http.set_keep_alive_max_count(5);
-  s.http.set_keep_alive_timeout(2);
-  s.http.set_payload_max_length(s.options.max_body_bytes);
-  s.http.set_read_timeout(s.options.timeout_seconds, 0);
-  s.http.set_write_timeout(s.options.timeout_seconds, 0);
-  s.routes();
+  s.core = std::make_unique<HttpCore>(
+      limits_of(s.options), s.options.io_threads,
+      [&s](const RequestHead& head) { return s.access.check(head, s.needs_key(head.path)); },
+      [&s](RawRequest raw, Responder respond) { s.handle(std::move(raw), std::move(respond)); });
 }
 
 Server::~Server() {
@@ -171,28 +282,39 @@ Server::~Server() {
 
 int Server::start() {
   Impl& s = *impl_;
-  if (s.listener.joinable()) throw Error("the server is already started");
-  s.port = s.options.port == 0 ? s.http.bind_to_any_port(s.options.host)
-                               : (s.http.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1);
-  if (s.port <= 0)
-    throw Error("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port) +
-                " (address in use, or not an address of this machine)");
-  s.listener = std::thread([&s] {
-    s.http.listen_after_bind();
-    s.listener_done = true;
-  });
-  // httplib's stop() does nothing until the accept loop runs: wait for it, so that a stop() right
-  // after start() cannot be lost.
-  while (!s.http.is_running() && !s.listener_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (s.pool) throw Error("the server is already started");
+  s.port = s.core->listen(s.options.host, s.options.port);
+  s.access = AccessPolicy(s.options.host, s.port, s.options.allowed_hosts, s.options.api_key);
+  s.pool = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(s.options.threads));
+  s.core->run();
   s.loader = std::thread([&s] { s.load(); });
+  if (!s.options.index_dir.empty() && s.options.reload_interval_seconds > 0)
+    s.reloader = std::thread([&s] { s.poll_reloads(); });
   return s.port;
 }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.stopping = true;
+  }
+  s.loaded_cv.notify_all();
+  s.core->stop();
+  if (s.pool) s.pool->join();  // endpoints in flight finish; their responses go nowhere
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.stopped = true;
+  s.loaded_cv.notify_all();
+}
 
 void Server::wait() {
-  if (impl_->listener.joinable()) impl_->listener.join();
-  if (impl_->loader.joinable()) impl_->loader.join();
+  Impl& s = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.loaded_cv.wait(lock, [&s] { return s.stopped; });
+  }
+  if (s.reloader.joinable()) s.reloader.join();
+  if (s.loader.joinable()) s.loader.join();
 }
 
 int Server::port() const { return impl_->port; }
@@ -212,5 +334,7 @@ Server::State Server::wait_until_loaded() const {
   impl_->loaded_cv.wait(lock, [this] { return impl_->state != State::kLoading; });
   return impl_->state;
 }
+
+int64_t Server::reload_index() { return impl_->reload_index(); }
 
 }  // namespace clip::serve

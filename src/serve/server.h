@@ -1,13 +1,16 @@
-// The HTTP service of `clip serve` (cpp-httplib): embeddings, zero-shot classification, search of
-// an index by text or example image, thumbnails of indexed images, and a web page. The port opens
-// at once; the model (and index) load in the background, and requests that need them get 503
-// until then. See docs/search.md for the API.
+// The HTTP service of `clip serve`: embeddings, zero-shot classification, search of an index by
+// text or example image, thumbnails of indexed images, and a web page. The port opens at once;
+// the model (and index) load in the background, and requests that need them get 503 until then.
+// Connections are served by an event-driven core (http_core.h: limits, timeouts, framing) and
+// the endpoints run on a pool of their own threads; a newer index generation is picked up
+// without a restart. See docs/search.md for the API and its limits.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace clip::serve {
 
@@ -18,7 +21,11 @@ struct ServerOptions {
   std::string index_dir;    // optional: enables /search and /images
   std::string host = "127.0.0.1";
   int port = 8080;          // 0: any free port (see Server::port)
-  int threads = 8;          // HTTP worker threads: requests served at once
+  int threads = 8;          // endpoint threads: model requests computed at once
+  int io_threads = 2;       // threads serving the connections (never run the model)
+  std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address
+  std::string api_key;      // non-empty: `Authorization: Bearer KEY` on all but /healthz and the page
+  int reload_interval_seconds = 2;  // polling of the index manifest for a new generation (0: off)
   // Limits on what one request may ask for.
   size_t max_body_bytes = 32u << 20;  // larger bodies: 413
   int64_t max_pixels = 40000000;      // per uploaded image (width × height): 413 beyond
@@ -27,7 +34,17 @@ struct ServerOptions {
   int max_labels = 1000;              // per /classify request
   int max_k = 1000;                   // per /search request
   int max_text_bytes = 4096;          // per text or query
-  int timeout_seconds = 30;           // reading a request, writing a response
+  int max_prompts = 2048;             // per /classify request: labels × templates
+  size_t max_prompt_bytes = 1u << 20; // per /classify request: the bytes of all filled templates
+  int max_form_parts = 64;            // per multipart request
+  // Connections.
+  int max_connections = 512;          // open at once; beyond: 503 and close
+  size_t max_header_bytes = 32u << 10;  // request line and header fields: 431 beyond
+  int max_header_fields = 100;        // 431 beyond
+  int header_timeout_seconds = 10;    // from a request's first byte to the end of its header
+  int timeout_seconds = 30;           // reading a request's body, writing a response
+  int idle_timeout_seconds = 5;       // a kept-alive connection waiting for its next request
+  int shutdown_grace_seconds = 3;     // stop(): requests in flight may finish for this long
   int thumbnail_size = 256;           // longest side of /images/<id>
   std::string web_dir;                // the page's files (empty: the shipped assets/web)
 };
@@ -44,7 +61,9 @@ class Server {
   // Binds host:port (throws clip::Error naming them when it cannot), then serves on a background
   // thread and loads the model on another. Returns the bound port.
   int start();
-  // Stops accepting and finishes the requests in flight; idempotent, callable from any thread.
+  // Stops accepting, closes idle connections, lets requests in flight finish for at most
+  // shutdown_grace_seconds, then closes the rest; returns when the connections are closed and
+  // the endpoint threads idle. Idempotent, callable from any thread but the server's own.
   void stop();
   // Blocks until the server has stopped.
   void wait();
@@ -54,6 +73,10 @@ class Server {
   std::string load_error() const;  // why loading failed (State::kFailed)
   // Blocks until the model is loaded or has failed to load; returns the state.
   State wait_until_loaded() const;
+  // Loads the index's newest generation if it is not the one served (SIGHUP; the server also
+  // polls every reload_interval_seconds). Requests in flight keep the generation they started
+  // with; a failed reload keeps the old one and says why on stderr. Returns the generation served.
+  int64_t reload_index();
 
  private:
   struct Impl;

@@ -246,6 +246,30 @@ TEST_F(ServeApi, BadRequestsGetJsonErrorsWithFittingStatus) {
   expect_error(c.Delete("/search"), 404);
 }
 
+TEST_F(ServeApi, ClassifyRefusesWorkBeyondItsCapsBeforeDoingIt) {
+  auto c = client();
+  // 100 labels × 30 templates: more prompts than the limit (2048).
+  httplib::MultipartFormDataItems many = image_form("chelsea.png");
+  std::string labels;
+  for (int i = 0; i < 100; ++i) labels += (i ? "," : "") + std::string("label") + std::to_string(i);
+  many.push_back({"labels", labels, "", ""});
+  for (int i = 0; i < 30; ++i) many.push_back({"templates", "a photo of a {} number " + std::to_string(i), "", ""});
+  expect_error(c.Post("/classify", many), 413, "prompts");
+  // One filled template longer than a text may be (each "{}" gets the label).
+  httplib::MultipartFormDataItems long_prompt = image_form("chelsea.png");
+  long_prompt.push_back({"labels", std::string(3000, 'a'), "", ""});
+  long_prompt.push_back({"templates", "{} and {}", "", ""});
+  expect_error(c.Post("/classify", long_prompt), 413, "bytes");
+  // Every prompt within the limits, but all of them together too many bytes.
+  httplib::MultipartFormDataItems big_total = image_form("chelsea.png");
+  labels.clear();
+  for (int i = 0; i < 600; ++i) labels += (i ? "," : "") + std::to_string(i) + std::string(896, 'b');
+  big_total.push_back({"labels", labels, "", ""});
+  big_total.push_back({"templates", "{} a", "", ""});
+  big_total.push_back({"templates", "{} b", "", ""});
+  expect_error(c.Post("/classify", big_total), 413, "bytes");
+}
+
 TEST_F(ServeApi, ConcurrentRequestsAllSucceedWithTheSameResults) {
   const std::string expected = client().Get("/search?q=an%20astronaut&k=4")->body;
   std::vector<std::thread> threads;
