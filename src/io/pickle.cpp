@@ -230,6 +230,16 @@ bool checkpoint_global_allowed(std::string_view module, std::string_view name) {
   return false;
 }
 
+bool torchscript_global_allowed(std::string_view module, std::string_view name) {
+  if (checkpoint_global_allowed(module, name)) return true;
+  if (module == "__torch__" || module.rfind("__torch__.", 0) == 0) return !name.empty();
+  if (module == "torch.jit._pickle")
+    return name == "build_intlist" || name == "build_floatlist" || name == "build_doublelist" ||
+           name == "build_boollist" || name == "build_tensorlist" || name == "restore_type_tag";
+  if (module == "torch") return name == "device";
+  return false;
+}
+
 std::optional<DType> storage_dtype(std::string_view module, std::string_view name) {
   if (module != "torch") return std::nullopt;
   struct Row {
@@ -1092,6 +1102,96 @@ std::vector<std::pair<std::string, TensorRef>> find_state_dict(const Pickle& p, 
   for (const auto& kv : out) all = all && kv.first.compare(0, prefix.size(), prefix) == 0;
   if (all)
     for (auto& kv : out) kv.first.erase(0, prefix.size());
+  return out;
+}
+
+// --- TorchScript module trees ----------------------------------------------------------------------
+
+namespace {
+
+// The class of a scripted object: the global of NEWOBJ(__torch__.<...>, ()), or nullptr.
+const Value* torch_class(const Pickle& p, Ref r) {
+  const Value& v = p.at(r);
+  if (v.kind != Kind::kReduce || v.items.empty()) return nullptr;
+  const Value& c = p.at(v.items[0]);
+  if (c.kind != Kind::kGlobal || (c.text != "__torch__" && c.text.rfind("__torch__.", 0) != 0)) return nullptr;
+  return &c;
+}
+
+std::string class_name(const Value& c) { return c.text + "." + c.name; }
+
+// A module's attribute dict: its BUILD state. Anything else is state made by __getstate__, which
+// only the archive's own __setstate__ code could turn back into a module.
+const Value& module_attributes(const Pickle& p, Ref module, const std::string& name, const std::string& what) {
+  const Value& obj = p.at(module);
+  const Value& cls = *torch_class(p, module);
+  const std::string which = (name.empty() ? "the root module" : "module \"" + name + "\"") + " (" + class_name(cls) + ")";
+  if (obj.state != kNoRef && p.at(obj.state).kind == Kind::kDict) return p.at(obj.state);
+  throw Error(what + ": " + which + " is stored as " + (obj.state == kNoRef ? std::string("no state") : p.describe(obj.state)) +
+                  ", not as a dict of attributes: it defines __getstate__/__setstate__, and rebuilding it would mean "
+                  "running code from the archive, which CLIP++ never does. Convert the checkpoint where running its "
+                  "code is acceptable (e.g. a sandbox) to a plain state dict, in Python: "
+                  "torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), \"model.pt\"), then "
+                  "`clip convert model.pt model.safetensors` (see docs/checkpoints.md)",
+              ErrorKind::kUnsupported);
+}
+
+bool has_training_flag(const Pickle& p, const Value& attributes) {
+  for (size_t k = 0; k + 1 < attributes.items.size(); k += 2) {
+    const Value& key = p.at(attributes.items[k]);
+    if (key.kind == Kind::kString && key.text == "training") return p.at(attributes.items[k + 1]).kind == Kind::kBool;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle& p, const std::string& what) {
+  constexpr size_t kMaxDepth = 256;
+  if (!torch_class(p, p.root_ref()))
+    throw Error(what + " holds " + p.describe(p.root_ref()) + ", expected a TorchScript module (an object of a __torch__ class)");
+  struct Pending {
+    Ref module;
+    std::string name;  // "" for the root, else "visual", "visual.conv1", ...
+    size_t depth;
+  };
+  std::vector<Pending> pending{{p.root_ref(), "", 0}};
+  std::vector<bool> visited(p.value_count(), false);
+  std::vector<std::pair<std::string, TensorRef>> out;
+  std::unordered_map<std::string, size_t> seen;
+  while (!pending.empty()) {
+    const Pending m = std::move(pending.back());
+    pending.pop_back();
+    if (visited[m.module]) continue;
+    visited[m.module] = true;
+    const Value& attributes = module_attributes(p, m.module, m.name, what);
+    const std::string prefix = m.name.empty() ? "" : m.name + ".";
+    std::vector<Pending> children;
+    for (size_t k = 0; k + 1 < attributes.items.size(); k += 2) {
+      const Value& key = p.at(attributes.items[k]);
+      const Ref value = attributes.items[k + 1];
+      if (key.kind != Kind::kString)
+        throw Error(what + ": " + (m.name.empty() ? "the root module" : "module \"" + m.name + "\"") + " has an attribute named by " +
+                    p.describe(attributes.items[k]) + ", expected a string");
+      const std::string name = prefix + key.text;
+      if (torch_class(p, value)) {
+        const Value& child = p.at(value);
+        // Submodules carry `training`; other scripted objects are not part of the state dict.
+        if (child.state != kNoRef && p.at(child.state).kind == Kind::kDict && !has_training_flag(p, p.at(child.state)))
+          continue;
+        if (m.depth + 1 > kMaxDepth)
+          throw Error(what + ": module \"" + name + "\" is nested more than " + std::to_string(kMaxDepth) + " levels deep");
+        children.push_back({value, name, m.depth + 1});
+        continue;
+      }
+      std::optional<TensorRef> t = as_tensor(p, value, what + ": tensor \"" + name + "\"");
+      if (!t) continue;
+      if (!seen.emplace(name, out.size()).second) throw Error(what + ": tensor \"" + name + "\": the name appears twice");
+      out.emplace_back(name, std::move(*t));
+    }
+    // Depth first, in attribute order: the first child is taken next.
+    for (auto it = children.rbegin(); it != children.rend(); ++it) pending.push_back(std::move(*it));
+  }
   return out;
 }
 

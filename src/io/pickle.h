@@ -11,8 +11,9 @@
 //
 // Also here, still torch-free: the torch.save conventions on top of the tree (a tensor is
 // `torch._utils._rebuild_tensor_v2(persistent_id(('storage', torch.HalfStorage, key, location,
-// numel)), offset, size, stride, ...)`), finding the state dict inside a checkpoint, and the
-// layout of the legacy (pre-1.6, non-zip) torch.save format.
+// numel)), offset, size, stride, ...)`), finding the state dict inside a checkpoint, the tensors
+// of a TorchScript archive's module tree, and the layout of the legacy (pre-1.6, non-zip)
+// torch.save format.
 #pragma once
 
 #include <cstddef>
@@ -137,6 +138,30 @@ std::optional<TensorRef> as_tensor(const Pickle& p, Ref r, const std::string& wh
 // naming `what` when there is no dict of tensors ("holds a list, expected a dict of tensors"),
 // for a non-string key or a repeated name.
 std::vector<std::pair<std::string, TensorRef>> find_state_dict(const Pickle& p, const std::string& what);
+
+// --- TorchScript archives ----------------------------------------------------------------------
+
+// The allow-list for a TorchScript archive's data.pkl: the checkpoint list above, plus the
+// classes of scripted modules and objects (module "__torch__" or "__torch__.*"), which stay inert
+// object nodes, and the pure-data helpers TorchScript's pickler writes (torch.jit._pickle's
+// build_intlist, build_floatlist, build_doublelist, build_boollist, build_tensorlist,
+// restore_type_tag; torch.device). Nothing is ever called, so allowing a name only lets it appear.
+bool torchscript_global_allowed(std::string_view module, std::string_view name);
+
+// The tensors of the module tree a TorchScript archive's data.pkl holds, without running any of
+// its code. TorchScript pickles each module as NEWOBJ of `__torch__.<qualified class>` with an
+// empty tuple, then BUILD with a dict of its attributes (parameters, buffers, submodules,
+// `training`, ...). Names are joined with '.' as in state_dict ("visual.conv1.weight"); each
+// module lists its own tensor attributes first, then its submodules (objects with a `training`
+// bool), depth first in attribute order. Other attributes (flags, lists, script-class objects)
+// are skipped; a module reached twice is listed once.
+//
+// A module whose pickled state is not an attribute dict (it defines __getstate__/__setstate__,
+// whose code PyTorch would run to rebuild it) is refused: clip::Error of kind kUnsupported naming
+// `what`, the module and its class, and the safe alternatives. Also throws clip::Error naming
+// `what` when the root is not a scripted module, for a non-string attribute name, a repeated
+// name, or nesting deeper than 256 modules.
+std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle& p, const std::string& what);
 
 // --- legacy (non-zip) torch.save ----------------------------------------------------------------
 

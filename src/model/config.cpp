@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "clip/error.h"
@@ -125,28 +127,64 @@ int ModelConfig::resolved_text_heads() const {
   return transformer_heads > 0 ? transformer_heads : transformer_width / 64;
 }
 
+// Bounds far above any published CLIP (ViT-bigG/14: width 1664, 48 layers; multilingual
+// vocabularies: 250k tokens; image sizes up to 1k), low enough that no product of them overflows
+// int64 or int (model/parameter_shapes.cpp, model/modules.cpp). Checked before anything is sized
+// from a config, which may come from an untrusted file's metadata.
+constexpr int kMaxLayers = 1024;
+constexpr int kMaxWidth = 1 << 15;
+constexpr int kMaxHeads = 1024;
+constexpr int kMaxImageResolution = 1 << 13;
+constexpr int kMaxPatchSize = 1024;
+constexpr int kMaxContextLength = 1 << 14;
+constexpr int kMaxVocabSize = 1 << 21;
+constexpr double kMaxMlpRatio = 64;
+
 void ModelConfig::validate(const std::string& where) const {
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw Error(where + ": invalid config: " + what);
   };
-  need(embed_dim > 0, "embed_dim must be positive");
-  need(image_resolution > 0, "image_resolution must be positive");
-  need(vision_width > 0, "vision_width must be positive");
-  need(transformer_width > 0 && transformer_layers > 0, "the text transformer needs a width and layers");
-  need(context_length > 1 && vocab_size > 0, "context_length and vocab_size must be positive");
+  auto within = [&](int value, int lo, int hi, const char* field) {
+    if (value < lo || value > hi)
+      throw Error(where + ": invalid config: " + field + " is " + std::to_string(value) + ", expected " + std::to_string(lo) +
+                      " to " + std::to_string(hi),
+                  value > hi ? ErrorKind::kTooLarge : ErrorKind::kInvalidInput);
+  };
+  // Ranges first: the checks below multiply these values.
+  within(embed_dim, 1, kMaxWidth, "embed_dim");
+  within(image_resolution, 1, kMaxImageResolution, "image_resolution");
+  within(vision_width, 1, kMaxWidth, "vision_width");
+  within(vision_patch_size, 0, kMaxPatchSize, "vision_patch_size");
+  within(vision_heads, 0, kMaxHeads, "vision_heads");
+  within(vision_head_width, 1, kMaxWidth, "vision_head_width");
+  within(transformer_width, 1, kMaxWidth, "transformer_width");
+  within(transformer_heads, 0, kMaxHeads, "transformer_heads");
+  within(transformer_layers, 1, kMaxLayers, "transformer_layers");
+  within(context_length, 2, kMaxContextLength, "context_length");
+  within(vocab_size, 1, kMaxVocabSize, "vocab_size");
+  if (is_vit()) within(vision_layers, 1, kMaxLayers, "vision_layers");
+  else
+    for (int n : vision_resnet_layers) within(n, 1, kMaxLayers, "a ModifiedResNet stage depth (vision_layers)");
+  for (const auto& [ratio, field, width] : {std::tuple{vision_mlp_ratio, "vision_mlp_ratio", vision_width},
+                                            std::tuple{text_mlp_ratio, "text_mlp_ratio", transformer_width}})
+    need(std::isfinite(ratio) && ratio > 0 && ratio <= kMaxMlpRatio && static_cast<int>(width * ratio) >= 1,
+         std::string(field) + " must be in (0, " + std::to_string(static_cast<int>(kMaxMlpRatio)) +
+             "] with at least one hidden unit, found " + std::to_string(ratio));
+  need(std::isfinite(layer_norm_eps) && layer_norm_eps > 0 && layer_norm_eps < 1,
+       "layer_norm_eps must be in (0, 1), found " + std::to_string(layer_norm_eps));
+  within(resolved_vision_heads(), 1, kMaxHeads, "the vision head count");
+  within(resolved_text_heads(), 1, kMaxHeads, "transformer_heads");
   const int vh = resolved_vision_heads(), th = resolved_text_heads();
-  need(vh > 0 && (is_vit() ? vision_width : vision_width * 32) % vh == 0,
+  need((is_vit() ? vision_width : vision_width * 32) % vh == 0,
        "vision width must be a multiple of the vision head count (" + std::to_string(vh) + ")");
-  need(th > 0 && transformer_width % th == 0,
-       "transformer_width " + std::to_string(transformer_width) + " is not a multiple of transformer_heads " +
-           std::to_string(th));
+  need(transformer_width % th == 0, "transformer_width " + std::to_string(transformer_width) +
+                                        " is not a multiple of transformer_heads " + std::to_string(th));
   if (is_vit()) {
-    need(vision_layers > 0, "a ViT needs vision_layers > 0");
     need(image_resolution % vision_patch_size == 0,
          "image_resolution " + std::to_string(image_resolution) + " is not a multiple of vision_patch_size " +
              std::to_string(vision_patch_size));
   } else {
-    for (int n : vision_resnet_layers) need(n > 0, "a ModifiedResNet needs 4 positive stage depths");
+    need(vision_width % 2 == 0, "a ModifiedResNet needs an even vision_width (its stem has vision_width / 2 channels)");
     need(image_resolution % 32 == 0, "a ModifiedResNet needs image_resolution divisible by 32");
   }
 }

@@ -8,6 +8,7 @@
 
 #include "clip/error.h"
 #include "model/modules.h"
+#include "model/parameter_shapes.h"
 #include "model/state_dict.h"
 #include "io/safetensors.h"
 #include "util/file_io.h"
@@ -39,6 +40,64 @@ std::string sibling_config(const std::string& path) {
   if (dot == std::string::npos) return "";
   const std::string candidate = path.substr(0, dot) + ".config.json";
   return util::file_exists(candidate) ? candidate : "";
+}
+
+// Checks names, shapes and dtypes of `tensors` against what `config` needs, from the config
+// alone: called before the model is built, so that a config claiming more than the file holds
+// fails here instead of allocating the model it describes.
+void check_tensors_fit(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+                       const std::string& config_origin) {
+  std::map<std::string, const model::ParameterShape*> expected;
+  const std::vector<model::ParameterShape> shapes = model::parameter_shapes(config);
+  for (const auto& s : shapes) expected[s.name] = &s;
+  std::set<std::string> seen;
+  std::vector<std::string> unexpected, missing;
+  for (const auto& [name, t] : tensors) {
+    auto it = expected.find(name);
+    if (it == expected.end()) {
+      if (!ignorable(name)) unexpected.push_back(name);
+      continue;
+    }
+    const model::ParameterShape& want = *it->second;
+    if (t.sizes() != c10::IntArrayRef(want.shape))
+      throw Error(source + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) + ", expected " +
+                  model::shape_string(want.shape) + " for " + config_origin);
+    if (!t.is_floating_point() && want.floating)
+      throw Error(source + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
+                  ", expected a floating-point tensor");
+    seen.insert(name);
+  }
+  for (const auto& s : shapes)
+    if (!seen.count(s.name) && !ignorable(s.name)) missing.push_back(s.name);
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string msg = source + ": checkpoint does not match the model (" + config_origin + ")";
+    if (!missing.empty()) msg += "\n  missing: " + list(missing);
+    if (!unexpected.empty()) msg += "\n  unexpected: " + list(unexpected);
+    throw Error(msg);
+  }
+}
+
+// The model `config` describes, with the weights of `tensors` (released one by one as copied),
+// in eval mode on `device`. The tensors are checked against the config before the model is built.
+std::shared_ptr<model::ClipModuleImpl> module_from_state_dict(const ModelConfig& config, StateDict tensors,
+                                                              const std::string& source, const std::string& config_origin,
+                                                              torch::Device device) {
+  config.validate(source + " (" + config_origin + ")");
+  check_tensors_fit(config, tensors, source, config_origin);
+  auto m = std::make_shared<model::ClipModuleImpl>(config);
+  std::map<std::string, torch::Tensor> targets;
+  for (const auto& p : m->named_parameters(true)) targets[p.key()] = p.value();
+  for (const auto& b : m->named_buffers(true)) targets[b.key()] = b.value();
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : tensors) {
+    auto it = targets.find(name);
+    if (it == targets.end()) continue;  // an ignorable entry: check_tensors_fit refused the others
+    it->second.copy_(t);                // converts: fp16/bf16 -> fp32 is exact (subnormals kept)
+    t = torch::Tensor();                // its memory (or mapped pages) can go now
+  }
+  m->to(device);
+  m->eval();
+  return m;
 }
 
 }  // namespace
@@ -103,52 +162,28 @@ Model Model::random(const ModelConfig& config, uint64_t seed, torch::Device devi
 
 Model Model::from_state_dict(const ModelConfig& config, StateDict tensors, const std::string& source,
                              torch::Device device) {
-  config.validate(source);
-  auto m = std::make_shared<model::ClipModuleImpl>(config);
-  std::map<std::string, torch::Tensor> expected;
-  for (const auto& p : m->named_parameters(true)) expected[p.key()] = p.value();
-  for (const auto& b : m->named_buffers(true)) expected[b.key()] = b.value();
-  std::set<std::string> seen;
-  std::vector<std::string> unexpected, missing;
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : tensors) {
-    auto it = expected.find(name);
-    if (it == expected.end()) {
-      if (!ignorable(name)) unexpected.push_back(name);
-      continue;
-    }
-    if (t.sizes() != it->second.sizes())
-      throw Error(source + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) + ", expected " +
-                  c10::str(it->second.sizes()) + " for this config");
-    if (!t.is_floating_point() && it->second.is_floating_point())
-      throw Error(source + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
-                  ", expected a floating-point tensor");
-    it->second.copy_(t);  // converts: fp16/bf16 -> fp32 is exact (subnormals kept)
-    t = torch::Tensor();  // its memory (or mapped pages) can go now
-    seen.insert(name);
-  }
-  for (const auto& [name, t] : expected)
-    if (!seen.count(name) && !ignorable(name)) missing.push_back(name);
-  if (!missing.empty() || !unexpected.empty()) {
-    std::string msg = source + ": checkpoint does not match the model";
-    if (!missing.empty()) msg += "\n  missing: " + list(missing);
-    if (!unexpected.empty()) msg += "\n  unexpected: " + list(unexpected);
-    throw Error(msg);
-  }
-  m->to(device);
-  m->eval();
-  return Model(config, m, device);
+  return Model(config, module_from_state_dict(config, std::move(tensors), source, "the given config", device), device);
 }
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
   model::Checkpoint ck = model::read_checkpoint(path);
   StateDict tensors = model::to_openai_names(std::move(ck.tensors), path);
   ModelConfig config;
-  if (!options.config_path.empty()) config = config_from_file(options.config_path);
-  else if (ck.config) config = *ck.config;
-  else if (const std::string sib = sibling_config(path); !sib.empty()) config = config_from_file(sib);
-  else config = model::infer_config(tensors, path);
-  Model m = from_state_dict(config, std::move(tensors), path, options.device);
+  std::string origin;
+  if (!options.config_path.empty()) {
+    config = config_from_file(options.config_path);
+    origin = "the config from " + options.config_path;
+  } else if (ck.config) {
+    config = *ck.config;
+    origin = "the config from its metadata";
+  } else if (const std::string sib = sibling_config(path); !sib.empty()) {
+    config = config_from_file(sib);
+    origin = "the config from " + sib;
+  } else {
+    config = model::infer_config(tensors, path);
+    origin = "the config inferred from its tensor shapes";
+  }
+  Model m(config, module_from_state_dict(config, std::move(tensors), path, origin, options.device), options.device);
   m.set_precision(options.precision);
   return m;
 }

@@ -1,6 +1,6 @@
 // The restricted unpickler: opcodes of protocols 0-5 on pickles written by CPython, the memo,
 // the allow-list, torch.save's tensor conventions, and hostile input (truncation, absurd sizes,
-// deep nesting, cycles). Torch-free.
+// deep nesting, cycles), and TorchScript module trees. Torch-free.
 //
 // The byte strings were generated once with /usr/bin/python3 (3.11, numpy 1.24, torch 1.13):
 // `pickle.dumps(obj, protocol=P)` for the object in each comment, printed with printable ASCII
@@ -373,6 +373,78 @@ TEST(TorchPickle, LegacyFormatLayout) {
   EXPECT_EQ(end, f.size());
   // Every truncation of the file is a clean error.
   for (size_t n = 0; n < f.size(); n += 7) EXPECT_THROW(pk::parse_legacy_torch(d, n, "legacy.pt"), clip::Error) << n;
+}
+
+// --- TorchScript module trees -------------------------------------------------------------------
+
+// A module tree as TorchScript pickles it (NEWOBJ of a __torch__ class, BUILD with its attribute
+// dict), written by CPython with stand-in classes: root M {w: tensor "0" [3], training: False,
+// sub: M {training: False, b: tensor "1" [2], back: root}, again: sub, obj: Obj {t: tensor "9"
+// [1]} (no `training`: not a module), flag: 3, me: root}.
+const std::string kModuleTree = bytes(
+    "\200\002c__torch__\012M\012q\000)\201q\001}q\002(X\001\000\000\000wq\003ctorch._utils\012_rebuil"
+    "d_tensor_v2\012q\004((X\007\000\000\000storageq\005ctorch\012FloatStorage\012q\006X\001\000\000"
+    "\0000q\007X\003\000\000\000cpuq\010K\003tq\011QK\000K\003\205q\012K\001\205q\013\211Ntq\014Rq"
+    "\015X\010\000\000\000trainingq\016\211X\003\000\000\000subq\017h\000)\201q\020}q\021(h\016\211X"
+    "\001\000\000\000bq\022h\004((h\005h\006X\001\000\000\0001q\023h\010K\002tq\024QK\000K\002\205q"
+    "\025h\013\211Ntq\026Rq\027X\004\000\000\000backq\030h\001ubX\005\000\000\000againq\031h\020X\003"
+    "\000\000\000objq\032c__torch__\012Obj\012q\033)\201q\034}q\035X\001\000\000\000tq\036h\004((h"
+    "\005h\006X\001\000\000\0009q\037h\010K\001tq QK\000K\001\205q!h\013\211Ntq\042Rq#sbX\004\000\000"
+    "\000flagq$K\003X\002\000\000\000meq%h\001ub.");
+
+// Root M {training: True, w: tensor, odd: Odd} where Odd's __getstate__ returned (1, 2).
+const std::string kSetstateModule = bytes(
+    "\200\002c__torch__\012M\012q\000)\201q\001}q\002(X\010\000\000\000trainingq\003\210X\001\000\000"
+    "\000wq\004ctorch._utils\012_rebuild_tensor_v2\012q\005((X\007\000\000\000storageq\006ctorch\012F"
+    "loatStorage\012q\007X\001\000\000\0000q\010X\003\000\000\000cpuq\011K\003tq\012QK\000K\003\205q"
+    "\013K\001\205q\014\211Ntq\015Rq\016X\003\000\000\000oddq\017c__torch__\012Odd\012q\020)\201q\021"
+    "K\001K\002\206q\022bub.");
+
+pk::UnpickleOptions torchscript_options() {
+  pk::UnpickleOptions o;
+  o.allow_global = &pk::torchscript_global_allowed;
+  return o;
+}
+
+TEST(TorchScriptPickle, ModuleTreeIsWalkedOnceWithoutRunningAnything) {
+  EXPECT_NE(error_of(kModuleTree).find("t.pkl: refusing to load global __torch__.M"), std::string::npos);  // not in torch.save files
+  const Pickle p = load(kModuleTree, torchscript_options());
+  const auto tensors = pk::find_module_tensors(p, "t.pkl");
+  ASSERT_EQ(tensors.size(), 2u);
+  EXPECT_EQ(tensors[0].first, "w");
+  EXPECT_EQ(tensors[0].second.storage_key, "0");
+  EXPECT_EQ(tensors[0].second.sizes, (std::vector<int64_t>{3}));
+  EXPECT_EQ(tensors[1].first, "sub.b");  // once, though `again` and the cycles reach it again
+  EXPECT_EQ(tensors[1].second.storage_key, "1");
+}
+
+TEST(TorchScriptPickle, StateOnlySetstateCanRebuildIsRefused) {
+  const Pickle p = load(kSetstateModule, torchscript_options());
+  try {
+    pk::find_module_tensors(p, "t.pkl");
+    ADD_FAILURE() << "accepted";
+  } catch (const clip::Error& e) {
+    EXPECT_EQ(e.kind(), clip::ErrorKind::kUnsupported);
+    EXPECT_EQ(std::string(e.what()).rfind("t.pkl: module \"odd\" (__torch__.Odd) is stored as a tuple of 2 items, not as a "
+                                          "dict of attributes", 0), 0u) << e.what();
+  }
+}
+
+TEST(TorchScriptPickle, RootMustBeAScriptedModule) {
+  const Pickle p = load(kP2Basic, torchscript_options());
+  try {
+    pk::find_module_tensors(p, "t.pkl");
+    ADD_FAILURE() << "accepted";
+  } catch (const clip::Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("t.pkl holds a dict with keys \"a\"", 0), 0u) << e.what();
+  }
+  for (const char* allowed : {"build_intlist", "build_tensorlist", "restore_type_tag"})
+    EXPECT_TRUE(pk::torchscript_global_allowed("torch.jit._pickle", allowed)) << allowed;
+  EXPECT_TRUE(pk::torchscript_global_allowed("__torch__.torch.nn.modules.conv", "Conv2d"));
+  EXPECT_FALSE(pk::torchscript_global_allowed("__torch___evil", "x"));
+  EXPECT_FALSE(pk::torchscript_global_allowed("torch.jit._pickle", "load"));
+  EXPECT_FALSE(pk::torchscript_global_allowed("builtins", "eval"));
+  EXPECT_FALSE(pk::torchscript_global_allowed("torch", "load"));
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // PyTorch checkpoint readers: the fixture models' torch.save and TorchScript archives against
 // their safetensors twins (names, dtypes, bit-identical values), the small files under
 // tests/data/checkpoints (tools/make_checkpoint_fixtures.py: open_clip checkpoints, "module."
-// prefixes, bf16, strided views, the legacy format, refused globals, corrupt archives), and
-// format detection.
+// prefixes, bf16, strided views, the legacy format, refused globals, corrupt archives), the
+// TorchScript archives of tools/make_hostile_torchscript.py (a scripted module read as data; a
+// module whose __setstate__ creates a file, refused without running it), and format detection.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -11,10 +12,14 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
+#include <caffe2/serialize/inline_container.h>
+
 #include "clip/error.h"
+#include "clip/model.h"
 #include "io/safetensors.h"
 #include "io/torch/torch_checkpoint.h"
 #include "test_paths.h"
@@ -338,14 +343,117 @@ TEST(TorchCheckpoint, TruncatedAndWrongFiles) {
   EXPECT_EQ(error_of([&] { clip::io::read_torchscript_state_dict(nowhere); }).rfind(nowhere + ": cannot open", 0), 0u);
 }
 
-TEST(TorchCheckpoint, TorchScriptReaderWrapsErrors) {
+TEST(TorchCheckpoint, TorchScriptReaderErrors) {
   const std::string p = data("state_dict.pt");
   const std::string e = error_of([&] { clip::io::read_torchscript_state_dict(p); });
-  EXPECT_EQ(e.rfind(p + ": cannot load the TorchScript archive: ", 0), 0u) << e;
-  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  EXPECT_EQ(e.rfind(p + ": data.pkl holds a dict with keys \"a.weight\"", 0), 0u) << e;
+  EXPECT_NE(e.find("expected a TorchScript module (an object of a __torch__ class)"), std::string::npos) << e;
   const TempDir tmp;
-  const std::string cut = tmp.write("cut.jit.pt", clip::util::read_file(data("open_clip.pt")).substr(0, 500));
-  EXPECT_EQ(error_of([&] { clip::io::read_torchscript_state_dict(cut); }).rfind(cut + ": cannot load the TorchScript archive: ", 0), 0u);
+  const std::string cut = tmp.write("cut.jit.pt", clip::util::read_file(data("scripted.jit.pt")).substr(0, 500));
+  const std::string c = error_of([&] { clip::io::read_torchscript_state_dict(cut); });
+  EXPECT_EQ(c.rfind(cut + ": cannot read the zip archive (truncated or not a TorchScript archive?): ", 0), 0u) << c;
+  EXPECT_EQ(c.find('\n'), std::string::npos) << c;
+}
+
+// --- TorchScript archives read as data: tools/make_hostile_torchscript.py ------------------------
+
+// A scripted module: its state_dict as torch.jit.load(...).state_dict() prints it (see the tool),
+// plus the plain tensor attribute attn_mask, which only the archive's code tells from a buffer.
+TEST(TorchCheckpoint, ScriptedArchive) {
+  const std::string p = data("scripted.jit.pt");
+  EXPECT_EQ(clip::io::detect_checkpoint_format(p), CheckpointFormat::kTorchScript);
+  const NamedTensors sd = clip::io::read_torchscript_state_dict(p);
+  ASSERT_EQ(names_of(sd), (std::vector<std::string>{"logit_scale", "input_resolution", "attn_mask", "visual.weight",
+                                                    "visual.bias", "blocks.0.ln.weight", "blocks.0.ln.bias",
+                                                    "blocks.1.ln.weight", "blocks.1.ln.bias"}));
+  EXPECT_EQ(at(sd, "logit_scale").dim(), 0);
+  EXPECT_EQ(at(sd, "logit_scale").item<float>(), 2.5f);
+  EXPECT_EQ(at(sd, "input_resolution").scalar_type(), torch::kInt64);
+  EXPECT_EQ(at(sd, "input_resolution").item<int64_t>(), 32);
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_TRUE(torch::equal(at(sd, "attn_mask"), torch::tensor({0.0f, -inf, 0.0f, 0.0f}).reshape({2, 2})));
+  EXPECT_TRUE(torch::equal(at(sd, "visual.weight"), torch::arange(6, torch::kFloat32).reshape({3, 2}) / 4));
+  EXPECT_TRUE(torch::equal(at(sd, "visual.bias"), torch::tensor({0.5f, -1.0f, 2.0f})));
+  EXPECT_TRUE(torch::equal(at(sd, "blocks.0.ln.weight"), torch::tensor({1.0f, 2.0f})));
+  EXPECT_TRUE(torch::equal(at(sd, "blocks.1.ln.weight"), torch::tensor({2.0f, 3.0f})));
+  EXPECT_TRUE(torch::equal(at(sd, "blocks.1.ln.bias"), torch::tensor({-0.5f, 0.25f})));
+}
+
+// The same archive with its code/ records left out and constants.pkl replaced by junk still reads:
+// neither is ever looked at (torch.jit.load cannot load it).
+TEST(TorchCheckpoint, TorchScriptCodeAndConstantsAreNeverRead) {
+  const TempDir tmp;
+  const std::string out = tmp.write("nocode.jit.pt", "");
+  {
+    caffe2::serialize::PyTorchStreamReader in(data("scripted.jit.pt"));
+    caffe2::serialize::PyTorchStreamWriter writer(out);
+    size_t dropped = 0;
+    for (const std::string& r : in.getAllRecords()) {
+      if (r.rfind("code/", 0) == 0) {
+        ++dropped;
+        continue;
+      }
+      if (r == "version") continue;  // the writer adds its own
+      if (r == "constants.pkl") {
+        const std::string junk = "not a pickle";
+        writer.writeRecord(r, junk.data(), junk.size());
+        continue;
+      }
+      auto [bytes, n] = in.getRecord(r);
+      writer.writeRecord(r, bytes.get(), n);
+    }
+    writer.writeEndOfFile();
+    EXPECT_GT(dropped, 0u);
+  }
+  EXPECT_EQ(clip::io::detect_checkpoint_format(out), CheckpointFormat::kTorchScript);
+  EXPECT_EQ(names_of(clip::io::read_torchscript_state_dict(out)), names_of(clip::io::read_torchscript_state_dict(data("scripted.jit.pt"))));
+}
+
+// Runs `f` with the current directory set to a fresh temporary folder, where the hostile
+// archive's __setstate__ would create its marker file (a relative path).
+void in_temp_cwd(const std::function<void(const std::string& dir)>& f) {
+  const std::string dir = clip::test::fresh_temp_dir("hostile_cwd");
+  const fs::path before = fs::current_path();
+  fs::current_path(dir);
+  try {
+    f(dir);
+  } catch (...) {
+    fs::current_path(before);
+    throw;
+  }
+  fs::current_path(before);
+}
+
+constexpr const char* kMarker = "HOSTILE_CODE_RAN";  // tools/make_hostile_torchscript.py --marker
+
+void expect_refused_safely(const clip::Error& e, const std::string& path) {
+  const std::string m = e.what();
+  EXPECT_EQ(e.kind(), clip::ErrorKind::kUnsupported) << m;
+  EXPECT_EQ(m.rfind(path + ": data.pkl: module \"visual\" (__torch__.Hostile) is stored as a tuple of 3 items", 0), 0u) << m;
+  EXPECT_NE(m.find("__getstate__/__setstate__"), std::string::npos) << m;
+  EXPECT_NE(m.find("torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), \"model.pt\")"), std::string::npos) << m;
+  EXPECT_NE(m.find("clip convert"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+}
+
+TEST(TorchCheckpoint, HostileSetstateNeverRuns) {
+  const std::string p = fs::absolute(data("hostile_setstate.jit.pt")).string();
+  EXPECT_EQ(clip::io::detect_checkpoint_format(p), CheckpointFormat::kTorchScript);
+  in_temp_cwd([&](const std::string& dir) {
+    try {
+      clip::io::read_torchscript_state_dict(p);
+      ADD_FAILURE() << "the hostile archive was read";
+    } catch (const clip::Error& e) {
+      expect_refused_safely(e, p);
+    }
+    try {
+      clip::Model::load(p);
+      ADD_FAILURE() << "the hostile archive was loaded";
+    } catch (const clip::Error& e) {
+      expect_refused_safely(e, p);
+    }
+    EXPECT_FALSE(clip::test::path_exists(dir + "/" + kMarker)) << "code from the archive ran";
+  });
 }
 
 }  // namespace

@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <torch/csrc/jit/api/module.h>
-#include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -102,52 +100,78 @@ void check_storage_bytes(const pk::TensorRef& t, uint64_t bytes, const std::stri
                 std::to_string(static_cast<uint64_t>(t.storage_numel) * es) + " bytes)");
 }
 
-NamedTensors read_zip_state_dict(const std::string& path) {
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+using ZipReader = caffe2::serialize::PyTorchStreamReader;
+
+// libtorch's zip reader over `path` (it only reads records: nothing in them is run).
+std::unique_ptr<ZipReader> open_zip(const std::string& path, const char* expected) {
   try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    return std::make_unique<ZipReader>(path);
   } catch (const std::exception& e) {
-    throw Error(path + ": cannot read the zip archive (truncated or not a torch.save file?): " + short_message(e));
+    throw Error(path + ": cannot read the zip archive (truncated or not a " + expected + "?): " + short_message(e));
   }
+}
+
+// data.pkl parsed by our unpickler with `allow` as its allow-list, after the byteorder check.
+pk::Pickle read_data_pickle(ZipReader& reader, const std::string& path, pk::GlobalFilter allow) {
+  if (reader.hasRecord("byteorder")) {
+    auto [data, n] = reader.getRecord("byteorder");
+    const std::string order(static_cast<const char*>(data.get()), n);
+    if (order != "little") throw Error(path + ": byteorder record says \"" + order + "\"; only little-endian files are supported");
+  }
+  if (!reader.hasRecord("data.pkl")) throw Error(path + ": the zip archive has no data.pkl record");
+  auto [pkl, pkl_size] = reader.getRecord("data.pkl");
+  pk::UnpickleOptions options;
+  options.allow_global = allow;
+  return pk::unpickle(static_cast<const uint8_t*>(pkl.get()), pkl_size, path + ": data.pkl", options);
+}
+
+// The tensors of `entries`, their storages read from the archive's data/<key> records (each
+// record once, however many tensors share it).
+NamedTensors read_zip_tensors(ZipReader& reader, const std::vector<std::pair<std::string, pk::TensorRef>>& entries,
+                              const std::string& path) {
+  StorageCache cache;
+  NamedTensors out;
+  out.reserve(entries.size());
+  for (const auto& [name, t] : entries) {
+    const std::string where = path + ": tensor \"" + name + "\"";
+    auto it = cache.entries.find(t.storage_key);
+    if (it == cache.entries.end()) {
+      const std::string record = "data/" + t.storage_key;
+      if (!reader.hasRecord(record)) throw Error(where + ": record " + record + " is missing from the archive");
+      auto [data, bytes] = reader.getRecord(record);
+      check_storage_bytes(t, bytes, where, record);
+      it = cache.entries.emplace(t.storage_key, StorageCache::Entry{storage_from_bytes(std::move(data), bytes), t.dtype}).first;
+    } else {
+      if (it->second.dtype != t.dtype)
+        throw Error(where + ": storage \"" + t.storage_key + "\" is used as " + dtype_name(it->second.dtype) + " and " +
+                    dtype_name(t.dtype));
+      check_storage_bytes(t, it->second.storage.nbytes(), where, "data/" + t.storage_key);
+    }
+    out.emplace_back(name, make_tensor(it->second.storage, t));
+  }
+  return out;
+}
+
+// Runs `read`, turning libtorch's exceptions (a corrupt record, ...) into clip::Error.
+template <typename F>
+NamedTensors wrapping_zip_errors(const std::string& path, F read) {
   try {
-    if (reader->hasRecord("byteorder")) {
-      auto [data, n] = reader->getRecord("byteorder");
-      const std::string order(static_cast<const char*>(data.get()), n);
-      if (order != "little") throw Error(path + ": byteorder record says \"" + order + "\"; only little-endian files are supported");
-    }
-    if (reader->hasRecord("constants.pkl"))
-      throw Error(path + ": a TorchScript archive, not a torch.save file (it has a constants.pkl record)");
-    if (!reader->hasRecord("data.pkl")) throw Error(path + ": the zip archive has no data.pkl record");
-    auto [pkl, pkl_size] = reader->getRecord("data.pkl");
-    const std::string what = path + ": data.pkl";
-    const pk::Pickle p = pk::unpickle(static_cast<const uint8_t*>(pkl.get()), pkl_size, what);
-    const auto entries = pk::find_state_dict(p, what);
-    StorageCache cache;
-    NamedTensors out;
-    out.reserve(entries.size());
-    for (const auto& [name, t] : entries) {
-      const std::string where = path + ": tensor \"" + name + "\"";
-      auto it = cache.entries.find(t.storage_key);
-      if (it == cache.entries.end()) {
-        const std::string record = "data/" + t.storage_key;
-        if (!reader->hasRecord(record)) throw Error(where + ": record " + record + " is missing from the archive");
-        auto [data, bytes] = reader->getRecord(record);
-        check_storage_bytes(t, bytes, where, record);
-        it = cache.entries.emplace(t.storage_key, StorageCache::Entry{storage_from_bytes(std::move(data), bytes), t.dtype}).first;
-      } else {
-        if (it->second.dtype != t.dtype)
-          throw Error(where + ": storage \"" + t.storage_key + "\" is used as " + dtype_name(it->second.dtype) + " and " +
-                      dtype_name(t.dtype));
-        check_storage_bytes(t, it->second.storage.nbytes(), where, "data/" + t.storage_key);
-      }
-      out.emplace_back(name, make_tensor(it->second.storage, t));
-    }
-    return out;
+    return read();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
     throw Error(path + ": cannot read the zip archive: " + short_message(e));
   }
+}
+
+NamedTensors read_zip_state_dict(const std::string& path) {
+  const std::unique_ptr<ZipReader> reader = open_zip(path, "torch.save file");
+  return wrapping_zip_errors(path, [&] {
+    if (reader->hasRecord("constants.pkl"))
+      throw Error(path + ": a TorchScript archive, not a torch.save file (it has a constants.pkl record)");
+    const pk::Pickle p = read_data_pickle(*reader, path, &pk::checkpoint_global_allowed);
+    return read_zip_tensors(*reader, pk::find_state_dict(p, path + ": data.pkl"), path);
+  });
 }
 
 // A read-only memory map of a whole file.
@@ -260,26 +284,15 @@ NamedTensors read_torch_state_dict(const std::string& path) {
   return read_zip_state_dict(path);
 }
 
+// Only data.pkl and the data/ records are read: never code/ (the TorchScript source) nor
+// constants.pkl (traced constants such as the causal mask, which are no weights).
 NamedTensors read_torchscript_state_dict(const std::string& path) {
   (void)read_head(path, 4);  // a clear error for a missing file
-  torch::jit::Module m;
-  try {
-    m = torch::jit::load(path, torch::Device(torch::kCPU));
-  } catch (const std::exception& e) {
-    throw Error(path + ": cannot load the TorchScript archive: " + short_message(e));
-  }
-  NamedTensors out;
-  try {
-    // state_dict order: each module's parameters, then its buffers, then its children.
-    for (const auto& sub : m.named_modules()) {
-      const std::string prefix = sub.name.empty() ? "" : sub.name + ".";
-      for (const auto& p : sub.value.named_parameters(false)) out.emplace_back(prefix + p.name, p.value.detach());
-      for (const auto& b : sub.value.named_buffers(false)) out.emplace_back(prefix + b.name, b.value.detach());
-    }
-  } catch (const std::exception& e) {
-    throw Error(path + ": cannot list the TorchScript module's tensors: " + short_message(e));
-  }
-  return out;
+  const std::unique_ptr<ZipReader> reader = open_zip(path, "TorchScript archive");
+  return wrapping_zip_errors(path, [&] {
+    const pk::Pickle p = read_data_pickle(*reader, path, &pk::torchscript_global_allowed);
+    return read_zip_tensors(*reader, pk::find_module_tensors(p, path + ": data.pkl"), path);
+  });
 }
 
 }  // namespace clip::io
