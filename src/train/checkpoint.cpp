@@ -30,14 +30,14 @@ using json = nlohmann::json;
 // bytes, nothing in it ever runs):
 //   model/<name>                  the model's parameters and buffers
 //   extra/<i>                     the trainer's tensors outside the model (SigLIP's logit bias)
-//   adamw/<param>/step            AdamW's state per trained parameter, <param> being model/<name>
-//   adamw/<param>/exp_avg           or extra/<i>; max_exp_avg_sq only with amsgrad
-//   adamw/<param>/exp_avg_sq
+//   adamw/<param>/exp_avg         AdamW's moments per trained parameter, <param> being model/<name>
+//   adamw/<param>/exp_avg_sq        or extra/<i>; max_exp_avg_sq only with amsgrad
 //   adamw/<param>/max_exp_avg_sq
 //   rng                           the CPU generator's state
 // and in __metadata__: format, config, options, checkpoint (JSON: position, metrics_bytes, the
-// optimizer's parameter groups with their hyper-parameters and parameters by name) and crc32
-// (of the data section and the other metadata values, so a damaged file is refused).
+// optimizer's parameter groups with their hyper-parameters and parameters by name with their
+// step counts) and crc32 (of the data section and the other metadata values, so a damaged file
+// is refused: the header's own checks cannot see altered bytes).
 constexpr const char* kFormat = "clip-train-checkpoint-1";
 
 std::optional<io::DType> io_dtype(torch::ScalarType t) {
@@ -64,7 +64,11 @@ uint32_t crc32_of(uint32_t crc, const void* data, size_t bytes) {
 uint32_t checksum(const std::vector<std::pair<const void*, size_t>>& data, const std::vector<const std::string*>& metadata) {
   uint32_t crc = crc32_of(0, nullptr, 0);
   for (const auto& [bytes, size] : data) crc = crc32_of(crc, bytes, size);
-  for (const std::string* m : metadata) crc = crc32_of(crc, m->data(), m->size());
+  for (const std::string* m : metadata) {
+    const std::string length = std::to_string(m->size()) + ":";  // so bytes cannot move between values
+    crc = crc32_of(crc, length.data(), length.size());
+    crc = crc32_of(crc, m->data(), m->size());
+  }
   return crc;
 }
 
@@ -164,7 +168,8 @@ class CheckpointReader {
     }
     torch::Tensor rng = torch::empty_like(generator_state);
     copy("rng", rng);
-    at::detail::getDefaultCPUGenerator().set_state(rng);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(rng);
 
     CheckpointContents c;
     const json& position = meta.at("position");
@@ -187,9 +192,9 @@ class CheckpointReader {
     std::ifstream in(path, std::ios::binary);
     in.read(start, sizeof start);
     if (in && std::memcmp(start, "PK\x03\x04", 4) == 0)
-      throw Error(path + ": a libtorch archive, not a training checkpoint of this version: checkpoints written "
-                  "before training checkpoints became safetensors files cannot be resumed (their reader would "
-                  "run code from the file); start the run again, or finish it with the version that wrote it");
+      throw Error(path + ": a libtorch archive, not a training checkpoint: an earlier version of clip wrote its "
+                  "checkpoints so, and this one does not read them (libtorch's reader would run code from the "
+                  "file); start the run again, or finish it with the version that wrote it");
     return std::make_unique<io::SafetensorsFile>(path);
   }
 
