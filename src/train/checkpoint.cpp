@@ -99,6 +99,16 @@ class CheckpointReader {
   CheckpointContents restore() {
     const json meta = read_metadata();
     // Validate everything first.
+    CheckpointContents c;
+    const json& position = meta.at("position");
+    c.position = {position.at("step").get<int64_t>(), position.at("epoch").get<int64_t>(),
+                  position.at("batch_in_epoch").get<int64_t>(), position.at("samples").get<int64_t>()};
+    if (c.position.step < 0 || c.position.epoch < 0 || c.position.batch_in_epoch < 0 || c.position.samples < 0)
+      fail("position is negative");
+    c.metrics_bytes = meta.at("metrics_bytes").get<int64_t>();
+    if (c.metrics_bytes < -1) fail("metrics_bytes is negative");
+    c.config_json = file_->header().metadata.at("config");
+    c.options_json = file_->header().metadata.at("options");
     for (const auto& p : model_.named_parameters(true)) expect("model/" + p.key(), p.value());
     for (const auto& b : model_.named_buffers(true)) expect("model/" + b.key(), b.value());
     for (size_t i = 0; i < extra_.size(); ++i) expect("extra/" + std::to_string(i), extra_[i]);
@@ -115,6 +125,13 @@ class CheckpointReader {
     std::vector<ParamState> states;
     for (size_t g = 0; g < groups.size(); ++g) {
       const json& group = groups[g];
+      const double lr = group.at("lr").get<double>(), beta1 = group.at("beta1").get<double>(),
+                   beta2 = group.at("beta2").get<double>(), eps = group.at("eps").get<double>(),
+                   weight_decay = group.at("weight_decay").get<double>();
+      const bool amsgrad = group.at("amsgrad").get<bool>();  // read here: the restore below must not throw
+      if (!(lr >= 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) || !(weight_decay >= 0))
+        fail("optimizer group " + std::to_string(g) + " has hyper-parameters out of range (lr >= 0, 0 <= betas < 1, "
+             "eps > 0, weight decay >= 0)");
       auto& params = optimizer_.param_groups()[g].params();
       const json& listed = group.at("params");
       if (!listed.is_array() || listed.size() != params.size())
@@ -133,7 +150,7 @@ class CheckpointReader {
         const std::string prefix = "adamw/" + name->second + "/";
         expect(prefix + "exp_avg", params[i]);
         expect(prefix + "exp_avg_sq", params[i]);
-        if (group.at("amsgrad").get<bool>()) expect(prefix + "max_exp_avg_sq", params[i]);
+        if (amsgrad) expect(prefix + "max_exp_avg_sq", params[i]);
         states.push_back({params[i], name->second, step});
       }
     }
@@ -170,17 +187,6 @@ class CheckpointReader {
     copy("rng", rng);
     at::Generator generator = at::detail::getDefaultCPUGenerator();
     generator.set_state(rng);
-
-    CheckpointContents c;
-    const json& position = meta.at("position");
-    c.position = {position.at("step").get<int64_t>(), position.at("epoch").get<int64_t>(),
-                  position.at("batch_in_epoch").get<int64_t>(), position.at("samples").get<int64_t>()};
-    if (c.position.step < 0 || c.position.epoch < 0 || c.position.batch_in_epoch < 0 || c.position.samples < 0)
-      fail("position is negative");
-    c.metrics_bytes = meta.at("metrics_bytes").get<int64_t>();
-    if (c.metrics_bytes < -1) fail("metrics_bytes is negative");
-    c.config_json = file_->header().metadata.at("config");
-    c.options_json = file_->header().metadata.at("options");
     return c;
   }
 
