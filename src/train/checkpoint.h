@@ -1,7 +1,8 @@
 // Training checkpoints: the model, the optimizer state, the schedule and data position, the RNG
-// state and the run's options, in one libtorch archive written atomically and durably (temporary
+// state and the run's options, in one safetensors file (read by our own validating reader:
+// nothing in a checkpoint ever runs) with a checksum, written atomically and durably (temporary
 // file, fsync, rename, fsync of the folder), so a checkpoint that exists under its name is
-// complete, also after a power cut.
+// complete, also after a power cut, and a damaged one is refused.
 #pragma once
 
 #include <torch/torch.h>
@@ -41,8 +42,9 @@ void remove_stale_checkpoint_files(const std::string& dir);
 // `extra` holds trainer tensors outside the model (SigLIP's logit bias).
 void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                      const std::vector<torch::Tensor>& extra, const CheckpointContents& contents);
-// Restores into a model and optimizer built the same way; throws clip::Error naming the file
-// when it is unreadable or does not match.
+// Restores into a model and AdamW optimizer built the same way; throws clip::Error naming the
+// file when it is unreadable, damaged, of an earlier version's format (a libtorch archive) or does
+// not match, in which case nothing has been changed.
 CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                                    std::vector<torch::Tensor>& extra);
 // `--resume latest`: loads the newest checkpoint in `dir` that reads whole. A newer one that does

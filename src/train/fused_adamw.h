@@ -4,8 +4,9 @@
 // model with a 49,408-row token embedding that is most of the optimizer's time. This one reads
 // the weight, gradient and both moments once and writes them once, over all cores.
 //
-// Same state (AdamWParamState: step, exp_avg, exp_avg_sq), the same options and the same
-// save/load as torch::optim::AdamW, so checkpoints are interchangeable. The arithmetic follows
+// Same state (AdamWParamState: step, exp_avg, exp_avg_sq) and the same options as
+// torch::optim::AdamW, so checkpoints (src/train/checkpoint.cpp, which hold that state) are
+// interchangeable. The arithmetic follows
 // libtorch's AdamW step in float with its scalar factors; results agree to float rounding. A
 // parameter that is not a contiguous fp32 CPU tensor (or whose gradient is not), or a group with
 // amsgrad, takes the tensor-operation path.

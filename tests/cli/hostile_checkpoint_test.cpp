@@ -84,16 +84,18 @@ TEST(HostileCheckpoint, EvalZeroShot) {
   expect_refused("eval", "eval zeroshot --model " + hostile() + " --dataset folder:images --no-progress");
 }
 
-// `train --resume FILE` reads a training checkpoint with torch::serialize::InputArchive, which is
-// torch::jit::load underneath: this archive's __setstate__ runs (HOSTILE_CODE_RAN appears). The
-// training checkpoint format lives in src/train/checkpoint.cpp; enable this test once it is read as
-// data too.
-TEST(HostileCheckpoint, DISABLED_TrainResume) {
+// `train --resume FILE` with the archive as the training checkpoint: training checkpoints are
+// safetensors files read by our own reader (src/train/checkpoint.cpp); a libtorch archive is
+// refused as an earlier version's checkpoint, never opened with libtorch (whose
+// torch::serialize::InputArchive is torch::jit::load underneath, and would run __setstate__).
+TEST(HostileCheckpoint, TrainResume) {
   const std::string dir = fresh_workdir("resume");
   const CliResult r = run_clip_in(dir, "train --model " + clip::test::shared_fixtures() +
                                            "/models/tiny-vit.config.json --data csv:pairs.csv --csv-caption-key caption "
                                            "--steps 1 --batch-size 1 --out run --resume " + hostile());
   EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("error: " + hostile() + ": a libtorch archive, not a training checkpoint"), std::string::npos)
+      << r.output;
   EXPECT_FALSE(clip::test::path_exists(dir + "/" + kMarker)) << "code from the archive ran";
 }
 

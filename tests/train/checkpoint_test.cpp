@@ -50,7 +50,7 @@ TEST(Checkpoint, ResumeLatestFallsBackToTheNewestCheckpointThatReadsWhole) {
   t.save(tmp.path(), 3);
   for (const auto& e : fs::directory_iterator(tmp.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
-  // The newest is cut short, the one before has a damaged end (its zip directory): both are
+  // The newest is cut short, the one before has a damaged end (its checksum fails): both are
   // reported and skipped.
   const std::string newest = train::checkpoint_path(tmp.path(), 3), middle = train::checkpoint_path(tmp.path(), 2);
   fs::resize_file(newest, fs::file_size(newest) / 2);
