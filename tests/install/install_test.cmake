@@ -1,4 +1,4 @@
-# The installed library, used the way another project would: `cmake --install` the build into a
+# The installed library, used the way another project would: `cmake --install` the library into a
 # fresh prefix, configure and build tests/install/consumer against it (find_package(ClipPP) with
 # only that prefix to search), and run it on the tiny model and its reference outputs.
 #
@@ -20,7 +20,8 @@ endfunction()
 
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
-run_step("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+# The library alone (not the `clip` command, which tests/cli covers).
+run_step("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component library)
 foreach(installed include/clip/clip.h ${LIBDIR}/cmake/ClipPP/ClipPPConfig.cmake ${LIBDIR}/cmake/ClipPP/ClipPPConfigVersion.cmake
                   share/clip/bpe_simple_vocab_16e6.txt.gz)
   if(NOT EXISTS ${prefix}/${installed})
