@@ -21,6 +21,7 @@
 #include "bench_util.h"
 #include "clip/model.h"
 #include "clip/train.h"
+#include "model/model_access.h"
 #include "model/modules.h"
 #include "train/step.h"
 
@@ -54,7 +55,7 @@ json measure_ours(const Case& c, int threads, int runs) {
   const clip::ModelConfig config = clip::config_from_json_text(c.config.dump(), c.name);
   clip::Model model = clip::Model::random(config, 0);
   model.set_precision(clip::precision_from_name(c.precision));
-  auto& m = *model.module();
+  auto& m = *clip::model::module_of(model);
   m.train();
   clip::train::NamedParameters named;
   for (const auto& p : m.named_parameters(true)) named.emplace_back(p.key(), p.value());

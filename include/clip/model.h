@@ -15,8 +15,9 @@
 namespace clip {
 
 namespace model {
-class ClipModuleImpl;
-}
+class ClipModuleImpl;  // the libtorch module (src/model/modules.h), not part of the public API
+struct ModelAccess;    // src/model/model_access.h: the module for the library's own training and tests
+}  // namespace model
 
 // Named layer outputs recorded on request, for locating a mismatch (NLD for token sequences,
 // NCHW for ResNet maps): "image.conv1", "image.ln_pre", "image.resblock0", ..., "text.ln_final".
@@ -77,9 +78,9 @@ class Model {
   // Training: recompute each transformer block in the backward pass instead of keeping its
   // activations (less memory, about a third more compute). Off by default.
   void set_gradient_checkpointing(bool on);
-  std::shared_ptr<model::ClipModuleImpl> module() const { return module_; }
 
  private:
+  friend struct model::ModelAccess;
   Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device);
   ModelConfig config_;
   std::shared_ptr<model::ClipModuleImpl> module_;

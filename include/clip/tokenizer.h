@@ -15,35 +15,19 @@ class Vocab;
 class BpeCache;
 }  // namespace text
 
-// A std::allocator whose value-initialization (resize) leaves ints unset. tokenize() writes every
-// id itself, in its worker threads, so the pages of a large batch are first touched (faulted in
-// and zeroed by the kernel, the costliest part of a big batch here) in parallel, not by one
-// thread beforehand.
-template <class T>
-struct DefaultInitAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = DefaultInitAllocator<U>;
-  };
-  DefaultInitAllocator() = default;
-  template <class U>
-  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-};
-
 // A [rows, context_length] matrix of token ids, row-major (what the text encoder takes).
+// The ids are one block that tokenize() allocates unset and writes whole, in its worker threads,
+// so the pages of a large batch are first touched (faulted in and zeroed by the kernel, the
+// costliest part of a big batch here) in parallel, not by one thread beforehand. Move-only.
 struct TokenBatch {
   int64_t rows = 0;
   int64_t context_length = 0;
-  std::vector<int64_t, DefaultInitAllocator<int64_t>> ids;
-  const int64_t* row(int64_t i) const { return ids.data() + i * context_length; }
+  std::unique_ptr<int64_t[]> ids;  // rows * context_length
+  size_t size() const { return static_cast<size_t>(rows * context_length); }
+  const int64_t* data() const { return ids.get(); }
+  const int64_t* begin() const { return ids.get(); }
+  const int64_t* end() const { return ids.get() + size(); }
+  const int64_t* row(int64_t i) const { return ids.get() + i * context_length; }
 };
 
 // Thread-safe: one Tokenizer may serve many threads (the BPE cache is internally locked).

@@ -71,7 +71,7 @@ Batch assemble(std::vector<Example>& examples, const std::vector<uint64_t>& ids,
   images.resize(static_cast<size_t>(b.rows) * pixels);
   b.images = std::move(images);
   const TokenBatch tokens = tokenizer.tokenize(texts, o.context_length, /*truncate=*/true, 1);
-  b.tokens.assign(tokens.ids.begin(), tokens.ids.end());
+  b.tokens.assign(tokens.begin(), tokens.end());
   b.captions = std::move(texts);
   return b;
 }

@@ -135,7 +135,7 @@ TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int contex
   TokenBatch batch;
   batch.rows = static_cast<int64_t>(texts.size());
   batch.context_length = context_length;
-  batch.ids.resize(texts.size() * static_cast<size_t>(context_length));  // unset: each row is written whole below
+  batch.ids.reset(new int64_t[batch.size()]);  // unset (default-initialized): each row is written whole below
   // Rows go in chunks, each with its own buffers, so texts reuse them.
   constexpr size_t kChunk = 64;
   auto fill_chunk = [&](size_t chunk) {
@@ -144,7 +144,7 @@ TokenBatch Tokenizer::tokenize(const std::vector<std::string>& texts, int contex
     for (size_t r = chunk * kChunk; r < std::min(texts.size(), (chunk + 1) * kChunk); ++r) {
       ids.clear();
       encode_into(*vocab_, *cache_, texts[r], scratch, ids);
-      int64_t* row = batch.ids.data() + r * static_cast<size_t>(context_length);
+      int64_t* row = batch.ids.get() + r * static_cast<size_t>(context_length);
       const size_t n = ids.size() + 2;
       if (n > static_cast<size_t>(context_length) && !truncate)
         throw Error("text " + std::to_string(r) + " has " + std::to_string(ids.size()) + " tokens (" +

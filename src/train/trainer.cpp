@@ -15,6 +15,7 @@
 #include "clip/train.h"
 #include "data/loader.h"
 #include "data/prompts.h"
+#include "model/model_access.h"
 #include "model/modules.h"
 #include "train/checkpoint.h"
 #include "train/curves.h"
@@ -178,7 +179,7 @@ TrainResult train(const TrainOptions& o, const MetricsCallback& on_metrics) {
   Model model = build_model(o, from_scratch);
   model.set_precision(o.precision);
   model.set_gradient_checkpointing(o.grad_checkpointing);
-  model::ClipModuleImpl& m = *model.module();
+  model::ClipModuleImpl& m = *model::module_of(model);
   m.train();
   for (auto& p : m.named_parameters(true)) {
     const bool image = starts_with(p.key(), "visual.");

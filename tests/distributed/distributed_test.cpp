@@ -22,6 +22,7 @@
 #include "clip/error.h"
 #include "clip/model.h"
 #include "clip/train.h"
+#include "model/model_access.h"
 #include "model/modules.h"
 #include "test_paths.h"
 #include "train/distributed.h"
@@ -270,7 +271,8 @@ std::vector<double> losses(const std::string& run_dir) {
 // normalizes into steps of up to ~lr in either run. It is only checked to stay near its start.
 std::pair<double, std::string> max_weight_difference(const std::string& a, const std::string& b) {
   const clip::Model ma = clip::Model::load(a), mb = clip::Model::load(b);
-  const auto pa = ma.module()->named_parameters(true), pb = mb.module()->named_parameters(true);
+  const auto pa = clip::model::module_of(ma)->named_parameters(true);
+  const auto pb = clip::model::module_of(mb)->named_parameters(true);
   EXPECT_EQ(pa.size(), pb.size());
   std::pair<double, std::string> worst{0.0, ""};
   for (const auto& p : pa) {

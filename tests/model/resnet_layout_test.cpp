@@ -5,6 +5,7 @@
 
 #include "clip/config.h"
 #include "clip/model.h"
+#include "model/model_access.h"
 #include "model/modules.h"
 #include "tensor_compare.h"
 
@@ -26,7 +27,7 @@ clip::ModelConfig tiny_resnet() {
 TEST(ResNetLayout, ChannelsLastBatchMatchesImagesOneByOne) {
   torch::manual_seed(21);
   clip::Model model = clip::Model::random(tiny_resnet(), 5);
-  auto* resnet = model.module()->visual->as<clip::model::ModifiedResNetImpl>();
+  auto* resnet = clip::model::module_of(model)->visual->as<clip::model::ModifiedResNetImpl>();
   ASSERT_NE(resnet, nullptr);
   {
     // Random BatchNorm statistics, so the layers are not identities.

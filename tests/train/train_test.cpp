@@ -9,6 +9,7 @@
 
 #include "clip/error.h"
 #include "clip/train.h"
+#include "model/model_access.h"
 #include "train/fused_adamw.h"
 #include "train/step.h"
 
@@ -114,7 +115,7 @@ clip::ModelConfig tiny_vit() {
 TEST(Optimizer, DecayExclusionsOnARealModel) {
   const clip::Model model = clip::Model::random(tiny_vit(), 0);
   std::set<std::string> no_decay;
-  for (const auto& p : model.module()->named_parameters(true))
+  for (const auto& p : clip::model::module_of(model)->named_parameters(true))
     if (!clip::train::gets_weight_decay(p.key(), p.value())) no_decay.insert(p.key());
   for (const char* name : {"token_embedding.weight", "positional_embedding", "logit_scale", "visual.class_embedding",
                            "visual.positional_embedding", "visual.ln_pre.weight", "visual.ln_post.bias",
@@ -221,7 +222,7 @@ TEST(Schedule, WarmupThenCosine) {
 // Gradients of every parameter after one accumulate_gradients call.
 std::map<std::string, torch::Tensor> gradients(clip::Model& model, const torch::Tensor& images, const torch::Tensor& tokens,
                                                int64_t chunks) {
-  auto& m = *model.module();
+  auto& m = *clip::model::module_of(model);
   m.train();
   for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
   clip::train::accumulate_gradients(m, clip::Precision::kFP32, torch::kCPU, images, tokens, chunks,
@@ -257,7 +258,7 @@ double max_difference(const std::map<std::string, torch::Tensor>& a, const std::
 // batch's longest text), which moves gradients of magnitude 10 by ~1e-5.
 TEST(Accumulation, MicroBatchesGiveTheFullBatchGradients) {
   clip::Model model = clip::Model::random(tiny_vit(), 7);
-  model.module()->to(torch::kFloat64);
+  clip::model::module_of(model)->to(torch::kFloat64);
   torch::manual_seed(8);
   const torch::Tensor images = torch::randn({12, 3, 16, 16}, torch::kFloat64), tokens = random_tokens(12, 8, 600);
   const auto full = gradients(model, images, tokens, 1);
@@ -291,7 +292,7 @@ TEST(Precision, Bf16GradientsAgreeWithFp32) {
   torch::manual_seed(12);
   const torch::Tensor images = torch::randn({16, 3, 16, 16}), tokens = random_tokens(16, 8, 600);
   auto grads = [&](clip::Precision precision) {
-    auto& m = *model.module();
+    auto& m = *clip::model::module_of(model);
     m.train();
     for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
     clip::train::accumulate_gradients(m, precision, torch::kCPU, images, tokens, 1,

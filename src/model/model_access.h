@@ -1,0 +1,19 @@
+// The libtorch module inside a clip::Model, for the library's own code (training, benchmarks,
+// tests) that works on its parameters and layers. Not installed: the public API (clip/model.h)
+// keeps the module's type opaque.
+#pragma once
+
+#include <memory>
+
+#include "clip/model.h"
+
+namespace clip::model {
+
+struct ModelAccess {
+  static std::shared_ptr<ClipModuleImpl> module(const Model& model) { return model.module_; }
+};
+
+// The module of `model` (shared: training updates the model's own parameters through it).
+inline std::shared_ptr<ClipModuleImpl> module_of(const Model& model) { return ModelAccess::module(model); }
+
+}  // namespace clip::model
