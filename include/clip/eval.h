@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "clip/data.h"
 #include "clip/image.h"
 #include "clip/model.h"
+#include "clip/progress.h"
 
 namespace clip::eval {
 
@@ -23,7 +25,8 @@ namespace clip::eval {
 struct ExtractOptions {
   int batch_size = 64;
   int threads = 0;        // decoding / preprocessing threads (<= 0: all cores)
-  bool progress = true;   // a progress bar with ETA on stderr, only when stderr is a terminal
+  ProgressCallback on_progress;  // stage "features", after each batch (null: not reported)
+  bool progress = true;          // false: on_progress is not called
   size_t limit = 0;       // > 0: only the first `limit` examples
   image::DecodeOptions decode;
   // Non-empty: features are cached in this folder, keyed by model_identity, the data set's
@@ -114,7 +117,8 @@ struct LinearProbeOptions {
   size_t max_validation = 0;         // > 0: at most this many validation examples
   uint64_t seed = 0;
   int max_iterations = 1000;         // L-BFGS iterations per fit
-  bool verbose = false;              // one line per λ on stderr
+  // Called after each λ is tried with its validation accuracy (null: not reported).
+  std::function<void(double lambda, double validation_accuracy)> on_lambda;
 };
 
 struct LinearProbeResult {

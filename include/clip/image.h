@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "clip/error.h"
+
 namespace clip::image {
 
 // ---- formats and modes ------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class Preprocessor {
 struct BatchItem {
   std::string path;
   std::string error;  // empty when ok
+  ErrorKind error_kind = ErrorKind::kInvalidInput;  // the failure's kind, when not ok
   Preprocessed result;
   bool ok() const { return error.empty(); }
 };

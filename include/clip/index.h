@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "clip/model.h"
+#include "clip/progress.h"
 
 namespace faiss {
 struct Index;
@@ -91,8 +92,10 @@ struct BuildOptions {
   int batch_size = 32;   // images per forward pass
   int chunk_size = 256;  // embedded files per work chunk (the unit an interrupted run keeps)
   int threads = 0;       // decoding threads (0: all cores)
-  bool progress = false; // draw a progress bar on stderr (the CLI passes isatty(stderr))
-  bool quiet = false;    // no summary or skipped-file lines on stderr (tests)
+  ProgressCallback on_progress;  // stages "embedding" (folders, CSV files) and "shards" (null: not reported)
+  // Notes as they happen: a resumed run, discarded work of another model, a damaged work chunk
+  // (null: not reported). Skipped files and the totals are in the returned BuildReport.
+  NoteCallback on_note;
 };
 
 struct BuildReport {

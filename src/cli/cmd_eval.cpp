@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/eval.h"
@@ -50,7 +51,7 @@ eval::ExtractOptions extract_options(const EvalOptions& o) {
   eval::ExtractOptions e;
   e.batch_size = o.batch_size;
   e.threads = o.model.threads;
-  e.progress = !o.no_progress;
+  if (!o.no_progress) e.on_progress = progress_bar_on_stderr();
   e.limit = o.limit;
   if (!o.cache_dir.empty()) {
     e.cache_dir = o.cache_dir;
@@ -135,7 +136,10 @@ void run_linear_probe(const EvalOptions& o) {
   lp.validation_fraction = o.validation_fraction;
   lp.seed = o.seed;
   lp.max_iterations = o.max_iterations;
-  lp.verbose = !o.no_progress;
+  if (!o.no_progress)
+    lp.on_lambda = [](double lambda, double accuracy) {
+      std::fprintf(stderr, "linear probe: lambda %.3g  validation accuracy %.4f\n", lambda, accuracy);
+    };
   const Model model = load_model(o.model);
   const std::string train_spec = o.train_dataset.empty() ? o.dataset : o.train_dataset;
   const auto train_ds = eval::open_dataset(train_spec, o.train_split, dataset_options(o, true));

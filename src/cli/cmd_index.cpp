@@ -1,8 +1,9 @@
 // `clip index build|update`: the embedding index of an image collection (see docs/search.md).
-#include <unistd.h>
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/progress.h"
 #include "clip/error.h"
 #include "clip/index.h"
 
@@ -27,20 +28,35 @@ index::BuildOptions build_options(int threads, int batch, int chunk) {
   b.threads = threads;
   b.batch_size = batch;
   b.chunk_size = chunk;
-  b.progress = ::isatty(STDERR_FILENO) == 1;  // a bar only where a person watches
+  b.on_progress = progress_bar_on_stderr();  // drawn only where a person watches (stderr a terminal)
+  b.on_note = notes_on_stderr();
   return b;
+}
+
+void print_report(const index::BuildReport& r, const std::string& dir) {
+  for (const auto& s : r.skipped) std::fprintf(stderr, "skipped: %s: %s\n", s.path.c_str(), s.reason.c_str());
+  std::fprintf(stderr,
+               "%s: generation %lld: %lld images indexed (%lld embedded, %lld reused), %lld removed, %zu skipped%s\n",
+               dir.c_str(), static_cast<long long>(r.generation), static_cast<long long>(r.indexed),
+               static_cast<long long>(r.embedded), static_cast<long long>(r.reused), static_cast<long long>(r.removed),
+               r.skipped.size(), r.skipped.empty() ? "" : " (listed in the index folder's skipped-*.jsonl)");
 }
 
 void run_build(IndexBuildOptions o) {
   o.params.kind = index::index_kind_from_name(o.index_type);
   o.params.validate();
-  const index::Source source = index::source_from_argument(o.images, o.csv_column);
+  index::Source source;
+  try {
+    source = index::source_from_argument(o.images, o.csv_column);
+  } catch (const Error& e) {
+    throw Error("--images: " + std::string(e.what()), e.kind());  // the flag, for the user who gave it
+  }
   const Model model = load_model(o.model);
   const index::ModelIdentity identity =
       index::identify_model(model, o.model.model, precision_from_name(o.model.precision));
   index::BuildOptions b = build_options(o.model.threads, o.batch, o.chunk);
   b.params = o.params;
-  index::build_index(model, identity, source, o.out, b);
+  print_report(index::build_index(model, identity, source, o.out, b), o.out);
 }
 
 void run_update(const IndexUpdateOptions& o) {
@@ -53,7 +69,7 @@ void run_update(const IndexUpdateOptions& o) {
   const Model model = index::load_index_model(manifest, device);
   const index::ModelIdentity identity =
       index::identify_model(model, manifest.model.path, precision_from_name(manifest.model.precision));
-  index::update_index(model, identity, o.index, build_options(o.threads, o.batch, o.chunk));
+  print_report(index::update_index(model, identity, o.index, build_options(o.threads, o.batch, o.chunk)), o.index);
 }
 
 }  // namespace

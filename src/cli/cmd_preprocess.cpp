@@ -2,6 +2,7 @@
 // optionally the cropped RGB images as PNG for inspection.
 #include <array>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "cli/commands.h"
@@ -62,14 +63,17 @@ void run_preprocess(const PreprocessCliOptions& o) {
   const std::vector<image::BatchItem> items = image::preprocess_files(o.files, p, o.threads, !o.png.empty());
 
   size_t failed = 0;
+  std::optional<ErrorKind> failure_kind;  // the kind all failures share, else kInvalidInput
   for (const auto& it : items) {
     if (it.ok()) continue;
     ++failed;
+    failure_kind = !failure_kind || *failure_kind == it.error_kind ? it.error_kind : ErrorKind::kInvalidInput;
     std::fprintf(stderr, "%s: %s\n", o.skip_errors ? "skipped" : "error", it.error.c_str());
   }
   if (failed && !o.skip_errors)
     throw Error(std::to_string(failed) + " of " + std::to_string(items.size()) +
-                " files failed (nothing written; --skip-errors writes the others)");
+                    " files failed (nothing written; --skip-errors writes the others)",
+                *failure_kind);
 
   std::vector<float> batch;
   size_t rows = 0;

@@ -79,7 +79,7 @@ void run_serve(ServeCliOptions o) {
     if (state == serve::Server::State::kFailed) {
       server.stop();
       server.wait();
-      throw Error(server.load_error());
+      throw Error(server.load_error(), server.load_error_kind());
     }
     if (state == serve::Server::State::kReady && !reported) {
       std::fprintf(stderr, "clip serve: ready\n");

@@ -1,9 +1,10 @@
 // The `clip` command: parses the subcommand and reports errors as `error: <message>`.
-// Exit status: 0 success, 1 failure, 2 usage error.
+// Exit status: cli/exit_status.h (README.md, "Exit status").
 #include <cstdio>
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/exit_status.h"
 #include "clip/error.h"
 
 int main(int argc, char** argv) {
@@ -36,10 +37,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {  // also validation errors raised from callbacks
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return rc == 0 ? 0 : clip::cli::kExitUsage;
   } catch (const clip::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return clip::cli::exit_status_for(e.kind());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -9,9 +9,6 @@
 
 namespace clip::cli {
 namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 std::string trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
@@ -20,11 +17,11 @@ std::string trim(const std::string& s) {
 
 void write_embeddings(const std::string& path, const torch::Tensor& features, const std::vector<EmbeddingRow>& rows) {
   const torch::Tensor f = features.to(torch::kCPU, torch::kFloat32).contiguous();
-  if (ends_with(path, ".npy")) {
+  if (util::ends_with(path, ".npy")) {
     util::write_npy(path, "<f4", {f.size(0), f.size(1)}, f.data_ptr<float>(), static_cast<size_t>(f.nbytes()));
     return;
   }
-  if (!ends_with(path, ".jsonl"))
+  if (!util::ends_with(path, ".jsonl"))
     throw Error("--out " + path + ": expected a file name ending in .npy or .jsonl");
   std::string out;
   for (int64_t i = 0; i < f.size(0); ++i) {

@@ -27,7 +27,7 @@ std::string read_maybe_gzip(const std::string& path) {
     if (z.total_out == out.size()) {
       if (out.size() >= kMaxInflated) {
         inflateEnd(&z);
-        throw Error(path + ": decompresses to more than 4 GiB (refusing)");
+        throw Error(path + ": decompresses to more than 4 GiB (refusing)", ErrorKind::kTooLarge);
       }
       out.resize(std::min(out.size() * 2, kMaxInflated));
     }
@@ -157,7 +157,8 @@ std::unique_ptr<Dataset> open_fashion_mnist(const std::string& split, const std:
   const std::string images = pick(stem + "-images-idx3-ubyte"), labels = pick(stem + "-labels-idx1-ubyte");
   if (!util::file_exists(images))
     throw Error("fashion-mnist: " + images + " not found (install the Debian package dataset-fashion-mnist, "
-                "or give the folder holding the IDX files)");
+                "or give the folder holding the IDX files)",
+                ErrorKind::kNotFound);
   return std::make_unique<IdxDataset>(images, labels, fashion_mnist_classes(), "fashion-mnist " + split);
 }
 

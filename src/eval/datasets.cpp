@@ -12,8 +12,6 @@
 namespace clip::eval {
 namespace {
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
 std::string need_dir(const DatasetOptions& o, const std::string& name, const char* expected) {
   if (o.data_dir.empty())
     throw Error(name + ": give the folder holding the data set (--data-dir), expected " + expected);
@@ -26,7 +24,8 @@ std::unique_ptr<data::Dataset> open_mnist(const std::string& dir, const std::str
   const std::string stem = dir + "/" + (split == "train" ? "train" : "t10k");
   auto pick = [](const std::string& base) { return util::file_exists(base) ? base : base + ".gz"; };
   const std::string images = pick(stem + "-images-idx3-ubyte"), labels = pick(stem + "-labels-idx1-ubyte");
-  if (!util::file_exists(images)) throw Error("mnist: " + images + " not found (expected the IDX files of MNIST in --data-dir)");
+  if (!util::file_exists(images)) throw Error("mnist: " + images + " not found (expected the IDX files of MNIST in --data-dir)",
+                                                   ErrorKind::kNotFound);
   std::vector<std::string> digits;
   for (int d = 0; d < 10; ++d) digits.push_back(std::to_string(d));
   return data::open_idx(images, labels, digits);
@@ -55,9 +54,9 @@ std::unique_ptr<data::Dataset> open_dataset(const std::string& spec, const std::
       throw Error(spec + ": " + o.data_dir + " holds " + (is100 ? "CIFAR-100" : "CIFAR-10") + ", not " + spec);
     return ds;
   }
-  if (starts_with(spec, "folder:")) return data::open_image_folder(spec.substr(7));
-  if (starts_with(spec, "csv:") || starts_with(spec, "tsv:")) return data::open_table(spec.substr(4), o.table);
-  if (starts_with(spec, "wds:")) return data::read_shards(data::expand_braces(spec.substr(4)), spec);
+  if (util::starts_with(spec, "folder:")) return data::open_image_folder(spec.substr(7));
+  if (util::starts_with(spec, "csv:") || util::starts_with(spec, "tsv:")) return data::open_table(spec.substr(4), o.table);
+  if (util::starts_with(spec, "wds:")) return data::read_shards(data::expand_braces(spec.substr(4)), spec);
   throw Error("unknown data set \"" + spec +
               "\" (expected fashion-mnist, mnist, cifar10, cifar100, folder:DIR, csv:FILE, tsv:FILE or wds:PATTERN)");
 }

@@ -87,9 +87,7 @@ std::optional<FeatureSet> load_cached_features(const std::string& dir, const std
 }
 
 void save_cached_features(const std::string& dir, const std::string& key, const FeatureSet& fs_) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(dir + ": cannot create the feature cache folder: " + ec.message());
+  util::create_directories(dir, "the feature cache folder");
   const std::string s = stem(dir, key);
   const torch::Tensor f = fs_.features.contiguous();
   const torch::Tensor l = fs_.labels.contiguous();

@@ -6,7 +6,6 @@
 #include "clip/error.h"
 #include "clip/eval.h"
 #include "eval/feature_cache.h"
-#include "util/progress.h"
 #include "util/thread_pool.h"
 
 namespace clip::eval {
@@ -85,7 +84,8 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
   FeatureSet out;
   std::vector<torch::Tensor> parts;
   std::vector<int64_t> labels;
-  util::ProgressBar bar("features", static_cast<int64_t>(n), o.progress);
+  const bool reporting = o.progress && o.on_progress;
+  if (reporting) o.on_progress("features", 0, static_cast<int64_t>(n));
   std::future<Prepared> next;
   if (n > 0) next = launch(0);
   for (size_t begin = 0; begin < n; begin += batch) {
@@ -105,7 +105,8 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
     labels.insert(labels.end(), cur.labels.begin(), cur.labels.end());
     for (auto& c : cur.captions) out.captions.push_back(std::move(c));
     for (auto& s : cur.skipped) out.skipped.push_back(std::move(s));
-    bar.update(static_cast<int64_t>(std::min(n, begin + batch)));
+    if (reporting)
+      o.on_progress("features", static_cast<int64_t>(std::min(n, begin + batch)), static_cast<int64_t>(n));
   }
   out.features = parts.empty() ? torch::empty({0, model.config().embed_dim}) : torch::cat(parts, 0);
   out.labels = torch::tensor(labels, torch::kInt64);

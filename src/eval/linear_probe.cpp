@@ -2,7 +2,6 @@
 // validation split carved from train, then refit on train + validation and scored on test.
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <random>
 
 #include "clip/error.h"
@@ -112,7 +111,7 @@ LinearProbeResult linear_probe(const torch::Tensor& train_x_in, const torch::Ten
       }
     Classifier c = fit(fx, fy, classes, lambda, o.max_iterations, init);
     const double acc = accuracy(c, vx, vy);
-    if (o.verbose) std::fprintf(stderr, "linear probe: lambda %.3g  validation accuracy %.4f\n", lambda, acc);
+    if (o.on_lambda) o.on_lambda(lambda, acc);
     r.sweep.emplace_back(lambda, acc);
     // Ties go to the stronger regularization (the simpler model).
     if (acc > best_acc || (acc == best_acc && lambda > best_lambda)) {

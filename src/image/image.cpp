@@ -156,7 +156,8 @@ Image decode(std::string_view bytes, const std::string& name, const DecodeOption
       for (size_t i = 0; i < n; ++i)
         std::snprintf(hex + 3 * i, 4, "%02x ", static_cast<unsigned char>(bytes[i]));
       detail::fail(name, "cannot identify the image format: the file starts with " + std::string(hex, 3 * n - 1) +
-                             "; expected JPEG, PNG, WebP, BMP or GIF data");
+                             "; expected JPEG, PNG, WebP, BMP or GIF data",
+                   ErrorKind::kUnsupported);
     }
   }
   if (options.exif_transpose && img.exif_orientation >= 2) img = apply_orientation(img, img.exif_orientation);

@@ -14,6 +14,7 @@
 #include "clip/error.h"
 #include "image/decoders.h"
 #include "image/resample.h"
+#include "util/file_io.h"
 #include "util/thread_pool.h"
 
 namespace clip::image {
@@ -69,7 +70,10 @@ void normalize_into(const Rgb8& rgb, const float lut[3][256], float* out) {
 // Reads a whole file into `out`, reusing its capacity.
 void read_file_into(const std::string& path, std::string& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(path + ": cannot open: " + std::strerror(err), util::open_error_kind(err));
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -297,6 +301,7 @@ std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths, c
       } catch (const std::exception& e) {
         it.result = Preprocessed{};
         it.error = e.what();
+        if (const auto* error = dynamic_cast<const Error*>(&e)) it.error_kind = error->kind();
         if (it.error.empty()) it.error = paths[i] + ": unknown error";
       } catch (...) {
         it.result = Preprocessed{};

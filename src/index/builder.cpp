@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <string_view>
@@ -24,10 +23,12 @@
 #include "index/manifest.h"
 #include "index/shard_members.h"
 #include "index/sources.h"
+#include "model/image_batch.h"
 #include "util/file_io.h"
 #include "util/npy.h"
 #include "util/progress.h"
 #include "util/thread_pool.h"
+#include "util/utf8.h"
 
 #include <faiss/Index.h>
 
@@ -42,7 +43,7 @@ class FolderLock {
   explicit FolderLock(const std::string& dir) {
     const std::string path = dir + "/.lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(path + ": cannot open the lock file: " + std::strerror(errno));
+    if (fd_ < 0) throw Error(path + ": cannot open the lock file: " + std::strerror(errno), ErrorKind::kIo);
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
       throw Error(dir + ": another `clip index` run is writing this index (it holds " + path + ")");
@@ -84,15 +85,6 @@ void remove_unused_files(const std::string& dir, int64_t current) {
                (name.rfind(kModelConfigName, 0) == 0 && name != kModelConfigName);
     }
     if (unused) fs::remove(entry.path(), ec);
-  }
-}
-
-bool valid_utf8_for_json(const std::string& s) {
-  try {
-    (void)nlohmann::json(s).dump();
-    return true;
-  } catch (const nlohmann::json::type_error&) {
-    return false;
   }
 }
 
@@ -142,9 +134,9 @@ class Run {
       old = read_metadata(dir_, *previous);
     }
     int next_chunk = 0;
-    const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.quiet);
-    if (resumed > 0 && !options_.quiet)
-      std::fprintf(stderr, "resuming: %lld embeddings from an interrupted run are reused\n", static_cast<long long>(resumed));
+    const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.on_note);
+    if (resumed > 0 && options_.on_note)
+      options_.on_note("resuming: " + std::to_string(resumed) + " embeddings from an interrupted run are reused");
     next_chunk_ = next_chunk;
 
     const Plan plan = source.kind == "shards" ? embed_shards(source, previous, old, report) : embed_files(source, report);
@@ -185,7 +177,7 @@ class Run {
     std::vector<PendingFile> pending;
     for (const std::string& path : listing.files) {
       plan.present.insert(path);
-      if (!valid_utf8_for_json(path)) {
+      if (!util::is_valid_utf8(path)) {
         report.skipped.push_back({path, "the file name is not valid UTF-8 (the index stores paths as JSON text)"});
         continue;
       }
@@ -199,8 +191,8 @@ class Run {
       plan.rows.push_back({path, st, true});
       if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone) pending.push_back({path, st, std::nullopt});
     }
-    util::ProgressBar bar("embedding", static_cast<int64_t>(pending.size()), options_.progress);
-    embed_pending(pending, report, &bar);
+    util::StageProgress progress(options_.on_progress, "embedding", static_cast<int64_t>(pending.size()));
+    embed_pending(pending, report, &progress);
     return plan;
   }
 
@@ -223,14 +215,14 @@ class Run {
         old_skipped[split_member_record_path(s.path, &shard, &member) ? shard : s.path].push_back(std::move(s));
     }
     Plan plan;
-    util::ProgressBar bar("shards", static_cast<int64_t>(listing.files.size()), options_.progress);
+    util::StageProgress progress(options_.on_progress, "shards", static_cast<int64_t>(listing.files.size()));
     for (const std::string& shard : listing.files) {
       FileStat st;
       try {
         st = stat_file(shard);
       } catch (const Error& e) {
         report.skipped.push_back({shard, e.what()});
-        bar.advance(1);
+        progress.advance(1);
         continue;
       }
       const auto k = known.find(shard);
@@ -242,7 +234,7 @@ class Run {
         const auto& skipped = old_skipped[shard];
         report.skipped.insert(report.skipped.end(), skipped.begin(), skipped.end());
         plan.shards.push_back({shard, st.size, st.mtime_ns});
-        bar.advance(1);
+        progress.advance(1);
         continue;
       }
       ShardImages contents = read_shard_images(shard);
@@ -251,7 +243,7 @@ class Run {
       for (ShardImage& image : contents.images) {
         const std::string path = member_record_path(shard, image.member);
         plan.present.insert(path);
-        if (!valid_utf8_for_json(path)) {
+        if (!util::is_valid_utf8(path)) {
           report.skipped.push_back({path, "the member name is not valid UTF-8 (the index stores paths as JSON text)"});
           continue;
         }
@@ -263,7 +255,7 @@ class Run {
       }
       embed_pending(pending, report, nullptr);
       if (contents.complete) plan.shards.push_back({shard, st.size, st.mtime_ns});
-      bar.advance(1);
+      progress.advance(1);
     }
     return plan;
   }
@@ -279,7 +271,7 @@ class Run {
   }
 
   // Embeds the files in batches, decoding on the pool, and saves each finished chunk.
-  void embed_pending(std::vector<PendingFile>& pending, BuildReport& report, util::ProgressBar* bar) {
+  void embed_pending(std::vector<PendingFile>& pending, BuildReport& report, util::StageProgress* progress) {
     const int dim = cache_.dim();
     const size_t batch = static_cast<size_t>(options_.batch_size);
     for (size_t begin = 0; begin < pending.size(); begin += batch) {
@@ -291,11 +283,9 @@ class Run {
         if (decoded[i].error.empty() && decoded[i].known_row == EmbeddingCache::kNone) to_encode.push_back(i);
       torch::Tensor features;
       if (!to_encode.empty()) {
-        const int64_t r = pre_.size;
-        torch::Tensor input = torch::empty({static_cast<int64_t>(to_encode.size()), 3, r, r});
-        for (size_t j = 0; j < to_encode.size(); ++j)
-          std::memcpy(input[static_cast<int64_t>(j)].data_ptr<float>(), decoded[to_encode[j]].input.data(),
-                      sizeof(float) * 3 * r * r);
+        std::vector<const std::vector<float>*> inputs;
+        for (size_t i : to_encode) inputs.push_back(&decoded[i].input);
+        const torch::Tensor input = model::stack_image_inputs(inputs, pre_.size);
         features = normalize_rows(model_.encode_image(input.to(model_.device()))).to(torch::kCPU, torch::kFloat).contiguous();
       }
       size_t next_encoded = 0;
@@ -316,7 +306,7 @@ class Run {
         chunk_rows_.insert(chunk_rows_.end(), row, row + dim);
         cache_.add(record, row);
       }
-      if (bar) bar->advance(static_cast<int64_t>(count));
+      if (progress) progress->advance(static_cast<int64_t>(count));
       if (chunk_records_.size() >= static_cast<size_t>(options_.chunk_size)) flush_chunk();
     }
   }
@@ -393,16 +383,6 @@ void validate_options(const BuildOptions& o) {
   if (o.chunk_size < 1) throw Error("chunk size " + std::to_string(o.chunk_size) + ": expected at least 1");
 }
 
-void print_report(const BuildReport& r, const std::string& dir, bool quiet) {
-  if (quiet) return;
-  for (const auto& s : r.skipped) std::fprintf(stderr, "skipped: %s: %s\n", s.path.c_str(), s.reason.c_str());
-  std::fprintf(stderr,
-               "%s: generation %lld: %lld images indexed (%lld embedded, %lld reused), %lld removed, %zu skipped%s\n",
-               dir.c_str(), static_cast<long long>(r.generation), static_cast<long long>(r.indexed),
-               static_cast<long long>(r.embedded), static_cast<long long>(r.reused), static_cast<long long>(r.removed),
-               r.skipped.size(), r.skipped.empty() ? "" : " (listed in the index folder's skipped-*.jsonl)");
-}
-
 }  // namespace
 
 BuildReport build_index(const Model& model, const ModelIdentity& identity, const Source& source,
@@ -410,41 +390,35 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
   validate_options(options);
   options.params.validate();
   if (model.config().embed_dim <= 0) throw Error("the model has no embedding dimension");
-  std::error_code ec;
-  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
-    throw Error("--out " + out_dir + ": exists and is not a folder");
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error("--out " + out_dir + ": cannot create the folder: " + ec.message());
+  util::create_directories(out_dir, "the index folder");
   if (util::file_exists(out_dir + "/" + kManifestName))
-    throw Error("--out " + out_dir + ": already holds an index (use `clip index update --index " + out_dir +
-                "`, or remove the folder to rebuild)");
+    throw Error(out_dir + ": already holds an index (update it with `clip index update`, or remove the folder to "
+                "rebuild)");
+  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(out_dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (!is_index_file(name))
-      throw Error("--out " + out_dir + ": the folder is not empty and not an index (found \"" + name +
+      throw Error(out_dir + ": the folder is not empty and not an index (found \"" + name +
                   "\"); give a new or empty folder");
   }
   FolderLock lock(out_dir);
   remove_unused_files(out_dir, 0);  // an interrupted build's temporary and unpublished files
   Run run(model, identity, out_dir, options);
-  const BuildReport report = run.execute(source, options.params, nullptr);
-  print_report(report, out_dir, options.quiet);
-  return report;
+  return run.execute(source, options.params, nullptr);
 }
 
 BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
                          const BuildOptions& options) {
   validate_options(options);
   std::error_code ec;
-  if (!fs::is_directory(index_dir, ec)) throw Error("--index " + index_dir + ": no such folder");
+  if (!fs::is_directory(index_dir, ec))
+    throw Error(index_dir + ": no such folder (expected an index folder)", ErrorKind::kNotFound);
   FolderLock lock(index_dir);  // before reading: the manifest must not change under us
   const Manifest previous = read_manifest(index_dir);
   check_same_model(previous.model, identity, index_dir);
   remove_unused_files(index_dir, previous.generation);  // what an interrupted update left
   Run run(model, identity, index_dir, options);
-  const BuildReport report = run.execute(previous.source, previous.params, &previous);
-  print_report(report, index_dir, options.quiet);
-  return report;
+  return run.execute(previous.source, previous.params, &previous);
 }
 
 }  // namespace clip::index

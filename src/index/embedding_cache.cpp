@@ -64,7 +64,7 @@ void load_generation(EmbeddingCache& cache, const std::string& index_dir, const 
 }
 
 int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const ModelIdentity& model, int* next_chunk,
-                      bool quiet) {
+                      const NoteCallback& note) {
   const json state = {{"model_path", model.path}, {"model_config", json::parse(model.config_json)}, {"dim", cache.dim()}};
   const std::string state_path = work_dir + "/state.json";
   *next_chunk = 0;
@@ -77,15 +77,14 @@ int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const 
       found = nullptr;
     }
     if (found != state) {
-      if (!quiet) std::fprintf(stderr, "note: %s holds work of another model; discarding it\n", work_dir.c_str());
+      if (note) note("note: " + work_dir + " holds work of another model; discarding it");
       fs::remove_all(work_dir, ec);
     }
   } else if (fs::exists(work_dir, ec)) {
     fs::remove_all(work_dir, ec);  // a work folder without its state is from a run that never started
   }
   if (!fs::exists(work_dir, ec)) {
-    fs::create_directories(work_dir, ec);
-    if (ec) throw Error(work_dir + ": cannot create the work folder: " + ec.message());
+    util::create_directories(work_dir, "the work folder");
     util::write_file_atomic(state_path, state.dump(2) + "\n");
     return 0;
   }
@@ -108,7 +107,7 @@ int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const 
       loaded += static_cast<int64_t>(records.size());
     } catch (const Error& e) {
       // A damaged chunk only costs its recomputation.
-      if (!quiet) std::fprintf(stderr, "note: ignoring work chunk: %s\n", e.what());
+      if (note) note(std::string("note: ignoring work chunk: ") + e.what());
     }
     *next_chunk = number + 1;
   }

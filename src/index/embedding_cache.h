@@ -41,8 +41,9 @@ void load_generation(EmbeddingCache& cache, const std::string& index_dir, const 
 // The work folder of an interrupted run: created (with a note of the model) when absent; its
 // finished chunks are added to the cache when they were made by the same model, else the folder
 // is emptied. Returns the number of rows loaded and sets *next_chunk to the next free chunk number.
+// `note` (when set) hears of discarded work and of damaged chunks, which are skipped.
 int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const ModelIdentity& model, int* next_chunk,
-                      bool quiet);
+                      const NoteCallback& note);
 
 // Writes one finished chunk: the embeddings, then the records (whose presence marks it complete).
 void write_work_chunk(const std::string& work_dir, int number, const std::vector<FileRecord>& records,

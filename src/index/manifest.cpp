@@ -126,7 +126,8 @@ void write_manifest(const std::string& index_dir, const Manifest& m) {
 Manifest read_manifest(const std::string& index_dir) {
   const std::string where = index_dir + "/" + kManifestName;
   if (!util::file_exists(where))
-    throw Error(index_dir + ": not an index folder (no " + kManifestName + "; build one with `clip index build`)");
+    throw Error(index_dir + ": not an index folder (no " + kManifestName + "; build one with `clip index build`)",
+                ErrorKind::kNotFound);
   json j;
   try {
     j = json::parse(util::read_file(where, kMaxManifestBytes));

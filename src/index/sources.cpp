@@ -9,6 +9,7 @@
 #include "clip/error.h"
 #include "index/csv_paths.h"
 #include "index/shard_members.h"
+#include "util/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -20,19 +21,17 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // A shard path or pattern: braces (as in training), or a tar name.
 bool names_shards(const std::string& argument) {
   const std::string l = lower(argument);
-  return argument.find('{') != std::string::npos || ends_with(l, ".tar") || ends_with(l, ".tar.gz") ||
-         ends_with(l, ".tgz");
+  return argument.find('{') != std::string::npos || util::ends_with(l, ".tar") || util::ends_with(l, ".tar.gz") ||
+         util::ends_with(l, ".tgz");
 }
 
 Source shard_source(const std::string& argument, const std::string& csv_column) {
-  if (!csv_column.empty()) throw Error("--csv-column is only for a .csv --images, but " + argument + " names tar shards");
+  if (!csv_column.empty())
+    throw Error(argument + ": names tar shards, but a CSV column (\"" + csv_column +
+                "\") was given; a column is only for a .csv file");
   Source s;
   s.kind = "shards";
   // Absolute, so that `update` finds the shards from any folder; not normalized, since ".." or
@@ -42,8 +41,9 @@ Source shard_source(const std::string& argument, const std::string& csv_column) 
   std::error_code ec;
   for (const std::string& shard : shards)
     if (fs::is_regular_file(shard, ec)) return s;
-  throw Error("--images " + argument + ": no such shard" +
-              (shards.size() > 1 ? " (none of the " + std::to_string(shards.size()) + " names of the pattern exists)" : ""));
+  throw Error(argument + ": no such shard" +
+              (shards.size() > 1 ? " (none of the " + std::to_string(shards.size()) + " names of the pattern exists)" : ""),
+              ErrorKind::kNotFound);
 }
 
 }  // namespace
@@ -54,18 +54,20 @@ bool has_image_extension(const std::string& path) {
 }
 
 Source source_from_argument(const std::string& argument, const std::string& csv_column) {
-  if (argument.empty()) throw Error("--images: empty path (expected a folder, a .csv file or tar shards)");
+  if (argument.empty()) throw Error("empty path (expected a folder, a .csv file or tar shards)");
   std::error_code ec;
   const fs::path p(argument);
   const auto status = fs::status(p, ec);
   const bool exists = !ec && fs::exists(status);
   if (names_shards(argument) && !(exists && fs::is_directory(status))) return shard_source(argument, csv_column);
-  if (!exists) throw Error("--images " + argument + ": no such file or folder");
+  if (!exists) throw Error(argument + ": no such file or folder", ErrorKind::kNotFound);
   Source s;
   s.path = fs::canonical(p, ec).string();
-  if (ec) throw Error("--images " + argument + ": cannot resolve the path: " + ec.message());
+  if (ec) throw Error(argument + ": cannot resolve the path: " + ec.message(), ErrorKind::kIo);
   if (fs::is_directory(status)) {
-    if (!csv_column.empty()) throw Error("--csv-column is only for a .csv --images, but " + argument + " is a folder");
+    if (!csv_column.empty())
+      throw Error(argument + ": is a folder, but a CSV column (\"" + csv_column +
+                  "\") was given; a column is only for a .csv file");
     s.kind = "dir";
     return s;
   }
@@ -74,7 +76,7 @@ Source source_from_argument(const std::string& argument, const std::string& csv_
     s.csv_column = csv_column;
     return s;
   }
-  throw Error("--images " + argument +
+  throw Error(argument +
               ": expected a folder of images, a .csv file of image paths, or tar shards (x.tar, shards/{00000..00009}.tar)");
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "clip/error.h"
+#include "util/utf8.h"
 
 namespace clip::io::pickle {
 
@@ -114,59 +115,7 @@ const char* opcode_name(uint8_t op) {
 }
 
 // UTF-8 as Python's "utf-8" codec with "surrogatepass" accepts it (encoded surrogates allowed).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (n - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const uint8_t d = static_cast<uint8_t>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+bool valid_utf8(std::string_view s) { return util::is_valid_utf8(s, util::Surrogates::kAccept); }
 
 // UTF-8 (already validated) -> code points, each < 256, as bytes; false if one is >= 256.
 bool utf8_to_latin1(std::string_view s, std::string& out) {
@@ -371,7 +320,8 @@ class Unpickler {
 
   Value& new_value(Kind k) {
     if (out_.values_.size() >= opt_.max_values || out_.values_.size() >= kNoRef - 1)
-      throw Error(what_ + ": pickle creates more than " + std::to_string(opt_.max_values) + " values");
+      throw Error(what_ + ": pickle creates more than " + std::to_string(opt_.max_values) + " values",
+                  ErrorKind::kTooLarge);
     out_.values_.emplace_back();
     out_.values_.back().kind = k;
     return out_.values_.back();
@@ -640,10 +590,10 @@ class Unpickler {
         uint32_t cp = 0;
         const auto r = std::from_chars(s.data() + k + 2, s.data() + k + 2 + digits, cp, 16);
         if (r.ec != std::errc() || r.ptr != s.data() + k + 2 + digits || cp > 0x10FFFF) fail("UNICODE: bad escape");
-        append_utf8(out, cp);
+        util::append_utf8(out, cp);
         k += 1 + digits;
       } else {
-        append_utf8(out, static_cast<uint8_t>(s[k]));
+        util::append_utf8(out, static_cast<uint8_t>(s[k]));
       }
     }
     return out;
@@ -1039,7 +989,7 @@ std::optional<TensorRef> as_tensor(const Pickle& p, Ref r, const std::string& wh
   if (!as_int(p, id.items[4], t.storage_numel) || t.storage_numel < 0)
     throw Error(where + ": tensor storage size is " + p.describe(id.items[4]) + ", expected a non-negative int");
   if (id.items.size() == 6 && p.at(id.items[5]).kind != Kind::kNone)
-    throw Error(where + ": legacy storage views are not supported");
+    throw Error(where + ": legacy storage views are not supported", ErrorKind::kUnsupported);
   if (!as_int(p, args.items[1], t.offset))
     throw Error(where + ": tensor storage offset is " + p.describe(args.items[1]) + ", expected an int");
   t.sizes = int_tuple(p, args.items[2], where, "size");
@@ -1180,7 +1130,8 @@ std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle&
         if (child.state != kNoRef && p.at(child.state).kind == Kind::kDict && !has_training_flag(p, p.at(child.state)))
           continue;
         if (m.depth + 1 > kMaxDepth)
-          throw Error(what + ": module \"" + name + "\" is nested more than " + std::to_string(kMaxDepth) + " levels deep");
+          throw Error(what + ": module \"" + name + "\" is nested more than " + std::to_string(kMaxDepth) + " levels deep",
+                      ErrorKind::kTooLarge);
         children.push_back({value, name, m.depth + 1});
         continue;
       }
@@ -1223,7 +1174,7 @@ LegacyLayout parse_legacy_torch(const uint8_t* data, size_t size, const std::str
     const Pickle info = next("system info");
     const Ref le = info.dict_get(info.root_ref(), "little_endian");
     if (le != kNoRef && info.at(le).kind == Kind::kBool && !info.at(le).b)
-      throw Error(what + ": written on a big-endian machine; not supported");
+      throw Error(what + ": written on a big-endian machine; not supported", ErrorKind::kUnsupported);
   }
   LegacyLayout out{next("data pickle"), {}};
   const Pickle keys = next("storage keys");

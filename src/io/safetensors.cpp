@@ -39,7 +39,8 @@ const DTypeRow& row_of(DType t) {
 DType dtype_from_name(const std::string& name, const std::string& where) {
   for (const auto& r : kDTypes)
     if (name == r.name) return r.type;
-  throw Error(where + ": unsupported dtype \"" + name + "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+  throw Error(where + ": unsupported dtype \"" + name + "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)",
+              ErrorKind::kUnsupported);
 }
 
 const char* dtype_name(DType t) { return row_of(t).name; }
@@ -125,7 +126,10 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(path + ": cannot open: " + std::strerror(err), util::open_error_kind(err));
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);

@@ -97,7 +97,8 @@ ModelConfig from_hugging_face(const json& j, const std::string& where) {
   c.layer_norm_eps = get_double(t, "layer_norm_eps", tw, 1e-5);
   const std::string act = t.contains("hidden_act") && t["hidden_act"].is_string() ? t["hidden_act"].get<std::string>() : "quick_gelu";
   if (act != "quick_gelu" && act != "gelu")
-    throw Error(tw + ": hidden_act \"" + act + "\" is not supported (expected quick_gelu or gelu)");
+    throw Error(tw + ": hidden_act \"" + act + "\" is not supported (expected quick_gelu or gelu)",
+                ErrorKind::kUnsupported);
   c.quick_gelu = act == "quick_gelu";
   return c;
 }
@@ -249,7 +250,7 @@ ModelConfig named_config(const std::string& name) {
   }
   std::string known;
   for (const auto& n : named_config_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error("unknown model name \"" + name + "\" (known: " + known + ")");
+  throw Error("unknown model name \"" + name + "\" (known: " + known + ")", ErrorKind::kNotFound);
 }
 
 }  // namespace clip

@@ -1,8 +1,7 @@
 #include "clip/embedder.h"
 
-#include <cstring>
-
 #include "clip/error.h"
+#include "model/image_batch.h"
 
 namespace clip {
 
@@ -25,12 +24,12 @@ torch::Tensor Embedder::embed_image_files(const std::vector<std::string>& paths,
     const int64_t count = std::min<int64_t>(batch_size, n - begin);
     const std::vector<std::string> chunk(paths.begin() + begin, paths.begin() + begin + count);
     const std::vector<image::BatchItem> items = image::preprocess_files(chunk, preprocess_options(), threads_);
-    torch::Tensor batch = torch::empty({count, 3, r, r});
-    for (int64_t i = 0; i < count; ++i) {
-      if (!items[i].ok()) throw Error(items[i].error);
-      std::memcpy(batch[i].data_ptr<float>(), items[i].result.input.data(), sizeof(float) * 3 * r * r);
+    std::vector<const std::vector<float>*> inputs;
+    for (const image::BatchItem& item : items) {
+      if (!item.ok()) throw Error(item.error, item.error_kind);
+      inputs.push_back(&item.result.input);
     }
-    out.push_back(model_.encode_image(batch));
+    out.push_back(model_.encode_image(model::stack_image_inputs(inputs, r)));
   }
   if (out.empty()) return torch::empty({0, model_.config().embed_dim});
   return torch::cat(out, 0);

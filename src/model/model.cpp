@@ -12,6 +12,7 @@
 #include "model/state_dict.h"
 #include "io/safetensors.h"
 #include "util/file_io.h"
+#include "util/strings.h"
 
 namespace clip {
 namespace {
@@ -19,10 +20,8 @@ namespace {
 // Entries a checkpoint may hold that no CLIP module uses.
 bool ignorable(const std::string& key) {
   static const std::set<std::string> exact = {"input_resolution", "context_length", "vocab_size"};
-  auto ends_with = [&](const std::string& s) {
-    return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
-  };
-  return exact.count(key) || ends_with("num_batches_tracked") || ends_with("position_ids") || ends_with("attn_mask");
+  return exact.count(key) || util::ends_with(key, "num_batches_tracked") || util::ends_with(key, "position_ids") ||
+         util::ends_with(key, "attn_mask");
 }
 
 std::string list(const std::vector<std::string>& names) {

@@ -12,11 +12,10 @@
 #include "io/safetensors.h"
 #include "io/torch/torch_checkpoint.h"
 #include "util/file_io.h"
+#include "util/strings.h"
 
 namespace clip::model {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
 bool is_dir(const std::string& p) {
   struct stat st;
@@ -65,7 +64,8 @@ Checkpoint read_file_checkpoint(const std::string& path) {
     case io::CheckpointFormat::kUnknown: break;
   }
   throw Error(path + ": not a checkpoint CLIP++ can read (expected safetensors, a torch.save archive, a "
-              "TorchScript archive, or a Hugging Face folder)");
+              "TorchScript archive, or a Hugging Face folder)",
+              ErrorKind::kUnsupported);
 }
 
 // Hugging Face CLIPModel -> OpenAI names.
@@ -151,17 +151,17 @@ int count_blocks(const StateDict& sd, const std::string& prefix) {
 
 StateDict to_openai_names(StateDict tensors, const std::string& source) {
   const bool all_module = !tensors.empty() && std::all_of(tensors.begin(), tensors.end(), [](const auto& kv) {
-    return starts_with(kv.first, "module.");
+    return util::starts_with(kv.first, "module.");
   });
   if (all_module)
     for (auto& kv : tensors) kv.first = kv.first.substr(7);
   const bool hf = std::any_of(tensors.begin(), tensors.end(), [](const auto& kv) {
-    return starts_with(kv.first, "vision_model.") || starts_with(kv.first, "text_model.");
+    return util::starts_with(kv.first, "vision_model.") || util::starts_with(kv.first, "text_model.");
   });
   if (hf) return from_hugging_face(tensors, source);
   // open_clip's CustomTextCLIP keeps the text tower under "text." with OpenAI's names inside.
   for (auto& kv : tensors)
-    if (starts_with(kv.first, "text.")) kv.first = kv.first.substr(5);
+    if (util::starts_with(kv.first, "text.")) kv.first = kv.first.substr(5);
   return tensors;
 }
 
@@ -203,7 +203,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     }
   }
   if (ck.tensors.empty())
-    throw Error(path + ": folder holds neither model.safetensors nor pytorch_model.bin");
+    throw Error(path + ": folder holds neither model.safetensors nor pytorch_model.bin", ErrorKind::kNotFound);
   if (util::file_exists(path + "/config.json")) ck.config = config_from_file(path + "/config.json");
   return ck;
 }

@@ -4,6 +4,7 @@
 
 #include "clip/error.h"
 #include "index/shard_members.h"
+#include "model/image_batch.h"
 #include "serve/http_util.h"
 #include "serve/thumbnail.h"
 
@@ -23,16 +24,17 @@ std::vector<std::vector<float>> rows_of(const torch::Tensor& t) {
 torch::Tensor encode_uploads(const Loaded& s, const ServerOptions& o, const std::vector<const FormPart*>& files) {
   image::PreprocessOptions pre = s.embedder().preprocess_options();
   pre.decode.max_pixels = o.max_pixels;
-  const int64_t r = pre.size;
-  torch::Tensor batch = torch::empty({static_cast<int64_t>(files.size()), 3, r, r});
+  std::vector<std::vector<float>> inputs(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
     try {
-      const image::Preprocessed p = image::preprocess(files[i]->content, "uploaded image \"" + files[i]->filename + "\"", pre);
-      std::memcpy(batch[static_cast<int64_t>(i)].data_ptr<float>(), p.input.data(), sizeof(float) * 3 * r * r);
+      inputs[i] = image::preprocess(files[i]->content, "uploaded image \"" + files[i]->filename + "\"", pre).input;
     } catch (const Error& e) {
       throw HttpError(e.kind() == ErrorKind::kTooLarge ? 413 : 400, e.what());  // the upload, not the server
     }
   }
+  std::vector<const std::vector<float>*> pointers;
+  for (const std::vector<float>& input : inputs) pointers.push_back(&input);
+  const torch::Tensor batch = model::stack_image_inputs(pointers, pre.size);
   return normalize_rows(s.model().encode_image(batch.to(s.model().device())));
 }
 

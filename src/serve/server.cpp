@@ -72,6 +72,7 @@ struct Server::Impl {
   mutable std::condition_variable loaded_cv;
   State state = State::kLoading;
   std::string error;
+  ErrorKind error_kind = ErrorKind::kInvalidInput;
   std::shared_ptr<const Loaded> loaded;
   index::ModelIdentity identity;  // of the loaded model: a reloaded index must match it
   bool stopping = false;          // ends the reloader (guarded by mutex, signalled by loaded_cv)
@@ -117,8 +118,10 @@ struct Server::Impl {
       loaded = std::move(next);
       state = State::kReady;
     } catch (const std::exception& e) {
+      const auto* clip_error = dynamic_cast<const Error*>(&e);
       std::lock_guard<std::mutex> lock(mutex);
       error = e.what();
+      error_kind = clip_error ? clip_error->kind() : ErrorKind::kInvalidInput;
       state = State::kFailed;
     }
     loaded_cv.notify_all();
@@ -327,6 +330,11 @@ Server::State Server::state() const {
 std::string Server::load_error() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->error;
+}
+
+ErrorKind Server::load_error_kind() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->error_kind;
 }
 
 Server::State Server::wait_until_loaded() const {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "clip/error.h"
+
 namespace clip::serve {
 
 struct ServerOptions {
@@ -71,6 +73,7 @@ class Server {
   int port() const;
   State state() const;
   std::string load_error() const;  // why loading failed (State::kFailed)
+  ErrorKind load_error_kind() const;  // and its kind (kInvalidInput for an error of no known kind)
   // Blocks until the model is loaded or has failed to load; returns the state.
   State wait_until_loaded() const;
   // Loads the index's newest generation if it is not the one served (SIGHUP; the server also

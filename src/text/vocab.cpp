@@ -61,9 +61,9 @@ std::string symbol_bytes(const std::string& symbol, const std::string& source) {
 
 // Reads a gzip file (or a plain one: zlib reads it through) with a clear error naming it.
 std::string read_gzip(const std::string& path) {
-  if (!util::file_exists(path)) throw Error(path + ": vocabulary file not found");
+  if (!util::file_exists(path)) throw Error(path + ": vocabulary file not found", ErrorKind::kNotFound);
   gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error(path + ": cannot open vocabulary file");
+  if (!f) throw Error(path + ": cannot open vocabulary file", ErrorKind::kIo);
   std::string out;
   char buf[1 << 16];
   for (;;) {

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -137,6 +139,18 @@ void write_file_atomic(const std::string& path, const std::vector<std::string_vi
     throw Error(path + ": cannot rename the temporary file into place: " + std::strerror(err), ErrorKind::kIo);
   }
   sync_dir(folder_of(path));
+}
+
+void create_directories(const std::string& dir, std::string_view what) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw Error(dir + ": exists and is not a folder (expected " + std::string(what) + ")");
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create " + std::string(what) + ": " + ec.message(), ErrorKind::kIo);
+}
+
+ErrorKind open_error_kind(int err) {
+  return err == ENOENT || err == ENOTDIR ? ErrorKind::kNotFound : ErrorKind::kIo;
 }
 
 bool file_exists(const std::string& path) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "clip/error.h"
+
 namespace clip::util {
 
 // Reads a whole file; throws clip::Error naming the file when it cannot be opened (kind
@@ -40,6 +42,15 @@ void publish_file(const std::string& tmp, const std::string& path);
 // fsync of a folder, so that the names created, renamed or removed in it are durable. Throws
 // clip::Error naming the folder.
 void sync_dir(const std::string& dir);
+
+// Creates the folder `dir` and its missing parents; nothing when it exists. Throws clip::Error
+// "<dir>: exists and is not a folder (expected <what>)" (kInvalidInput) or "<dir>: cannot create <what>: <reason>"
+// (kIo), where `what` says what the folder is for ("the feature cache folder").
+void create_directories(const std::string& dir, std::string_view what);
+
+// The kind of a failed open() or stat() by its errno: kNotFound when the path does not exist
+// (ENOENT, ENOTDIR), kIo otherwise.
+ErrorKind open_error_kind(int err);
 
 // True when `path` names an existing regular file.
 bool file_exists(const std::string& path);

@@ -33,7 +33,7 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
     for (int i = 0; i < 4; ++i) header_len |= size_t(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
     offset = 12;
   } else {
-    throw Error(what + ": unsupported .npy version " + std::to_string(major));
+    throw Error(what + ": unsupported .npy version " + std::to_string(major), ErrorKind::kUnsupported);
   }
   if (bytes.size() < offset + header_len) throw Error(what + ": truncated .npy header");
   const std::string header = bytes.substr(offset, header_len);
@@ -42,9 +42,9 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<>|][a-z][0-9]+)'")))
     throw Error(what + ": .npy header has no descr");
   out.dtype = m[1];
-  if (out.dtype[0] == '>') throw Error(what + ": big-endian .npy is not supported");
+  if (out.dtype[0] == '>') throw Error(what + ": big-endian .npy is not supported", ErrorKind::kUnsupported);
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
-    throw Error(what + ": Fortran-order .npy is not supported");
+    throw Error(what + ": Fortran-order .npy is not supported", ErrorKind::kUnsupported);
   if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
     throw Error(what + ": .npy header has no shape");
   const std::string dims = m[1];

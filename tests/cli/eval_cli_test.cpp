@@ -43,7 +43,7 @@ TEST(CliEval, InputErrorsNameTheInput) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("--data-dir"), std::string::npos) << r.output;
   r = run_clip("eval retrieval " + model_flag() + " --dataset csv:/nonexistent.csv 2>&1");
-  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.status, 3) << r.output;  // not found
   EXPECT_NE(r.output.find("/nonexistent.csv"), std::string::npos) << r.output;
 }
 

@@ -52,7 +52,7 @@ TEST(CliEmbed, BadInputsFailCleanlyAndWriteNothing) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("expected a file name ending in .npy or .jsonl"), std::string::npos) << r.output;
   r = run_clip("embed --model /nonexistent.safetensors --text a --out " + out + " 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);  // not found
   EXPECT_NE(r.output.find("/nonexistent.safetensors"), std::string::npos) << r.output;
   EXPECT_EQ(run_clip("embed " + model_flag() + " --out " + out + " 2>&1").status, 2);
   EXPECT_EQ(run_clip("embed " + model_flag() + " --text a --precision fp8 --out " + out + " 2>&1").status, 2);

@@ -121,15 +121,15 @@ TEST(CliPreprocess, FailingFilesAreNamedAndNothingIsWrittenUnlessSkipped) {
   EXPECT_EQ(r.status, 0) << r.output;
 
   r = run_clip("preprocess " + data("no_such.jpg") + " 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);  // not found
   EXPECT_NE(r.output.find(data("no_such.jpg") + ": cannot open"), std::string::npos) << r.output;
 
   r = run_clip("preprocess --max-pixels 1000 " + data("rocket.jpg") + " 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 6);  // too large
   EXPECT_NE(r.output.find("over the limit of 1000"), std::string::npos) << r.output;
 
   r = run_clip("preprocess " + data("png_bomb.png") + " 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 6);  // too large
   EXPECT_NE(r.output.find("decompression bomb"), std::string::npos) << r.output;
 }
 

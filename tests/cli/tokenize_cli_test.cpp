@@ -44,7 +44,7 @@ TEST(CliTokenize, TruncatesByDefault) {
 
 TEST(CliTokenize, MissingVocabularyIsNamed) {
   const auto r = run_clip("tokenize --vocab /nonexistent/bpe.txt.gz 'a' 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);  // not found
   EXPECT_NE(r.output.find("/nonexistent/bpe.txt.gz"), std::string::npos) << r.output;
 }
 

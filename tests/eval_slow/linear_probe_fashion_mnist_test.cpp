@@ -37,7 +37,9 @@ TEST(LinearProbe, FashionMnistRawPixelsReachTheKnownLogisticRegressionAccuracy) 
   o.lambdas = {1e-3, 1e-4};  // 1e-2 is clearly worse (validation 0.838 vs 0.860)
   o.refine = false;
   o.max_iterations = 100;
-  o.verbose = true;
+  o.on_lambda = [](double lambda, double acc) {
+    std::printf("linear probe: lambda %.3g  validation accuracy %.4f\n", lambda, acc);
+  };
   o.validation_fraction = 1.0 / 6;  // 10,000 of 60,000
   const auto t0 = std::chrono::steady_clock::now();
   const LinearProbeResult r = linear_probe(train_x, train_y, test_x, test_y, o);

@@ -289,7 +289,7 @@ TEST(IndexShards, SourceArgumentsAndManifestsAreChecked) {
             std::string::npos);
   EXPECT_NE(message_of([&] { clip::index::source_from_argument(c.shards + "/{0..1.tar", ""); }).find("'{'"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { clip::index::source_from_argument(c.shard(0), "path"); }).find("--csv-column"),
+  EXPECT_NE(message_of([&] { clip::index::source_from_argument(c.shard(0), "path"); }).find("CSV column"),
             std::string::npos);
 
   clip::index::build_index(tiny_model(), identity(), c.source(), c.index, quiet_options());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <numeric>
 #include <thread>
+#include <tuple>
 
 #include "clip/embedder.h"
 #include "clip/error.h"
@@ -298,4 +299,31 @@ TEST(IndexErrors, BadFoldersSourcesAndModelsAreRefusedWithClearMessages) {
   const std::string damaged = message_of([&] { ImageIndex::open(c.index); });
   EXPECT_NE(damaged.find("manifest.json"), std::string::npos) << damaged;
   EXPECT_NE(damaged.find("generation"), std::string::npos) << damaged;
+}
+
+// The library writes nothing to stderr: progress and notes go to the caller's callbacks, skipped
+// files and totals come back in the report (the `clip` command prints them).
+TEST(IndexBuild, ReportsThroughCallbacksAndWritesNothingToStderr) {
+  Collection c;
+  // Work of another model, left by an interrupted build: discarded, with a note.
+  fs::create_directories(c.index + "/work");
+  std::ofstream(c.index + "/work/state.json") << "{\"model_path\": \"another.safetensors\"}\n";
+  BuildOptions o = quiet_options();
+  std::vector<std::string> notes;
+  std::vector<std::tuple<std::string, int64_t, int64_t>> progress;
+  o.on_note = [&](const std::string& line) { notes.push_back(line); };
+  o.on_progress = [&](const std::string& stage, int64_t done, int64_t total) { progress.emplace_back(stage, done, total); };
+  testing::internal::CaptureStderr();
+  const clip::index::BuildReport report = clip::index::build_index(tiny_model(), c.identity(), c.source(), c.index, o);
+  const std::string stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(stderr_text, "");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "note: " + c.index + "/work holds work of another model; discarding it");
+  // The embedding stage starts at 0 and ends with every file to embed done.
+  ASSERT_GE(progress.size(), 2u);
+  const int64_t to_embed = static_cast<int64_t>(c.valid.size()) + 1;  // the valid files and the broken one
+  EXPECT_EQ(progress.front(), std::make_tuple(std::string("embedding"), int64_t{0}, to_embed));
+  EXPECT_EQ(progress.back(), std::make_tuple(std::string("embedding"), to_embed, to_embed));
+  EXPECT_EQ(report.indexed, static_cast<int64_t>(c.valid.size()));
+  EXPECT_FALSE(report.skipped.empty());  // the broken image and the text file
 }

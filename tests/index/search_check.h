@@ -20,7 +20,6 @@ namespace clip::test {
 // Quiet, and several batches and work chunks even for a handful of files.
 inline index::BuildOptions quiet_options() {
   index::BuildOptions o;
-  o.quiet = true;
   o.batch_size = 3;
   o.chunk_size = 2;
   o.threads = 2;

@@ -316,7 +316,6 @@ class ServeIndexFiles : public ::testing::Test {
     dir_ = make_temp_dir();
     fs::create_directories(dir_ + "/images");
     for (const char* name : {"chelsea.png", "rocket.jpg"}) fs::copy_file(image_file(name), dir_ + "/images/" + name);
-    build_options_.quiet = true;
     clip::index::build_index(tiny_model(), identity(), clip::index::source_from_argument(dir_ + "/images", ""),
                              dir_ + "/index", build_options_);
   }

@@ -46,7 +46,6 @@ class ServeApi : public ::testing::Test {
     fs::create_directories(dir_ + "/images");
     for (const auto& name : kIndexed) fs::copy_file(image_file(name), dir_ + "/images/" + name);
     clip::index::BuildOptions b;
-    b.quiet = true;
     clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
                              clip::index::source_from_argument(dir_ + "/images", ""), dir_ + "/index", b);
     clip::serve::ServerOptions o;
@@ -328,7 +327,6 @@ TEST(ServeLifecycle, AnIndexFromAnotherModelIsRefused) {
   const std::string copy = dir + "/other.safetensors";
   fs::copy_file(model_path(), copy);
   clip::index::BuildOptions b;
-  b.quiet = true;
   clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), copy, clip::Precision::kFP32),
                            clip::index::source_from_argument(dir + "/images", ""), dir + "/index", b);
   clip::serve::ServerOptions o;
@@ -355,7 +353,6 @@ TEST(ServeShards, ImagesServesThumbnailsOfTarMembers) {
                                 {"a/000.txt", "a cat"},
                                 {"a/001.jpg", clip::util::read_file(image_file("coffee_exif_rot6.jpg"))}});
   clip::index::BuildOptions b;
-  b.quiet = true;
   clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
                            clip::index::source_from_argument(dir + "/{00000..00001}.tar", ""), dir + "/index", b);
   clip::serve::ServerOptions o;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <filesystem>
@@ -126,6 +127,36 @@ TEST(ReadFile, KindsAndTheSizeBound) {
   const std::string path = tmp.write("ten", "0123456789");
   EXPECT_EQ(clip::util::read_file(path, 10), "0123456789");
   EXPECT_EQ(kind_of([&] { clip::util::read_file(path, 9); }), clip::ErrorKind::kTooLarge);
+}
+
+TEST(CreateDirectories, CreatesParentsAndNamesWhatFails) {
+  TempDir tmp;
+  const std::string nested = tmp.file("a/b/c");
+  clip::util::create_directories(nested, "the test folder");
+  EXPECT_TRUE(fs::is_directory(nested));
+  EXPECT_NO_THROW(clip::util::create_directories(nested, "the test folder"));  // already there
+  const std::string file = tmp.write("file", "x");
+  try {
+    clip::util::create_directories(file, "the test folder");
+    ADD_FAILURE() << "a regular file was taken for a folder";
+  } catch (const clip::Error& e) {
+    EXPECT_EQ(e.kind(), clip::ErrorKind::kInvalidInput);
+    EXPECT_EQ(std::string(e.what()), file + ": exists and is not a folder (expected the test folder)");
+  }
+  try {
+    clip::util::create_directories(file + "/below", "the test folder");  // a parent is a file
+    ADD_FAILURE() << "a folder was created below a regular file";
+  } catch (const clip::Error& e) {
+    EXPECT_EQ(e.kind(), clip::ErrorKind::kIo);
+    EXPECT_EQ(std::string(e.what()).rfind(file + "/below: cannot create the test folder: ", 0), 0u) << e.what();
+  }
+}
+
+TEST(OpenErrorKind, MissingPathsAreNotFound) {
+  EXPECT_EQ(clip::util::open_error_kind(ENOENT), clip::ErrorKind::kNotFound);
+  EXPECT_EQ(clip::util::open_error_kind(ENOTDIR), clip::ErrorKind::kNotFound);
+  EXPECT_EQ(clip::util::open_error_kind(EACCES), clip::ErrorKind::kIo);
+  EXPECT_EQ(clip::util::open_error_kind(EIO), clip::ErrorKind::kIo);
 }
 
 // .npy headers claiming absurd shapes are errors, whatever the product would overflow to.

@@ -16,6 +16,7 @@
 
 #include "clip/error.h"
 #include "io/pickle.h"
+#include "util/file_io.h"
 
 namespace clip::io {
 namespace {
@@ -35,7 +36,7 @@ torch::ScalarType scalar_type(DType t) {
     case DType::kU8: return torch::kUInt8;
     case DType::kBool: return torch::kBool;
   }
-  throw Error("internal: unknown dtype");
+  throw Error("internal: unknown dtype", ErrorKind::kInternal);
 }
 
 // The first line of a libtorch error, without its C++ backtrace.
@@ -50,7 +51,10 @@ std::string short_message(const std::exception& e) {
 // The first `n` bytes of a file (fewer when it is shorter).
 std::string read_head(const std::string& path, size_t n) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+  if (!f) {
+    const int err = errno;
+    throw Error(path + ": cannot open: " + std::strerror(err), util::open_error_kind(err));
+  }
   std::string s(n, '\0');
   f.read(&s[0], static_cast<std::streamsize>(n));
   s.resize(static_cast<size_t>(f.gcount()));
@@ -59,7 +63,10 @@ std::string read_head(const std::string& path, size_t n) {
 
 uint64_t file_size(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    throw Error(path + ": cannot open: " + std::strerror(err), util::open_error_kind(err));
+  }
   return static_cast<uint64_t>(st.st_size);
 }
 
@@ -116,7 +123,9 @@ pk::Pickle read_data_pickle(ZipReader& reader, const std::string& path, pk::Glob
   if (reader.hasRecord("byteorder")) {
     auto [data, n] = reader.getRecord("byteorder");
     const std::string order(static_cast<const char*>(data.get()), n);
-    if (order != "little") throw Error(path + ": byteorder record says \"" + order + "\"; only little-endian files are supported");
+    if (order != "little")
+      throw Error(path + ": byteorder record says \"" + order + "\"; only little-endian files are supported",
+                  ErrorKind::kUnsupported);
   }
   if (!reader.hasRecord("data.pkl")) throw Error(path + ": the zip archive has no data.pkl record");
   auto [pkl, pkl_size] = reader.getRecord("data.pkl");
@@ -179,18 +188,21 @@ class MappedFile {
  public:
   explicit MappedFile(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    if (fd < 0) {
+      const int err = errno;
+      throw Error(path + ": cannot open: " + std::strerror(err), util::open_error_kind(err));
+    }
     struct stat st;
     if (::fstat(fd, &st) != 0) {
       ::close(fd);
-      throw Error(path + ": cannot stat: " + std::strerror(errno));
+      throw Error(path + ": cannot stat: " + std::strerror(errno), ErrorKind::kIo);
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
       void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
         ::close(fd);
-        throw Error(path + ": cannot map: " + std::strerror(errno));
+        throw Error(path + ": cannot map: " + std::strerror(errno), ErrorKind::kIo);
       }
       data_ = static_cast<const uint8_t*>(p);
     }
