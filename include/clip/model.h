@@ -16,6 +16,7 @@ namespace clip {
 
 namespace model {
 class ClipModuleImpl;
+class InferencePlan;
 }
 
 // Named layer outputs recorded on request, for locating a mismatch (NLD for token sequences,
@@ -33,7 +34,7 @@ struct LoadOptions {
   std::string config_path;          // explicit architecture (our JSON or an HF config.json)
   torch::Device device = torch::kCPU;
   // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
-  // our oneDNN path with bf16 packed weights (model/fast_linear.h), other matrix products through
+  // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through
   // autocast; LayerNorm, softmax and the outputs stay fp32.
   Precision precision = Precision::kFP32;
 };
@@ -83,6 +84,7 @@ class Model {
   Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device);
   ModelConfig config_;
   std::shared_ptr<model::ClipModuleImpl> module_;
+  std::shared_ptr<model::InferencePlan> inference_;  // the CPU fast path and its packed weights
   torch::Device device_;
   Precision precision_ = Precision::kFP32;
 };
