@@ -16,6 +16,7 @@ namespace clip {
 
 namespace model {
 class ClipModuleImpl;  // the libtorch module (src/model/modules.h), not part of the public API
+class InferencePlan;   // src/model/inference_plan.h: the CPU inference path, built once per model
 struct ModelAccess;    // src/model/model_access.h: the module for the library's own training and tests
 }  // namespace model
 
@@ -34,7 +35,7 @@ struct LoadOptions {
   std::string config_path;          // explicit architecture (our JSON or an HF config.json)
   torch::Device device = torch::kCPU;
   // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
-  // our oneDNN path with bf16 packed weights (model/fast_linear.h), other matrix products through
+  // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through
   // autocast; LayerNorm, softmax and the outputs stay fp32.
   Precision precision = Precision::kFP32;
 };
@@ -84,6 +85,7 @@ class Model {
   Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device);
   ModelConfig config_;
   std::shared_ptr<model::ClipModuleImpl> module_;
+  std::shared_ptr<model::InferencePlan> inference_;  // the CPU fast path and its packed weights
   torch::Device device_;
   Precision precision_ = Precision::kFP32;
 };

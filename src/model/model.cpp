@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "clip/error.h"
+#include "model/inference_plan.h"
 #include "model/modules.h"
 #include "model/parameter_shapes.h"
 #include "model/state_dict.h"
@@ -147,7 +148,10 @@ void set_threads(int threads) {
 }
 
 Model::Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device)
-    : config_(std::move(config)), module_(std::move(module)), device_(device) {}
+    : config_(std::move(config)),
+      module_(std::move(module)),
+      inference_(std::make_shared<model::InferencePlan>(module_)),
+      device_(device) {}
 
 Model Model::random(const ModelConfig& config, uint64_t seed, torch::Device device) {
   config.validate("random model config");
@@ -190,13 +194,13 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
 torch::Tensor Model::encode_image(const torch::Tensor& images, Intermediates* record) const {
   c10::InferenceMode inference;
   AutocastScope autocast(precision_, device_);
-  return module_->encode_image(images.to(device_), record).to(torch::kFloat32);
+  return inference_->encode_image(images.to(device_), record).to(torch::kFloat32);
 }
 
 torch::Tensor Model::encode_text(const torch::Tensor& tokens, Intermediates* record) const {
   c10::InferenceMode inference;
   AutocastScope autocast(precision_, device_);
-  return module_->encode_text(tokens.to(device_), record).to(torch::kFloat32);
+  return inference_->encode_text(tokens.to(device_), record).to(torch::kFloat32);
 }
 
 torch::Tensor normalize_rows(const torch::Tensor& x) { return x / x.norm(2, -1, true); }

@@ -1,18 +1,21 @@
-// The in-place inference path of a residual block (LayerNorm straight to the linears' input type,
-// residual adds fused into the products) against the module's plain forward, and the transformer
-// running it without touching its caller's tensor.
+// The in-place inference path of a residual block (model/inference_plan.h: LayerNorm straight to the
+// linears' input type, residual adds fused into the products) against the reference module's forward.
 #include <gtest/gtest.h>
 
 #include <limits>
 
 #include "clip/model.h"
+#include "model/inference_plan.h"
 #include "model/modules.h"
+#include "model/short_attention.h"
 #include "tensor_compare.h"
 
 namespace {
 
+using clip::model::BlockPath;
+using clip::model::PackedBlock;
 using clip::model::ResidualBlock;
-using clip::model::Transformer;
+using clip::model::run_block_in_place;
 using clip::test::relative_error;
 
 // Random weights of a realistic scale (LayerNorm affine parameters too, so they are exercised).
@@ -36,51 +39,22 @@ TEST(ResidualBlockInPlace, MatchesTheForwardInFp32AndBf16) {
     const torch::Tensor x = torch::randn({n, L, 64});
     const torch::Tensor mask = masked ? causal_mask(L) : torch::Tensor();
     const torch::Tensor want = block->forward(x, mask);
+    // The fused attention where the plan would choose it (prompts), the batched one otherwise.
+    const bool short_attention = L <= clip::model::kShortAttentionMaxLength && n * 4 <= clip::model::kShortAttentionMaxHeads;
+    PackedBlock packed;
     torch::Tensor h = x.clone();
-    ASSERT_TRUE(block->in_place_applies(h));
-    block->forward_in_place(h, mask);
+    run_block_in_place(*block, packed, h, mask, BlockPath{false, short_attention});
     EXPECT_LT(relative_error(h, want), 1e-5) << "n " << n << " L " << L;
 
     clip::AutocastScope bf16(clip::Precision::kBF16, torch::kCPU);
     const torch::Tensor want16 = block->forward(x, mask);
     torch::Tensor h16 = x.clone();
-    block->forward_in_place(h16, mask);
+    run_block_in_place(*block, packed, h16, mask, BlockPath{true, short_attention});
     EXPECT_EQ(h16.scalar_type(), torch::kFloat32);
     // Both round the same operands to bf16; they differ by where the residual add rounds.
     EXPECT_LT(relative_error(h16, want16), 1e-2) << "n " << n << " L " << L;
     EXPECT_LT(relative_error(h16, want), 2e-2) << "n " << n << " L " << L;
   }
-}
-
-TEST(ResidualBlockInPlace, NotInTrainingOrWithAutograd) {
-  ResidualBlock block(32, 2, 64, false, 1e-5);
-  const torch::Tensor x = torch::randn({1, 5, 32});
-  EXPECT_FALSE(block->in_place_applies(x));  // grad mode on
-  torch::NoGradGuard no_grad;
-  EXPECT_FALSE(block->in_place_applies(x));  // training mode
-  block->eval();
-  EXPECT_TRUE(block->in_place_applies(x));
-  EXPECT_FALSE(block->in_place_applies(x.to(torch::kFloat64)));
-  EXPECT_FALSE(block->in_place_applies(torch::randn({1, 5, 64}).narrow(-1, 0, 32)));  // not contiguous
-}
-
-TEST(TransformerInference, LeavesTheInputUntouchedAndMatchesTheBlocks) {
-  torch::manual_seed(12);
-  Transformer t(64, 3, 4, 256, true, 1e-5);
-  randomize(*t);
-  t->eval();
-  torch::NoGradGuard no_grad;
-  const torch::Tensor x = torch::randn({2, 7, 64}), mask = causal_mask(7), before = x.clone();
-  clip::Intermediates record;
-  const torch::Tensor y = t->forward(x, mask, &record, "block");
-  EXPECT_TRUE(torch::equal(x, before));
-  torch::Tensor want = x;
-  for (size_t i = 0; i < t->resblocks->size(); ++i) {
-    want = t->resblocks[i]->as<clip::model::ResidualBlockImpl>()->forward(want, mask);
-    // Each recorded output is its own copy, not the stream updated later.
-    EXPECT_LT(relative_error(record.at("block" + std::to_string(i)), want), 1e-5) << "block " << i;
-  }
-  EXPECT_LT(relative_error(y, want), 1e-5);
 }
 
 }  // namespace

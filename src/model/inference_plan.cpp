@@ -1,0 +1,138 @@
+#include "model/inference_plan.h"
+
+#include <utility>
+
+#include "model/attention.h"
+#include "model/encoder_inputs.h"
+#include "model/layer_norm.h"
+#include "model/modules.h"
+#include "model/short_attention.h"
+
+namespace clip::model {
+namespace {
+
+torch::ScalarType compute_type(bool bf16) { return bf16 ? torch::kBFloat16 : torch::kFloat32; }
+
+// x · p for a projection p [in, out] (CLIP stores projections transposed to a linear's weight),
+// as the linear pᵀ: packed once, so bf16 does not cast p on every call.
+torch::Tensor project(FastLinear& packed, const torch::Tensor& x, const torch::Tensor& p, bool bf16) {
+  return packed.forward(x, p.t(), torch::Tensor(), Activation::kNone, bf16, torch::kFloat32);
+}
+
+}  // namespace
+
+void run_block_in_place(ResidualBlockImpl& block, PackedBlock& packed, torch::Tensor& h, const torch::Tensor& mask,
+                        const BlockPath& path) {
+  MultiheadAttentionImpl& attn = *block.attn;
+  MlpImpl& mlp = *block.mlp;
+  const torch::ScalarType in_type = compute_type(path.bf16);  // what the linears read, and the inner outputs
+
+  // h += attn(ln_1(h))
+  const torch::Tensor a = layer_norm_rows(h, block.ln_1->weight, block.ln_1->bias, block.ln_1->options.eps(), in_type);
+  const std::vector<torch::Tensor> qkv =
+      packed.in_proj.forward(a, attn.in_proj_weight, attn.in_proj_bias, Activation::kNone, path.bf16, in_type).chunk(3, -1);
+  const torch::Tensor q = split_heads(qkv[0], attn.heads), k = split_heads(qkv[1], attn.heads),
+                      v = split_heads(qkv[2], attn.heads);
+  const torch::Tensor heads = path.short_attention ? short_attention(q, k, v, mask, in_type)
+                                                   : merge_heads(scaled_dot_product_attention(q, k, v, mask));
+  packed.out_proj.accumulate(heads, attn.out_proj->weight, attn.out_proj->bias, path.bf16, h);
+
+  // h += mlp(ln_2(h))
+  const torch::Tensor b = layer_norm_rows(h, block.ln_2->weight, block.ln_2->bias, block.ln_2->options.eps(), in_type);
+  const torch::Tensor hidden = packed.c_fc.forward(b, mlp.c_fc->weight, mlp.c_fc->bias,
+                                                   mlp.quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
+                                                   path.bf16, in_type);
+  packed.c_proj.accumulate(hidden, mlp.c_proj->weight, mlp.c_proj->bias, path.bf16, h);
+}
+
+InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
+    : module_(std::move(module)),
+      text_blocks_(module_->transformer->resblocks->size()),
+      vision_blocks_(module_->config.is_vit()
+                         ? module_->visual->as<VisionTransformerImpl>()->transformer->resblocks->size()
+                         : 0) {
+  for (const auto& p : module_->parameters(true)) parameters_.push_back(p);
+  for (const auto& b : module_->buffers(true))
+    if (b.is_floating_point()) parameters_.push_back(b);  // BatchNorm's statistics (not its int64 counter)
+}
+
+bool InferencePlan::fast_path_applies(const torch::Tensor& x) const {
+  const bool inference = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
+  if (!inference || module_->is_training() || !x.device().is_cpu()) return false;
+  for (const torch::Tensor& p : parameters_)
+    if (!p.device().is_cpu() || p.scalar_type() != torch::kFloat32) return false;
+  return true;
+}
+
+bool InferencePlan::channels_last_applies(int64_t batch, bool bf16) { return batch >= 4 || (bf16 && batch >= 2); }
+
+torch::Tensor InferencePlan::run_transformer(TransformerImpl& transformer, std::vector<PackedBlock>& packed,
+                                             const torch::Tensor& x, const torch::Tensor& mask, Intermediates* record,
+                                             const std::string& prefix, bool bf16) {
+  BlockPath path;
+  path.bf16 = bf16;
+  const int64_t heads = transformer.resblocks->is_empty() ? 1 : transformer.block(0).attn->heads;
+  path.short_attention = x.size(1) <= kShortAttentionMaxLength && x.size(0) * heads <= kShortAttentionMaxHeads;
+  torch::Tensor h = x.clone(at::MemoryFormat::Contiguous);  // the stream this call updates in place
+  for (size_t i = 0; i < packed.size(); ++i) {
+    run_block_in_place(transformer.block(i), packed[i], h, mask, path);
+    record_to(record, prefix + std::to_string(i), h);
+  }
+  return h;
+}
+
+torch::Tensor InferencePlan::vit_image(const torch::Tensor& images, Intermediates* record, bool bf16) {
+  VisionTransformerImpl& vit = *module_->visual->as<VisionTransformerImpl>();
+  torch::Tensor x = vit.embed(images, record);
+  x = run_transformer(*vit.transformer, vision_blocks_, x, torch::Tensor(), record, "image.resblock", bf16);
+  x = vit.ln_post(x.select(1, 0));
+  record_to(record, "image.ln_post", x);
+  return project(vision_projection_, x, vit.proj, bf16);
+}
+
+torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermediates* record, bool bf16) {
+  ModifiedResNetImpl& resnet = *module_->visual->as<ModifiedResNetImpl>();
+  const torch::Tensor maps = resnet.feature_maps(
+      channels_last_applies(images.size(0), bf16) ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images,
+      record);
+  AttentionPool2dImpl& pool = *resnet.attnpool;
+  const torch::Tensor x = pool.tokens(maps);
+  const torch::ScalarType inner = compute_type(bf16);
+  const torch::Tensor q = split_heads(
+      pool_q_.forward(x.narrow(1, 0, 1), pool.q_proj->weight, pool.q_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+  const torch::Tensor k =
+      split_heads(pool_k_.forward(x, pool.k_proj->weight, pool.k_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+  const torch::Tensor v =
+      split_heads(pool_v_.forward(x, pool.v_proj->weight, pool.v_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+  const torch::Tensor heads = merge_heads(scaled_dot_product_attention(q, k, v, torch::Tensor()));
+  const torch::Tensor pooled =
+      pool_c_.forward(heads, pool.c_proj->weight, pool.c_proj->bias, Activation::kNone, bf16, torch::kFloat32).select(1, 0);
+  record_to(record, "image.attnpool", pooled);
+  return pooled;
+}
+
+torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermediates* record) {
+  if (!fast_path_applies(images)) return module_->encode_image(images, record);
+  check_images(module_->config, images);
+  const bool bf16 = cpu_autocast_bf16();
+  const torch::Tensor x = images.to(torch::kFloat32);
+  const torch::Tensor features = module_->config.is_vit() ? vit_image(x, record, bf16) : resnet_image(x, record, bf16);
+  record_to(record, "image.features", features);
+  return features;
+}
+
+torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record) {
+  if (!fast_path_applies(tokens)) return module_->encode_text(tokens, record);
+  ClipModuleImpl& m = *module_;
+  const bool bf16 = cpu_autocast_bf16();
+  const TextBatch batch = text_batch(m.config, tokens, /*all_positions=*/record != nullptr);
+  torch::Tensor x = m.embed_text(batch.tokens, record);
+  x = run_transformer(*m.transformer, text_blocks_, x, causal_mask(x.size(1), x.options()), record, "text.resblock", bf16);
+  x = m.ln_final(x);
+  record_to(record, "text.ln_final", x);
+  x = project(text_projection_, pool_at(x, batch.end), m.text_projection, bf16);
+  record_to(record, "text.features", x);
+  return x;
+}
+
+}  // namespace clip::model

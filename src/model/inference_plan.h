@@ -1,0 +1,81 @@
+// CPU inference: the same computation as the reference modules (modules.h), by fewer passes and
+// library calls. One plan per model, built with it; it owns the packed weights of every linear
+// layer (fast_linear.h) and chooses its path once per encode call:
+//   - the fast path, when the module is in eval mode, autograd is off, the input is on the CPU
+//     and every parameter is fp32 on the CPU: packed linears with fused activations, residual
+//     blocks updating the stream in place (LayerNorm straight to the linears' input type,
+//     residual adds fused into the products), fused attention for short sequences
+//     (short_attention.h), and channels-last ResNet maps for batches worth it;
+//   - otherwise the reference modules' forward, unchanged (training, other devices and types).
+// Computes in bf16 when CPU autocast to bf16 is on (Precision::kBF16), as the reference does.
+//
+// Thread-safe: one plan serves concurrent calls. A call keeps its state on its own stack and
+// tensors; the packs are shared, behind FastLinear's lock.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "clip/model.h"
+#include "model/fast_linear.h"
+
+namespace clip::model {
+
+class ClipModuleImpl;
+class ResidualBlockImpl;
+class TransformerImpl;
+
+// A residual block's four linear layers, packed.
+struct PackedBlock {
+  FastLinear in_proj, out_proj, c_fc, c_proj;
+};
+
+// The choices made once per call for a transformer's blocks.
+struct BlockPath {
+  bool bf16 = false;             // compute the linears in bf16 (f32 accumulation)
+  bool short_attention = false;  // the fused attention of short_attention.h
+};
+
+// One residual block on the fast path, updating h (the residual stream: fp32, contiguous, CPU,
+// owned by the caller) in place; h + attn(ln_1(h)), then + mlp(ln_2(h)), as the block's forward.
+void run_block_in_place(ResidualBlockImpl& block, PackedBlock& packed, torch::Tensor& h, const torch::Tensor& mask,
+                        const BlockPath& path);
+
+class InferencePlan {
+ public:
+  explicit InferencePlan(std::shared_ptr<ClipModuleImpl> module);
+  InferencePlan(const InferencePlan&) = delete;
+  InferencePlan& operator=(const InferencePlan&) = delete;
+
+  // As ClipModuleImpl::encode_image / encode_text (same checks, outputs and records).
+  torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record);
+  torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record);
+
+  // Whether a call with input x takes the fast path (see above).
+  bool fast_path_applies(const torch::Tensor& x) const;
+  // Whether the ResNet tower runs its maps channels-last (NHWC) for this batch (fast path only):
+  // for 4 images or more, 2 or more in bf16. oneDNN's convolutions then read and write the maps
+  // as they are, instead of reordering each convolution's input and output to their blocked
+  // layout and back. Measured on RN50 (2 threads, images/s, NCHW -> NHWC): fp32 batch 1
+  // 15.0 -> 12.3, batch 4 16.4 -> 16.4, batch 8 16.1 -> 17.0, batch 32 15.5 -> 17.4; bf16 batch 1
+  // 24.5 -> 24.9, batch 2 27.2 -> 29.4, batch 8 29.3 -> 34.1, batch 32 28.9 -> 34.5. Same
+  // arithmetic, other layout.
+  static bool channels_last_applies(int64_t batch, bool bf16);
+
+ private:
+  torch::Tensor vit_image(const torch::Tensor& images, Intermediates* record, bool bf16);
+  torch::Tensor resnet_image(const torch::Tensor& images, Intermediates* record, bool bf16);
+  // The blocks of `transformer` on x, in place on a copy (the caller's x is never written).
+  torch::Tensor run_transformer(TransformerImpl& transformer, std::vector<PackedBlock>& packed, const torch::Tensor& x,
+                                const torch::Tensor& mask, Intermediates* record, const std::string& prefix, bool bf16);
+
+  std::shared_ptr<ClipModuleImpl> module_;
+  std::vector<torch::Tensor> parameters_;  // and buffers: handles that follow Module::to's changes
+  std::vector<PackedBlock> text_blocks_, vision_blocks_;
+  FastLinear text_projection_, vision_projection_;  // projections x·P, packed as the linear Pᵀ
+  FastLinear pool_q_, pool_k_, pool_v_, pool_c_;    // the ResNet's attention pool
+};
+
+}  // namespace clip::model
