@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "clip/error.h"
 #include "clip/train.h"
-#include "train/distributed.h"
+#include "train/launcher.h"
 
 namespace clip::cli {
 namespace {
