@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <random>
 
-#include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/eval.h"
 #include "eval/report.h"
@@ -106,10 +105,8 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
     captions.push_back(c);
     text_to_image.push_back(i);
   }
-  const Embedder embedder(model, o.threads);
-  const torch::Tensor text = normalize_rows(embedder.embed_texts(captions));
   const eval::RetrievalMetrics retrieval =
-      eval::retrieval_metrics(torch::matmul(test.features.narrow(0, 0, n), text.t()), text_to_image);
+      eval::retrieval(model, test.features.narrow(0, 0, n), captions, text_to_image, o.threads);
 
   json results{{"zero_shot", eval::to_json(zs.metrics, prompts.classes)},
                {"linear_probe", eval::to_json(probe)},
