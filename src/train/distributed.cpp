@@ -173,7 +173,7 @@ DistributedContext::DistributedContext(const DistributedEnv& env, std::chrono::s
       o->timeout = timeout;
       impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, env.rank, env.world_size, o);
 #else
-      throw Error("this libtorch has no NCCL: distributed training on --device cuda is not available");
+      throw Error("this libtorch has no NCCL: distributed training on a CUDA device is not available");
 #endif
     } else {
       auto o = c10d::ProcessGroupGloo::Options::create(timeout);
