@@ -105,6 +105,13 @@ struct RetrievalMetrics {
 // broken towards the lower index (deterministic). Images with no caption are not scored.
 RetrievalMetrics retrieval_metrics(const torch::Tensor& similarity, const std::vector<int64_t>& text_to_image);
 
+// Image↔text retrieval with a model: the captions embedded and L2-normalized, scored against
+// image_features [N_images, D] (rows L2-normalized, as extract_image_features gives them) and
+// ranked by retrieval_metrics. captions[t] belongs to the image row text_to_image[t]. Used by
+// `clip eval retrieval` and the training report alike.
+RetrievalMetrics retrieval(const Model& model, const torch::Tensor& image_features, const std::vector<std::string>& captions,
+                           const std::vector<int64_t>& text_to_image, int threads = 0);
+
 // ---- linear probe ---------------------------------------------------------------------------
 
 struct LinearProbeOptions {

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "clip/error.h"
 #include "clip/model.h"
 
 namespace clip::train {
@@ -100,7 +101,6 @@ struct TrainOptions {
   int threads = 0, workers = 0; // libtorch threads; decoding threads (<= 0: all cores)
   int64_t eval_every = 0;       // steps between held-out zero-shot evaluations (0: each epoch)
   int64_t log_every = 10;       // steps between metric lines in metrics.jsonl
-  bool progress = true;         // a progress bar on stderr when it is a terminal
   // Labelled data (Fashion-MNIST): at the end, zero-shot on the test split with the held-out
   // templates, a linear probe, retrieval, and report.html (train/final_report.h).
   bool final_eval = true;
@@ -117,15 +117,54 @@ struct TrainResult {
   std::string model_path;       // the final weights (safetensors, config in the metadata)
 };
 
-// Called on rank 0 with each metrics line (a JSON object), e.g. to print it.
-using MetricsCallback = std::function<void(const std::string& json_line)>;
+// Where a run stands after a step, for a progress display.
+struct TrainProgress {
+  int64_t step = 0, total_steps = 0;
+  double loss = 0, lr = 0, temperature = 0;
+  double samples_per_s = 0;     // over the current logging window
+  double eta_s = 0;             // the remaining steps at that rate
+};
+
+// What a run tells as it goes, on rank 0 (a checkpoint skipped on resume: on every rank, each
+// reading the checkpoints for itself); the library itself prints nothing. Each may be empty.
+struct TrainCallbacks {
+  // Each metrics line (a JSON object), as appended to metrics.jsonl.
+  std::function<void(const std::string& json_line)> on_metrics;
+  // A line for the person running it: the checkpoint resumed from, a checkpoint skipped because
+  // it does not read whole, the held-out accuracy, the stages of the final evaluation.
+  std::function<void(const std::string& line)> on_note;
+  // After each step.
+  std::function<void(const TrainProgress& progress)> on_progress;
+  // Once the steps are over (before the final save and evaluation).
+  std::function<void()> on_steps_done;
+};
+
+// A TrainOptions value (or combination) the run cannot use. The message names the options by
+// their TrainOptions field ("batch_size must be positive, found 0"); a front end names them its
+// own way with message(), e.g. as command-line flags.
+class OptionError : public Error {
+ public:
+  // A piece of the message: literal text, or a TrainOptions field's name (option("batch_size")).
+  struct Piece {
+    std::string text;
+    bool is_option = false;
+  };
+  explicit OptionError(std::vector<Piece> pieces, ErrorKind kind = ErrorKind::kInvalidInput);
+  const std::vector<Piece>& pieces() const { return pieces_; }
+  // The message with each option named by name_of(field).
+  std::string message(const std::function<std::string(const std::string& field)>& name_of) const;
+
+ private:
+  std::vector<Piece> pieces_;
+};
+inline OptionError::Piece option(const std::string& field) { return {field, true}; }
 
 // Trains as the options say, writing into out_dir: checkpoints/, metrics.jsonl, model.safetensors,
-// summary.json and curves.svg. Throws clip::Error on a bad option or file.
+// summary.json and curves.svg. Throws OptionError on a bad option, clip::Error on a bad file.
 // Distributed (docs/distributed.md): when the environment has torchrun's WORLD_SIZE > 1 (with
 // RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), this process is one rank of a
 // data-parallel run: each rank takes batch_size / WORLD_SIZE rows of every global batch, and only
 // rank 0 logs, evaluates and writes files (the others return a result without model_path).
-TrainResult train(const TrainOptions& options, const MetricsCallback& on_metrics = {});
+TrainResult train(const TrainOptions& options, const TrainCallbacks& callbacks = {});
 
 }  // namespace clip::train

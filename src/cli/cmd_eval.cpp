@@ -179,9 +179,7 @@ void run_retrieval(const EvalOptions& o) {
       text_to_image.push_back(static_cast<int64_t>(i));
     }
   if (texts.empty()) throw Error(o.dataset + ": no captions in the data set (retrieval needs image-caption pairs)");
-  const Embedder embedder(model, o.model.threads);
-  const torch::Tensor t = normalize_rows(embedder.embed_texts(texts)).to(torch::kCPU, torch::kFloat32);
-  const eval::RetrievalMetrics m = eval::retrieval_metrics(torch::matmul(f.features, t.t()), text_to_image);
+  const eval::RetrievalMetrics m = eval::retrieval(model, f.features, texts, text_to_image, o.model.threads);
   std::printf("retrieval  %s  (%lld images, %zu captions)\n", ds->description().c_str(),
               static_cast<long long>(f.features.size(0)), texts.size());
   std::printf("                  R@1      R@5     R@10   mean rank  median rank\n");

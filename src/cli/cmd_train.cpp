@@ -2,11 +2,14 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
 
 #include "cli/commands.h"
 #include "clip/error.h"
 #include "clip/train.h"
-#include "train/distributed.h"
+#include "train/launcher.h"
+#include "util/progress.h"
 
 namespace clip::cli {
 namespace {
@@ -22,6 +25,46 @@ struct TrainFlags {
   bool no_augment_progress = false;
   int nproc_per_node = 1;
 };
+
+// The flag of each TrainOptions field that an OptionError can name.
+std::string flag_of(const std::string& field) {
+  static const std::map<std::string, std::string> flags{
+      {"accum_steps", "--accum-steps"},   {"batch_size", "--batch-size"},     {"context_length", "--context-length"},
+      {"data", "--data"},                 {"dist_timeout_s", "--dist-timeout"}, {"epochs", "--epochs"},
+      {"eval_every", "--eval-every"},     {"grad_clip_norm", "--grad-clip"},  {"keep_checkpoints", "--keep"},
+      {"local_loss", "--local-loss"},     {"lock_image", "--lock-image"},     {"lock_text", "--lock-text"},
+      {"log_every", "--log-every"},       {"max_steps", "--steps"},           {"out_dir", "--out"},
+      {"resume", "--resume"},             {"save_every", "--save-every"},     {"vocab_size", "--vocab-size"},
+      {"warmup_steps", "--warmup"}};
+  const auto it = flags.find(field);
+  return it == flags.end() ? field : it->second;
+}
+
+// Runs the training with its notes, and the progress bar (when stderr is a terminal), on stderr;
+// an option error names the flag.
+train::TrainResult train_reporting_on_stderr(const train::TrainOptions& o) {
+  std::unique_ptr<util::ProgressBar> bar;  // made at the first step, when the run's length is known
+  train::TrainCallbacks callbacks;
+  callbacks.on_note = [&](const std::string& line) {
+    if (bar) bar->note(line);
+    else std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  callbacks.on_progress = [&](const train::TrainProgress& p) {
+    if (!bar) bar = std::make_unique<util::ProgressBar>("train", p.total_steps, true);
+    char fields[128];
+    std::snprintf(fields, sizeof fields, "loss %.4f  lr %.2e  T %.1f  %.0f samples/s", p.loss, p.lr, p.temperature,
+                  p.samples_per_s);
+    bar->update(p.step, fields, p.eta_s);
+  };
+  callbacks.on_steps_done = [&] {
+    if (bar) bar->finish();
+  };
+  try {
+    return train::train(o, callbacks);
+  } catch (const train::OptionError& e) {
+    throw Error(e.message(flag_of), e.kind());
+  }
+}
 
 void run_train(TrainFlags& f) {
   train::TrainOptions o = f.o;
@@ -41,7 +84,7 @@ void run_train(TrainFlags& f) {
     if (status != 0) std::exit(status);
     return;
   }
-  const train::TrainResult r = train::train(o);
+  const train::TrainResult r = train_reporting_on_stderr(o);
   if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0") return;  // rank 0 reports
   std::printf("steps %lld, samples %lld, %.1f s, final loss %.4f", static_cast<long long>(r.steps),
               static_cast<long long>(r.samples), r.seconds, r.final_loss);

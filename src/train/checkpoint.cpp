@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "clip/error.h"
+#include "clip/train.h"
 #include "io/safetensors.h"
 #include "util/file_io.h"
 
@@ -383,21 +384,21 @@ CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& m
 
 CheckpointContents load_latest_checkpoint(const std::string& dir, torch::nn::Module& model,
                                           torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra,
-                                          std::string* path) {
+                                          std::string* path, const std::function<void(const std::string&)>& on_skipped) {
   const std::vector<std::string> candidates = checkpoints_newest_first(dir);
-  if (candidates.empty()) throw Error("--resume latest: no checkpoint in " + dir, ErrorKind::kNotFound);
+  if (candidates.empty()) throw OptionError({option("resume"), {" latest: no checkpoint in " + dir}}, ErrorKind::kNotFound);
   std::string failures;
   for (const std::string& candidate : candidates) {
     try {
-        CheckpointContents c = load_checkpoint(candidate, model, optimizer, extra);
+      CheckpointContents c = load_checkpoint(candidate, model, optimizer, extra);
       *path = candidate;
       return c;
     } catch (const Error& e) {
-      std::fprintf(stderr, "warning: skipping a checkpoint that does not read whole: %s\n", e.what());
+      if (on_skipped) on_skipped(e.what());
       failures += std::string("\n  ") + e.what();
     }
   }
-  throw Error("--resume latest: no checkpoint in " + dir + " reads whole:" + failures);
+  throw OptionError({option("resume"), {" latest: no checkpoint in " + dir + " reads whole:" + failures}});
 }
 
 }  // namespace clip::train

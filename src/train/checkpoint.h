@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,10 +50,11 @@ CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& m
                                    std::vector<torch::Tensor>& extra);
 // `--resume latest`: loads the newest checkpoint in `dir` that reads whole. A newer one that does
 // not (truncated or damaged, e.g. by a power cut before this version synced its writes) is
-// reported on stderr and skipped; *path receives the one loaded. Throws clip::Error when there is
-// none, or none reads.
+// skipped, and on_skipped(why) told; *path receives the one loaded. Throws OptionError (about
+// `resume`) when there is none, or none reads.
 CheckpointContents load_latest_checkpoint(const std::string& dir, torch::nn::Module& model,
                                           torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra,
-                                          std::string* path);
+                                          std::string* path,
+                                          const std::function<void(const std::string& why)>& on_skipped = {});
 
 }  // namespace clip::train

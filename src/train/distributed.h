@@ -1,6 +1,6 @@
 // Data-parallel training over c10d: the process group (TCPStore rendezvous + Gloo on CPU, NCCL on
-// a CUDA build), the all-gather of features with gradients, the bucketed gradient all-reduce, and
-// the `--nproc-per-node` launcher. See docs/distributed.md.
+// a CUDA build), the all-gather of features with gradients and the bucketed gradient all-reduce.
+// The `--nproc-per-node` launcher is train/launcher.h. See docs/distributed.md.
 //
 // The gradient arithmetic (checked by tests/distributed): every rank gathers all ranks' features
 // and computes a loss L_r over them (the same global loss, or with --local-loss its own rows and
@@ -13,7 +13,6 @@
 
 #include <torch/torch.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -77,13 +76,5 @@ class DistributedContext {
   int64_t comm_bytes_ = 0;
   friend struct Impl;
 };
-
-// `clip train --nproc-per-node N`: starts N workers running this same command line (the process's
-// own /proc/self/cmdline) with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1
-// and a free MASTER_PORT set, `--threads` and `--workers` divided between them. Waits for all;
-// when one fails, terminates the others. Returns the first non-zero exit status (0 if all
-// succeeded; 128 + signal for a worker killed by a signal). A set `stop_flag` (SIGINT/SIGTERM to the
-// launcher) is passed on to the workers as SIGTERM, which stop together with a checkpoint.
-int launch_local_workers(int nproc, int threads, int workers, const std::atomic<bool>* stop_flag);
 
 }  // namespace clip::train

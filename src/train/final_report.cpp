@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <random>
 
-#include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/eval.h"
 #include "eval/report.h"
@@ -75,20 +74,23 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
                       const data::ClassPrompts& prompts, const std::string& out_dir, const FinalEvalOptions& o) {
   eval::ExtractOptions eo;
   eo.threads = o.threads;
-  std::fprintf(stderr, "final evaluation: image features of %s\n", test_set.description().c_str());
+  auto note = [&](const std::string& line) {
+    if (o.on_note) o.on_note(line);
+  };
+  note("final evaluation: image features of " + test_set.description());
   const eval::FeatureSet test = eval::extract_image_features(model, test_set, eo);
 
   // Zero-shot with the held-out templates.
   const eval::ZeroShotResult zs = eval::zero_shot(model, test, prompts.classes, prompts.templates, 5, o.threads);
 
   // Linear probe on frozen features (the CLIP paper's protocol, eval::linear_probe).
-  std::fprintf(stderr, "final evaluation: image features of %s\n", train_set.description().c_str());
+  note("final evaluation: image features of " + train_set.description());
   eval::ExtractOptions train_eo = eo;
   train_eo.limit = o.probe_train_limit;
   const eval::FeatureSet train = eval::extract_image_features(model, train_set, train_eo);
   eval::LinearProbeOptions lpo;
   lpo.seed = o.seed;
-  std::fprintf(stderr, "final evaluation: linear probe (%lld training features)\n", static_cast<long long>(train.features.size(0)));
+  note("final evaluation: linear probe (" + std::to_string(train.features.size(0)) + " training features)");
   const eval::LinearProbeResult probe = eval::linear_probe(train.features, train.labels, test.features, test.labels, lpo);
 
   // Retrieval: each of the first test images gets one caption (a class synonym in a held-out
@@ -106,10 +108,8 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
     captions.push_back(c);
     text_to_image.push_back(i);
   }
-  const Embedder embedder(model, o.threads);
-  const torch::Tensor text = normalize_rows(embedder.embed_texts(captions));
   const eval::RetrievalMetrics retrieval =
-      eval::retrieval_metrics(torch::matmul(test.features.narrow(0, 0, n), text.t()), text_to_image);
+      eval::retrieval(model, test.features.narrow(0, 0, n), captions, text_to_image, o.threads);
 
   json results{{"zero_shot", eval::to_json(zs.metrics, prompts.classes)},
                {"linear_probe", eval::to_json(probe)},

@@ -4,6 +4,7 @@
 // matrix, example test images with their top predictions).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -18,6 +19,7 @@ struct FinalEvalOptions {
   size_t retrieval_images = 1000; // test images (each with one held-out caption) for retrieval
   int threads = 0;
   uint64_t seed = 0;
+  std::function<void(const std::string& line)> on_note;  // the stages, as they start
 };
 
 // Runs the three evaluations, writes <out_dir>/results.json and <out_dir>/report.html (the

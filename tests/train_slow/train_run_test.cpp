@@ -40,7 +40,6 @@ clip::train::TrainOptions base_options(const std::string& dir, int layers, int w
   o.val_size = 1000;
   o.threads = 2;
   o.workers = 2;
-  o.progress = false;
   o.final_eval = false;  // tested on its own below
   o.log_every = 5;
   return o;
