@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 
@@ -13,6 +16,18 @@
 
 namespace clip::hub {
 namespace fs = std::filesystem;
+namespace {
+
+// A temporary name beside `path`, unique per process and thread: two threads (or processes)
+// publishing the same link or ref never share one.
+std::string unique_temp_path(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." +
+         std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000) + "." +
+         std::to_string(counter++);
+}
+
+}  // namespace
 
 std::string repo_folder_name(const std::string& repo) {
   validate_repo_id(repo, "repo");
@@ -71,8 +86,7 @@ void RepoCache::link_snapshot(const std::string& commit, const std::string& file
   for (char c : file)
     if (c == '/') target += "../";
   target += "blobs/" + etag;
-  const std::string tmp = util::temp_path_for(link);
-  ::unlink(tmp.c_str());
+  const std::string tmp = unique_temp_path(link);
   if (::symlink(target.c_str(), tmp.c_str()) != 0 || ::rename(tmp.c_str(), link.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
@@ -85,7 +99,16 @@ void RepoCache::write_ref(const std::string& revision, const std::string& commit
   validate_revision(revision, repo_ + " revision");
   const std::string ref = folder_ + "/refs/" + revision;
   make_dirs(fs::path(ref).parent_path().string());
-  util::write_file_atomic(ref, commit);
+  const std::string tmp = unique_temp_path(ref);
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    const bool ok = f && std::fwrite(commit.data(), 1, commit.size(), f) == commit.size();
+    if ((f && std::fclose(f) != 0) || !ok || ::rename(tmp.c_str(), ref.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(tmp.c_str());
+      throw Error(ref + ": cannot write the ref: " + why, ErrorKind::kIo);
+    }
+  }
 }
 
 uint64_t RepoCache::size_on_disk() const {
