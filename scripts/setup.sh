@@ -16,6 +16,8 @@ packages=(
   libopenblas0-pthread
   # data sets (WebDataset tar shards) and the demo's data (Fashion-MNIST IDX files)
   libarchive-dev dataset-fashion-mnist
+  # models by name: downloads from the Hugging Face Hub (src/hub)
+  libcurl4-openssl-dev
   # distributed training (c10d Gloo), the embedding index, the HTTP service
   libgloo-dev libfaiss-dev libcpp-httplib-dev
   # the HTTP server's event-driven core (Boost.Beast on asio, header-only)

@@ -80,9 +80,12 @@ Image decode_file(const std::string& path, const DecodeOptions& options = {});
 // Pillow's convert("RGB") for every mode above.
 Rgb8 to_rgb(const Image& image);
 
-// Pillow's Image.resize((width, height), BICUBIC), with its mode rules (P/1: nearest; LA/RGBA:
-// premultiplied; I: 32-bit with double coefficients; others 8-bit fixed point).
-Image resize(const Image& image, int width, int height);
+// Pillow's resampling filters that CLIP models use (open_clip's preprocess_cfg "interpolation").
+enum class Filter { kBicubic, kBilinear };
+
+// Pillow's Image.resize((width, height), BICUBIC or BILINEAR), with its mode rules (P/1: nearest;
+// LA/RGBA: premultiplied; I: 32-bit with double coefficients; others 8-bit fixed point).
+Image resize(const Image& image, int width, int height, Filter filter = Filter::kBicubic);
 Image crop(const Image& image, int left, int top, int width, int height);
 // ImageOps.exif_transpose on the decoded pixels (orientation 2..8; others: a copy).
 Image apply_orientation(const Image& image, int orientation);
@@ -101,8 +104,16 @@ Geometry clip_geometry(int width, int height, int size);
 inline constexpr std::array<float, 3> kClipMean{0.48145466f, 0.4578275f, 0.40821073f};
 inline constexpr std::array<float, 3> kClipStd{0.26862954f, 0.26130258f, 0.27577711f};
 
+// open_clip's preprocess_cfg "resize_mode": kShortest is CLIP's Resize(size) + CenterCrop(size);
+// kSquash is Resize((size, size)); kLongest is ResizeKeepRatio(size, longest=1) (sides
+// round(side / max(w, h) · size)) + CenterCropOrPad(size) with `fill` in every channel.
+enum class ResizeMode { kShortest, kLongest, kSquash };
+
 struct PreprocessOptions {
   int size = 224;  // the model's input resolution, 1..8192
+  Filter filter = Filter::kBicubic;
+  ResizeMode resize_mode = ResizeMode::kShortest;
+  uint8_t fill = 0;  // kLongest's padding (open_clip's fill_color)
   std::array<float, 3> mean = kClipMean;
   std::array<float, 3> std = kClipStd;
   DecodeOptions decode;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "clip/error.h"
 #include "clip/model.h"
 #include "serve/access.h"
@@ -35,6 +36,8 @@ struct ServeCliOptions {
   int inference_threads = 0;
   size_t max_body_mib = 32;
   std::string api_key_file;
+  std::string pretrained;  // --pretrained, with a --model name
+  bool offline = false;    // --offline
 };
 
 // The key of --api-key-file: its first line, which must not be empty. Never printed.
@@ -62,6 +65,11 @@ void run_serve(ServeCliOptions o) {
   sigaction(SIGHUP, &action, nullptr);
   keep_freed_memory_for_reuse();
   set_threads(o.inference_threads);
+  if (!o.server.model_path.empty()) {  // a name becomes files (cache, or a download) before listening
+    const hub::ResolvedModel files = resolve_model_files(o.server.model_path, o.pretrained, o.offline);
+    o.server.model_path = files.weights;
+    if (o.server.config_path.empty()) o.server.config_path = files.config;
+  }
 
   serve::Server server(o.server);
   const int port = server.start();
@@ -97,7 +105,9 @@ void register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeCliOptions>();
   serve::ServerOptions& s = o->server;
   CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /");
-  cmd->add_option("--model", s.model_path, "Checkpoint (default with --index: the index's model)");
+  cmd->add_option("--model", s.model_path,
+                  "A model name or checkpoint (docs/models.md; default with --index: the index's model)");
+  add_model_name_options(cmd, o->pretrained, o->offline);
   cmd->add_option("--config", s.config_path, "Architecture as JSON (with --model)")->check(CLI::ExistingFile);
   cmd->add_option("--precision", s.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");

@@ -7,6 +7,7 @@
 namespace clip::cli {
 
 void register_tokenize(CLI::App& app);
+void register_models(CLI::App& app);
 #ifdef CLIP_HAVE_IMAGE
 void register_preprocess(CLI::App& app);
 #endif

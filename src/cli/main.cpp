@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"CLIP++: CLIP in C++ (tokenize, preprocess, embed, train, evaluate, search)"};
   app.require_subcommand(1);
   clip::cli::register_tokenize(app);
+  clip::cli::register_models(app);
 #ifdef CLIP_HAVE_IMAGE
   clip::cli::register_preprocess(app);
 #endif

@@ -244,8 +244,8 @@ Image crop(const Image& img, int left, int top, int width, int height) {
   return out;
 }
 
-Image resize(const Image& img, int width, int height) {
-  return detail::resize_region(img, width, height, 0, 0, width, height);
+Image resize(const Image& img, int width, int height, Filter filter) {
+  return detail::resize_region(img, width, height, 0, 0, width, height, detail::Kernel::kAuto, filter);
 }
 
 Image apply_orientation(const Image& img, int orientation) {

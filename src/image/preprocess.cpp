@@ -96,6 +96,55 @@ void read_file_into(const std::string& path, std::string& out) {
   out.resize(done);
 }
 
+// open_clip's preprocess_cfg variants other than CLIP's bicubic shortest-side resize (which the
+// streaming path below does): the whole image decoded, then the Pillow-exact resize with the
+// model's filter; kLongest pads the resized image into the square with the fill colour (after
+// convert("RGB"): the fill is the same in every channel, so padding before or after is alike).
+void configured_resize(const Image& img, const PreprocessOptions& o, Rgb8& scratch, Rgb8& out, Geometry& g) {
+  const int n = o.size;
+  g = Geometry{};
+  g.size = n;
+  int ow = n, oh = n;
+  switch (o.resize_mode) {
+    case ResizeMode::kShortest:
+      g = clip_geometry(img.width, img.height, n);
+      break;
+    case ResizeMode::kSquash:
+      g.resized_width = g.resized_height = n;
+      break;
+    case ResizeMode::kLongest: {
+      // ResizeKeepRatio(longest=1): ratio = max(h / n, w / n), sides round(side / ratio) (Python's
+      // round: halves to even, which nearbyint does in the default rounding mode).
+      const double ratio = std::max(static_cast<double>(img.height) / n, static_cast<double>(img.width) / n);
+      g.resized_width = static_cast<int>(std::nearbyint(img.width / ratio));
+      g.resized_height = static_cast<int>(std::nearbyint(img.height / ratio));
+      if (g.resized_width < 1 || g.resized_height < 1)
+        throw Error("preprocess: a " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                    " image is too thin to fit into " + std::to_string(n) + " px keeping its ratio");
+      ow = g.resized_width;
+      oh = g.resized_height;
+      break;
+    }
+  }
+  const Image region =
+      g.resized_width == img.width && g.resized_height == img.height
+          ? crop(img, g.crop_left, g.crop_top, ow, oh)
+          : detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, ow, oh,
+                                  detail::Kernel::kAuto, o.filter);
+  if (o.resize_mode != ResizeMode::kLongest) {
+    detail::to_rgb_into(region, out);
+    return;
+  }
+  detail::to_rgb_into(region, scratch);
+  // CenterCropOrPad: left/top get (n - side) // 2, the rest goes right/bottom.
+  const int left = (n - ow) / 2, top = (n - oh) / 2;
+  out.width = out.height = n;
+  out.pixels.assign(static_cast<size_t>(n) * n * 3, o.fill);
+  for (int y = 0; y < oh; ++y)
+    std::memcpy(out.pixels.data() + (static_cast<size_t>(y + top) * n + left) * 3,
+                scratch.pixels.data() + static_cast<size_t>(y) * ow * 3, static_cast<size_t>(ow) * 3);
+}
+
 }  // namespace
 
 struct Preprocessor::Scratch {
@@ -103,7 +152,7 @@ struct Preprocessor::Scratch {
   detail::Resampler8 resampler;
   std::vector<uint8_t> chunk;
   Image cropped;
-  Rgb8 rgb;
+  Rgb8 rgb, unpadded;
   float lut[3][256];
 };
 
@@ -133,7 +182,14 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
   bool done = false;
   SourceInfo src;
   src.format = detect_format(bytes);
-  if (src.format == Format::kJpeg) {
+  if (o.filter != Filter::kBicubic || o.resize_mode != ResizeMode::kShortest) {
+    const Image img = decode(bytes, name, o.decode);
+    src.mode = img.mode;
+    src.width = img.width;
+    src.height = img.height;
+    configured_resize(img, o, s.unpadded, s.rgb, src.geometry);
+    done = true;
+  } else if (src.format == Format::kJpeg) {
     detail::JpegReader r(bytes, name, o.decode);
     if (o.decode.exif_transpose && r.exif_orientation() >= 2) {
       const Image img = apply_orientation(read_whole(r), r.exif_orientation());

@@ -31,6 +31,13 @@ inline double bicubic(double x) {
   return 0.0;
 }
 
+// Pillow's bilinear (triangle) kernel, support 1.
+inline double bilinear(double x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
 // Pillow's clip8: the sum already holds the rounding half.
 inline uint8_t clip8(int32_t v) {
   if (v >= (256 << kPrecisionBits)) return 255;
@@ -368,7 +375,7 @@ Kernel resolve_kernel(Kernel k) {
   return k;
 }
 
-void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a) {
+void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a, Filter filter) {
   if (in_size <= 0 || out_size <= 0 || out_begin < 0 || out_end > out_size || out_begin >= out_end)
     throw Error("image resize: bad axis " + std::to_string(in_size) + " -> " + std::to_string(out_size) +
                 " [" + std::to_string(out_begin) + ", " + std::to_string(out_end) + ")");
@@ -380,7 +387,8 @@ void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs
   const float in0 = 0.0f, in1 = static_cast<float>(in_size);
   const double scale = static_cast<double>(in1 - in0) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
-  const double support = 2.0 * filterscale;
+  const bool cubic = filter == Filter::kBicubic;
+  const double support = (cubic ? 2.0 : 1.0) * filterscale;
   a.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   const int n = out_end - out_begin;
   a.first.resize(n);
@@ -401,7 +409,7 @@ void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs
     xmax -= xmin;
     double* k = &a.weight[static_cast<size_t>(i) * a.ksize];
     for (int x = 0; x < xmax; ++x) {
-      const double w = bicubic((x + xmin - center + 0.5) * ss);
+      const double w = cubic ? bicubic((x + xmin - center + 0.5) * ss) : bilinear((x + xmin - center + 0.5) * ss);
       k[x] = w;
       ww += w;
     }
@@ -419,9 +427,9 @@ void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs
   if (a.src_end <= a.src_begin) a.src_end = a.src_begin = 0;
 }
 
-AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end) {
+AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end, Filter filter) {
   AxisCoeffs a;
-  make_axis(in_size, out_size, out_begin, out_end, a);
+  make_axis(in_size, out_size, out_begin, out_end, a, filter);
   return a;
 }
 
@@ -441,12 +449,12 @@ std::vector<int> nearest_table(int in_size, int out_size) {
 // ---- Resampler8 --------------------------------------------------------------------------------
 
 Resampler8::Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                       int channels, Kernel kernel) {
-  configure(in_w, in_h, out_w, out_h, ox, oy, ow, oh, channels, kernel);
+                       int channels, Kernel kernel, Filter filter) {
+  configure(in_w, in_h, out_w, out_h, ox, oy, ow, oh, channels, kernel, filter);
 }
 
 void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                           int channels, Kernel kernel) {
+                           int channels, Kernel kernel, Filter filter) {
   if (channels < 1 || channels > 4) throw Error("image resize: unsupported channel count");
   if (in_w <= 0 || in_h <= 0 || ow <= 0 || oh <= 0 || ox < 0 || oy < 0 || ox + ow > out_w || oy + oh > out_h)
     throw Error("image resize: output region outside the resized image");
@@ -461,7 +469,7 @@ void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int
   need_h_ = out_w != in_w;
   need_v_ = out_h != in_h;
   if (need_h_) {
-    make_axis(in_w, out_w, ox, ox + ow, h_);
+    make_axis(in_w, out_w, ox, ox + ow, h_, filter);
     col_begin_ = h_.src_begin;
     col_end_ = h_.src_end;
   } else {
@@ -469,7 +477,7 @@ void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int
     col_end_ = ox + ow;
   }
   if (need_v_) {
-    make_axis(in_h, out_h, oy, oy + oh, v_);
+    make_axis(in_h, out_h, oy, oy + oh, v_, filter);
     row_begin_ = v_.src_begin;
     row_end_ = v_.src_end;
   } else {
@@ -582,8 +590,8 @@ inline uint8_t muldiv255(unsigned a, unsigned b) {
 }
 
 Image resize_u8(const Image& src, int channels, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                Kernel kernel, const uint8_t* pixels) {
-  Resampler8 r(src.width, src.height, out_w, out_h, ox, oy, ow, oh, channels, kernel);
+                Kernel kernel, Filter filter, const uint8_t* pixels) {
+  Resampler8 r(src.width, src.height, out_w, out_h, ox, oy, ow, oh, channels, kernel, filter);
   const size_t rb = static_cast<size_t>(src.width) * channels;
   r.push_rows(r.row_begin(), pixels + r.row_begin() * rb, rb, r.row_end() - r.row_begin());
   Image out;
@@ -622,13 +630,13 @@ Image resize_nearest(const Image& src, int out_w, int out_h, int ox, int oy, int
 }
 
 // Pillow's 32-bit integer path: double weights, sums in tap order, ROUND_UP after each pass.
-Image resize_i32(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh) {
+Image resize_i32(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh, Filter filter) {
   const bool need_h = out_w != src.width, need_v = out_h != src.height;
   AxisCoeffs h, v;
   int r0 = oy, r1 = oy + oh;
-  if (need_h) h = make_axis(src.width, out_w, ox, ox + ow);
+  if (need_h) h = make_axis(src.width, out_w, ox, ox + ow, filter);
   if (need_v) {
-    v = make_axis(src.height, out_h, oy, oy + oh);
+    v = make_axis(src.height, out_h, oy, oy + oh, filter);
     r0 = v.src_begin;
     r1 = v.src_end;
   }
@@ -694,7 +702,8 @@ void unpremultiply(uint8_t* data, size_t pixels, int channels) {
   }
 }
 
-Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh, Kernel kernel) {
+Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh, Kernel kernel,
+                    Filter filter) {
   if (src.width <= 0 || src.height <= 0) throw Error("image resize: empty image");
   if (out_w <= 0 || out_h <= 0) throw Error("image resize: target size must be positive");
   if (ox < 0 || oy < 0 || ow <= 0 || oh <= 0 || ox + ow > out_w || oy + oh > out_h)
@@ -705,20 +714,20 @@ Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int 
     case Mode::kP:
       return resize_nearest(src, out_w, out_h, ox, oy, ow, oh);
     case Mode::kI:
-      return resize_i32(src, out_w, out_h, ox, oy, ow, oh);
+      return resize_i32(src, out_w, out_h, ox, oy, ow, oh, filter);
     case Mode::kLA:
     case Mode::kRGBA: {
       const int c = bytes_per_pixel(src.mode);
       std::vector<uint8_t> pre(src.pixels);
       premultiply(pre.data(), static_cast<size_t>(src.width) * src.height, c);
-      Image out = resize_u8(src, c, out_w, out_h, ox, oy, ow, oh, kernel, pre.data());
+      Image out = resize_u8(src, c, out_w, out_h, ox, oy, ow, oh, kernel, filter, pre.data());
       unpremultiply(out.pixels.data(), static_cast<size_t>(ow) * oh, c);
       return out;
     }
     case Mode::kL:
     case Mode::kRGB:
     case Mode::kCMYK:
-      return resize_u8(src, bytes_per_pixel(src.mode), out_w, out_h, ox, oy, ow, oh, kernel,
+      return resize_u8(src, bytes_per_pixel(src.mode), out_w, out_h, ox, oy, ow, oh, kernel, filter,
                        src.pixels.data());
   }
   throw Error("image resize: unknown mode");

@@ -19,7 +19,7 @@ bool cpu_has_avx512();
 bool cpu_has_avx2();
 Kernel resolve_kernel(Kernel k);
 
-// Pillow's bicubic (a = -0.5) coefficients for one axis of a resize in_size → out_size, for the
+// Pillow's bicubic (a = -0.5) or bilinear (triangle) coefficients for one axis of a resize in_size → out_size, for the
 // outputs [out_begin, out_end) only.
 struct AxisCoeffs {
   int in_size = 0, out_size = 0;
@@ -33,9 +33,10 @@ struct AxisCoeffs {
 
   int outputs() const { return out_end - out_begin; }
 };
-AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end);
+AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end, Filter filter = Filter::kBicubic);
 // The same into `a`, reusing its buffers.
-void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a);
+void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a,
+               Filter filter = Filter::kBicubic);
 
 // Pillow's nearest-neighbour source index for every output (ImagingScaleAffine's accumulated
 // coordinates), for a resize in_size → out_size.
@@ -51,11 +52,11 @@ class Resampler8 {
  public:
   Resampler8() = default;
   Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-             int channels, Kernel kernel = Kernel::kAuto);
+             int channels, Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
   // Sets up a new resize, keeping the buffers of the previous one (no allocation when they are
   // large enough): a Resampler8 kept by a worker thread resizes image after image.
   void configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                 int channels, Kernel kernel = Kernel::kAuto);
+                 int channels, Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
 
   int row_begin() const { return row_begin_; }
   int row_end() const { return row_end_; }
@@ -89,10 +90,10 @@ class Resampler8 {
   std::vector<int32_t> acc_;  // the portable vertical pass's sums
 };
 
-// Pillow's Image.resize(BICUBIC) for any mode, region-only (see above). Returns an ow×oh image
-// in the same mode (P keeps its palette).
+// Pillow's Image.resize(BICUBIC or BILINEAR) for any mode, region-only (see above). Returns an
+// ow×oh image in the same mode (P keeps its palette).
 Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                    Kernel kernel = Kernel::kAuto);
+                    Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
 
 // The reference's Resize(size) + CenterCrop(size) of a decoded image, in its mode: a crop when
 // the size is already right, else the region of the resize.

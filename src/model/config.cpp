@@ -103,6 +103,74 @@ ModelConfig from_hugging_face(const json& j, const std::string& where) {
   return c;
 }
 
+// open_clip_config.json's "model_cfg" (open_clip's CLIPVisionCfg / CLIPTextCfg, with their
+// defaults). Options that change the architecture away from CLIP's are refused.
+ModelConfig from_open_clip(const json& m, const std::string& where) {
+  if (!m.is_object() || !m.contains("vision_cfg") || !m.contains("text_cfg") || !m["vision_cfg"].is_object() ||
+      !m["text_cfg"].is_object())
+    throw Error(where + ": \"model_cfg\" needs \"vision_cfg\" and \"text_cfg\" objects");
+  const json& v = m["vision_cfg"];
+  const json& t = m["text_cfg"];
+  const std::string vw = where + ": model_cfg.vision_cfg", tw = where + ": model_cfg.text_cfg";
+  auto refuse = [](const json& cfg, const std::string& at, const char* key, const json& neutral) {
+    if (cfg.contains(key) && !cfg[key].is_null() && cfg[key] != neutral)
+      throw Error(at + ": \"" + key + "\" = " + cfg[key].dump() + " is not supported (CLIP++ runs CLIP's ViT and "
+                  "ModifiedResNet towers and its text transformer)", ErrorKind::kUnsupported);
+  };
+  for (const char* key : {"timm_model_name", "ls_init_value"}) refuse(v, vw, key, nullptr);
+  for (const char* key : {"attentional_pool", "no_ln_pre", "final_ln_after_pool", "input_patchnorm",
+                          "global_average_pool"})
+    refuse(v, vw, key, false);
+  refuse(v, vw, "pool_type", "tok");
+  for (const char* key : {"hf_model_name", "ls_init_value"}) refuse(t, tw, key, nullptr);
+  for (const char* key : {"embed_cls", "no_causal_mask", "proj_bias"}) refuse(t, tw, key, false);
+  refuse(t, tw, "pool_type", "argmax");
+  refuse(t, tw, "proj_type", "linear");
+  ModelConfig c;
+  c.embed_dim = get_int(m, "embed_dim", where);
+  const json size = v.contains("image_size") ? v["image_size"] : json(224);
+  if (size.is_array()) {
+    if (size.size() != 2 || size[0] != size[1] || !size[0].is_number_integer())
+      throw Error(vw + ": image_size " + size.dump() + " is not square", ErrorKind::kUnsupported);
+    c.image_resolution = size[0].get<int>();
+  } else {
+    c.image_resolution = get_int(v, "image_size", vw, 224);
+  }
+  c.vision_width = get_int(v, "width", vw, 768);
+  const int head_width = get_int(v, "head_width", vw, 64);
+  if (head_width < 1) throw Error(vw + ": head_width must be positive");
+  if (v.contains("layers") && v["layers"].is_array()) {
+    const json& layers = v["layers"];
+    if (layers.size() != 4) throw Error(vw + ": \"layers\" as a list means a ModifiedResNet of 4 stages, found " +
+                                        layers.dump());
+    for (int i = 0; i < 4; ++i) {
+      if (!layers[i].is_number_integer() || layers[i].get<int>() <= 0)
+        throw Error(vw + ": \"layers\" entries must be positive integers, found " + layers.dump());
+      c.vision_resnet_layers[i] = layers[i].get<int>();
+    }
+    c.vision_patch_size = 0;
+    c.vision_heads = c.vision_width * 32 / head_width;
+  } else {
+    c.vision_layers = get_int(v, "layers", vw, 12);
+    c.vision_patch_size = get_int(v, "patch_size", vw, 16);
+    c.vision_head_width = head_width;
+  }
+  c.vision_mlp_ratio = get_double(v, "mlp_ratio", vw, 4.0);
+  c.context_length = get_int(t, "context_length", tw, 77);
+  c.vocab_size = get_int(t, "vocab_size", tw, 49408);
+  c.transformer_width = get_int(t, "width", tw, 512);
+  c.transformer_heads = get_int(t, "heads", tw, 8);
+  c.transformer_layers = get_int(t, "layers", tw, 12);
+  c.text_mlp_ratio = get_double(t, "mlp_ratio", tw, 4.0);
+  if (m.contains("quick_gelu")) {
+    if (!m["quick_gelu"].is_boolean()) throw Error(where + ": field \"quick_gelu\" must be true or false");
+    c.quick_gelu = m["quick_gelu"].get<bool>();
+  } else {
+    c.quick_gelu = false;  // open_clip's default: nn.GELU
+  }
+  return c;
+}
+
 std::string normalize_name(const std::string& n) {
   std::string out;
   for (char ch : n) {
@@ -198,8 +266,9 @@ ModelConfig config_from_json_text(const std::string& json_text, const std::strin
     throw Error(where + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(where + ": expected a JSON object");
-  ModelConfig c = (j.contains("text_config") || j.contains("vision_config")) ? from_hugging_face(j, where)
-                                                                             : from_openai_style(j, where);
+  ModelConfig c = j.contains("model_cfg")                                     ? from_open_clip(j["model_cfg"], where)
+                  : (j.contains("text_config") || j.contains("vision_config")) ? from_hugging_face(j, where)
+                                                                               : from_openai_style(j, where);
   c.validate(where);
   return c;
 }
