@@ -34,6 +34,7 @@ struct ServeCliOptions {
   serve::ServerOptions server;
   int inference_threads = 0;
   size_t max_body_mib = 32;
+  uint64_t max_memory_mib = 0;
   std::string api_key_file;
 };
 
@@ -47,6 +48,7 @@ std::string read_api_key(const std::string& path) {
 
 void run_serve(ServeCliOptions o) {
   o.server.max_body_bytes = o.max_body_mib << 20;
+  o.server.max_memory_bytes = o.max_memory_mib << 20;
   if (!o.api_key_file.empty()) o.server.api_key = read_api_key(o.api_key_file);
   if (!serve::is_loopback_host(o.server.host) && o.server.api_key.empty())
     std::fprintf(stderr,
@@ -96,9 +98,16 @@ void run_serve(ServeCliOptions o) {
 void register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeCliOptions>();
   serve::ServerOptions& s = o->server;
-  CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /");
-  cmd->add_option("--model", s.model_path, "Checkpoint (default with --index: the index's model)");
-  cmd->add_option("--config", s.config_path, "Architecture as JSON (with --model)")->check(CLI::ExistingFile);
+  CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /; OpenAI's /v1/embeddings; immich's /predict");
+  cmd->add_option("--model", s.models,
+                  "Checkpoint, as PATH or NAME=PATH (the name requests use; default: the file stem); repeat to serve "
+                  "several, the first is the default (with --index: the index's model)");
+  cmd->add_option("--max-models", s.max_models, "Models loaded at once; the least recently used is unloaded (0: no limit)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  cmd->add_option("--max-memory-mib", o->max_memory_mib,
+                  "MiB of weights of the loaded models; the least recently used is unloaded (0: no limit)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
+  cmd->add_option("--config", s.config_path, "Architecture as JSON (for the first --model)")->check(CLI::ExistingFile);
   cmd->add_option("--precision", s.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
   cmd->add_option("--host", s.host, "Address to listen on");
