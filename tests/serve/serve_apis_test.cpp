@@ -101,8 +101,12 @@ void expect_openai_error(const httplib::Result& r, int status, const std::string
   EXPECT_TRUE(e["message"].is_string() && !e["message"].get<std::string>().empty()) << r->body;
   EXPECT_EQ(e["type"], status >= 500 ? "server_error" : "invalid_request_error") << r->body;
   ASSERT_TRUE(e.contains("param") && e.contains("code")) << r->body;
-  if (!param.empty()) EXPECT_EQ(e["param"], param) << r->body;
-  if (!code.empty()) EXPECT_EQ(e["code"], code) << r->body;
+  if (!param.empty()) {
+    EXPECT_EQ(e["param"], param) << r->body;
+  }
+  if (!code.empty()) {
+    EXPECT_EQ(e["code"], code) << r->body;
+  }
 }
 
 }  // namespace
