@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of `clip serve` (not a test): indexes the fixture images with the tiny model,
-# serves them on 127.0.0.1, and runs wrk against GET /healthz, GET /search and POST /embed with
+# serves them on 127.0.0.1, and runs wrk against GET /healthz, GET /search, POST /embed and
+# POST /v1/embeddings (OpenAI's API, three short texts) with
 # 16, 64 and 256 connections for a bounded time each. Prints requests/s, p99 latency, errors
 # (non-2xx answers and socket errors) and timeouts, and writes JSON.
 # Usage: bench/serve_load.sh [build folder (default build)] [seconds per run (default 10)]
@@ -41,6 +42,8 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 rss_start=$(rss)
 
 cp bench/serve_load_embed.lua "$tmp/embed.lua"
+model_name=$(curl -sf "${url}v1/models" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+sed "s/MODEL_NAME/$model_name/" bench/serve_load_openai.lua >"$tmp/openai.lua"
 mkdir -p "$build/bench"
 run() {  # name, connections, wrk args...
   local name=$1 conns=$2
@@ -65,6 +68,7 @@ for c in $connections; do
   run healthz "$c" "${url}healthz"
   run search "$c" "${url}search?q=a+photo+of+a+cat&k=10"
   run embed "$c" -s "$tmp/embed.lua" "${url}embed"
+  run openai "$c" -s "$tmp/openai.lua" "${url}v1/embeddings"
 done
 rss_end=$(rss)
 echo "server RSS: ${rss_start} KiB at start (model and index loaded), ${rss_end} KiB after the load"

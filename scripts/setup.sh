@@ -22,7 +22,8 @@ packages=(
   libgloo-dev libfaiss-dev libcpp-httplib-dev
   # the HTTP server's event-driven core (Boost.Beast on asio, header-only)
   libboost-dev
-  # browser test of the web page (playwright-core from npm, with the machine's Node.js) and load
+  # browser test of the web page (playwright-core from npm, with the machine's Node.js; the API
+  # clients test installs the openai package the same way: scripts/api_clients_test.sh) and load
   # benchmarks
   chromium wrk
   # tests and benchmarks

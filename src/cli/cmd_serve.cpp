@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cli/commands.h"
@@ -35,6 +36,7 @@ struct ServeCliOptions {
   serve::ServerOptions server;
   int inference_threads = 0;
   size_t max_body_mib = 32;
+  uint64_t max_memory_mib = 0;
   std::string api_key_file;
   std::string pretrained;  // --pretrained, with a --model name
   bool offline = false;    // --offline
@@ -50,6 +52,7 @@ std::string read_api_key(const std::string& path) {
 
 void run_serve(ServeCliOptions o) {
   o.server.max_body_bytes = o.max_body_mib << 20;
+  o.server.max_memory_bytes = o.max_memory_mib << 20;
   if (!o.api_key_file.empty()) o.server.api_key = read_api_key(o.api_key_file);
   if (!serve::is_loopback_host(o.server.host) && o.server.api_key.empty())
     std::fprintf(stderr,
@@ -65,10 +68,17 @@ void run_serve(ServeCliOptions o) {
   sigaction(SIGHUP, &action, nullptr);
   keep_freed_memory_for_reuse();
   set_threads(o.inference_threads);
-  if (!o.server.model_path.empty()) {  // a name becomes files (cache, or a download) before listening
-    const hub::ResolvedModel files = resolve_model_files(o.server.model_path, o.pretrained, o.offline);
-    o.server.model_path = files.weights;
-    if (o.server.config_path.empty()) o.server.config_path = files.config;
+  // Names become files (cache, or a download) before listening; requests keep using the name.
+  for (size_t i = 0; i < o.server.models.size(); ++i) {
+    std::string& entry = o.server.models[i];
+    if (std::filesystem::exists(entry)) continue;
+    const size_t eq = entry.find('=');
+    const std::string name = eq == std::string::npos ? entry : entry.substr(0, eq);
+    const std::string model = eq == std::string::npos ? entry : entry.substr(eq + 1);
+    if (std::filesystem::exists(model) && eq != std::string::npos) continue;
+    const hub::ResolvedModel files = resolve_model_files(model, o.pretrained, o.offline);
+    entry = name + "=" + files.weights;
+    if (i == 0 && o.server.config_path.empty()) o.server.config_path = files.config;
   }
 
   serve::Server server(o.server);
@@ -104,11 +114,18 @@ void run_serve(ServeCliOptions o) {
 void register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeCliOptions>();
   serve::ServerOptions& s = o->server;
-  CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /");
-  cmd->add_option("--model", s.model_path,
-                  "A model name or checkpoint (docs/models.md; default with --index: the index's model)");
+  CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /; OpenAI's /v1/embeddings; immich's /predict");
+  cmd->add_option("--model", s.models,
+                  "A model name or checkpoint (docs/models.md), as MODEL or NAME=MODEL (the name requests use; "
+                  "default: the file stem of a path, the name as given otherwise); repeat to serve several, the first "
+                  "is the default (with --index: the index's model)");
   add_model_name_options(cmd, o->pretrained, o->offline);
-  cmd->add_option("--config", s.config_path, "Architecture as JSON (with --model)")->check(CLI::ExistingFile);
+  cmd->add_option("--max-models", s.max_models, "Models loaded at once; the least recently used is unloaded (0: no limit)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  cmd->add_option("--max-memory-mib", o->max_memory_mib,
+                  "MiB of weights of the loaded models; the least recently used is unloaded (0: no limit)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
+  cmd->add_option("--config", s.config_path, "Architecture as JSON (for the first --model)")->check(CLI::ExistingFile);
   cmd->add_option("--precision", s.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
   cmd->add_option("--host", s.host, "Address to listen on");

@@ -1,4 +1,4 @@
-// What the service loads in the background: the model and its embedder (once), and the optional
+// What the service loads in the background: the models and their embedders, and the optional
 // index (replaced when a newer generation is reloaded). A request takes one Loaded snapshot when
 // it starts and keeps that generation to its end, whatever reloads happen meanwhile. Model,
 // Tokenizer and ImageIndex searches are thread-safe.
@@ -22,8 +22,13 @@ struct LoadedModel {
   Embedder embedder;  // refers to `model`: LoadedModel never moves (held by shared_ptr)
 };
 
+class ModelRegistry;
+
 struct Loaded {
+  // The default model; set for the request when it starts (the registry may have unloaded it
+  // meanwhile, and loads it again). With an index, the index's model, pinned.
   std::shared_ptr<const LoadedModel> loaded_model;
+  std::shared_ptr<ModelRegistry> models;  // every served model, by name (--model, repeated)
   std::shared_ptr<const index::ImageIndex> index;  // null without --index
 
   const Model& model() const { return loaded_model->model; }

@@ -4,8 +4,10 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -14,8 +16,12 @@
 #include "serve/handlers.h"
 #include "serve/http_core.h"
 #include "serve/http_util.h"
+#include "serve/immich_api.h"
 #include "serve/loaded.h"
+#include "serve/model_registry.h"
+#include "serve/openai_api.h"
 #include "serve/web_assets.h"
+#include "util/strings.h"
 
 using nlohmann::json;
 
@@ -55,6 +61,17 @@ HttpLimits limits_of(const ServerOptions& o) {
   return l;
 }
 
+// The --model specs in order (the legacy single model_path as one).
+std::vector<ModelSpec> model_specs(const ServerOptions& o) {
+  std::vector<ModelSpec> specs;
+  if (!o.model_path.empty()) specs.push_back({parse_model_spec(o.model_path).name, o.model_path, ""});
+  for (const std::string& m : o.models) specs.push_back(parse_model_spec(m));
+  if (!specs.empty()) specs.front().config_path = o.config_path;
+  return specs;
+}
+
+bool is_openai_path(std::string_view path) { return util::starts_with(path, "/v1/"); }
+
 }  // namespace
 
 struct Server::Impl {
@@ -71,6 +88,7 @@ struct Server::Impl {
   mutable std::mutex mutex;
   mutable std::condition_variable loaded_cv;
   State state = State::kLoading;
+  int64_t started_at = 0;  // unix seconds: the "created" of /v1/models
   std::string error;
   ErrorKind error_kind = ErrorKind::kInvalidInput;
   std::shared_ptr<const Loaded> loaded;
@@ -94,24 +112,37 @@ struct Server::Impl {
       std::shared_ptr<const index::ImageIndex> idx;
       if (!options.index_dir.empty())
         idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
-      index::ModelIdentity model_identity;
-      Model model = [&] {
-        if (options.model_path.empty()) {
-          model_identity = idx->manifest().model;
-          return index::load_index_model(idx->manifest());
-        }
+      std::vector<ModelSpec> specs = model_specs(options);
+      const Precision precision = precision_from_name(options.precision);
+      auto loader = [precision](const ModelSpec& spec) {
         LoadOptions lo;
-        lo.config_path = options.config_path;
-        lo.precision = precision_from_name(options.precision);
-        Model m = Model::load(options.model_path, lo);
+        lo.config_path = spec.config_path;
+        lo.precision = precision;
+        return std::make_shared<const LoadedModel>(Model::load(spec.path, lo));
+      };
+      ModelBudget budget{options.max_models, options.max_memory_bytes};
+      index::ModelIdentity model_identity;
+      std::shared_ptr<ModelRegistry> models;
+      std::shared_ptr<const LoadedModel> pinned;  // the index's model
+      if (idx && specs.empty()) {
+        model_identity = idx->manifest().model;
+        const ModelSpec spec{parse_model_spec(model_identity.path).name, model_identity.path, ""};
+        models = std::make_shared<ModelRegistry>(std::vector<ModelSpec>{spec}, budget, loader);
+        pinned = std::make_shared<const LoadedModel>(index::load_index_model(idx->manifest()));
+      } else {
+        models = std::make_shared<ModelRegistry>(specs, budget, loader);
         if (idx) {
-          model_identity = index::identify_model(m, options.model_path, m.precision());
+          pinned = loader(specs.front());
+          model_identity = index::identify_model(pinned->model, specs.front().path, pinned->model.precision());
           index::check_same_model(idx->manifest().model, model_identity, options.index_dir);
+        } else {
+          models->acquire(models->default_name());  // the default model loads now: "ready" means usable
         }
-        return m;
-      }();
+      }
+      if (pinned) models->pin(models->default_name(), pinned);
       auto next = std::make_shared<Loaded>();
-      next->loaded_model = std::make_shared<const LoadedModel>(std::move(model));
+      next->loaded_model = std::move(pinned);
+      next->models = std::move(models);
       next->index = std::move(idx);
       std::lock_guard<std::mutex> lock(mutex);
       identity = std::move(model_identity);
@@ -144,6 +175,7 @@ struct Server::Impl {
       index::check_same_model(idx->manifest().model, model_identity, options.index_dir);
       auto next = std::make_shared<Loaded>();
       next->loaded_model = current->loaded_model;
+      next->models = current->models;
       next->index = idx;
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -189,14 +221,19 @@ struct Server::Impl {
                {"dim", loaded->index->dim()},
                {"generation", loaded->index->manifest().generation},
                {"path", options.index_dir}};
-      send_json(res, 200, {{"status", "ready"}, {"embed_dim", loaded->model().config().embed_dim}, {"index", idx}});
+      const json models = loaded->models->describe();
+      send_json(res, 200,
+                {{"status", "ready"}, {"embed_dim", models[0].value("embed_dim", 0)}, {"index", idx}, {"models", models}});
     }
     return res;
   }
 
-  // Runs on the endpoint pool: the form parts, the endpoint, a JSON error for every failure.
-  Response run_endpoint(Endpoint endpoint, const Loaded& s, Request& req) const {
+  // Runs on the endpoint pool: the form parts, the endpoint, a JSON error for every failure
+  // (in OpenAI's shape on /v1/*).
+  template <typename Run>
+  Response run_endpoint(Request& req, Run run) const {
     Response res;
+    const bool openai = is_openai_path(req.path);
     try {
       if (media_type(req.content_type) == "multipart/form-data") {
         MultipartLimits limits;
@@ -205,15 +242,32 @@ struct Server::Impl {
         req.multipart = true;
         req.body.clear();
       }
-      endpoint(s, options, req, res);
+      run(req, res);
+    } catch (const ApiError& e) {
+      res = openai ? openai_error(e.status(), e.what(), e.param(), e.code()) : error_response(e.status(), e.what());
     } catch (const HttpError& e) {
-      send_error(res, e.status(), e.what());
+      res = openai ? openai_error(e.status(), e.what()) : error_response(e.status(), e.what());
     } catch (const Error& e) {
-      send_error(res, status_for(e.kind()), e.what());
+      res = openai ? openai_error(status_for(e.kind()), e.what()) : error_response(status_for(e.kind()), e.what());
     } catch (const std::exception& e) {
-      send_error(res, 500, std::string("internal error: ") + e.what());
+      const std::string message = std::string("internal error: ") + e.what();
+      res = openai ? openai_error(500, message) : error_response(500, message);
     }
     return res;
+  }
+
+  // The endpoint of a route of the other APIs (OpenAI, immich), or null.
+  using ApiEndpoint = std::function<void(const Loaded&, Request&, Response&)>;
+  ApiEndpoint api_route(const Request& req) const {
+    const std::string& m = req.method;
+    const std::string& p = req.path;
+    if (m == "POST" && p == "/v1/embeddings")
+      return [this](const Loaded& s, Request& r, Response& res) { handle_openai_embeddings(*s.models, options, r, res); };
+    if (m == "GET" && p == "/v1/models")
+      return [this](const Loaded& s, Request&, Response& res) { handle_openai_models(*s.models, started_at, res); };
+    if (m == "POST" && p == "/predict")
+      return [this](const Loaded& s, Request& r, Response& res) { handle_immich_predict(*s.models, options, r, res); };
+    return nullptr;
   }
 
   // On an I/O thread: cheap answers here, model endpoints posted to the pool.
@@ -234,30 +288,48 @@ struct Server::Impl {
         return respond(std::move(res));
       }
       if (req.path == "/healthz") return respond(healthz());
+      if (req.path == "/ping") return respond(immich_ping());
     }
-    const Endpoint endpoint = route(&req);
-    if (!endpoint) return respond(error_response(404, "no such resource: " + req.method + " " + req.path));
+    const bool openai = is_openai_path(req.path);
+    ApiEndpoint api = api_route(req);
+    const Endpoint endpoint = api ? nullptr : route(&req);
+    if (!api && !endpoint) {
+      const std::string message = "no such resource: " + req.method + " " + req.path;
+      return respond(openai ? openai_error(404, message, "", "unknown_url") : error_response(404, message));
+    }
     std::shared_ptr<const Loaded> snapshot;
     try {
       snapshot = ready();
     } catch (const HttpError& e) {
-      Response res = error_response(e.status(), e.what());
+      Response res = openai ? openai_error(e.status(), e.what()) : error_response(e.status(), e.what());
       if (e.status() == 503) res.set_header("Retry-After", "1");
       return respond(std::move(res));
     }
-    boost::asio::post(*pool, [this, endpoint, snapshot = std::move(snapshot), req = std::move(req),
+    boost::asio::post(*pool, [this, endpoint, api = std::move(api), snapshot = std::move(snapshot), req = std::move(req),
                               respond = std::move(respond)]() mutable {
-      respond(run_endpoint(endpoint, *snapshot, req));
+      respond(run_endpoint(req, [&](Request& r, Response& res) {
+        if (api) return api(*snapshot, r, res);
+        // Without an index the default model may have been unloaded: this request holds it.
+        Loaded s = *snapshot;
+        if (!s.loaded_model) s.loaded_model = s.models->acquire(s.models->default_name());
+        endpoint(s, options, r, res);
+      }));
     });
   }
 
-  bool needs_key(std::string_view path) const { return path != "/healthz" && web.find(std::string(path)) == web.end(); }
+  bool needs_key(std::string_view path) const {
+    return path != "/healthz" && path != "/ping" && web.find(std::string(path)) == web.end();
+  }
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
-  if (options.model_path.empty() && options.index_dir.empty())
+  if (options.model_path.empty() && options.models.empty() && options.index_dir.empty())
     throw Error("give --model, or --index to use the model the index was built with");
+  if (!options.model_path.empty() && !options.models.empty())
+    throw Error("give the models either as model_path or as models, not both", ErrorKind::kInternal);
+  if (const auto specs = model_specs(options); !specs.empty())
+    ModelRegistry(specs, {}, nullptr);  // names checked now (distinct, well-formed), not in the background
   if (options.threads < 1 || options.threads > 1024)
     throw Error("--threads " + std::to_string(options.threads) + ": expected 1..1024");
   if (options.io_threads < 1 || options.io_threads > 64)
@@ -274,7 +346,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   s.web = load_web_files(s.options.web_dir);
   s.core = std::make_unique<HttpCore>(
       limits_of(s.options), s.options.io_threads,
-      [&s](const RequestHead& head) { return s.access.check(head, s.needs_key(head.path)); },
+      [&s](const RequestHead& head) {
+        std::optional<Response> refusal = s.access.check(head, s.needs_key(head.path));
+        if (refusal && is_openai_path(head.path)) refusal = as_openai_error(std::move(*refusal));
+        return refusal;
+      },
       [&s](RawRequest raw, Responder respond) { s.handle(std::move(raw), std::move(respond)); });
 }
 
@@ -288,6 +364,7 @@ int Server::start() {
   if (s.pool) throw Error("the server is already started");
   s.port = s.core->listen(s.options.host, s.options.port);
   s.access = AccessPolicy(s.options.host, s.port, s.options.allowed_hosts, s.options.api_key);
+  s.started_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   s.pool = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(s.options.threads));
   s.core->run();
   s.loader = std::thread([&s] { s.load(); });

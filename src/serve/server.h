@@ -1,5 +1,6 @@
 // The HTTP service of `clip serve`: embeddings, zero-shot classification, search of an index by
-// text or example image, thumbnails of indexed images, and a web page. The port opens at once;
+// text or example image, thumbnails of indexed images, and a web page; also OpenAI's embeddings
+// API (/v1/*) and immich's machine-learning service (/ping, /predict), for several models. The port opens at once;
 // the model (and index) load in the background, and requests that need them get 503 until then.
 // Connections are served by an event-driven core (http_core.h: limits, timeouts, framing) and
 // the endpoints run on a pool of their own threads; a newer index generation is picked up
@@ -18,7 +19,12 @@ namespace clip::serve {
 
 struct ServerOptions {
   std::string model_path;   // empty: the model the index was built with (needs index_dir)
-  std::string config_path;  // --config for model_path
+  // Or several: "NAME=PATH" or "PATH" (named by its file stem), the first is the default (the
+  // one /embed, /classify and /search use, and the index's). Not with model_path.
+  std::vector<std::string> models;
+  size_t max_models = 0;          // models loaded at once (0: no limit); least recently used unloaded
+  uint64_t max_memory_bytes = 0;  // weights of the loaded models (0: no limit)
+  std::string config_path;  // --config for model_path (or the first of models)
   std::string precision = "fp32";
   std::string index_dir;    // optional: enables /search and /images
   std::string host = "127.0.0.1";
@@ -26,7 +32,7 @@ struct ServerOptions {
   int threads = 8;          // endpoint threads: model requests computed at once
   int io_threads = 2;       // threads serving the connections (never run the model)
   std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address
-  std::string api_key;      // non-empty: `Authorization: Bearer KEY` on all but /healthz and the page
+  std::string api_key;      // non-empty: `Authorization: Bearer KEY` on all but /healthz, /ping and the page
   int reload_interval_seconds = 2;  // polling of the index manifest for a new generation (0: off)
   // Limits on what one request may ask for.
   size_t max_body_bytes = 32u << 20;  // larger bodies: 413
