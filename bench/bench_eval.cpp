@@ -7,8 +7,8 @@
 // Images: the fixture images (../shared/fixtures/images when present, else tests/data), cycled
 // to N. Figures on a shared machine are noisy: run it alone.
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
     else if (a == "--probe-dim") probe_dim = std::stoll(next());
     else if (a == "--json") json_out = next();
     else {
-      std::fprintf(stderr, "usage: bench_eval [--model tiny|ViT-B-32] [--images N] [--batch B] [--threads T] "
-                           "[--probe-rows N] [--probe-dim D] [--json out.json]\n");
+      std::fprintf(stderr,
+                   "usage: bench_eval [--model tiny|ViT-B-32] [--images N] [--batch B] [--threads T] "
+                   "[--probe-rows N] [--probe-dim D] [--json out.json]\n");
       return 2;
     }
   }
@@ -66,23 +67,24 @@ int main(int argc, char** argv) {
   clip::set_threads(threads);
   const std::string local = std::string(CLIP_SOURCE_DIR) + "/tests/data/fixtures";
   const std::string shared = std::string(CLIP_SOURCE_DIR) + "/../shared/fixtures/images";
-  const clip::Model model = model_name == "tiny"
-                                ? clip::Model::load(local + "/models/tiny-vit-f16.safetensors", {local + "/models/tiny-vit-f16.config.json"})
-                                : clip::Model::random(clip::named_config(model_name), 0);
+  const clip::Model model = model_name == "tiny" ? clip::Model::load(local + "/models/tiny-vit-f16.safetensors",
+                                                                     {local + "/models/tiny-vit-f16.config.json"})
+                                                 : clip::Model::random(clip::named_config(model_name), 0);
   std::vector<std::string> files;
   const std::string dir = std::filesystem::exists(shared) ? shared : local + "/images";
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string p = e.path().string();
     const std::string name = e.path().filename().string();
-    if ((p.size() > 4 && (p.substr(p.size() - 4) == ".png" || p.substr(p.size() - 4) == ".jpg")) && name != "empty.png" &&
-        name != "chelsea_truncated.jpg")
+    if ((p.size() > 4 && (p.substr(p.size() - 4) == ".png" || p.substr(p.size() - 4) == ".jpg")) &&
+        name != "empty.png" && name != "chelsea_truncated.jpg")
       files.push_back(p);
   }
   std::sort(files.begin(), files.end());
   const CyclingFiles ds(files, images);
   const int r = model.config().image_resolution;
-  std::printf("model %s (resolution %d), %zu images cycled from %zu files in %s, batch %d, %d threads\n", model_name.c_str(), r,
-              images, files.size(), dir.c_str(), batch, threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+  std::printf("model %s (resolution %d), %zu images cycled from %zu files in %s, batch %d, %d threads\n",
+              model_name.c_str(), r, images, files.size(), dir.c_str(), batch,
+              threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
 
   clip::eval::ExtractOptions o;
   o.batch_size = batch;
@@ -111,8 +113,8 @@ int main(int argc, char** argv) {
     const auto f = clip::eval::extract_image_features(model, ds, o);
     e2e_rate = std::max(e2e_rate, static_cast<double>(f.features.size(0)) / seconds_since(t));
   }
-  std::printf("  feature extraction end to end  %9.1f images/s\n  model alone                    %9.1f images/s\n", e2e_rate,
-              model_rate);
+  std::printf("  feature extraction end to end  %9.1f images/s\n  model alone                    %9.1f images/s\n",
+              e2e_rate, model_rate);
 
   // Linear probe on random-ish features: 10 class means + noise, unit rows.
   torch::manual_seed(0);

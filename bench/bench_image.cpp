@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
   int size = 224, runs = 5, threads = clip::util::default_thread_count();
   std::string python = "/usr/bin/python3", json_out;
   const std::string src = CLIP_SOURCE_DIR;
-  std::string photos = src + "/tests/data/images/files/chelsea.png," + src + "/tests/data/images/files/rocket.jpg," + src +
-                       "/tests/data/images/files/astronaut_q95.jpg";
+  std::string photos = src + "/tests/data/images/files/chelsea.png," + src + "/tests/data/images/files/rocket.jpg," +
+                       src + "/tests/data/images/files/astronaut_q95.jpg";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -95,15 +95,18 @@ int main(int argc, char** argv) {
     photo_args += " " + quote(photos.substr(b, e - b));
   }
   std::cerr << "making the benchmark JPEGs in " << dir << " ...\n";
-  const auto made = nlohmann::json::parse(run_command(python + " " + quote(script) + " make --out " + quote(dir) + photo_args));
+  const auto made =
+      nlohmann::json::parse(run_command(python + " " + quote(script) + " make --out " + quote(dir) + photo_args));
 
   struct Case {
     int w, h, repeat;
   };
   const Case cases[] = {{640, 480, 16}, {1920, 1080, 4}, {4000, 3000, 1}};
   nlohmann::json results = nlohmann::json::array();
-  std::printf("\nCLIP preprocessing at %d px: decode + resize + crop + normalize, images/s (median of %d runs)\n", size, runs);
-  const std::string ours_n = "ours " + std::to_string(threads) + "T", pillow_n = "Pillow " + std::to_string(threads) + "T";
+  std::printf("\nCLIP preprocessing at %d px: decode + resize + crop + normalize, images/s (median of %d runs)\n", size,
+              runs);
+  const std::string ours_n = "ours " + std::to_string(threads) + "T",
+                    pillow_n = "Pillow " + std::to_string(threads) + "T";
   std::printf("%-10s | %9s %9s %6s | %9s %9s %6s | %9s %8s %8s | %s\n", "JPEG", "ours 1T", "Pillow 1T", "ratio",
               ours_n.c_str(), pillow_n.c_str(), "ratio", "fast 1T", "speedup", "cos min", "exact vs Pillow");
   for (const Case& c : cases) {
@@ -139,7 +142,8 @@ int main(int argc, char** argv) {
     std::string list;
     for (const auto& f : files) list += " " + quote(f);
     const std::string ref_path = dir + "/ref_" + std::to_string(c.w) + ".npy";
-    run_command(python + " " + quote(script) + " dump --size " + std::to_string(size) + " --out " + quote(ref_path) + list);
+    run_command(python + " " + quote(script) + " dump --size " + std::to_string(size) + " --out " + quote(ref_path) +
+                list);
     const clip::util::NpyArray ref = clip::util::read_npy(ref_path);
     for (size_t k = 0; k < files.size(); ++k) {
       p_exact.run_file(files[k], input.data());
@@ -157,15 +161,17 @@ int main(int argc, char** argv) {
 
     auto pillow = [&](int t, int rep) {
       const std::string cmd = python + " " + quote(script) + " bench --size " + std::to_string(size) + " --threads " +
-                              std::to_string(t) + " --runs " + std::to_string(runs) + " --repeat " + std::to_string(rep) + list;
+                              std::to_string(t) + " --runs " + std::to_string(runs) + " --repeat " +
+                              std::to_string(rep) + list;
       return nlohmann::json::parse(run_command(cmd))["images_per_s"].get<double>();
     };
     const double pillow1 = pillow(1, c.repeat);
     const double pillowN = pillow(threads, c.repeat * std::max(1, threads) * 2);
 
     const std::string label = std::to_string(c.w) + "x" + std::to_string(c.h);
-    std::printf("%-10s | %9.1f %9.1f %5.2fx | %9.1f %9.1f %5.2fx | %9.1f %7.2fx %8.5f | max|diff| %.2g\n", label.c_str(),
-                ours1, pillow1, ours1 / pillow1, oursN, pillowN, oursN / pillowN, fast1, fast1 / ours1, cos_min, exact_diff);
+    std::printf("%-10s | %9.1f %9.1f %5.2fx | %9.1f %9.1f %5.2fx | %9.1f %7.2fx %8.5f | max|diff| %.2g\n",
+                label.c_str(), ours1, pillow1, ours1 / pillow1, oursN, pillowN, oursN / pillowN, fast1, fast1 / ours1,
+                cos_min, exact_diff);
     results.push_back({{"jpeg", label},
                        {"files", files.size()},
                        {"ours_1t", ours1},
@@ -180,9 +186,10 @@ int main(int argc, char** argv) {
                        {"fast_cosine_min", cos_min},
                        {"exact_vs_pillow_max_abs_diff", exact_diff}});
   }
-  std::printf("\nours: clip::image::Preprocessor (exact unless 'fast'); Pillow: bench/pillow_preprocess.py "
-              "(%d worker processes for all cores); 'fast': --fast-jpeg, DCT scale k/8 keeping the short side >= 2x%d\n",
-              threads, size);
+  std::printf(
+      "\nours: clip::image::Preprocessor (exact unless 'fast'); Pillow: bench/pillow_preprocess.py "
+      "(%d worker processes for all cores); 'fast': --fast-jpeg, DCT scale k/8 keeping the short side >= 2x%d\n",
+      threads, size);
   if (!json_out.empty()) {
     nlohmann::json j = {{"benchmark", "image_preprocess"}, {"size", size}, {"runs", runs}, {"results", results}};
     clip::util::write_file_atomic(json_out, j.dump(1) + "\n");

@@ -10,7 +10,8 @@
 // short prompts of 6-10 tokens padded to 77. Medians after a warm-up. The peer runs twice:
 // as users get it, and tuned (glibc told to keep freed memory); ratios are against the tuned one.
 // Also: load time of a ViT-B/32 safetensors file (warm cache), peak RSS (of the inference runs,
-// the peer's work, then of the save and load apart), and the ViT image tower's GFLOP/s against the best fp32/bf16 matrix products measured in this run.
+// the peer's work, then of the save and load apart), and the ViT image tower's GFLOP/s against the best fp32/bf16
+// matrix products measured in this run.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -103,7 +104,8 @@ double best_matmul_gflops(torch::ScalarType t, int runs) {
 
 json run_peer(const std::string& python, const std::string& peer, const std::vector<std::string>& models,
               const std::vector<std::string>& precisions, int threads, int runs, bool tuned) {
-  const std::string out = "/tmp/clip_bench_peer_" + std::to_string(::getpid()) + (tuned ? "_tuned" : "_plain") + ".json";
+  const std::string out =
+      "/tmp/clip_bench_peer_" + std::to_string(::getpid()) + (tuned ? "_tuned" : "_plain") + ".json";
   std::string cmd = tuned ? "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 " : "";
   cmd += python + " " + peer + " bench --threads " + std::to_string(threads) + " --runs " + std::to_string(runs) +
          " --json " + out + " --models";
@@ -125,7 +127,8 @@ json run_peer(const std::string& python, const std::string& peer, const std::vec
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"vit-b-32", "rn50"}, precisions = {"fp32", "bf16"};
   std::vector<std::string> image_batches = {"1", "8", "32"}, text_batches = {"1", "32", "256"};
-  std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3", json_out;
+  std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3",
+              json_out;
   int threads = 0, runs = 5;
   bool with_peer = true;
   for (int i = 1; i < argc; ++i) {
@@ -216,13 +219,14 @@ int main(int argc, char** argv) {
       if (p.is_null()) continue;
       auto& dst = tuned ? peer_tuned : peer_plain;
       for (const auto& r : p["results"])
-        dst[r["model"].get<std::string>() + "/" + r["precision"].get<std::string>() + "/" + r["tower"].get<std::string>() +
-            "/" + std::to_string(r["batch"].get<int>())] = r["per_s"].get<double>();
+        dst[r["model"].get<std::string>() + "/" + r["precision"].get<std::string>() + "/" +
+            r["tower"].get<std::string>() + "/" + std::to_string(r["batch"].get<int>())] = r["per_s"].get<double>();
       peer_meta[tuned ? "tuned" : "plain"] = {{"peak_rss_mb", p["peak_rss_mb"]}, {"peer", p["peer"]}};
     }
   }
 
-  std::printf("CLIP++ inference vs PyTorch peer, %d threads, median of %d runs (items/s; ratio vs tuned peer)\n", threads, runs);
+  std::printf("CLIP++ inference vs PyTorch peer, %d threads, median of %d runs (items/s; ratio vs tuned peer)\n",
+              threads, runs);
   std::printf("%-10s %-5s %-6s %6s %12s %12s %12s %8s\n", "model", "prec", "tower", "batch", "CLIP++", "peer tuned",
               "peer plain", "ratio");
   json rows = json::array();
@@ -231,9 +235,16 @@ int main(int argc, char** argv) {
     int batch = 0;
     std::sscanf(key.c_str(), "%31[^/]/%7[^/]/%7[^/]/%d", model, prec, tower, &batch);
     const double pt = peer_tuned.count(key) ? peer_tuned[key] : 0, pp = peer_plain.count(key) ? peer_plain[key] : 0;
-    std::printf("%-10s %-5s %-6s %6d %12.2f %12.2f %12.2f %7.2fx\n", model, prec, tower, batch, v, pt, pp, pt > 0 ? v / pt : 0.0);
-    rows.push_back({{"model", model}, {"precision", prec}, {"tower", tower}, {"batch", batch}, {"ours_per_s", v},
-                    {"peer_tuned_per_s", pt}, {"peer_plain_per_s", pp}, {"ratio_vs_tuned", pt > 0 ? v / pt : 0.0}});
+    std::printf("%-10s %-5s %-6s %6d %12.2f %12.2f %12.2f %7.2fx\n", model, prec, tower, batch, v, pt, pp,
+                pt > 0 ? v / pt : 0.0);
+    rows.push_back({{"model", model},
+                    {"precision", prec},
+                    {"tower", tower},
+                    {"batch", batch},
+                    {"ours_per_s", v},
+                    {"peer_tuned_per_s", pt},
+                    {"peer_plain_per_s", pp},
+                    {"ratio_vs_tuned", pt > 0 ? v / pt : 0.0}});
   }
   std::printf("best 2048^3 matmul: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", mm32, mm16);
   for (auto it = gflops.begin(); it != gflops.end(); ++it)

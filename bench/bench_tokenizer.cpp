@@ -7,6 +7,7 @@
 // splitlines() breaks on become spaces, so both sides see the same lines). Each side does one
 // pass with a fresh tokenizer (its cache filling as it goes), like the peer's bench-tokenizer.
 // Ours also runs ftfy repairs, which the peer skips. Medians over `runs`.
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,7 +15,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "bench_util.h"
@@ -30,8 +30,8 @@ using clip::bench::run_command;
 using Clock = std::chrono::steady_clock;
 
 bool is_python_line_break(char32_t c) {
-  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
-         c == 0x2028 || c == 0x2029;
+  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+         c == 0x2029;
 }
 
 struct Figures {
@@ -54,7 +54,10 @@ int main(int argc, char** argv) {
     else if (a == "--peer") peer = v;
     else if (a == "--python") python = v;
     else if (a == "--json") json_out = v;
-    else { std::cerr << "unknown flag " << a << "\n"; return 2; }
+    else {
+      std::cerr << "unknown flag " << a << "\n";
+      return 2;
+    }
   }
   const auto corpus = nlohmann::json::parse(clip::util::read_file(corpus_path));
   std::vector<std::string> base;
@@ -114,7 +117,8 @@ int main(int argc, char** argv) {
   nlohmann::json peer_last;
   for (int r = 0; r < runs; ++r) {
     try {
-      const std::string out = run_command(python + " " + peer + " bench-tokenizer " + vocab + " " + lines_path + " 2>&1");
+      const std::string out =
+          run_command(python + " " + peer + " bench-tokenizer " + vocab + " " + lines_path + " 2>&1");
       peer_last = nlohmann::json::parse(out.substr(out.find('{')));
       peer_tps.push_back(peer_last["tokens_per_s"].get<double>());
       peer_mbps.push_back(peer_last["mb_per_s"].get<double>());
@@ -130,14 +134,19 @@ int main(int argc, char** argv) {
   std::printf("%-28s %12s %14s %10s\n", "", "texts/s", "tokens/s", "MB/s");
   std::printf("%-28s %12.0f %14.0f %10.2f\n", "CLIP++ encode (with ftfy)", ours.texts_per_s, ours.tokens_per_s,
               ours.mb_per_s);
-  nlohmann::json result = {{"texts", lines.size()}, {"bytes", bytes}, {"runs", runs},
-                           {"ours", {{"texts_per_s", ours.texts_per_s}, {"tokens_per_s", ours.tokens_per_s},
-                                     {"mb_per_s", ours.mb_per_s}, {"tokens", ours.tokens}}},
+  nlohmann::json result = {{"texts", lines.size()},
+                           {"bytes", bytes},
+                           {"runs", runs},
+                           {"ours",
+                            {{"texts_per_s", ours.texts_per_s},
+                             {"tokens_per_s", ours.tokens_per_s},
+                             {"mb_per_s", ours.mb_per_s},
+                             {"tokens", ours.tokens}}},
                            {"ours_batch", batch_figures}};
   if (!peer_tps.empty()) {
     const double ptps = median(peer_tps), pmb = median(peer_mbps);
-    std::printf("%-28s %12.0f %14.0f %10.2f\n", "peer (Python BPE, no ftfy)", ptps / ours.tokens_per_s * ours.texts_per_s,
-                ptps, pmb);
+    std::printf("%-28s %12.0f %14.0f %10.2f\n", "peer (Python BPE, no ftfy)",
+                ptps / ours.tokens_per_s * ours.texts_per_s, ptps, pmb);
     std::printf("ratio tokens/s CLIP++ / peer: %.1fx (target >= 50x)\n", ours.tokens_per_s / ptps);
     if (peer_last["tokens"].get<size_t>() != ours.tokens)
       std::printf("note: token counts differ (ours %zu, peer %zu): the peer skips ftfy repairs\n", ours.tokens,

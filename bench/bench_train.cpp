@@ -78,7 +78,7 @@ json measure_ours(const Case& c, int threads, int runs) {
     torch::NoGradGuard g;
     m.logit_scale.clamp_(0, std::log(100.0));
   };
-  step();  // warm-up
+  step();                                                     // warm-up
   if (const char* trace = std::getenv("CLIP_BENCH_TRACE")) {  // a chrome://tracing file of one step
     torch::autograd::profiler::RecordProfile profile(std::string(trace) + "." + c.precision + ".json");
     step();
@@ -141,18 +141,21 @@ int main(int argc, char** argv) {
     else if (a == "--peer") peer = value();
     else if (a == "--only") only = value();
     else {
-      std::fprintf(stderr, "usage: bench_train [--threads N] [--runs N] [--json FILE] [--peer torch_clip.py] [--only demo|b32]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_train [--threads N] [--runs N] [--json FILE] [--peer torch_clip.py] [--only demo|b32]\n");
       return 2;
     }
   }
   // The demo model (with OpenAI's vocabulary size: the peer draws token ids up to 49,406) and a
   // ViT-B/32-shaped model at a small batch.
-  const json demo{{"embed_dim", 128}, {"image_resolution", 28}, {"vision_layers", 4}, {"vision_width", 128},
-                  {"vision_patch_size", 7}, {"context_length", 16}, {"vocab_size", 49408}, {"transformer_width", 128},
+  const json demo{{"embed_dim", 128},       {"image_resolution", 28}, {"vision_layers", 4},  {"vision_width", 128},
+                  {"vision_patch_size", 7}, {"context_length", 16},   {"vocab_size", 49408}, {"transformer_width", 128},
                   {"transformer_heads", 2}, {"transformer_layers", 2}};
-  const json b32{{"embed_dim", 512}, {"image_resolution", 224}, {"vision_layers", 12}, {"vision_width", 768},
-                 {"vision_patch_size", 32}, {"context_length", 77}, {"vocab_size", 49408}, {"transformer_width", 512},
-                 {"transformer_heads", 8}, {"transformer_layers", 12}};
+  const json b32{{"embed_dim", 512},        {"image_resolution", 224},  {"vision_layers", 12},
+                 {"vision_width", 768},     {"vision_patch_size", 32},  {"context_length", 77},
+                 {"vocab_size", 49408},     {"transformer_width", 512}, {"transformer_heads", 8},
+                 {"transformer_layers", 12}};
   std::vector<Case> cases;
   for (const char* p : {"fp32", "bf16"}) {
     if (only.empty() || only == "demo") cases.push_back({"demo (FMNIST-ViT shape)", demo, 256, p});
@@ -160,8 +163,8 @@ int main(int argc, char** argv) {
   }
 
   json all = json::array();
-  std::printf("%-24s %5s %5s | %12s %12s %7s | %9s %9s | %s\n", "model", "batch", "prec", "ours s/s", "peer s/s", "ratio",
-              "ours MB", "peer MB", "ours AdamW ms / step ms");
+  std::printf("%-24s %5s %5s | %12s %12s %7s | %9s %9s | %s\n", "model", "batch", "prec", "ours s/s", "peer s/s",
+              "ratio", "ours MB", "peer MB", "ours AdamW ms / step ms");
   for (const Case& c : cases) {
     const std::string cfg = "/tmp/bench_train_" + std::to_string(getpid()) + ".json";
     std::ofstream(cfg) << c.config.dump();
@@ -169,9 +172,9 @@ int main(int argc, char** argv) {
     json theirs;
     try {
       const std::string out = clip::bench::run_command(
-          "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 /usr/bin/python3 " + peer + " bench-train --config " + cfg +
-          " --batch " + std::to_string(c.batch) + " --precision " + c.precision + " --threads " + std::to_string(threads) +
-          " --runs " + std::to_string(runs) + " 2>/dev/null");
+          "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 /usr/bin/python3 " + peer + " bench-train --config " +
+          cfg + " --batch " + std::to_string(c.batch) + " --precision " + c.precision + " --threads " +
+          std::to_string(threads) + " --runs " + std::to_string(runs) + " 2>/dev/null");
       theirs = json::parse(out.substr(out.find('{')));
     } catch (const std::exception& e) {
       theirs = json{{"error", e.what()}};
@@ -182,8 +185,13 @@ int main(int argc, char** argv) {
                 c.precision.c_str(), a, b, b > 0 ? a / b : 0.0, ours.value("peak_rss_mb", 0.0),
                 theirs.value("peak_rss_mb", 0.0), ours.value("optimizer_ms", 0.0), ours.value("step_ms", 0.0));
     std::fflush(stdout);
-    all.push_back(json{{"model", c.name}, {"batch", c.batch}, {"precision", c.precision}, {"threads", threads},
-                       {"ours", ours}, {"peer", theirs}, {"ratio", b > 0 ? a / b : 0.0}});
+    all.push_back(json{{"model", c.name},
+                       {"batch", c.batch},
+                       {"precision", c.precision},
+                       {"threads", threads},
+                       {"ours", ours},
+                       {"peer", theirs},
+                       {"ratio", b > 0 ? a / b : 0.0}});
   }
   if (!json_path.empty()) std::ofstream(json_path) << all.dump(2) << "\n";
   return 0;

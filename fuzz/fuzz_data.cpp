@@ -32,8 +32,8 @@ const std::string& work_dir() {
 }
 
 void check(const clip::data::Example& e) {
-  if (e.pixels.width > 0 &&
-      e.pixels.pixels.size() != static_cast<size_t>(e.pixels.width) * e.pixels.height * clip::image::bytes_per_pixel(e.pixels.mode))
+  if (e.pixels.width > 0 && e.pixels.pixels.size() != static_cast<size_t>(e.pixels.width) * e.pixels.height *
+                                                          clip::image::bytes_per_pixel(e.pixels.mode))
     __builtin_trap();
 }
 
@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string dir = work_dir();
   try {
     switch (mode) {
-      case 0: {  // brace expansion of a shard pattern
+      case 0: {                          // brace expansion of a shard pattern
         if (body.size() > 64) return 0;  // long patterns only multiply the work
         (void)clip::data::expand_braces(body);
         break;

@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <cstdlib>
 #include <string>
-#include <sys/stat.h>
 
 namespace clip::test {
 
@@ -29,22 +29,23 @@ inline std::string shared_fixtures() {
 // A new empty folder under the test temp dir, unique to this process: <TempDir>/clip_<name>_<pid>.
 inline std::string fresh_temp_dir(const std::string& name) {
   const std::string dir = std::string(::testing::TempDir()) + "/clip_" + name + "_" + std::to_string(::getpid());
-  if (std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()) != 0) ADD_FAILURE() << "cannot create " << dir;
+  if (std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()) != 0)
+    ADD_FAILURE() << "cannot create " << dir;
   return dir;
 }
 
 }  // namespace clip::test
 
 // Skips the current test when Debian's dataset-fashion-mnist (installed by scripts/setup.sh) is absent.
-#define CLIP_REQUIRE_FASHION_MNIST()                                                                            \
-  do {                                                                                                          \
-    if (!clip::test::path_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))              \
-      GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";                     \
+#define CLIP_REQUIRE_FASHION_MNIST()                                                              \
+  do {                                                                                            \
+    if (!clip::test::path_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) \
+      GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";      \
   } while (0)
 
 // Skips the current test, naming what is missing, when the shared fixtures are not there.
-#define CLIP_REQUIRE_SHARED_FIXTURES()                                                   \
-  do {                                                                                   \
-    if (clip::test::shared_fixtures().empty())                                           \
+#define CLIP_REQUIRE_SHARED_FIXTURES()                                                    \
+  do {                                                                                    \
+    if (clip::test::shared_fixtures().empty())                                            \
       GTEST_SKIP() << "shared fixtures not found (set CLIP_FIXTURES or place ../shared)"; \
   } while (0)

@@ -7,8 +7,8 @@
 #include "clip/data.h"       // clip::data: data sets, tar shards
 #include "clip/embedder.h"   // Embedder: files and strings to embeddings
 #include "clip/error.h"      // Error, ErrorKind
-#include "clip/hub.h"        // models by name: resolve_model, the Hugging Face cache
 #include "clip/eval.h"       // clip::eval: zero-shot, linear probe, retrieval
+#include "clip/hub.h"        // models by name: resolve_model, the Hugging Face cache
 #include "clip/image.h"      // clip::image: decoding, Pillow-exact preprocessing
 #include "clip/index.h"      // clip::index: the embedding index of image files
 #include "clip/model.h"      // Model: load, encode_image, encode_text, logits

@@ -10,26 +10,26 @@
 namespace clip {
 
 struct ModelConfig {
-  std::string name;            // e.g. "ViT-B-32"; empty when inferred
+  std::string name;  // e.g. "ViT-B-32"; empty when inferred
   int embed_dim = 0;
   // Vision tower: a ViT when vision_patch_size > 0, else a ModifiedResNet.
   int image_resolution = 0;
-  int vision_layers = 0;                    // ViT: transformer blocks
+  int vision_layers = 0;                      // ViT: transformer blocks
   std::array<int, 4> vision_resnet_layers{};  // ModifiedResNet: blocks per stage
   int vision_width = 0;
   int vision_patch_size = 0;
-  int vision_heads = 0;                     // 0: derived (ViT width/head_width, ResNet width*32/64)
+  int vision_heads = 0;  // 0: derived (ViT width/head_width, ResNet width*32/64)
   int vision_head_width = 64;
   double vision_mlp_ratio = 4.0;
   // Text tower.
   int context_length = 77;
   int vocab_size = 49408;
   int transformer_width = 0;
-  int transformer_heads = 0;                // 0: derived (width / 64)
+  int transformer_heads = 0;  // 0: derived (width / 64)
   int transformer_layers = 0;
   double text_mlp_ratio = 4.0;
   double layer_norm_eps = 1e-5;
-  bool quick_gelu = true;                   // OpenAI models: QuickGELU; most open_clip ones: GELU
+  bool quick_gelu = true;  // OpenAI models: QuickGELU; most open_clip ones: GELU
 
   bool is_vit() const { return vision_patch_size > 0; }
   int resolved_vision_heads() const;

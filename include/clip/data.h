@@ -23,13 +23,13 @@ namespace clip::data {
 // the image: a file on disk (CSV, image folders), the encoded bytes (tar shards), or raw pixels
 // (IDX: mode L; CIFAR: mode RGB).
 struct Example {
-  std::string source;       // where it came from, for messages: "train.csv:12", "shard-03.tar:000042"
-  std::string image_path;   // a file to read and decode
-  std::string image_bytes;  // an encoded image (JPEG, PNG, WebP, ...)
-  image::Image pixels;      // decoded pixels (width > 0 when used)
+  std::string source;                 // where it came from, for messages: "train.csv:12", "shard-03.tar:000042"
+  std::string image_path;             // a file to read and decode
+  std::string image_bytes;            // an encoded image (JPEG, PNG, WebP, ...)
+  image::Image pixels;                // decoded pixels (width > 0 when used)
   std::vector<std::string> captions;  // zero or more (tar shards may carry several)
-  int label = -1;           // class index, or -1 for caption-only data
-  std::string error;        // non-empty: this record is bad (says why); skip it and count it
+  int label = -1;                     // class index, or -1 for caption-only data
+  std::string error;                  // non-empty: this record is bad (says why); skip it and count it
   bool ok() const { return error.empty(); }
 };
 
@@ -157,10 +157,11 @@ std::unique_ptr<Dataset> read_shards(const std::vector<std::string>& shards, con
 namespace clip::data {
 
 // A view of some examples of another data set (by index), e.g. a held-out split.
-std::unique_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices, const std::string& name);
+std::unique_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices,
+                                const std::string& name);
 
 // Splits `base` into (train, held-out) with `held_out` examples drawn by a permutation from `seed`.
 std::pair<std::unique_ptr<Dataset>, std::unique_ptr<Dataset>> split_held_out(std::shared_ptr<const Dataset> base,
-                                                                              size_t held_out, uint64_t seed);
+                                                                             size_t held_out, uint64_t seed);
 
 }  // namespace clip::data

@@ -24,10 +24,10 @@ namespace clip::eval {
 
 struct ExtractOptions {
   int batch_size = 64;
-  int threads = 0;        // decoding / preprocessing threads (<= 0: all cores)
+  int threads = 0;               // decoding / preprocessing threads (<= 0: all cores)
   ProgressCallback on_progress;  // stage "features", after each batch (null: not reported)
   bool progress = true;          // false: on_progress is not called
-  size_t limit = 0;       // > 0: only the first `limit` examples
+  size_t limit = 0;              // > 0: only the first `limit` examples
   image::DecodeOptions decode;
   // Non-empty: features are cached in this folder, keyed by model_identity, the data set's
   // description, `limit` and the model's resolution and precision. Needs model_identity.
@@ -42,8 +42,8 @@ struct SkippedExample {
 };
 
 struct FeatureSet {
-  torch::Tensor features;  // float32 [N, D] on the CPU, rows L2-normalized
-  torch::Tensor labels;    // int64 [N]; -1 where the data set has no label
+  torch::Tensor features;                          // float32 [N, D] on the CPU, rows L2-normalized
+  torch::Tensor labels;                            // int64 [N]; -1 where the data set has no label
   std::vector<size_t> indices;                     // the data set index of each row
   std::vector<std::vector<std::string>> captions;  // each row's captions (may be empty)
   std::vector<SkippedExample> skipped;             // bad records and images that failed to decode
@@ -64,10 +64,10 @@ struct ClassificationMetrics {
   int64_t count = 0;  // examples scored
   int k = 5;          // the k of top-k (min(k, classes))
   double top1 = 0, topk = 0;
-  double mean_per_class_recall = 0;       // over classes that have examples
-  std::vector<double> per_class_recall;   // NaN for a class without examples
+  double mean_per_class_recall = 0;      // over classes that have examples
+  std::vector<double> per_class_recall;  // NaN for a class without examples
   std::vector<int64_t> class_counts;
-  torch::Tensor confusion;                // int64 [C, C]: row = true class, column = predicted
+  torch::Tensor confusion;  // int64 [C, C]: row = true class, column = predicted
 };
 
 // logits [N, C] (any scale), labels int64 [N] in [0, C). Ties are broken towards the lower
@@ -109,8 +109,9 @@ RetrievalMetrics retrieval_metrics(const torch::Tensor& similarity, const std::v
 // image_features [N_images, D] (rows L2-normalized, as extract_image_features gives them) and
 // ranked by retrieval_metrics. captions[t] belongs to the image row text_to_image[t]. Used by
 // `clip eval retrieval` and the training report alike.
-RetrievalMetrics retrieval(const Model& model, const torch::Tensor& image_features, const std::vector<std::string>& captions,
-                           const std::vector<int64_t>& text_to_image, int threads = 0);
+RetrievalMetrics retrieval(const Model& model, const torch::Tensor& image_features,
+                           const std::vector<std::string>& captions, const std::vector<int64_t>& text_to_image,
+                           int threads = 0);
 
 // ---- linear probe ---------------------------------------------------------------------------
 
@@ -123,15 +124,15 @@ struct LinearProbeOptions {
   double validation_fraction = 0.2;  // of train, carved out with `seed`
   size_t max_validation = 0;         // > 0: at most this many validation examples
   uint64_t seed = 0;
-  int max_iterations = 1000;         // L-BFGS iterations per fit
+  int max_iterations = 1000;  // L-BFGS iterations per fit
   // Called after each λ is tried with its validation accuracy (null: not reported).
   std::function<void(double lambda, double validation_accuracy)> on_lambda;
 };
 
 struct LinearProbeResult {
   double test_accuracy = 0;
-  double lambda = 0;               // the chosen one
-  double validation_accuracy = 0;  // at the chosen λ
+  double lambda = 0;                             // the chosen one
+  double validation_accuracy = 0;                // at the chosen λ
   std::vector<std::pair<double, double>> sweep;  // (λ, validation accuracy) in the order tried
   int64_t train_count = 0, validation_count = 0, test_count = 0, classes = 0;
   double seconds = 0;
@@ -146,7 +147,7 @@ LinearProbeResult linear_probe(const torch::Tensor& train_x, const torch::Tensor
 // ---- data sets and prompts by name --------------------------------------------------------------
 
 struct DatasetOptions {
-  std::string data_dir;  // mnist, cifar10, cifar100 (and fashion-mnist, default: Debian's folder)
+  std::string data_dir;      // mnist, cifar10, cifar100 (and fashion-mnist, default: Debian's folder)
   data::TableOptions table;  // csv:FILE
 };
 

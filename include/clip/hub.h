@@ -47,11 +47,11 @@ enum class SourceKind {
 
 struct ModelSpec {
   SourceKind kind = SourceKind::kPath;
-  std::string path;                  // kPath
-  std::string repo;                  // kHubRepo and kPretrained
-  std::string revision = "main";     // kHubRepo and kPretrained
+  std::string path;                      // kPath
+  std::string repo;                      // kHubRepo and kPretrained
+  std::string revision = "main";         // kHubRepo and kPretrained
   std::optional<PretrainedEntry> entry;  // kPretrained
-  std::string name;                  // as the user wrote it, for messages
+  std::string name;                      // as the user wrote it, for messages
 };
 
 // Parses a model name without touching the file system. `pretrained` is open_clip's separate
@@ -64,12 +64,12 @@ std::vector<std::string> closest_names(const std::string& name, size_t count = 3
 
 // Where files come from and go. Defaults follow huggingface_hub's environment variables.
 struct HubOptions {
-  std::string cache_dir;   // $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
+  std::string cache_dir;                            // $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
   std::string endpoint = "https://huggingface.co";  // $HF_ENDPOINT
-  std::string token;       // $HF_TOKEN, else the file $HF_HOME/token (~/.cache/huggingface/token)
-  bool offline = false;    // $HF_HUB_OFFLINE=1 (or --offline): never touch the network
+  std::string token;             // $HF_TOKEN, else the file $HF_HOME/token (~/.cache/huggingface/token)
+  bool offline = false;          // $HF_HUB_OFFLINE=1 (or --offline): never touch the network
   std::string openai_cache_dir;  // openai/CLIP's cache: ~/.cache/clip
-  bool progress = true;    // a progress line on stderr when it is a terminal
+  bool progress = true;          // a progress line on stderr when it is a terminal
   // Retries of a failed transfer (5xx, connection reset) and the first backoff (doubled each try).
   int retries = 4;
   double backoff_seconds = 1.0;
@@ -77,10 +77,10 @@ struct HubOptions {
 HubOptions hub_options_from_environment();
 
 struct ResolvedModel {
-  std::string weights;  // the checkpoint file to load
-  std::string config;   // open_clip_config.json or config.json; empty when the weights carry it
+  std::string weights;                         // the checkpoint file to load
+  std::string config;                          // open_clip_config.json or config.json; empty when the weights carry it
   std::optional<PreprocessConfig> preprocess;  // from open_clip_config.json or the table
-  std::string description;  // e.g. "laion/CLIP-ViT-B-32-laion2B-s34B-b79K@main (cache)"
+  std::string description;                     // e.g. "laion/CLIP-ViT-B-32-laion2B-s34B-b79K@main (cache)"
 };
 
 // Resolution order: an existing path; the Hugging Face cache (and openai/CLIP's cache for

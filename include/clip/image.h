@@ -128,7 +128,7 @@ struct SourceInfo {
   Format format = Format::kUnknown;
   Mode mode = Mode::kRGB;
   int width = 0, height = 0;
-  Geometry geometry;  // computed on the decoded (possibly DCT-scaled) size
+  Geometry geometry;   // computed on the decoded (possibly DCT-scaled) size
   int jpeg_scale = 8;  // k of k/8
 };
 
@@ -141,13 +141,11 @@ struct Preprocessed {
 // Resize + centre crop + convert("RGB") of a decoded image (steps 2–4 of the reference).
 Rgb8 resize_crop(const Image& image, int size);
 // Step 5: x/255, CHW, (x − mean) / std, in float32.
-std::vector<float> normalize(const Rgb8& rgb, const std::array<float, 3>& mean,
-                             const std::array<float, 3>& std);
+std::vector<float> normalize(const Rgb8& rgb, const std::array<float, 3>& mean, const std::array<float, 3>& std);
 
 // The whole pipeline on one file's bytes (JPEGs are decoded straight into the resize, only the
 // rows and columns the crop needs, without a full-size copy).
-Preprocessed preprocess(std::string_view bytes, const std::string& name,
-                        const PreprocessOptions& options);
+Preprocessed preprocess(std::string_view bytes, const std::string& name, const PreprocessOptions& options);
 Preprocessed preprocess_file(const std::string& path, const PreprocessOptions& options);
 
 // Reusable preprocessing: keeps its scratch buffers (file bytes, resize buffers, the cropped
@@ -180,14 +178,13 @@ class Preprocessor {
 // that fails sets `error` (naming the file and the reason) and does not stop the others.
 struct BatchItem {
   std::string path;
-  std::string error;  // empty when ok
+  std::string error;                                // empty when ok
   ErrorKind error_kind = ErrorKind::kInvalidInput;  // the failure's kind, when not ok
   Preprocessed result;
   bool ok() const { return error.empty(); }
 };
-std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths,
-                                        const PreprocessOptions& options, int threads = 0,
-                                        bool keep_rgb = false);
+std::vector<BatchItem> preprocess_files(const std::vector<std::string>& paths, const PreprocessOptions& options,
+                                        int threads = 0, bool keep_rgb = false);
 
 // PNG encoding of an RGB image (for inspection: `clip preprocess --png`), and an atomic write.
 std::string encode_png(const Rgb8& rgb);

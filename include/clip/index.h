@@ -23,7 +23,7 @@ namespace clip::index {
 // ---- what an index is built with -----------------------------------------------------------
 
 enum class IndexKind { kFlat, kIvf, kHnsw };
-const char* index_kind_name(IndexKind kind);           // "flat", "ivf", "hnsw"
+const char* index_kind_name(IndexKind kind);              // "flat", "ivf", "hnsw"
 IndexKind index_kind_from_name(const std::string& name);  // throws clip::Error naming the value
 
 struct IndexParams {
@@ -89,9 +89,9 @@ struct SkippedFile {
 
 struct BuildOptions {
   IndexParams params;
-  int batch_size = 32;   // images per forward pass
-  int chunk_size = 256;  // embedded files per work chunk (the unit an interrupted run keeps)
-  int threads = 0;       // decoding threads (0: all cores)
+  int batch_size = 32;           // images per forward pass
+  int chunk_size = 256;          // embedded files per work chunk (the unit an interrupted run keeps)
+  int threads = 0;               // decoding threads (0: all cores)
   ProgressCallback on_progress;  // stages "embedding" (folders, CSV files) and "shards" (null: not reported)
   // Notes as they happen: a resumed run, discarded work of another model, a damaged work chunk
   // (null: not reported). Skipped files and the totals are in the returned BuildReport.
@@ -139,8 +139,8 @@ Manifest read_manifest(const std::string& index_dir);
 Model load_index_model(const Manifest& manifest, torch::Device device = torch::kCPU);
 
 struct Hit {
-  int64_t id = 0;  // row in the index (also the /images/<id> of the HTTP service)
-  float score = 0; // inner product of normalized embeddings (cosine similarity)
+  int64_t id = 0;   // row in the index (also the /images/<id> of the HTTP service)
+  float score = 0;  // inner product of normalized embeddings (cosine similarity)
   std::string path;
 };
 

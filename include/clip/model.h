@@ -32,7 +32,7 @@ enum class Precision { kFP32, kBF16 };
 Precision precision_from_name(const std::string& name);
 
 struct LoadOptions {
-  std::string config_path;          // explicit architecture (our JSON or an HF config.json)
+  std::string config_path;  // explicit architecture (our JSON or an HF config.json)
   torch::Device device = torch::kCPU;
   // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
   // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through

@@ -59,8 +59,8 @@ class Tokenizer {
   // [start] + ids + [end], zero-padded to context_length. With truncate, an over-long text keeps
   // its first context_length ids with the last replaced by the end id; without, it is an error
   // naming the text's index and its token count. threads <= 0: all cores.
-  TokenBatch tokenize(const std::vector<std::string>& texts, int context_length = 77,
-                      bool truncate = true, int threads = 1) const;
+  TokenBatch tokenize(const std::vector<std::string>& texts, int context_length = 77, bool truncate = true,
+                      int threads = 1) const;
 
   int32_t sot_id() const;
   int32_t eot_id() const;

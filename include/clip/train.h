@@ -69,9 +69,9 @@ struct TrainOptions {
   // "tsv:FILE" (image path and caption columns), "wds:PATTERN" (brace-expanded tar shards).
   std::string data = "fashion-mnist";
   std::string image_column = "filepath", caption_column = "title";
-  std::string prompts;          // class names/synonyms/templates (name or JSON); default: the data set's
-  int64_t val_size = 2000;      // held-out examples carved from labelled training data (0: none)
-  std::string data_dir;         // fashion-mnist folder (default: Debian's)
+  std::string prompts;      // class names/synonyms/templates (name or JSON); default: the data set's
+  int64_t val_size = 2000;  // held-out examples carved from labelled training data (0: none)
+  std::string data_dir;     // fashion-mnist folder (default: Debian's)
 
   // Model: a named config or config JSON (from scratch), or a checkpoint (fine-tuning).
   std::string model = "FMNIST-ViT";
@@ -79,13 +79,13 @@ struct TrainOptions {
   bool lock_image = false, lock_text = false;
 
   // Optimization.
-  int batch_size = 256;         // global batch (all ranks, all micro-batches)
-  int accum_steps = 1;          // micro-batches per step (features cached: the loss of the full batch)
-  double epochs = 10;           // a fraction ends the last epoch part way (the schedule spans it exactly)
-  int64_t max_steps = 0;        // > 0: stop after this many steps (the schedule still spans `epochs`)
+  int batch_size = 256;   // global batch (all ranks, all micro-batches)
+  int accum_steps = 1;    // micro-batches per step (features cached: the loss of the full batch)
+  double epochs = 10;     // a fraction ends the last epoch part way (the schedule spans it exactly)
+  int64_t max_steps = 0;  // > 0: stop after this many steps (the schedule still spans `epochs`)
   OptimizerOptions optimizer;
   int64_t warmup_steps = 100;
-  double grad_clip_norm = 0;    // > 0: clip the gradients' global norm
+  double grad_clip_norm = 0;  // > 0: clip the gradients' global norm
   Precision precision = Precision::kBF16;
   bool grad_checkpointing = false;
   LossKind loss = LossKind::kContrastive;
@@ -94,18 +94,18 @@ struct TrainOptions {
 
   // Run.
   std::string out_dir = "runs/train";
-  int64_t save_every = 0;       // steps between checkpoints (0: only at the end)
-  int keep_checkpoints = 2;     // newest kept; older ones pruned
-  std::string resume;           // "", "latest", or a checkpoint file
+  int64_t save_every = 0;    // steps between checkpoints (0: only at the end)
+  int keep_checkpoints = 2;  // newest kept; older ones pruned
+  std::string resume;        // "", "latest", or a checkpoint file
   uint64_t seed = 0;
-  int threads = 0, workers = 0; // libtorch threads; decoding threads (<= 0: all cores)
-  int64_t eval_every = 0;       // steps between held-out zero-shot evaluations (0: each epoch)
-  int64_t log_every = 10;       // steps between metric lines in metrics.jsonl
+  int threads = 0, workers = 0;  // libtorch threads; decoding threads (<= 0: all cores)
+  int64_t eval_every = 0;        // steps between held-out zero-shot evaluations (0: each epoch)
+  int64_t log_every = 10;        // steps between metric lines in metrics.jsonl
   // Labelled data (Fashion-MNIST): at the end, zero-shot on the test split with the held-out
   // templates, a linear probe, retrieval, and report.html (train/final_report.h).
   bool final_eval = true;
-  int64_t probe_train_limit = 0;  // > 0: linear-probe training examples used (speed)
-  double stop_after_seconds = 0;  // > 0: stop (with a checkpoint) once this much time has passed
+  int64_t probe_train_limit = 0;                 // > 0: linear-probe training examples used (speed)
+  double stop_after_seconds = 0;                 // > 0: stop (with a checkpoint) once this much time has passed
   const std::atomic<bool>* stop_flag = nullptr;  // set (e.g. by SIGINT): stop with a checkpoint
 };
 
@@ -113,16 +113,16 @@ struct TrainResult {
   int64_t steps = 0, samples = 0, skipped = 0;
   double seconds = 0, final_loss = 0, val_top1 = -1;
   double test_zeroshot_top1 = -1, linear_probe_accuracy = -1;  // the final evaluation, when run
-  bool interrupted = false;     // stopped early (stop_after_seconds or a signal), resumable
-  std::string model_path;       // the final weights (safetensors, config in the metadata)
+  bool interrupted = false;  // stopped early (stop_after_seconds or a signal), resumable
+  std::string model_path;    // the final weights (safetensors, config in the metadata)
 };
 
 // Where a run stands after a step, for a progress display.
 struct TrainProgress {
   int64_t step = 0, total_steps = 0;
   double loss = 0, lr = 0, temperature = 0;
-  double samples_per_s = 0;     // over the current logging window
-  double eta_s = 0;             // the remaining steps at that rate
+  double samples_per_s = 0;  // over the current logging window
+  double eta_s = 0;          // the remaining steps at that rate
 };
 
 // What a run tells as it goes, on rank 0 (a checkpoint skipped on resume: on every rank, each

@@ -61,8 +61,9 @@ void register_classify(CLI::App& app) {
   cmd->add_option("images", o->images, "Image files")->required()->check(CLI::ExistingFile);
   cmd->add_option("--labels", o->labels, "Comma-separated class names");
   cmd->add_option("--labels-file", o->labels_file, "Class names, one a line")->check(CLI::ExistingFile);
-  cmd->add_option("--templates", o->templates_file, "Prompt templates with {} for the class, one a line "
-                                                    "(default: \"a photo of a {}.\")")
+  cmd->add_option("--templates", o->templates_file,
+                  "Prompt templates with {} for the class, one a line "
+                  "(default: \"a photo of a {}.\")")
       ->check(CLI::ExistingFile);
   cmd->add_option("--top-k", o->top_k, "Predictions to show per image")->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", o->json, "Print JSON");

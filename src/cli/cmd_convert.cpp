@@ -17,7 +17,9 @@ void run_convert(const ConvertOptions& o) {
   LoadOptions lo;
   lo.config_path = o.config;
   const Model model = Model::load(o.input, lo);
-  const torch::ScalarType st = o.dtype == "f16" ? torch::kFloat16 : o.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  const torch::ScalarType st = o.dtype == "f16"    ? torch::kFloat16
+                               : o.dtype == "bf16" ? torch::kBFloat16
+                                                   : torch::kFloat32;
   const size_t count = model.save_safetensors(o.output, st);
   std::fprintf(stderr, "wrote %zu tensors (%s) to %s\n", count, o.dtype.c_str(), o.output.c_str());
 }
@@ -26,7 +28,8 @@ void run_convert(const ConvertOptions& o) {
 
 void register_convert(CLI::App& app) {
   auto o = std::make_shared<ConvertOptions>();
-  CLI::App* cmd = app.add_subcommand("convert", "Convert a checkpoint to one safetensors file (config in its metadata)");
+  CLI::App* cmd =
+      app.add_subcommand("convert", "Convert a checkpoint to one safetensors file (config in its metadata)");
   cmd->add_option("input", o->input, "Checkpoint file or folder")->required();
   cmd->add_option("output", o->output, "Output .safetensors file")->required();
   cmd->add_option("--config", o->config, "Architecture as JSON")->check(CLI::ExistingFile);

@@ -42,7 +42,9 @@ eval::DatasetOptions dataset_options(const EvalOptions& o, bool labels) {
   if (!o.csv_separator.empty()) {
     if (o.csv_separator == "\\t" || o.csv_separator == "tab") d.table.separator = '\t';
     else if (o.csv_separator.size() == 1) d.table.separator = o.csv_separator[0];
-    else throw CLI::ValidationError("--csv-separator", "expected one character or \"tab\", found \"" + o.csv_separator + "\"");
+    else
+      throw CLI::ValidationError("--csv-separator",
+                                 "expected one character or \"tab\", found \"" + o.csv_separator + "\"");
   }
   return d;
 }
@@ -87,7 +89,8 @@ eval::ClassPrompts class_prompts(const EvalOptions& o, const data::Dataset& ds) 
   if (p.classes.empty()) p.classes = ds.class_names();
   if (p.templates.empty()) p.templates = {"a photo of a {}."};
   if (p.classes.empty())
-    throw Error(o.dataset + ": the data set names no classes; give them with --classes FILE (one a line, in label order)");
+    throw Error(o.dataset +
+                ": the data set names no classes; give them with --classes FILE (one a line, in label order)");
   return p;
 }
 
@@ -96,12 +99,14 @@ void run_zeroshot(const EvalOptions& o) {
   const auto ds = eval::open_dataset(o.dataset, o.split, dataset_options(o, true));
   const eval::ClassPrompts prompts = class_prompts(o, *ds);
   const eval::FeatureSet f = eval::extract_image_features(model, *ds, extract_options(o));
-  const eval::ZeroShotResult r = eval::zero_shot(model, f, prompts.classes, prompts.templates, o.top_k, o.model.threads);
+  const eval::ZeroShotResult r =
+      eval::zero_shot(model, f, prompts.classes, prompts.templates, o.top_k, o.model.threads);
   const auto& m = r.metrics;
   std::printf("zero-shot  %s  (%lld examples, %zu classes, %zu templates)\n", ds->description().c_str(),
               static_cast<long long>(m.count), prompts.classes.size(), prompts.templates.size());
-  std::printf("  top-1                  %7.2f%%\n  top-%-2d                 %7.2f%%\n  mean per-class recall  %7.2f%%\n",
-              100 * m.top1, m.k, 100 * m.topk, 100 * m.mean_per_class_recall);
+  std::printf(
+      "  top-1                  %7.2f%%\n  top-%-2d                 %7.2f%%\n  mean per-class recall  %7.2f%%\n",
+      100 * m.top1, m.k, 100 * m.topk, 100 * m.mean_per_class_recall);
   if (prompts.classes.size() <= 20)
     for (size_t c = 0; c < prompts.classes.size(); ++c)
       std::printf("    %-24s %7.2f%%  (%lld)\n", prompts.classes[c].c_str(), 100 * m.per_class_recall[c],
@@ -110,7 +115,8 @@ void run_zeroshot(const EvalOptions& o) {
   settings["classes"] = prompts.classes;
   settings["templates"] = prompts.templates;
   settings["prompts_from"] = o.classes_file.empty() && o.templates_file.empty() ? prompts.source : "flags";
-  finish(o, eval::report_json("zeroshot", ds->description(), o.model.model, eval::to_json(m, prompts.classes), settings, f.skipped));
+  finish(o, eval::report_json("zeroshot", ds->description(), o.model.model, eval::to_json(m, prompts.classes), settings,
+                              f.skipped));
 }
 
 std::vector<double> parse_lambdas(const std::string& s) {
@@ -149,7 +155,8 @@ void run_linear_probe(const EvalOptions& o) {
   const eval::LinearProbeResult r = eval::linear_probe(train.features, train.labels, test.features, test.labels, lp);
   std::printf("linear probe  train: %s  test: %s\n", train_ds->description().c_str(), test_ds->description().c_str());
   std::printf("  lambda      validation accuracy\n");
-  for (const auto& [l, a] : r.sweep) std::printf("  %-10.3g  %7.2f%%%s\n", l, 100 * a, l == r.lambda ? "  <- chosen" : "");
+  for (const auto& [l, a] : r.sweep)
+    std::printf("  %-10.3g  %7.2f%%%s\n", l, 100 * a, l == r.lambda ? "  <- chosen" : "");
   std::printf("  test accuracy  %7.2f%%  (%lld examples, %lld classes, fit %.1f s)\n", 100 * r.test_accuracy,
               static_cast<long long>(r.test_count), static_cast<long long>(r.classes), r.seconds);
   nlohmann::json settings = common_settings(o, model);
@@ -164,7 +171,8 @@ void run_linear_probe(const EvalOptions& o) {
     s.source = "test " + s.source;
     skipped.push_back(s);
   }
-  finish(o, eval::report_json("linear-probe", test_ds->description(), o.model.model, eval::to_json(r), settings, skipped));
+  finish(o,
+         eval::report_json("linear-probe", test_ds->description(), o.model.model, eval::to_json(r), settings, skipped));
 }
 
 void run_retrieval(const EvalOptions& o) {
@@ -183,12 +191,12 @@ void run_retrieval(const EvalOptions& o) {
   std::printf("retrieval  %s  (%lld images, %zu captions)\n", ds->description().c_str(),
               static_cast<long long>(f.features.size(0)), texts.size());
   std::printf("                  R@1      R@5     R@10   mean rank  median rank\n");
-  for (const auto& [name, r] : {std::pair<const char*, eval::RecallAtK>{"image -> text", m.image_to_text},
-                                {"text -> image", m.text_to_image}})
-    std::printf("  %-13s %6.2f%%  %6.2f%%  %6.2f%%  %9.1f  %11.1f\n", name, 100 * r.r1, 100 * r.r5, 100 * r.r10, r.mean_rank,
-                r.median_rank);
-  finish(o, eval::report_json("retrieval", ds->description(), o.model.model, eval::to_json(m), common_settings(o, model),
-                              f.skipped));
+  for (const auto& [name, r] :
+       {std::pair<const char*, eval::RecallAtK>{"image -> text", m.image_to_text}, {"text -> image", m.text_to_image}})
+    std::printf("  %-13s %6.2f%%  %6.2f%%  %6.2f%%  %9.1f  %11.1f\n", name, 100 * r.r1, 100 * r.r5, 100 * r.r10,
+                r.mean_rank, r.median_rank);
+  finish(o, eval::report_json("retrieval", ds->description(), o.model.model, eval::to_json(m),
+                              common_settings(o, model), f.skipped));
 }
 
 void add_common(CLI::App* cmd, EvalOptions& o) {
@@ -197,11 +205,13 @@ void add_common(CLI::App* cmd, EvalOptions& o) {
                   "fashion-mnist, mnist, cifar10, cifar100, folder:DIR, csv:FILE, tsv:FILE or wds:PATTERN")
       ->required();
   cmd->add_option("--split", o.split, "train or test (named data sets)")->check(CLI::IsMember({"train", "test"}));
-  cmd->add_option("--data-dir", o.data_dir, "Folder of mnist / cifar10 / cifar100 (fashion-mnist: Debian's by default)");
+  cmd->add_option("--data-dir", o.data_dir,
+                  "Folder of mnist / cifar10 / cifar100 (fashion-mnist: Debian's by default)");
   cmd->add_option("--batch-size", o.batch_size, "Images per model call")->check(CLI::Range(1, 65536));
   cmd->add_option("--limit", o.limit, "Only the first N examples (0: all)");
   cmd->add_option("--json", o.json_out, "Write the results as JSON to this file");
-  cmd->add_option("--cache-dir", o.cache_dir, "Cache image features here (.npy), keyed by model file, data set and resolution");
+  cmd->add_option("--cache-dir", o.cache_dir,
+                  "Cache image features here (.npy), keyed by model file, data set and resolution");
   cmd->add_flag("--no-progress", o.no_progress, "No progress bar or per-step lines");
   cmd->add_option("--csv-img-key", o.csv_img_key, "csv:/tsv: image path column");
   cmd->add_option("--csv-caption-key", o.csv_caption_key, "csv:/tsv: caption column");
@@ -218,8 +228,10 @@ void register_eval(CLI::App& app) {
   auto zs = std::make_shared<EvalOptions>();
   CLI::App* z = eval->add_subcommand("zeroshot", "Zero-shot classification accuracy (class names x prompt templates)");
   add_common(z, *zs);
-  z->add_option("--classes", zs->classes_file, "Class names in label order: one a line, or JSON")->check(CLI::ExistingFile);
-  z->add_option("--templates", zs->templates_file, "Prompt templates with {}: one a line, or JSON")->check(CLI::ExistingFile);
+  z->add_option("--classes", zs->classes_file, "Class names in label order: one a line, or JSON")
+      ->check(CLI::ExistingFile);
+  z->add_option("--templates", zs->templates_file, "Prompt templates with {}: one a line, or JSON")
+      ->check(CLI::ExistingFile);
   z->add_option("--top-k", zs->top_k, "k of the top-k accuracy")->check(CLI::Range(1, 100000));
   z->callback([zs] { run_zeroshot(*zs); });
 
@@ -227,7 +239,8 @@ void register_eval(CLI::App& app) {
   CLI::App* l = eval->add_subcommand("linear-probe", "Logistic regression on frozen image features (L-BFGS, L2 sweep)");
   add_common(l, *lp);
   l->add_option("--train-dataset", lp->train_dataset, "Training data set (default: --dataset)");
-  l->add_option("--train-split", lp->train_split, "Split of the training data set")->check(CLI::IsMember({"train", "test"}));
+  l->add_option("--train-split", lp->train_split, "Split of the training data set")
+      ->check(CLI::IsMember({"train", "test"}));
   l->add_option("--lambdas", lp->lambdas, "L2 strengths to try, comma-separated (default: a sweep 1e-6..1e2, refined)");
   l->add_option("--validation-fraction", lp->validation_fraction, "Share of train held out to choose lambda")
       ->check(CLI::Range(0.01, 0.9));

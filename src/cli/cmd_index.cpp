@@ -75,25 +75,30 @@ void run_update(const IndexUpdateOptions& o) {
 }  // namespace
 
 void register_index(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand("index", "Build and update an embedding index of images (for `clip search`, `clip serve`)");
+  CLI::App* cmd =
+      app.add_subcommand("index", "Build and update an embedding index of images (for `clip search`, `clip serve`)");
   cmd->require_subcommand(1);
 
   auto b = std::make_shared<IndexBuildOptions>();
-  CLI::App* build = cmd->add_subcommand("build", "Embed every image of a folder, CSV list or tar shards into a new index");
+  CLI::App* build =
+      cmd->add_subcommand("build", "Embed every image of a folder, CSV list or tar shards into a new index");
   add_model_options(build, b->model);
-  build->add_option("--images", b->images,
-                    "A folder (searched recursively), a .csv with a column of image paths, or WebDataset tar shards "
-                    "(x.tar or a brace pattern, quoted: 'shards/{00000..00009}.tar'; a row per image member, "
-                    "its path SHARD#MEMBER)")
+  build
+      ->add_option("--images", b->images,
+                   "A folder (searched recursively), a .csv with a column of image paths, or WebDataset tar shards "
+                   "(x.tar or a brace pattern, quoted: 'shards/{00000..00009}.tar'; a row per image member, "
+                   "its path SHARD#MEMBER)")
       ->required();
   build->add_option("--csv-column", b->csv_column, "CSV column of paths (default: path, filepath or image)");
   build->add_option("--out", b->out, "The index folder to create")->required();
   build->add_option("--index-type", b->index_type, "flat (exact), ivf or hnsw (approximate, for large collections)")
       ->check(CLI::IsMember({"flat", "ivf", "hnsw"}));
-  build->add_option("--nlist", b->params.nlist, "ivf: inverted lists (0: about 4*sqrt(N))")->check(CLI::Range(0, 1 << 24));
+  build->add_option("--nlist", b->params.nlist, "ivf: inverted lists (0: about 4*sqrt(N))")
+      ->check(CLI::Range(0, 1 << 24));
   build->add_option("--nprobe", b->params.nprobe, "ivf: lists searched per query")->check(CLI::Range(1, 1 << 24));
   build->add_option("--hnsw-m", b->params.hnsw_m, "hnsw: neighbours per node")->check(CLI::Range(2, 512));
-  build->add_option("--ef-construction", b->params.ef_construction, "hnsw: build-time candidates")->check(CLI::Range(1, 1 << 16));
+  build->add_option("--ef-construction", b->params.ef_construction, "hnsw: build-time candidates")
+      ->check(CLI::Range(1, 1 << 16));
   build->add_option("--ef-search", b->params.ef_search, "hnsw: search-time candidates")->check(CLI::Range(1, 1 << 16));
   build->add_option("--batch", b->batch, "Images per forward pass")->check(CLI::Range(1, 4096));
   build->add_option("--chunk", b->chunk, "Images per saved work chunk (what an interrupted build keeps)")
@@ -101,7 +106,8 @@ void register_index(CLI::App& app) {
   build->callback([b] { run_build(*b); });
 
   auto u = std::make_shared<IndexUpdateOptions>();
-  CLI::App* update = cmd->add_subcommand("update", "Embed new and changed images of the index's source, drop deleted ones");
+  CLI::App* update =
+      cmd->add_subcommand("update", "Embed new and changed images of the index's source, drop deleted ones");
   update->add_option("--index", u->index, "The index folder")->required();
   update->add_option("--threads", u->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   update->add_option("--device", u->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));

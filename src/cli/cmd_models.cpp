@@ -96,7 +96,8 @@ void run_list(const ModelsOptions& o) {
   std::printf("%-48s %-10s %-56s %s\n", "NAME", "OPENAI", "HUB REPO", "CACHED");
   for (const Row& r : rows) {
     if (o.cached_only && !r.cached) continue;
-    const std::string cached = r.cached ? "yes, " + megabytes(r.bytes) : (r.bytes ? "partly, " + megabytes(r.bytes) : "");
+    const std::string cached =
+        r.cached ? "yes, " + megabytes(r.bytes) : (r.bytes ? "partly, " + megabytes(r.bytes) : "");
     std::printf("%-48s %-10s %-56s %s\n", r.name.c_str(), r.openai_name.c_str(), r.repo.c_str(), cached.c_str());
   }
   std::fprintf(stderr, "cache: %s\n", h.cache_dir.c_str());
@@ -118,7 +119,8 @@ void run_rm(const ModelsOptions& o) {
     throw Error("clip models rm " + o.name + ": removes models from the Hugging Face cache only, not files or folders");
   const hub::HubOptions h = hub_options(o.offline);
   const hub::RepoCache cache(h.cache_dir, spec.repo);
-  if (!cache.exists()) throw Error(o.name + ": " + spec.repo + " is not in the cache (" + h.cache_dir + ")", ErrorKind::kNotFound);
+  if (!cache.exists())
+    throw Error(o.name + ": " + spec.repo + " is not in the cache (" + h.cache_dir + ")", ErrorKind::kNotFound);
   const uint64_t bytes = cache.size_on_disk();
   cache.remove();
   std::printf("removed %s (%s)\n", cache.folder().c_str(), megabytes(bytes).c_str());

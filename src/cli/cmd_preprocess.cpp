@@ -38,7 +38,8 @@ std::array<float, 3> three_floats(const std::string& s, const char* flag) {
   size_t at = 0;
   for (int i = 0; i < 3; ++i) {
     const size_t end = i < 2 ? s.find(',', at) : s.size();
-    if (end == std::string::npos) throw CLI::ValidationError(flag, "expected three comma-separated numbers, found \"" + s + "\"");
+    if (end == std::string::npos)
+      throw CLI::ValidationError(flag, "expected three comma-separated numbers, found \"" + s + "\"");
     try {
       size_t used = 0;
       v[i] = std::stof(s.substr(at, end - at), &used);
@@ -83,9 +84,9 @@ void run_preprocess(const PreprocessCliOptions& o) {
     const image::SourceInfo& s = it.result.source;
     const image::Geometry& g = s.geometry;
     if (!o.quiet) {
-      std::printf("%s: %s %s %dx%d -> resized %dx%d, crop at (%d, %d), %dx%d", it.path.c_str(), image::format_name(s.format),
-                  image::mode_name(s.mode), s.width, s.height, g.resized_width, g.resized_height, g.crop_left,
-                  g.crop_top, o.size, o.size);
+      std::printf("%s: %s %s %dx%d -> resized %dx%d, crop at (%d, %d), %dx%d", it.path.c_str(),
+                  image::format_name(s.format), image::mode_name(s.mode), s.width, s.height, g.resized_width,
+                  g.resized_height, g.crop_left, g.crop_top, o.size, o.size);
       if (s.jpeg_scale != 8) std::printf(" (JPEG decoded at %d/8)", s.jpeg_scale);
       std::printf("\n");
     }
@@ -108,7 +109,8 @@ void register_preprocess(CLI::App& app) {
       "preprocess", "CLIP's image preprocessing (Pillow-exact): resize, centre crop, normalize; write the model input");
   cmd->add_option("files", o->files, "Image files (JPEG, PNG, WebP, BMP, GIF; the format is read from the bytes)")
       ->required();
-  cmd->add_option("--size", o->size, "Model input resolution (short side, then centre crop)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--size", o->size, "Model input resolution (short side, then centre crop)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--out", o->out, "Write the model input: .npy float32 [N, 3, size, size], rows in file order");
   cmd->add_option("--png", o->png, "Write the cropped RGB image as PNG (several files: NAME_<i>.png)");
   cmd->add_option("--mean", o->mean, "Per-channel mean R,G,B (default CLIP's 0.48145466,0.4578275,0.40821073)");

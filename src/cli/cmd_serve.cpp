@@ -26,10 +26,8 @@ namespace {
 std::atomic<int> g_stop_signal{0};
 std::atomic<bool> g_reload_signal{false};
 extern "C" void record_signal(int sig) {
-  if (sig == SIGHUP)
-    g_reload_signal.store(true);
-  else
-    g_stop_signal.store(sig);
+  if (sig == SIGHUP) g_reload_signal.store(true);
+  else g_stop_signal.store(sig);
 }
 
 struct ServeCliOptions {
@@ -89,7 +87,8 @@ void run_serve(ServeCliOptions o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const int sig = g_stop_signal.load();
     if (sig == SIGINT || sig == SIGTERM) {
-      std::fprintf(stderr, "clip serve: %s received, finishing requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      std::fprintf(stderr, "clip serve: %s received, finishing requests in flight\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
     if (g_reload_signal.exchange(false)) server.reload_index();
@@ -114,13 +113,16 @@ void run_serve(ServeCliOptions o) {
 void register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeCliOptions>();
   serve::ServerOptions& s = o->server;
-  CLI::App* cmd = app.add_subcommand("serve", "HTTP service: /embed, /classify, /search, /images, a web page at /; OpenAI's /v1/embeddings; immich's /predict");
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "HTTP service: /embed, /classify, /search, /images, a web page at /; OpenAI's /v1/embeddings; immich's /predict");
   cmd->add_option("--model", s.models,
                   "A model name or checkpoint (docs/models.md), as MODEL or NAME=MODEL (the name requests use; "
                   "default: the file stem of a path, the name as given otherwise); repeat to serve several, the first "
                   "is the default (with --index: the index's model)");
   add_model_name_options(cmd, o->pretrained, o->offline);
-  cmd->add_option("--max-models", s.max_models, "Models loaded at once; the least recently used is unloaded (0: no limit)")
+  cmd->add_option("--max-models", s.max_models,
+                  "Models loaded at once; the least recently used is unloaded (0: no limit)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   cmd->add_option("--max-memory-mib", o->max_memory_mib,
                   "MiB of weights of the loaded models; the least recently used is unloaded (0: no limit)")
@@ -130,27 +132,34 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
   cmd->add_option("--host", s.host, "Address to listen on");
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--io-threads", s.io_threads, "Threads serving the connections")->check(CLI::Range(1, 64));
   cmd->add_option("--allowed-hosts", s.allowed_hosts,
                   "Host header values accepted besides the bound address (name or name:port; * for any)")
       ->delimiter(',');
-  auto* key = cmd->add_option("--api-key", s.api_key, "Require \"Authorization: Bearer KEY\" (visible in ps: prefer --api-key-file)");
+  auto* key = cmd->add_option("--api-key", s.api_key,
+                              "Require \"Authorization: Bearer KEY\" (visible in ps: prefer --api-key-file)");
   cmd->add_option("--api-key-file", o->api_key_file, "Require the key on the first line of this file")
       ->check(CLI::ExistingFile)
       ->excludes(key);
   cmd->add_option("--reload-interval", s.reload_interval_seconds,
                   "Seconds between checks of the index for a new generation (0: only on SIGHUP)")
       ->check(CLI::Range(0, 86400));
-  cmd->add_option("--max-connections", s.max_connections, "Open connections at once (503 beyond)")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--inference-threads", o->inference_threads, "libtorch threads (0: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--max-body-mib", o->max_body_mib, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-connections", s.max_connections, "Open connections at once (503 beyond)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--inference-threads", o->inference_threads, "libtorch threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--max-body-mib", o->max_body_mib, "Largest request body in MiB (413 beyond)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--max-pixels", s.max_pixels, "Largest uploaded image in pixels (413 beyond)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
   cmd->add_option("--timeout", s.timeout_seconds, "Seconds to read a request's body or write a response")
       ->check(CLI::Range(1, 3600));
-  cmd->add_option("--header-timeout", s.header_timeout_seconds, "Seconds to receive a request's header")->check(CLI::Range(1, 3600));
-  cmd->add_option("--idle-timeout", s.idle_timeout_seconds, "Seconds a kept-alive connection may wait for its next request")
+  cmd->add_option("--header-timeout", s.header_timeout_seconds, "Seconds to receive a request's header")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--idle-timeout", s.idle_timeout_seconds,
+                  "Seconds a kept-alive connection may wait for its next request")
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--shutdown-grace", s.shutdown_grace_seconds, "Seconds requests in flight may finish after SIGTERM")
       ->check(CLI::Range(0, 600));

@@ -23,11 +23,16 @@ void run_similarity(const SimilarityOptions& o) {
   const torch::Tensor logits = model.logits(img, txt);
   const torch::Tensor probs = torch::softmax(logits, 1);
   if (o.json) {
-    nlohmann::json out = {{"images", o.images}, {"texts", o.texts}, {"logit_scale", model.logit_scale()}, {"pairs", nlohmann::json::array()}};
+    nlohmann::json out = {{"images", o.images},
+                          {"texts", o.texts},
+                          {"logit_scale", model.logit_scale()},
+                          {"pairs", nlohmann::json::array()}};
     for (size_t i = 0; i < o.images.size(); ++i)
       for (size_t j = 0; j < o.texts.size(); ++j)
-        out["pairs"].push_back({{"image", o.images[i]}, {"text", o.texts[j]},
-                                {"cosine", cosine[i][j].item<float>()}, {"logit", logits[i][j].item<float>()},
+        out["pairs"].push_back({{"image", o.images[i]},
+                                {"text", o.texts[j]},
+                                {"cosine", cosine[i][j].item<float>()},
+                                {"logit", logits[i][j].item<float>()},
                                 {"probability", probs[i][j].item<float>()}});
     std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return;
@@ -35,8 +40,8 @@ void run_similarity(const SimilarityOptions& o) {
   std::printf("%-32s %-40s %9s %9s %9s\n", "image", "text", "cosine", "logit", "softmax");
   for (size_t i = 0; i < o.images.size(); ++i)
     for (size_t j = 0; j < o.texts.size(); ++j)
-      std::printf("%-32s %-40s %9.4f %9.3f %9.4f\n", o.images[i].c_str(), o.texts[j].c_str(), cosine[i][j].item<float>(),
-                  logits[i][j].item<float>(), probs[i][j].item<float>());
+      std::printf("%-32s %-40s %9.4f %9.3f %9.4f\n", o.images[i].c_str(), o.texts[j].c_str(),
+                  cosine[i][j].item<float>(), logits[i][j].item<float>(), probs[i][j].item<float>());
 }
 
 }  // namespace

@@ -28,14 +28,25 @@ struct TrainFlags {
 
 // The flag of each TrainOptions field that an OptionError can name.
 std::string flag_of(const std::string& field) {
-  static const std::map<std::string, std::string> flags{
-      {"accum_steps", "--accum-steps"},   {"batch_size", "--batch-size"},     {"context_length", "--context-length"},
-      {"data", "--data"},                 {"dist_timeout_s", "--dist-timeout"}, {"epochs", "--epochs"},
-      {"eval_every", "--eval-every"},     {"grad_clip_norm", "--grad-clip"},  {"keep_checkpoints", "--keep"},
-      {"local_loss", "--local-loss"},     {"lock_image", "--lock-image"},     {"lock_text", "--lock-text"},
-      {"log_every", "--log-every"},       {"max_steps", "--steps"},           {"out_dir", "--out"},
-      {"resume", "--resume"},             {"save_every", "--save-every"},     {"vocab_size", "--vocab-size"},
-      {"warmup_steps", "--warmup"}};
+  static const std::map<std::string, std::string> flags{{"accum_steps", "--accum-steps"},
+                                                        {"batch_size", "--batch-size"},
+                                                        {"context_length", "--context-length"},
+                                                        {"data", "--data"},
+                                                        {"dist_timeout_s", "--dist-timeout"},
+                                                        {"epochs", "--epochs"},
+                                                        {"eval_every", "--eval-every"},
+                                                        {"grad_clip_norm", "--grad-clip"},
+                                                        {"keep_checkpoints", "--keep"},
+                                                        {"local_loss", "--local-loss"},
+                                                        {"lock_image", "--lock-image"},
+                                                        {"lock_text", "--lock-text"},
+                                                        {"log_every", "--log-every"},
+                                                        {"max_steps", "--steps"},
+                                                        {"out_dir", "--out"},
+                                                        {"resume", "--resume"},
+                                                        {"save_every", "--save-every"},
+                                                        {"vocab_size", "--vocab-size"},
+                                                        {"warmup_steps", "--warmup"}};
   const auto it = flags.find(field);
   return it == flags.end() ? field : it->second;
 }
@@ -89,7 +100,9 @@ void run_train(TrainFlags& f) {
   std::printf("steps %lld, samples %lld, %.1f s, final loss %.4f", static_cast<long long>(r.steps),
               static_cast<long long>(r.samples), r.seconds, r.final_loss);
   if (r.val_top1 >= 0) std::printf(", held-out zero-shot top-1 %.2f%%", 100 * r.val_top1);
-  if (r.skipped) std::printf(", %lld bad samples skipped (listed in %s/metrics.jsonl)", static_cast<long long>(r.skipped), o.out_dir.c_str());
+  if (r.skipped)
+    std::printf(", %lld bad samples skipped (listed in %s/metrics.jsonl)", static_cast<long long>(r.skipped),
+                o.out_dir.c_str());
   std::printf("\n");
   if (r.interrupted) {
     std::printf("stopped early; continue with: clip train ... --out %s --resume latest\n", o.out_dir.c_str());
@@ -106,49 +119,67 @@ void run_train(TrainFlags& f) {
 void register_train(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   train::TrainOptions& o = f->o;
-  CLI::App* cmd = app.add_subcommand("train", "Train CLIP from scratch or fine-tune a checkpoint on image-caption pairs");
-  cmd->add_option("--data", o.data, "fashion-mnist, csv:FILE, tsv:FILE or wds:SHARDS (brace lists)")->capture_default_str();
+  CLI::App* cmd =
+      app.add_subcommand("train", "Train CLIP from scratch or fine-tune a checkpoint on image-caption pairs");
+  cmd->add_option("--data", o.data, "fashion-mnist, csv:FILE, tsv:FILE or wds:SHARDS (brace lists)")
+      ->capture_default_str();
   cmd->add_option("--csv-img-key", o.image_column, "Image path column of a CSV/TSV")->capture_default_str();
   cmd->add_option("--csv-caption-key", o.caption_column, "Caption column of a CSV/TSV")->capture_default_str();
   cmd->add_option("--prompts", o.prompts, "Class names, synonyms and templates (name or JSON) for labelled data");
   cmd->add_option("--val-size", o.val_size, "Held-out examples of labelled data for zero-shot checks (0: none)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--data-dir", o.data_dir, "Folder of the Fashion-MNIST files (default: Debian's)");
   cmd->add_option("--model", o.model, "A named config or config JSON (from scratch), or a checkpoint to fine-tune")
       ->capture_default_str();
   cmd->add_option("--vocab-size", o.vocab_size, "From scratch: a smaller BPE vocabulary (OpenAI's first merges)")
       ->check(CLI::Range(514, 49408));
-  cmd->add_option("--context-length", o.context_length, "From scratch: the text context length")->check(CLI::Range(2, 4096));
+  cmd->add_option("--context-length", o.context_length, "From scratch: the text context length")
+      ->check(CLI::Range(2, 4096));
   cmd->add_flag("--lock-image", o.lock_image, "Freeze the image tower (LiT)");
   cmd->add_flag("--lock-text", o.lock_text, "Freeze the text tower");
   cmd->add_option("--batch-size", o.batch_size, "Global batch size")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--accum-steps", o.accum_steps, "Micro-batches per step (the loss stays that of the full batch)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", o.epochs, "Epochs (a fraction such as 2.5 ends part way through the last)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", o.max_steps, "Stop after this many steps (needed for tar shards)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--steps", o.max_steps, "Stop after this many steps (needed for tar shards)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", o.optimizer.lr, "Peak learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--beta1", o.optimizer.beta1, "AdamW beta1")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
   cmd->add_option("--beta2", o.optimizer.beta2, "AdamW beta2")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
   cmd->add_option("--eps", o.optimizer.eps, "AdamW epsilon")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--wd", o.optimizer.weight_decay, "Weight decay (not on gains, biases, embeddings, temperature)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--warmup", o.warmup_steps, "Linear warmup steps, then cosine decay")->capture_default_str()
+      ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--grad-clip", o.grad_clip_norm, "Clip the gradients' global norm (0: off)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--precision", f->precision, "fp32 or bf16 (autocast)")->capture_default_str()
+  cmd->add_option("--warmup", o.warmup_steps, "Linear warmup steps, then cosine decay")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--grad-clip", o.grad_clip_norm, "Clip the gradients' global norm (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--precision", f->precision, "fp32 or bf16 (autocast)")
+      ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--grad-checkpointing", o.grad_checkpointing, "Recompute transformer blocks in the backward pass");
-  cmd->add_flag("--local-loss", o.local_loss,
-                "Distributed: each rank computes the loss of its own rows and columns only (same gradients, less compute)");
-  cmd->add_option("--nproc-per-node", f->nproc_per_node, "Start this many worker processes on this machine (one rank each)")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--dist-timeout", o.dist_timeout_s, "Distributed: seconds a rendezvous or collective may take before the run fails")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--loss", f->loss, "contrastive or siglip")->capture_default_str()->check(CLI::IsMember({"contrastive", "siglip"}));
+  cmd->add_flag(
+      "--local-loss", o.local_loss,
+      "Distributed: each rank computes the loss of its own rows and columns only (same gradients, less compute)");
+  cmd->add_option("--nproc-per-node", f->nproc_per_node,
+                  "Start this many worker processes on this machine (one rank each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--dist-timeout", o.dist_timeout_s,
+                  "Distributed: seconds a rendezvous or collective may take before the run fails")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--loss", f->loss, "contrastive or siglip")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"contrastive", "siglip"}));
   cmd->add_option("--out", o.out_dir, "Run folder (checkpoints, metrics, model, plots)")->capture_default_str();
-  cmd->add_option("--save-every", o.save_every, "Steps between checkpoints (0: at the end only)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--save-every", o.save_every, "Steps between checkpoints (0: at the end only)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--keep", o.keep_checkpoints, "Checkpoints kept")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--resume", o.resume, "latest, or a checkpoint file");
   cmd->add_option("--seed", o.seed, "Seed of the initialisation, data order and augmentation")->capture_default_str();
@@ -156,7 +187,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--workers", o.workers, "Data loading threads (0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--eval-every", o.eval_every, "Steps between held-out zero-shot checks (0: each epoch)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--log-every", o.log_every, "Steps between metric lines")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--log-every", o.log_every, "Steps between metric lines")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--time-limit", o.stop_after_seconds, "Stop with a checkpoint after this many seconds (resumable)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-final-eval", o.final_eval, "Skip the final evaluation and report of labelled data");

@@ -10,7 +10,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
                   "or a checkpoint file or folder")
       ->required();
   add_model_name_options(cmd, o.pretrained, o.offline);
-  cmd->add_option("--config", o.config, "Architecture as JSON (ours, open_clip_config.json or a Hugging Face config.json)")
+  cmd->add_option("--config", o.config,
+                  "Architecture as JSON (ours, open_clip_config.json or a Hugging Face config.json)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--threads", o.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
@@ -18,7 +19,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
 }
 
 void add_model_name_options(CLI::App* cmd, std::string& pretrained, bool& offline) {
-  cmd->add_option("--pretrained", pretrained, "open_clip pretrained tag for an architecture --model (e.g. laion2b_s34b_b79k)");
+  cmd->add_option("--pretrained", pretrained,
+                  "open_clip pretrained tag for an architecture --model (e.g. laion2b_s34b_b79k)");
   cmd->add_flag("--offline", offline, "Use the Hugging Face cache only, never download (also HF_HUB_OFFLINE=1)");
 }
 

@@ -26,8 +26,8 @@ void write_embeddings(const std::string& path, const torch::Tensor& features, co
   std::string out;
   for (int64_t i = 0; i < f.size(0); ++i) {
     const float* row = f[i].data_ptr<float>();
-    nlohmann::json j = {{"type", rows[i].kind}, {"input", rows[i].input},
-                        {"embedding", std::vector<float>(row, row + f.size(1))}};
+    nlohmann::json j = {
+        {"type", rows[i].kind}, {"input", rows[i].input}, {"embedding", std::vector<float>(row, row + f.size(1))}};
     out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   util::write_file_atomic(path, out);

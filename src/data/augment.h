@@ -12,7 +12,7 @@ namespace clip::data {
 
 struct AugmentOptions {
   bool enabled = false;
-  double scale_min = 0.9, scale_max = 1.0;          // open_clip's default area fraction
+  double scale_min = 0.9, scale_max = 1.0;  // open_clip's default area fraction
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;
 };
 

@@ -71,9 +71,11 @@ Part read_pickle_part(const std::string& path, const char* label_key) {
   const pk::Value& fortran = p.at(state.items[3]);
   Part part;
   part.pixels = bytes_of(p, p.at(state.items[4]));
-  if (shape.kind != pk::Kind::kTuple || shape.items.size() != 2 || p.at(shape.items[1]).i != static_cast<int64_t>(kPixels))
+  if (shape.kind != pk::Kind::kTuple || shape.items.size() != 2 ||
+      p.at(shape.items[1]).i != static_cast<int64_t>(kPixels))
     throw Error(path + ": \"data\" has shape " + p.describe(state.items[1]) + ", expected (N, 3072)");
-  if (fortran.kind == pk::Kind::kBool && fortran.b) throw Error(path + ": \"data\" is in Fortran order, expected C order");
+  if (fortran.kind == pk::Kind::kBool && fortran.b)
+    throw Error(path + ": \"data\" is in Fortran order, expected C order");
   const int64_t n = p.at(shape.items[0]).i;
   if (n < 0 || part.pixels.size() != static_cast<size_t>(n) * kPixels)
     throw Error(path + ": \"data\" holds " + std::to_string(part.pixels.size()) + " bytes, expected " +
@@ -119,7 +121,8 @@ std::vector<std::string> pickled_names(const std::string& path, const char* key)
   opt.allow_global = &cifar_global_allowed;
   const pk::Pickle p = pk::unpickle(reinterpret_cast<const uint8_t*>(raw.data()), raw.size(), path, opt);
   const pk::Value* names = dict_entry(p, key);
-  if (!names || names->kind != pk::Kind::kList) throw Error(path + ": no \"" + std::string(key) + "\" list of class names");
+  if (!names || names->kind != pk::Kind::kList)
+    throw Error(path + ": no \"" + std::string(key) + "\" list of class names");
   std::vector<std::string> out;
   for (pk::Ref r : names->items) out.push_back(bytes_of(p, p.at(r)));
   return out;
@@ -127,7 +130,8 @@ std::vector<std::string> pickled_names(const std::string& path, const char* key)
 
 class CifarDataset : public Dataset {
  public:
-  CifarDataset(std::string name, std::vector<std::string> files, std::vector<Part> parts, std::vector<std::string> classes)
+  CifarDataset(std::string name, std::vector<std::string> files, std::vector<Part> parts,
+               std::vector<std::string> classes)
       : name_(std::move(name)), files_(std::move(files)), classes_(std::move(classes)) {
     for (size_t f = 0; f < parts.size(); ++f) {
       for (size_t i = 0; i < parts[f].labels.size(); ++i) {
@@ -144,7 +148,8 @@ class CifarDataset : public Dataset {
   std::string description() const override { return name_ + " (" + std::to_string(index_.size()) + " examples)"; }
   Example at(size_t index) const override {
     if (index >= index_.size())
-      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(index_.size()) + " examples)");
+      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(index_.size()) +
+                  " examples)");
     const auto [f, i] = index_[index];
     Example ex;
     ex.source = fs::path(files_[f]).filename().string() + ":" + std::to_string(i);
@@ -182,26 +187,27 @@ std::unique_ptr<Dataset> open_cifar(const std::string& path, const std::string& 
     if (is_file(dir / "data_batch_1.bin") || is_file(dir / "test_batch.bin")) {  // CIFAR-10 binary
       if (train)
         for (int b = 1; b <= 5; ++b) files.push_back((dir / ("data_batch_" + std::to_string(b) + ".bin")).string());
-      else
-        files.push_back((dir / "test_batch.bin").string());
+      else files.push_back((dir / "test_batch.bin").string());
       for (const auto& f : files) parts.push_back(read_binary_part(f, 1));
       const fs::path meta = dir / "batches.meta.txt";
       std::vector<std::string> classes = is_file(meta) ? lines_of(meta.string()) : std::vector<std::string>{};
       if (classes.size() != 10) throw Error(meta.string() + ": expected the 10 CIFAR-10 class names, one a line");
       return std::make_unique<CifarDataset>("cifar10 " + split, files, std::move(parts), std::move(classes));
     }
-    if (is_file(dir / "fine_label_names.txt") && (is_file(dir / "train.bin") || is_file(dir / "test.bin"))) {  // CIFAR-100 binary
+    if (is_file(dir / "fine_label_names.txt") &&
+        (is_file(dir / "train.bin") || is_file(dir / "test.bin"))) {  // CIFAR-100 binary
       files.push_back((dir / (train ? "train.bin" : "test.bin")).string());
       parts.push_back(read_binary_part(files[0], 2));
       std::vector<std::string> classes = lines_of((dir / "fine_label_names.txt").string());
-      if (classes.size() != 100) throw Error((dir / "fine_label_names.txt").string() + ": expected 100 class names, one a line");
+      if (classes.size() != 100)
+        throw Error((dir / "fine_label_names.txt").string() + ": expected 100 class names, one a line");
       return std::make_unique<CifarDataset>("cifar100 " + split, files, std::move(parts), std::move(classes));
     }
-    if (is_file(dir / "batches.meta") && (is_file(dir / "data_batch_1") || is_file(dir / "test_batch"))) {  // CIFAR-10 Python
+    if (is_file(dir / "batches.meta") &&
+        (is_file(dir / "data_batch_1") || is_file(dir / "test_batch"))) {  // CIFAR-10 Python
       if (train)
         for (int b = 1; b <= 5; ++b) files.push_back((dir / ("data_batch_" + std::to_string(b))).string());
-      else
-        files.push_back((dir / "test_batch").string());
+      else files.push_back((dir / "test_batch").string());
       for (const auto& f : files) parts.push_back(read_pickle_part(f, "labels"));
       std::vector<std::string> classes = pickled_names((dir / "batches.meta").string(), "label_names");
       return std::make_unique<CifarDataset>("cifar10 " + split, files, std::move(parts), std::move(classes));
@@ -213,8 +219,10 @@ std::unique_ptr<Dataset> open_cifar(const std::string& path, const std::string& 
       return std::make_unique<CifarDataset>("cifar100 " + split, files, std::move(parts), std::move(classes));
     }
   }
-  throw Error(path + ": no CIFAR files found (expected data_batch_1.bin / test_batch.bin, train.bin / test.bin with "
-              "fine_label_names.txt, or the Python pickles data_batch_1 / test_batch with batches.meta, train / test with meta)");
+  throw Error(path +
+              ": no CIFAR files found (expected data_batch_1.bin / test_batch.bin, train.bin / test.bin with "
+              "fine_label_names.txt, or the Python pickles data_batch_1 / test_batch with batches.meta, train / test "
+              "with meta)");
 }
 
 }  // namespace clip::data

@@ -61,15 +61,16 @@ IdxArray read_idx(const std::string& path, size_t expected_dims) {
   IdxArray a;
   a.bytes = read_maybe_gzip(path);
   const std::string& b = a.bytes;
-  if (b.size() < 4) throw Error(path + ": " + std::to_string(b.size()) + " bytes, too short for an IDX header (4 bytes)");
-  if (b[0] != 0 || b[1] != 0)
-    throw Error(path + ": not an IDX file (the first two bytes must be zero)");
+  if (b.size() < 4)
+    throw Error(path + ": " + std::to_string(b.size()) + " bytes, too short for an IDX header (4 bytes)");
+  if (b[0] != 0 || b[1] != 0) throw Error(path + ": not an IDX file (the first two bytes must be zero)");
   if (static_cast<uint8_t>(b[2]) != 0x08)
     throw Error(path + ": IDX element type " + std::to_string(static_cast<uint8_t>(b[2])) +
                 ", expected 8 (unsigned byte)");
   const size_t dims = static_cast<uint8_t>(b[3]);
   if (dims != expected_dims)
-    throw Error(path + ": IDX file with " + std::to_string(dims) + " dimensions, expected " + std::to_string(expected_dims));
+    throw Error(path + ": IDX file with " + std::to_string(dims) + " dimensions, expected " +
+                std::to_string(expected_dims));
   a.offset = 4 + 4 * dims;
   if (b.size() < a.offset) throw Error(path + ": truncated IDX header (" + std::to_string(b.size()) + " bytes)");
   uint64_t count = 1;
@@ -80,7 +81,8 @@ IdxArray read_idx(const std::string& path, size_t expected_dims) {
   }
   if (b.size() - a.offset != count)
     throw Error(path + ": the header promises " + std::to_string(count) + " bytes of data, the file holds " +
-                std::to_string(b.size() - a.offset) + (b.size() - a.offset < count ? " (truncated)" : " (trailing data)"));
+                std::to_string(b.size() - a.offset) +
+                (b.size() - a.offset < count ? " (truncated)" : " (trailing data)"));
   return a;
 }
 
@@ -101,8 +103,9 @@ class IdxDataset : public Dataset {
     if (!class_names_.empty())
       for (size_t i = 0; i < count_; ++i)
         if (static_cast<uint8_t>(labels_.bytes[labels_.offset + i]) >= class_names_.size())
-          throw Error(labels_path + ": label " + std::to_string(static_cast<uint8_t>(labels_.bytes[labels_.offset + i])) +
-                      " at index " + std::to_string(i) + ", expected < " + std::to_string(class_names_.size()) + " classes");
+          throw Error(labels_path + ": label " +
+                      std::to_string(static_cast<uint8_t>(labels_.bytes[labels_.offset + i])) + " at index " +
+                      std::to_string(i) + ", expected < " + std::to_string(class_names_.size()) + " classes");
     if (name_.empty()) name_ = "idx " + images_path;
     source_prefix_ = images_path.substr(images_path.find_last_of('/') + 1);
   }
@@ -112,7 +115,8 @@ class IdxDataset : public Dataset {
   std::string description() const override { return name_ + " (" + std::to_string(count_) + " examples)"; }
   Example at(size_t index) const override {
     if (index >= count_)
-      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(count_) + " examples)");
+      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(count_) +
+                  " examples)");
     Example ex;
     ex.source = source_prefix_ + ":" + std::to_string(index);
     ex.pixels.mode = image::Mode::kL;
@@ -156,8 +160,9 @@ std::unique_ptr<Dataset> open_fashion_mnist(const std::string& split, const std:
   };
   const std::string images = pick(stem + "-images-idx3-ubyte"), labels = pick(stem + "-labels-idx1-ubyte");
   if (!util::file_exists(images))
-    throw Error("fashion-mnist: " + images + " not found (install the Debian package dataset-fashion-mnist, "
-                "or give the folder holding the IDX files)",
+    throw Error("fashion-mnist: " + images +
+                    " not found (install the Debian package dataset-fashion-mnist, "
+                    "or give the folder holding the IDX files)",
                 ErrorKind::kNotFound);
   return std::make_unique<IdxDataset>(images, labels, fashion_mnist_classes(), "fashion-mnist " + split);
 }

@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 
 bool is_image_name(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp" || ext == ".gif";
 }
 
@@ -37,7 +38,8 @@ class ImageFolderDataset : public Dataset {
       std::sort(files.begin(), files.end());  // directory order is arbitrary: sort for reproducible runs
       for (auto& f : files) items_.push_back({std::move(f), static_cast<int>(c)});
     }
-    if (items_.empty()) throw Error(root + ": no images in the class folders (extensions .jpg .jpeg .png .webp .bmp .gif)");
+    if (items_.empty())
+      throw Error(root + ": no images in the class folders (extensions .jpg .jpeg .png .webp .bmp .gif)");
   }
 
   size_t size() const override { return items_.size(); }
@@ -48,7 +50,8 @@ class ImageFolderDataset : public Dataset {
   }
   Example at(size_t index) const override {
     if (index >= items_.size())
-      throw Error(root_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(items_.size()) + " images)");
+      throw Error(root_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(items_.size()) +
+                  " images)");
     Example ex;
     ex.source = items_[index].path;
     ex.image_path = items_[index].path;

@@ -280,8 +280,8 @@ std::unique_ptr<BatchSource> make_loader(std::shared_ptr<const Dataset> data, Ca
   return std::make_unique<DatasetLoader>(std::move(data), std::move(captions), std::move(tokenizer), options);
 }
 
-std::unique_ptr<BatchSource> make_shard_loader(std::vector<std::string> shards, CaptionFn captions,
-                                               Tokenizer tokenizer, const LoaderOptions& options) {
+std::unique_ptr<BatchSource> make_shard_loader(std::vector<std::string> shards, CaptionFn captions, Tokenizer tokenizer,
+                                               const LoaderOptions& options) {
   return std::make_unique<ShardLoader>(std::move(shards), std::move(captions), std::move(tokenizer), options);
 }
 

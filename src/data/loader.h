@@ -31,11 +31,11 @@ namespace clip::data {
 struct LoaderOptions {
   int image_size = 224;
   int context_length = 77;
-  int batch_size = 256;     // per rank
-  int workers = 0;          // decoding threads (<= 0: all cores)
-  int prefetch = 2;         // batches prepared ahead
+  int batch_size = 256;  // per rank
+  int workers = 0;       // decoding threads (<= 0: all cores)
+  int prefetch = 2;      // batches prepared ahead
   uint64_t seed = 0;
-  AugmentOptions augment;   // off: the evaluation preprocessing (resize short side, centre crop)
+  AugmentOptions augment;  // off: the evaluation preprocessing (resize short side, centre crop)
   std::array<float, 3> mean = image::kClipMean, std = image::kClipStd;
   image::DecodeOptions decode;
   int rank = 0, world_size = 1;
@@ -43,7 +43,7 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  int64_t epoch = 0, index = 0;       // the index-th batch of the epoch
+  int64_t epoch = 0, index = 0;  // the index-th batch of the epoch
   int64_t rows = 0;
   std::vector<float> images;          // rows × 3 × size × size
   std::vector<int64_t> tokens;        // rows × context_length
@@ -75,8 +75,8 @@ std::unique_ptr<BatchSource> make_loader(std::shared_ptr<const Dataset> data, Ca
                                          const LoaderOptions& options);
 // WebDataset shards, streamed through a shuffle buffer; with world_size > 1 each rank reads the
 // shards i ≡ rank (mod world_size) of a per-epoch shuffled shard order all ranks agree on.
-std::unique_ptr<BatchSource> make_shard_loader(std::vector<std::string> shards, CaptionFn captions,
-                                               Tokenizer tokenizer, const LoaderOptions& options);
+std::unique_ptr<BatchSource> make_shard_loader(std::vector<std::string> shards, CaptionFn captions, Tokenizer tokenizer,
+                                               const LoaderOptions& options);
 
 // One example to model input: decode, augment or resize + centre crop, RGB, normalize into
 // `out` (3 × size × size floats). Throws clip::Error naming the example.

@@ -52,9 +52,11 @@ ClassPrompts load_class_prompts(const std::string& name_or_path) {
   if (j.contains("synonyms")) {
     const nlohmann::json& s = j.at("synonyms");
     if (!s.is_array() || s.size() != p.classes.size())
-      throw Error(path + ": \"synonyms\" must be a list with one list per class (" + std::to_string(p.classes.size()) + ")");
+      throw Error(path + ": \"synonyms\" must be a list with one list per class (" + std::to_string(p.classes.size()) +
+                  ")");
     for (size_t i = 0; i < s.size(); ++i) {
-      std::vector<std::string> names = string_list(nlohmann::json{{"s", s[i]}}, "s", path + " synonyms[" + std::to_string(i) + "]");
+      std::vector<std::string> names =
+          string_list(nlohmann::json{{"s", s[i]}}, "s", path + " synonyms[" + std::to_string(i) + "]");
       if (names.empty()) throw Error(path + ": synonyms[" + std::to_string(i) + "] is empty");
       p.synonyms.push_back(std::move(names));
     }

@@ -7,12 +7,14 @@ namespace {
 
 class ShardDataset : public Dataset {
  public:
-  ShardDataset(std::vector<Example> examples, std::string name) : examples_(std::move(examples)), name_(std::move(name)) {}
+  ShardDataset(std::vector<Example> examples, std::string name)
+      : examples_(std::move(examples)), name_(std::move(name)) {}
   size_t size() const override { return examples_.size(); }
   std::string description() const override { return name_ + " (" + std::to_string(examples_.size()) + " examples)"; }
   Example at(size_t index) const override {
     if (index >= examples_.size())
-      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(examples_.size()) + " examples)");
+      throw Error(name_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(examples_.size()) +
+                  " examples)");
     return examples_[index];
   }
 
@@ -23,7 +25,8 @@ class ShardDataset : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> read_shards(const std::vector<std::string>& shards, const std::string& name, size_t max_examples) {
+std::unique_ptr<Dataset> read_shards(const std::vector<std::string>& shards, const std::string& name,
+                                     size_t max_examples) {
   std::vector<Example> examples;
   ShardReader(shards).for_each([&](Example&& ex) {
     examples.push_back(std::move(ex));

@@ -19,8 +19,7 @@ class Subset : public Dataset {
   }
   size_t size() const override { return indices_.size(); }
   Example at(size_t index) const override {
-    if (index >= indices_.size())
-      throw Error(description() + ": index " + std::to_string(index) + " is out of range");
+    if (index >= indices_.size()) throw Error(description() + ": index " + std::to_string(index) + " is out of range");
     return base_->at(indices_[index]);
   }
   std::vector<std::string> class_names() const override { return base_->class_names(); }
@@ -34,12 +33,13 @@ class Subset : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices, const std::string& name) {
+std::unique_ptr<Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices,
+                                const std::string& name) {
   return std::make_unique<Subset>(std::move(base), std::move(indices), name);
 }
 
 std::pair<std::unique_ptr<Dataset>, std::unique_ptr<Dataset>> split_held_out(std::shared_ptr<const Dataset> base,
-                                                                              size_t held_out, uint64_t seed) {
+                                                                             size_t held_out, uint64_t seed) {
   if (held_out >= base->size())
     throw Error(base->description() + ": cannot hold out " + std::to_string(held_out) + " examples (it has " +
                 std::to_string(base->size()) + ")");

@@ -55,7 +55,8 @@ std::vector<Row> parse_records(const std::string& text, char sep) {
           row.error = "a quoted field is not closed before the end of the file";
           i = n;
         } else if (i < n && text[i] != sep && text[i] != '\n' && text[i] != '\r') {
-          row.error = std::string("unexpected character '") + text[i] + "' after a closing quote (expected the separator or the end of the line)";
+          row.error = std::string("unexpected character '") + text[i] +
+                      "' after a closing quote (expected the separator or the end of the line)";
           while (i < n && text[i] != '\n') ++i;  // skip the rest of this line
         }
       } else {
@@ -97,7 +98,8 @@ std::string join(const std::vector<std::string>& v) {
 
 class TableDataset : public Dataset {
  public:
-  TableDataset(const std::string& path, const TableOptions& o) : path_(path), name_(fs::path(path).filename().string()) {
+  TableDataset(const std::string& path, const TableOptions& o)
+      : path_(path), name_(fs::path(path).filename().string()) {
     const char sep = o.separator ? o.separator : (fs::path(path).extension() == ".tsv" ? '\t' : ',');
     const std::string text = util::read_file(path);
     std::vector<Row> rows = parse_records(text, sep);
@@ -130,7 +132,8 @@ class TableDataset : public Dataset {
 
   Example at(size_t index) const override {
     if (index >= rows_.size())
-      throw Error(path_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(rows_.size()) + " rows)");
+      throw Error(path_ + ": example " + std::to_string(index) + " out of range (" + std::to_string(rows_.size()) +
+                  " rows)");
     const Row& row = rows_[index];
     Example ex;
     ex.source = name_ + ":" + std::to_string(row.line);
@@ -139,7 +142,8 @@ class TableDataset : public Dataset {
       return ex;
     }
     if (row.fields.size() != columns_) {
-      ex.error = "found " + std::to_string(row.fields.size()) + " fields, expected " + std::to_string(columns_) + " (as in the header)";
+      ex.error = "found " + std::to_string(row.fields.size()) + " fields, expected " + std::to_string(columns_) +
+                 " (as in the header)";
       return ex;
     }
     const std::string& file = row.fields[image_col_];
@@ -183,7 +187,8 @@ class TableDataset : public Dataset {
     if (given.empty() && !all_numbers) {
       std::set<std::string> names;
       for (const Row& r : rows_)
-        if (r.error.empty() && r.fields.size() == columns_ && !r.fields[label_col_].empty()) names.insert(r.fields[label_col_]);
+        if (r.error.empty() && r.fields.size() == columns_ && !r.fields[label_col_].empty())
+          names.insert(r.fields[label_col_]);
       int k = 0;
       for (const auto& s : names) {
         class_names_.push_back(s);

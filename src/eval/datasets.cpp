@@ -20,12 +20,14 @@ std::string need_dir(const DatasetOptions& o, const std::string& name, const cha
 
 // MNIST's four files, gzipped or not, as LeCun's site named them.
 std::unique_ptr<data::Dataset> open_mnist(const std::string& dir, const std::string& split) {
-  if (split != "train" && split != "test") throw Error("mnist: unknown split \"" + split + "\" (expected train or test)");
+  if (split != "train" && split != "test")
+    throw Error("mnist: unknown split \"" + split + "\" (expected train or test)");
   const std::string stem = dir + "/" + (split == "train" ? "train" : "t10k");
   auto pick = [](const std::string& base) { return util::file_exists(base) ? base : base + ".gz"; };
   const std::string images = pick(stem + "-images-idx3-ubyte"), labels = pick(stem + "-labels-idx1-ubyte");
-  if (!util::file_exists(images)) throw Error("mnist: " + images + " not found (expected the IDX files of MNIST in --data-dir)",
-                                                   ErrorKind::kNotFound);
+  if (!util::file_exists(images))
+    throw Error("mnist: " + images + " not found (expected the IDX files of MNIST in --data-dir)",
+                ErrorKind::kNotFound);
   std::vector<std::string> digits;
   for (int d = 0; d < 10; ++d) digits.push_back(std::to_string(d));
   return data::open_idx(images, labels, digits);
@@ -43,10 +45,12 @@ std::vector<std::string> strings_of(const nlohmann::json& j, const std::string& 
 
 }  // namespace
 
-std::unique_ptr<data::Dataset> open_dataset(const std::string& spec, const std::string& split, const DatasetOptions& o) {
+std::unique_ptr<data::Dataset> open_dataset(const std::string& spec, const std::string& split,
+                                            const DatasetOptions& o) {
   if (spec == "fashion-mnist")
     return o.data_dir.empty() ? data::open_fashion_mnist(split) : data::open_fashion_mnist(split, o.data_dir);
-  if (spec == "mnist") return open_mnist(need_dir(o, spec, "train-images-idx3-ubyte[.gz] and the other IDX files"), split);
+  if (spec == "mnist")
+    return open_mnist(need_dir(o, spec, "train-images-idx3-ubyte[.gz] and the other IDX files"), split);
   if (spec == "cifar10" || spec == "cifar100") {
     auto ds = data::open_cifar(need_dir(o, spec, "the extracted CIFAR folder"), split);
     const bool is100 = ds->class_names().size() == 100;
@@ -55,7 +59,8 @@ std::unique_ptr<data::Dataset> open_dataset(const std::string& spec, const std::
     return ds;
   }
   if (util::starts_with(spec, "folder:")) return data::open_image_folder(spec.substr(7));
-  if (util::starts_with(spec, "csv:") || util::starts_with(spec, "tsv:")) return data::open_table(spec.substr(4), o.table);
+  if (util::starts_with(spec, "csv:") || util::starts_with(spec, "tsv:"))
+    return data::open_table(spec.substr(4), o.table);
   if (util::starts_with(spec, "wds:")) return data::read_shards(data::expand_braces(spec.substr(4)), spec);
   throw Error("unknown data set \"" + spec +
               "\" (expected fashion-mnist, mnist, cifar10, cifar100, folder:DIR, csv:FILE, tsv:FILE or wds:PATTERN)");

@@ -32,7 +32,8 @@ std::string stem(const std::string& dir, const std::string& key) { return dir + 
 
 std::string file_identity(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot read the file's size and time (for the feature cache key)");
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error(path + ": cannot read the file's size and time (for the feature cache key)");
   return path + "|" + std::to_string(st.st_size) + "|" + std::to_string(st.st_mtim.tv_sec) + "." +
          std::to_string(st.st_mtim.tv_nsec);
 }
@@ -68,7 +69,8 @@ std::optional<FeatureSet> load_cached_features(const std::string& dir, const std
     const util::NpyArray l = util::read_npy(s + ".labels.npy");
     const auto indices = meta.at("indices").get<std::vector<size_t>>();
     const int64_t n = static_cast<int64_t>(indices.size());
-    if (f.dtype != "<f4" || f.shape.size() != 2 || f.shape[0] != n || l.dtype != "<i8" || l.shape != std::vector<int64_t>{n})
+    if (f.dtype != "<f4" || f.shape.size() != 2 || f.shape[0] != n || l.dtype != "<i8" ||
+        l.shape != std::vector<int64_t>{n})
       return std::nullopt;
     FeatureSet out;
     out.features = torch::empty({f.shape[0], f.shape[1]}, torch::kFloat32);
@@ -78,7 +80,8 @@ std::optional<FeatureSet> load_cached_features(const std::string& dir, const std
     out.indices = indices;
     out.captions = meta.at("captions").get<std::vector<std::vector<std::string>>>();
     for (const auto& sk : meta.at("skipped"))
-      out.skipped.push_back({sk.at("index").get<size_t>(), sk.at("source").get<std::string>(), sk.at("reason").get<std::string>()});
+      out.skipped.push_back(
+          {sk.at("index").get<size_t>(), sk.at("source").get<std::string>(), sk.at("reason").get<std::string>()});
     out.from_cache = true;
     return out;
   } catch (const std::exception&) {
@@ -95,7 +98,8 @@ void save_cached_features(const std::string& dir, const std::string& key, const 
   util::write_npy(s + ".labels.npy", "<i8", {l.size(0)}, l.data_ptr<int64_t>(), l.numel() * sizeof(int64_t));
   nlohmann::json meta = {{"key", key}, {"indices", fs_.indices}, {"captions", fs_.captions}};
   meta["skipped"] = nlohmann::json::array();
-  for (const auto& sk : fs_.skipped) meta["skipped"].push_back({{"index", sk.index}, {"source", sk.source}, {"reason", sk.reason}});
+  for (const auto& sk : fs_.skipped)
+    meta["skipped"].push_back({{"index", sk.index}, {"source", sk.source}, {"reason", sk.reason}});
   // Written last: its presence means the arrays beside it are complete.
   util::write_file_atomic(s + ".json", meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }

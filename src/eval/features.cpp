@@ -68,7 +68,8 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
   const size_t n = o.limit > 0 ? std::min(o.limit, dataset.size()) : dataset.size();
   std::string cache_key;
   if (!o.cache_dir.empty()) {
-    if (o.model_identity.empty()) throw Error("a feature cache needs the model's identity (ExtractOptions::model_identity)");
+    if (o.model_identity.empty())
+      throw Error("a feature cache needs the model's identity (ExtractOptions::model_identity)");
     cache_key = feature_cache_key(o.model_identity, dataset.description(), n, r,
                                   model.precision() == Precision::kBF16 ? "bf16" : "fp32");
     if (auto cached = load_cached_features(o.cache_dir, cache_key)) return std::move(*cached);
@@ -77,9 +78,8 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
   util::ThreadPool pool(o.threads);
   const size_t batch = static_cast<size_t>(o.batch_size);
   auto launch = [&](size_t begin) {
-    return std::async(std::launch::async, [&, begin] {
-      return prepare(dataset, begin, std::min(batch, n - begin), r, o, pool);
-    });
+    return std::async(std::launch::async,
+                      [&, begin] { return prepare(dataset, begin, std::min(batch, n - begin), r, o, pool); });
   };
   FeatureSet out;
   std::vector<torch::Tensor> parts;
@@ -105,8 +105,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
     labels.insert(labels.end(), cur.labels.begin(), cur.labels.end());
     for (auto& c : cur.captions) out.captions.push_back(std::move(c));
     for (auto& s : cur.skipped) out.skipped.push_back(std::move(s));
-    if (reporting)
-      o.on_progress("features", static_cast<int64_t>(std::min(n, begin + batch)), static_cast<int64_t>(n));
+    if (reporting) o.on_progress("features", static_cast<int64_t>(std::min(n, begin + batch)), static_cast<int64_t>(n));
   }
   out.features = parts.empty() ? torch::empty({0, model.config().embed_dim}) : torch::cat(parts, 0);
   out.labels = torch::tensor(labels, torch::kInt64);

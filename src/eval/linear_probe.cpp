@@ -30,8 +30,8 @@ Classifier fit(const torch::Tensor& x, const torch::Tensor& y, int64_t classes, 
                                       .line_search_fn("strong_wolfe"));
   auto closure = [&] {
     opt.zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(torch::addmm(b, x, w), y) +
-                         (0.5 * lambda) * w.pow(2).sum();
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(torch::addmm(b, x, w), y) + (0.5 * lambda) * w.pow(2).sum();
     loss.backward();
     return loss;
   };
@@ -51,24 +51,27 @@ void check_xy(const torch::Tensor& x, const torch::Tensor& y, const char* name) 
   if (!y.defined() || y.dim() != 1 || y.size(0) != x.size(0))
     throw Error(std::string("linear probe: ") + name + " labels must be [N] with N = " + std::to_string(x.size(0)));
   if (y.numel() > 0 && y.min().item<int64_t>() < 0)
-    throw Error(std::string("linear probe: ") + name + " labels must be class indices >= 0 (found -1: unlabelled data?)");
+    throw Error(std::string("linear probe: ") + name +
+                " labels must be class indices >= 0 (found -1: unlabelled data?)");
 }
 
 }  // namespace
 
-LinearProbeResult linear_probe(const torch::Tensor& train_x_in, const torch::Tensor& train_y_in, const torch::Tensor& test_x_in,
-                               const torch::Tensor& test_y_in, const LinearProbeOptions& o) {
+LinearProbeResult linear_probe(const torch::Tensor& train_x_in, const torch::Tensor& train_y_in,
+                               const torch::Tensor& test_x_in, const torch::Tensor& test_y_in,
+                               const LinearProbeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   check_xy(train_x_in, train_y_in, "train");
   check_xy(test_x_in, test_y_in, "test");
   if (train_x_in.size(1) != test_x_in.size(1))
-    throw Error("linear probe: train features have " + std::to_string(train_x_in.size(1)) + " dimensions, test features " +
-                std::to_string(test_x_in.size(1)));
+    throw Error("linear probe: train features have " + std::to_string(train_x_in.size(1)) +
+                " dimensions, test features " + std::to_string(test_x_in.size(1)));
   if (!(o.validation_fraction > 0 && o.validation_fraction < 1))
     throw Error("linear probe: validation fraction must be in (0, 1), found " + std::to_string(o.validation_fraction));
   if (o.max_iterations < 1) throw Error("linear probe: max_iterations must be >= 1");
   for (double l : o.lambdas)
-    if (!(l >= 0) || !std::isfinite(l)) throw Error("linear probe: λ must be finite and >= 0, found " + std::to_string(l));
+    if (!(l >= 0) || !std::isfinite(l))
+      throw Error("linear probe: λ must be finite and >= 0, found " + std::to_string(l));
   const torch::Tensor train_x = train_x_in.to(torch::kCPU, torch::kFloat32).contiguous();
   const torch::Tensor train_y = train_y_in.to(torch::kCPU, torch::kInt64).contiguous();
   const torch::Tensor test_x = test_x_in.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -83,7 +86,8 @@ LinearProbeResult linear_probe(const torch::Tensor& train_x_in, const torch::Ten
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   std::mt19937_64 rng(o.seed);
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng() % (i + 1)]);
-  int64_t n_val = std::max<int64_t>(1, static_cast<int64_t>(std::llround(o.validation_fraction * static_cast<double>(n))));
+  int64_t n_val =
+      std::max<int64_t>(1, static_cast<int64_t>(std::llround(o.validation_fraction * static_cast<double>(n))));
   if (o.max_validation > 0) n_val = std::min<int64_t>(n_val, static_cast<int64_t>(o.max_validation));
   n_val = std::min<int64_t>(n_val, n - 1);
   const torch::Tensor perm = torch::tensor(order, torch::kInt64);

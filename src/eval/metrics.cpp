@@ -59,7 +59,8 @@ torch::Tensor as_float_matrix(const torch::Tensor& t, const char* what) {
 ClassificationMetrics classification_metrics(const torch::Tensor& logits_in, const torch::Tensor& labels_in, int k) {
   const torch::Tensor logits = as_float_matrix(logits_in, "logits");
   if (!labels_in.defined() || labels_in.dim() != 1 || labels_in.size(0) != logits.size(0))
-    throw Error("labels must be a 1-D tensor with one label per row of logits (" + std::to_string(logits.size(0)) + ")");
+    throw Error("labels must be a 1-D tensor with one label per row of logits (" + std::to_string(logits.size(0)) +
+                ")");
   if (k < 1) throw Error("top-k needs k >= 1, found " + std::to_string(k));
   const torch::Tensor labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
   const int64_t n = logits.size(0), c = logits.size(1);
@@ -76,7 +77,8 @@ ClassificationMetrics classification_metrics(const torch::Tensor& logits_in, con
   for (int64_t i = 0; i < n; ++i) {
     const float* row = x + i * c;
     if (y[i] < 0 || y[i] >= c)
-      throw Error("label " + std::to_string(y[i]) + " at row " + std::to_string(i) + " is outside [0, " + std::to_string(c) + ")");
+      throw Error("label " + std::to_string(y[i]) + " at row " + std::to_string(i) + " is outside [0, " +
+                  std::to_string(c) + ")");
     int64_t pred = 0;
     for (int64_t j = 1; j < c; ++j)
       if (row[j] > row[pred]) pred = j;
@@ -117,7 +119,8 @@ RetrievalMetrics retrieval_metrics(const torch::Tensor& similarity, const std::v
   for (int64_t t = 0; t < nt; ++t) {
     const int64_t i = text_to_image[static_cast<size_t>(t)];
     if (i < 0 || i >= ni)
-      throw Error("text " + std::to_string(t) + " belongs to image " + std::to_string(i) + ", outside [0, " + std::to_string(ni) + ")");
+      throw Error("text " + std::to_string(t) + " belongs to image " + std::to_string(i) + ", outside [0, " +
+                  std::to_string(ni) + ")");
     captions_of[static_cast<size_t>(i)].push_back(t);
   }
   const float* x = s.data_ptr<float>();

@@ -6,9 +6,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <thread>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "clip/error.h"
 #include "hub/validate.h"

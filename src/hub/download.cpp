@@ -8,10 +8,10 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <functional>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -107,7 +107,7 @@ FileMeta fetch_meta(const HubOptions& o, const std::string& repo, const std::str
     FileMeta meta;
     meta.commit = r.headers.count("x-repo-commit") ? r.headers.at("x-repo-commit") : "";
     std::string etag = r.headers.count("x-linked-etag") ? r.headers.at("x-linked-etag")
-                                                         : (r.headers.count("etag") ? r.headers.at("etag") : "");
+                                                        : (r.headers.count("etag") ? r.headers.at("etag") : "");
     if (util::starts_with(etag, "W/")) etag = etag.substr(2);
     if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
     meta.etag = etag;
@@ -174,8 +174,8 @@ class ProgressLine {
     const double seconds = std::chrono::duration<double>(t - start_).count();
     const double rate = seconds > 0 ? now / seconds : 0;
     const double mb = 1e6;
-    std::fprintf(stderr, "\r%s: %.1f / %.1f MB, %.1f MB/s", file_.c_str(), (offset_ + now) / mb,
-                 (offset_ + total) / mb, rate / mb);
+    std::fprintf(stderr, "\r%s: %.1f / %.1f MB, %.1f MB/s", file_.c_str(), (offset_ + now) / mb, (offset_ + total) / mb,
+                 rate / mb);
     if (rate > 0 && total > now) std::fprintf(stderr, ", %.0f s left", (total - now) / rate);
     std::fprintf(stderr, "   ");
   }
@@ -241,7 +241,8 @@ void fetch_blob(const HubOptions& o, const FileMeta& meta, const std::string& in
       std::fflush(out.get());
       throw Error(incomplete + ": " + write_error, ErrorKind::kIo);
     }
-    if (std::fflush(out.get()) != 0) throw Error(incomplete + ": write failed: " + std::strerror(errno), ErrorKind::kIo);
+    if (std::fflush(out.get()) != 0)
+      throw Error(incomplete + ": write failed: " + std::strerror(errno), ErrorKind::kIo);
     if (r.status == 416) {  // our partial file is not a prefix of this blob
       out.reset();
       ::truncate(incomplete.c_str(), 0);
@@ -255,8 +256,8 @@ void fetch_blob(const HubOptions& o, const FileMeta& meta, const std::string& in
     const bool retry = r.retryable || r.status >= 500 || r.status == 429 || (ok && meta.size);
     if (!retry || attempt >= o.retries) {
       if (r.status >= 200 && r.status < 300)
-        throw Error(at + ": download broke off at " + std::to_string(offset + written) + " bytes: " +
-                        printable(r.transport_error) + " (run again to resume)",
+        throw Error(at + ": download broke off at " + std::to_string(offset + written) +
+                        " bytes: " + printable(r.transport_error) + " (run again to resume)",
                     ErrorKind::kIo);
       throw Error(at + ": download failed: HTTP " + std::to_string(r.status) + " " + printable(r.transport_error),
                   ErrorKind::kIo);

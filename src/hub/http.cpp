@@ -138,8 +138,9 @@ std::string url_origin(const std::string& url) {
   const std::string scheme = lower(url.substr(0, scheme_end));
   if (scheme != "http" && scheme != "https") return "";
   const size_t host_end = url.find_first_of("/?#", scheme_end + 3);
-  return scheme + "://" + lower(url.substr(scheme_end + 3, host_end == std::string::npos ? std::string::npos
-                                                                                           : host_end - scheme_end - 3));
+  return scheme + "://" +
+         lower(
+             url.substr(scheme_end + 3, host_end == std::string::npos ? std::string::npos : host_end - scheme_end - 3));
 }
 
 std::string resolve_location(const std::string& base_url, const std::string& location) {

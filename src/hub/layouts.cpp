@@ -3,9 +3,10 @@
 namespace clip::hub {
 
 const RepoLayout& open_clip_layout() {
-  static const RepoLayout layout{"open_clip", "open_clip_config.json",
-                                 {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                                  "open_clip_pytorch_model.bin"}};
+  static const RepoLayout layout{
+      "open_clip",
+      "open_clip_config.json",
+      {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin"}};
   return layout;
 }
 
@@ -15,10 +16,11 @@ const RepoLayout& transformers_layout() {
 }
 
 const RepoLayout& local_dir_layout() {
-  static const RepoLayout layout{"open_clip", "open_clip_config.json",
-                                 {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                                  "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
-                                  "pytorch_model.bin"}};
+  static const RepoLayout layout{
+      "open_clip",
+      "open_clip_config.json",
+      {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+       "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin"}};
   return layout;
 }
 

@@ -89,8 +89,8 @@ ModelSpec arch_and_tag(const std::string& arch, const std::string& tag, bool def
     if (default_tag) return from_entry(*entries.back(), name);
     std::string tags;
     for (const PretrainedEntry* e : entries) tags += (tags.empty() ? "" : ", ") + e->tag;
-    throw Error("model \"" + name + "\" names an architecture without a pretrained tag: write " + entries.front()->arch +
-                    "/TAG or give --pretrained TAG (tags: " + tags + ")",
+    throw Error("model \"" + name + "\" names an architecture without a pretrained tag: write " +
+                    entries.front()->arch + "/TAG or give --pretrained TAG (tags: " + tags + ")",
                 ErrorKind::kNotFound);
   }
   for (const PretrainedEntry* e : entries)

@@ -28,8 +28,7 @@ bool exists(const std::string& path) {
 }
 
 // open_clip_config.json's preprocess_cfg over the table's (or the defaults).
-std::optional<PreprocessConfig> read_preprocess(const std::string& config_path,
-                                                std::optional<PreprocessConfig> base) {
+std::optional<PreprocessConfig> read_preprocess(const std::string& config_path, std::optional<PreprocessConfig> base) {
   if (config_path.empty() || !util::ends_with(config_path, "open_clip_config.json")) return base;
   json j;
   try {
@@ -91,8 +90,9 @@ ResolvedModel from_folder(const std::string& dir, const std::string& name) {
       return m;
     }
   }
-  throw Error(name + ": the folder " + dir + " holds no weights (looked for open_clip_model.safetensors, "
-              "open_clip_pytorch_model.{safetensors,bin,pth}, model.safetensors, pytorch_model.bin)",
+  throw Error(name + ": the folder " + dir +
+                  " holds no weights (looked for open_clip_model.safetensors, "
+                  "open_clip_pytorch_model.{safetensors,bin,pth}, model.safetensors, pytorch_model.bin)",
               ErrorKind::kNotFound);
 }
 
@@ -167,12 +167,16 @@ ResolvedModel download(const ModelSpec& spec, const HubOptions& o, const std::ve
 
 [[noreturn]] void offline_miss(const ModelSpec& spec, const HubOptions& o, const RepoLayout& layout) {
   const std::string folder = o.cache_dir + "/" + repo_folder_name(spec.repo);
-  throw Error(spec.name + ": " + spec.repo + "@" + spec.revision + " is not in the Hugging Face cache (" +
-                  o.cache_dir + ") and downloads are off (--offline or HF_HUB_OFFLINE=1). On a machine online run "
-                  "`clip models pull " + spec.name + "` (or `huggingface-cli download " + spec.repo + " " +
-                  layout.config + " " + layout.weights.front() + "`) and copy " + folder + " here; or place the "
-                  "files as " + folder + "/snapshots/COMMIT/{" + layout.config + "," + layout.weights.front() +
-                  "} with " + folder + "/refs/" + spec.revision + " holding COMMIT; or pass --model with the "
+  throw Error(spec.name + ": " + spec.repo + "@" + spec.revision + " is not in the Hugging Face cache (" + o.cache_dir +
+                  ") and downloads are off (--offline or HF_HUB_OFFLINE=1). On a machine online run "
+                  "`clip models pull " +
+                  spec.name + "` (or `huggingface-cli download " + spec.repo + " " + layout.config + " " +
+                  layout.weights.front() + "`) and copy " + folder +
+                  " here; or place the "
+                  "files as " +
+                  folder + "/snapshots/COMMIT/{" + layout.config + "," + layout.weights.front() + "} with " + folder +
+                  "/refs/" + spec.revision +
+                  " holding COMMIT; or pass --model with the "
                   "path of the weights file or folder",
               ErrorKind::kNotFound);
 }

@@ -6,8 +6,7 @@ namespace clip::hub {
 namespace {
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
 // Control characters are shown escaped, so that a message never carries them to a terminal.
@@ -62,7 +61,8 @@ void validate_repo_id(const std::string& repo, const std::string& what) {
 void validate_revision(const std::string& revision, const std::string& what) {
   if (revision.empty() || revision.size() > 255) fail(what, revision, "a revision has 1 to 255 characters");
   for (char c : revision)
-    if (!is_name_char(c) && c != '/') fail(what, revision, "a revision has only letters, digits, '.', '_', '-' and '/'");
+    if (!is_name_char(c) && c != '/')
+      fail(what, revision, "a revision has only letters, digits, '.', '_', '-' and '/'");
   check_components(revision, what, "a revision");
 }
 

@@ -130,12 +130,30 @@ Image decode_bmp(std::string_view bytes, const std::string& name, const DecodeOp
   Mode mode;
   Raw raw;
   switch (bits) {
-    case 1: mode = Mode::kP; raw = Raw::kP1; break;
-    case 4: mode = Mode::kP; raw = Raw::kP4; break;
-    case 8: mode = Mode::kP; raw = Raw::kP8; break;
-    case 16: mode = Mode::kRGB; raw = Raw::kBgr15; break;
-    case 24: mode = Mode::kRGB; raw = Raw::kBgr; break;
-    case 32: mode = Mode::kRGB; raw = Raw::kBgrx; break;
+    case 1:
+      mode = Mode::kP;
+      raw = Raw::kP1;
+      break;
+    case 4:
+      mode = Mode::kP;
+      raw = Raw::kP4;
+      break;
+    case 8:
+      mode = Mode::kP;
+      raw = Raw::kP8;
+      break;
+    case 16:
+      mode = Mode::kRGB;
+      raw = Raw::kBgr15;
+      break;
+    case 24:
+      mode = Mode::kRGB;
+      raw = Raw::kBgr;
+      break;
+    case 32:
+      mode = Mode::kRGB;
+      raw = Raw::kBgrx;
+      break;
     default: fail(name, "unsupported BMP pixel depth " + std::to_string(bits) + "; expected 1, 4, 8, 16, 24 or 32");
   }
   int byte_of[4] = {2, 1, 0, 3};  // 32-bit: which byte holds R, G, B, A
@@ -180,7 +198,8 @@ Image decode_bmp(std::string_view bytes, const std::string& name, const DecodeOp
   } else if (compression == 1 || compression == 2) {
     rle = true;
   } else if (compression != 0) {
-    fail(name, "unsupported BMP compression " + std::to_string(compression) + "; expected none, RLE8, RLE4 or bitfields");
+    fail(name,
+         "unsupported BMP compression " + std::to_string(compression) + "; expected none, RLE8, RLE4 or bitfields");
   }
   check_dimensions(name, "BMP", width, height, options);
 
@@ -253,9 +272,7 @@ Image decode_bmp(std::string_view bytes, const std::string& name, const DecodeOp
         for (size_t x = 0; x < w; ++x) d[x] = (x & 1) ? (s[x >> 1] & 0x0F) : (s[x >> 1] >> 4);
         break;
       case Raw::kP8:
-      case Raw::kL:
-        std::memcpy(d, s, w);
-        break;
+      case Raw::kL: std::memcpy(d, s, w); break;
       case Raw::kBgr15:
       case Raw::kBgr16:
         for (size_t x = 0; x < w; ++x) {

@@ -60,16 +60,16 @@ struct JpegReader::Impl {
   std::vector<uint8_t> scratch;
 
   [[noreturn]] void fail_from_libjpeg() {
-    if (err.eof_warnings > 0)
-      fail(name, std::string("truncated JPEG: the data ends early (") + err.message + ")");
+    if (err.eof_warnings > 0) fail(name, std::string("truncated JPEG: the data ends early (") + err.message + ")");
     fail(name, std::string("corrupt JPEG: ") + err.message);
   }
   // Called after each step that decodes rows: running out of data before the last row is
   // Pillow's "image file is truncated".
   void check_truncated() {
     if (err.eof_warnings > 0 && !options.allow_truncated)
-      fail(name, "truncated JPEG: the data ends before the last row (Premature end of JPEG file); "
-                 "expected a complete image (allow_truncated / --allow-truncated accepts it)");
+      fail(name,
+           "truncated JPEG: the data ends before the last row (Premature end of JPEG file); "
+           "expected a complete image (allow_truncated / --allow-truncated accepts it)");
   }
 };
 

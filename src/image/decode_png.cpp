@@ -63,7 +63,7 @@ bool read_header(PngContext* c, bool want_exif) {
   if (setjmp(png_jmpbuf(c->png))) return false;
   png_set_read_fn(c->png, c, on_read);
   png_set_user_limits(c->png, 0x7fffffff, 0x7fffffff);  // our pixel limit applies instead
-  png_set_check_for_invalid_index(c->png, 0);            // Pillow maps such indices to grey
+  png_set_check_for_invalid_index(c->png, 0);           // Pillow maps such indices to grey
   png_read_info(c->png, c->info);
   png_uint_32 w, h;
   int bd, ct, il;
@@ -139,8 +139,10 @@ Image decode_png(std::string_view bytes, const std::string& name, const DecodeOp
     case PNG_COLOR_TYPE_RGB_ALPHA: mode = Mode::kRGBA; break;
     default: fail(name, "PNG colour type " + std::to_string(ct) + " is not supported");
   }
-  const int samples = ct == PNG_COLOR_TYPE_RGB ? 3 : ct == PNG_COLOR_TYPE_RGB_ALPHA ? 4
-                      : ct == PNG_COLOR_TYPE_GRAY_ALPHA ? 2 : 1;
+  const int samples = ct == PNG_COLOR_TYPE_RGB          ? 3
+                      : ct == PNG_COLOR_TYPE_RGB_ALPHA  ? 4
+                      : ct == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+                                                        : 1;
   const size_t expect = static_cast<size_t>(c->width) * samples * (bd == 16 ? 2 : 1);
   if (c->rowbytes != expect) fail(name, "PNG: unexpected row size from libpng");
   c->raw.assign(c->rowbytes * c->height, 0);

@@ -45,9 +45,9 @@ class JpegReader {
   JpegReader(const JpegReader&) = delete;
   JpegReader& operator=(const JpegReader&) = delete;
 
-  int width() const;   // from the frame header
+  int width() const;  // from the frame header
   int height() const;
-  Mode mode() const;   // L, RGB or CMYK
+  Mode mode() const;  // L, RGB or CMYK
   int channels() const;
   int exif_orientation() const;  // 0 unless options.exif_transpose asked for it
 

@@ -29,7 +29,8 @@ Format detect_format(std::string_view b) {
   if (starts("\xFF\xD8\xFF", 3)) return Format::kJpeg;
   if (starts("\x89PNG\r\n\x1A\n", 8)) return Format::kPng;
   if (starts("GIF87a", 6) || starts("GIF89a", 6)) return Format::kGif;
-  if (starts("RIFF", 4) && starts("WEBP", 4, 8) && (starts("VP8 ", 4, 12) || starts("VP8L", 4, 12) || starts("VP8X", 4, 12)))
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8) &&
+      (starts("VP8 ", 4, 12) || starts("VP8L", 4, 12) || starts("VP8X", 4, 12)))
     return Format::kWebp;
   if (starts("BM", 2)) return Format::kBmp;
   return Format::kUnknown;
@@ -65,9 +66,7 @@ int bytes_per_pixel(Mode m) {
 
 namespace detail {
 
-void fail(const std::string& name, const std::string& what, ErrorKind kind) {
-  throw Error(name + ": " + what, kind);
-}
+void fail(const std::string& name, const std::string& what, ErrorKind kind) { throw Error(name + ": " + what, kind); }
 
 void check_dimensions(const std::string& name, const char* format, int64_t width, int64_t height,
                       const DecodeOptions& options) {
@@ -77,10 +76,11 @@ void check_dimensions(const std::string& name, const char* format, int64_t width
   // A side over 2^30 is refused before the product is formed: it could overflow int64.
   const bool side_too_long = width > (1 << 30) || height > (1 << 30);
   if (side_too_long || width * height > options.max_pixels)
-    fail(name, std::string(format) + " is " + std::to_string(width) + "x" + std::to_string(height) +
-                   (side_too_long ? std::string() : " = " + std::to_string(width * height) + " pixels") +
-                   ", over the limit of " + std::to_string(options.max_pixels) +
-                   " pixels (a decompression bomb?); raise it with max_pixels / --max-pixels",
+    fail(name,
+         std::string(format) + " is " + std::to_string(width) + "x" + std::to_string(height) +
+             (side_too_long ? std::string() : " = " + std::to_string(width * height) + " pixels") +
+             ", over the limit of " + std::to_string(options.max_pixels) +
+             " pixels (a decompression bomb?); raise it with max_pixels / --max-pixels",
          ErrorKind::kTooLarge);
 }
 
@@ -153,10 +153,10 @@ Image decode(std::string_view bytes, const std::string& name, const DecodeOption
     case Format::kUnknown: {
       char hex[40] = {0};
       const size_t n = std::min<size_t>(8, bytes.size());
-      for (size_t i = 0; i < n; ++i)
-        std::snprintf(hex + 3 * i, 4, "%02x ", static_cast<unsigned char>(bytes[i]));
-      detail::fail(name, "cannot identify the image format: the file starts with " + std::string(hex, 3 * n - 1) +
-                             "; expected JPEG, PNG, WebP, BMP or GIF data",
+      for (size_t i = 0; i < n; ++i) std::snprintf(hex + 3 * i, 4, "%02x ", static_cast<unsigned char>(bytes[i]));
+      detail::fail(name,
+                   "cannot identify the image format: the file starts with " + std::string(hex, 3 * n - 1) +
+                       "; expected JPEG, PNG, WebP, BMP or GIF data",
                    ErrorKind::kUnsupported);
     }
   }
@@ -197,9 +197,7 @@ void detail::to_rgb_into(const Image& img, Rgb8& out) {
       for (size_t i = 0; i < n; ++i) std::memcpy(d + 3 * i, p + 3 * s[i], 3);
       break;
     }
-    case Mode::kRGB:
-      std::memcpy(d, s, n * 3);
-      break;
+    case Mode::kRGB: std::memcpy(d, s, n * 3); break;
     case Mode::kRGBA:
       for (size_t i = 0; i < n; ++i) std::memcpy(d + 3 * i, s + 4 * i, 3);
       break;
@@ -240,7 +238,8 @@ Image crop(const Image& img, int left, int top, int width, int height) {
   const size_t rb = static_cast<size_t>(width) * bpp;
   out.pixels.resize(rb * height);
   for (int y = 0; y < height; ++y)
-    std::memcpy(out.pixels.data() + y * rb, img.pixels.data() + (static_cast<size_t>(top + y) * img.width + left) * bpp, rb);
+    std::memcpy(out.pixels.data() + y * rb, img.pixels.data() + (static_cast<size_t>(top + y) * img.width + left) * bpp,
+                rb);
   return out;
 }
 
@@ -261,13 +260,28 @@ Image apply_orientation(const Image& img, int orientation) {
     for (int x = 0; x < out.width; ++x) {
       int sx = x, sy = y;
       switch (orientation) {
-        case 2: sx = W - 1 - x; break;                  // FLIP_LEFT_RIGHT
-        case 3: sx = W - 1 - x; sy = H - 1 - y; break;  // ROTATE_180
-        case 4: sy = H - 1 - y; break;                  // FLIP_TOP_BOTTOM
-        case 5: sx = y; sy = x; break;                  // TRANSPOSE
-        case 6: sx = y; sy = H - 1 - x; break;          // ROTATE_270
-        case 7: sx = W - 1 - y; sy = H - 1 - x; break;  // TRANSVERSE
-        case 8: sx = W - 1 - y; sy = x; break;          // ROTATE_90
+        case 2: sx = W - 1 - x; break;  // FLIP_LEFT_RIGHT
+        case 3:
+          sx = W - 1 - x;
+          sy = H - 1 - y;
+          break;                        // ROTATE_180
+        case 4: sy = H - 1 - y; break;  // FLIP_TOP_BOTTOM
+        case 5:
+          sx = y;
+          sy = x;
+          break;  // TRANSPOSE
+        case 6:
+          sx = y;
+          sy = H - 1 - x;
+          break;  // ROTATE_270
+        case 7:
+          sx = W - 1 - y;
+          sy = H - 1 - x;
+          break;  // TRANSVERSE
+        case 8:
+          sx = W - 1 - y;
+          sy = x;
+          break;  // ROTATE_90
       }
       std::memcpy(out.pixels.data() + (static_cast<size_t>(y) * out.width + x) * bpp,
                   img.pixels.data() + (static_cast<size_t>(sy) * W + sx) * bpp, bpp);

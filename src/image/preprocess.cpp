@@ -1,15 +1,15 @@
 // The CLIP preprocessing: torchvision's Resize(n, bicubic) → CenterCrop(n) geometry over Pillow's
 // resize, convert("RGB"), ToTensor, Normalize. JPEGs stream from libjpeg into the resize.
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <exception>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
 
 #include "clip/error.h"
 #include "image/decoders.h"
@@ -106,12 +106,8 @@ void configured_resize(const Image& img, const PreprocessOptions& o, Rgb8& scrat
   g.size = n;
   int ow = n, oh = n;
   switch (o.resize_mode) {
-    case ResizeMode::kShortest:
-      g = clip_geometry(img.width, img.height, n);
-      break;
-    case ResizeMode::kSquash:
-      g.resized_width = g.resized_height = n;
-      break;
+    case ResizeMode::kShortest: g = clip_geometry(img.width, img.height, n); break;
+    case ResizeMode::kSquash: g.resized_width = g.resized_height = n; break;
     case ResizeMode::kLongest: {
       // ResizeKeepRatio(longest=1): ratio = max(h / n, w / n), sides round(side / ratio) (Python's
       // round: halves to even, which nearbyint does in the default rounding mode).
@@ -126,11 +122,10 @@ void configured_resize(const Image& img, const PreprocessOptions& o, Rgb8& scrat
       break;
     }
   }
-  const Image region =
-      g.resized_width == img.width && g.resized_height == img.height
-          ? crop(img, g.crop_left, g.crop_top, ow, oh)
-          : detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, ow, oh,
-                                  detail::Kernel::kAuto, o.filter);
+  const Image region = g.resized_width == img.width && g.resized_height == img.height
+                           ? crop(img, g.crop_left, g.crop_top, ow, oh)
+                           : detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, ow,
+                                                   oh, detail::Kernel::kAuto, o.filter);
   if (o.resize_mode != ResizeMode::kLongest) {
     detail::to_rgb_into(region, out);
     return;
@@ -290,8 +285,9 @@ Geometry clip_geometry(int width, int height, int size) {
   const int64_t s = std::min(width, height), l = std::max(width, height);
   // int(size * long / short): an exact integer product, a correctly rounded division, truncated.
   const double lf = static_cast<double>(static_cast<int64_t>(size) * l) / static_cast<double>(s);
-  if (lf > 1e9) throw Error("preprocess: a " + std::to_string(width) + "x" + std::to_string(height) +
-                            " image resized to short side " + std::to_string(size) + " is too long");
+  if (lf > 1e9)
+    throw Error("preprocess: a " + std::to_string(width) + "x" + std::to_string(height) +
+                " image resized to short side " + std::to_string(size) + " is too long");
   const int new_long = static_cast<int>(lf);
   if (width <= height) {
     g.resized_width = size;

@@ -46,9 +46,7 @@ inline uint8_t clip8(int32_t v) {
 }
 
 // Pillow's ROUND_UP for the 32-bit integer path.
-inline int32_t round_up(double f) {
-  return static_cast<int32_t>(f >= 0.0 ? f + 0.5F : f - 0.5F);
-}
+inline int32_t round_up(double f) { return static_cast<int32_t>(f >= 0.0 ? f + 0.5F : f - 0.5F); }
 
 // ---- portable kernels --------------------------------------------------------------------------
 
@@ -69,8 +67,7 @@ void hpass_scalar(const uint8_t* row, uint8_t* dst, const AxisCoeffs& a, int win
   }
 }
 
-void hpass_scalar_any(int channels, const uint8_t* row, uint8_t* dst, const AxisCoeffs& a,
-                      int window_begin) {
+void hpass_scalar_any(int channels, const uint8_t* row, uint8_t* dst, const AxisCoeffs& a, int window_begin) {
   switch (channels) {
     case 1: return hpass_scalar<1>(row, dst, a, window_begin);
     case 2: return hpass_scalar<2>(row, dst, a, window_begin);
@@ -79,8 +76,8 @@ void hpass_scalar_any(int channels, const uint8_t* row, uint8_t* dst, const Axis
   }
 }
 
-void vpass_scalar(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes,
-                  const AxisCoeffs& a, uint8_t* out, size_t stride, std::vector<int32_t>& acc) {
+void vpass_scalar(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes, const AxisCoeffs& a,
+                  uint8_t* out, size_t stride, std::vector<int32_t>& acc) {
   acc.resize(width_bytes);
   for (int o = 0; o < a.outputs(); ++o) {
     const int32_t* k = &a.fixed[static_cast<size_t>(o) * a.ksize];
@@ -157,8 +154,8 @@ CLIP_AVX512 void hpass_avx512_rows(const uint8_t* const* rows, uint8_t* const* d
   for (; r < n_rows; ++r) hpass_avx512<C, 1>(rows + r, dst + r, n_out, start, lanes, groups);
 }
 
-CLIP_AVX512 void hpass_avx512_any(int channels, const uint8_t* const* rows, uint8_t* const* dst, int n_rows,
-                                  int n_out, const int* start, const int32_t* lanes, int groups) {
+CLIP_AVX512 void hpass_avx512_any(int channels, const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out,
+                                  const int* start, const int32_t* lanes, int groups) {
   switch (channels) {
     case 1: return hpass_avx512_rows<1>(rows, dst, n_rows, n_out, start, lanes, groups);
     case 2: return hpass_avx512_rows<2>(rows, dst, n_rows, n_out, start, lanes, groups);
@@ -176,8 +173,8 @@ CLIP_AVX512 inline void store16_clip8(uint8_t* p, __m512i acc, __mmask16 m) {
   _mm512_mask_cvtusepi32_storeu_epi8(p, m, v);
 }
 
-CLIP_AVX512 void vpass_avx512(const uint8_t* tmp, size_t tmp_stride, int tmp_row0,
-                              size_t width_bytes, const AxisCoeffs& a, uint8_t* out, size_t stride) {
+CLIP_AVX512 void vpass_avx512(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes,
+                              const AxisCoeffs& a, uint8_t* out, size_t stride) {
   const __m512i half = _mm512_set1_epi32(kHalf);
   for (int o = 0; o < a.outputs(); ++o) {
     const int32_t* k = &a.fixed[static_cast<size_t>(o) * a.ksize];
@@ -203,8 +200,7 @@ CLIP_AVX512 void vpass_avx512(const uint8_t* tmp, size_t tmp_stride, int tmp_row
     }
     for (; x < width_bytes; x += 16) {
       const size_t left = width_bytes - x;
-      const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                     : static_cast<__mmask16>((1u << left) - 1);
+      const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
       __m512i acc = half;
       const uint8_t* s = base + x;
       for (int t = 0; t < n; ++t, s += tmp_stride)
@@ -278,8 +274,8 @@ CLIP_AVX2 void hpass_avx2(const uint8_t* const* rows, uint8_t* const* dst, int n
 }
 
 template <int C>
-CLIP_AVX2 void hpass_avx2_rows(const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out,
-                               const int* start, const int32_t* lanes, int groups) {
+CLIP_AVX2 void hpass_avx2_rows(const uint8_t* const* rows, uint8_t* const* dst, int n_rows, int n_out, const int* start,
+                               const int32_t* lanes, int groups) {
   int r = 0;
   for (; r + 4 <= n_rows; r += 4) hpass_avx2<C, 4>(rows + r, dst + r, n_out, start, lanes, groups);
   for (; r < n_rows; ++r) hpass_avx2<C, 1>(rows + r, dst + r, n_out, start, lanes, groups);
@@ -306,8 +302,8 @@ CLIP_AVX2 inline void store8_clip8(uint8_t* p, __m256i acc) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
 }
 
-CLIP_AVX2 void vpass_avx2(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes,
-                          const AxisCoeffs& a, uint8_t* out, size_t stride) {
+CLIP_AVX2 void vpass_avx2(const uint8_t* tmp, size_t tmp_stride, int tmp_row0, size_t width_bytes, const AxisCoeffs& a,
+                          uint8_t* out, size_t stride) {
   const __m256i half = _mm256_set1_epi32(kHalf);
   for (int o = 0; o < a.outputs(); ++o) {
     const int32_t* k = &a.fixed[static_cast<size_t>(o) * a.ksize];
@@ -377,8 +373,8 @@ Kernel resolve_kernel(Kernel k) {
 
 void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a, Filter filter) {
   if (in_size <= 0 || out_size <= 0 || out_begin < 0 || out_end > out_size || out_begin >= out_end)
-    throw Error("image resize: bad axis " + std::to_string(in_size) + " -> " + std::to_string(out_size) +
-                " [" + std::to_string(out_begin) + ", " + std::to_string(out_end) + ")");
+    throw Error("image resize: bad axis " + std::to_string(in_size) + " -> " + std::to_string(out_size) + " [" +
+                std::to_string(out_begin) + ", " + std::to_string(out_end) + ")");
   a.in_size = in_size;
   a.out_size = out_size;
   a.out_begin = out_begin;
@@ -448,13 +444,13 @@ std::vector<int> nearest_table(int in_size, int out_size) {
 
 // ---- Resampler8 --------------------------------------------------------------------------------
 
-Resampler8::Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                       int channels, Kernel kernel, Filter filter) {
+Resampler8::Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh, int channels,
+                       Kernel kernel, Filter filter) {
   configure(in_w, in_h, out_w, out_h, ox, oy, ow, oh, channels, kernel, filter);
 }
 
-void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                           int channels, Kernel kernel, Filter filter) {
+void Resampler8::configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh, int channels,
+                           Kernel kernel, Filter filter) {
   if (channels < 1 || channels > 4) throw Error("image resize: unsupported channel count");
   if (in_w <= 0 || in_h <= 0 || ow <= 0 || oh <= 0 || ox < 0 || oy < 0 || ox + ow > out_w || oy + oh > out_h)
     throw Error("image resize: output region outside the resized image");
@@ -552,8 +548,7 @@ void Resampler8::push_rows(int y, const uint8_t* rows, size_t stride, int count)
       }
       if (kernel_ == Kernel::kAvx512)
         hpass_avx512_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(), groups_);
-      else
-        hpass_avx2_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(), groups_);
+      else hpass_avx2_any(channels_, src_rows, dst_rows, n, h_.outputs(), pstart_.data(), packed_.data(), groups_);
     }
     return;
   }
@@ -589,8 +584,8 @@ inline uint8_t muldiv255(unsigned a, unsigned b) {
   return static_cast<uint8_t>(((tmp >> 8) + tmp) >> 8);
 }
 
-Image resize_u8(const Image& src, int channels, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                Kernel kernel, Filter filter, const uint8_t* pixels) {
+Image resize_u8(const Image& src, int channels, int out_w, int out_h, int ox, int oy, int ow, int oh, Kernel kernel,
+                Filter filter, const uint8_t* pixels) {
   Resampler8 r(src.width, src.height, out_w, out_h, ox, oy, ow, oh, channels, kernel, filter);
   const size_t rb = static_cast<size_t>(src.width) * channels;
   r.push_rows(r.row_begin(), pixels + r.row_begin() * rb, rb, r.row_end() - r.row_begin());
@@ -711,10 +706,8 @@ Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int 
   if (out_w == src.width && out_h == src.height) return crop(src, ox, oy, ow, oh);
   switch (src.mode) {
     case Mode::k1:
-    case Mode::kP:
-      return resize_nearest(src, out_w, out_h, ox, oy, ow, oh);
-    case Mode::kI:
-      return resize_i32(src, out_w, out_h, ox, oy, ow, oh, filter);
+    case Mode::kP: return resize_nearest(src, out_w, out_h, ox, oy, ow, oh);
+    case Mode::kI: return resize_i32(src, out_w, out_h, ox, oy, ow, oh, filter);
     case Mode::kLA:
     case Mode::kRGBA: {
       const int c = bytes_per_pixel(src.mode);
@@ -727,8 +720,7 @@ Image resize_region(const Image& src, int out_w, int out_h, int ox, int oy, int 
     case Mode::kL:
     case Mode::kRGB:
     case Mode::kCMYK:
-      return resize_u8(src, bytes_per_pixel(src.mode), out_w, out_h, ox, oy, ow, oh, kernel, filter,
-                       src.pixels.data());
+      return resize_u8(src, bytes_per_pixel(src.mode), out_w, out_h, ox, oy, ow, oh, kernel, filter, src.pixels.data());
   }
   throw Error("image resize: unknown mode");
 }

@@ -24,19 +24,18 @@ Kernel resolve_kernel(Kernel k);
 struct AxisCoeffs {
   int in_size = 0, out_size = 0;
   int out_begin = 0, out_end = 0;
-  int ksize = 0;               // Pillow's coefficient stride: 2·ceil(support) + 1
-  std::vector<int> first;      // per computed output: first input index (Pillow's xmin)
-  std::vector<int> count;      // per computed output: number of taps (Pillow's xmax)
-  std::vector<double> weight;  // per output, ksize normalised weights (the I-mode path)
-  std::vector<int32_t> fixed;  // per output, ksize weights in Pillow's 22-bit fixed point
+  int ksize = 0;                   // Pillow's coefficient stride: 2·ceil(support) + 1
+  std::vector<int> first;          // per computed output: first input index (Pillow's xmin)
+  std::vector<int> count;          // per computed output: number of taps (Pillow's xmax)
+  std::vector<double> weight;      // per output, ksize normalised weights (the I-mode path)
+  std::vector<int32_t> fixed;      // per output, ksize weights in Pillow's 22-bit fixed point
   int src_begin = 0, src_end = 0;  // the input range all computed outputs read
 
   int outputs() const { return out_end - out_begin; }
 };
 AxisCoeffs make_axis(int in_size, int out_size, int out_begin, int out_end, Filter filter = Filter::kBicubic);
 // The same into `a`, reusing its buffers.
-void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a,
-               Filter filter = Filter::kBicubic);
+void make_axis(int in_size, int out_size, int out_begin, int out_end, AxisCoeffs& a, Filter filter = Filter::kBicubic);
 
 // Pillow's nearest-neighbour source index for every output (ImagingScaleAffine's accumulated
 // coordinates), for a resize in_size → out_size.
@@ -51,12 +50,12 @@ std::vector<int> nearest_table(int in_size, int out_size);
 class Resampler8 {
  public:
   Resampler8() = default;
-  Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-             int channels, Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
+  Resampler8(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh, int channels,
+             Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
   // Sets up a new resize, keeping the buffers of the previous one (no allocation when they are
   // large enough): a Resampler8 kept by a worker thread resizes image after image.
-  void configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh,
-                 int channels, Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
+  void configure(int in_w, int in_h, int out_w, int out_h, int ox, int oy, int ow, int oh, int channels,
+                 Kernel kernel = Kernel::kAuto, Filter filter = Filter::kBicubic);
 
   int row_begin() const { return row_begin_; }
   int row_end() const { return row_end_; }

@@ -121,7 +121,11 @@ struct Plan {
 class Run {
  public:
   Run(const Model& model, const ModelIdentity& identity, const std::string& dir, const BuildOptions& options)
-      : model_(model), identity_(identity), dir_(dir), options_(options), cache_(model.config().embed_dim),
+      : model_(model),
+        identity_(identity),
+        dir_(dir),
+        options_(options),
+        cache_(model.config().embed_dim),
         pool_(options.threads) {
     pre_.size = model.config().image_resolution;
   }
@@ -139,7 +143,8 @@ class Run {
       options_.on_note("resuming: " + std::to_string(resumed) + " embeddings from an interrupted run are reused");
     next_chunk_ = next_chunk;
 
-    const Plan plan = source.kind == "shards" ? embed_shards(source, previous, old, report) : embed_files(source, report);
+    const Plan plan =
+        source.kind == "shards" ? embed_shards(source, previous, old, report) : embed_files(source, report);
     flush_chunk();
 
     // The new generation: every planned row the cache now knows with that size and mtime.
@@ -286,7 +291,8 @@ class Run {
         std::vector<const std::vector<float>*> inputs;
         for (size_t i : to_encode) inputs.push_back(&decoded[i].input);
         const torch::Tensor input = model::stack_image_inputs(inputs, pre_.size);
-        features = normalize_rows(model_.encode_image(input.to(model_.device()))).to(torch::kCPU, torch::kFloat).contiguous();
+        features =
+            normalize_rows(model_.encode_image(input.to(model_.device()))).to(torch::kCPU, torch::kFloat).contiguous();
       }
       size_t next_encoded = 0;
       for (size_t i = 0; i < count; ++i) {
@@ -392,7 +398,8 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
   if (model.config().embed_dim <= 0) throw Error("the model has no embedding dimension");
   util::create_directories(out_dir, "the index folder");
   if (util::file_exists(out_dir + "/" + kManifestName))
-    throw Error(out_dir + ": already holds an index (update it with `clip index update`, or remove the folder to "
+    throw Error(out_dir +
+                ": already holds an index (update it with `clip index update`, or remove the folder to "
                 "rebuild)");
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(out_dir, ec)) {

@@ -65,7 +65,8 @@ std::vector<Row> parse_csv(const std::string& text, const std::string& where) {
       cell_started = true;
     }
   }
-  if (quoted) throw Error(where + ":" + std::to_string(row.line) + ": a quoted field is not closed before the end of the file");
+  if (quoted)
+    throw Error(where + ":" + std::to_string(row.line) + ": a quoted field is not closed before the end of the file");
   if (cell_started || !row.cells.empty()) end_row();
   return rows;
 }
@@ -78,8 +79,8 @@ std::vector<CsvPath> read_csv_paths(const std::string& csv_path, const std::stri
   const std::vector<Row> rows = parse_csv(text, csv_path);
   if (rows.empty()) throw Error(csv_path + ": empty CSV file (expected a header row naming a column of image paths)");
   const std::vector<std::string>& header = rows[0].cells;
-  std::vector<std::string> wanted = column.empty() ? std::vector<std::string>{"path", "filepath", "image"}
-                                                   : std::vector<std::string>{column};
+  std::vector<std::string> wanted =
+      column.empty() ? std::vector<std::string>{"path", "filepath", "image"} : std::vector<std::string>{column};
   size_t col = header.size();
   for (const auto& w : wanted) {
     col = static_cast<size_t>(std::find(header.begin(), header.end(), w) - header.begin());
@@ -88,14 +89,16 @@ std::vector<CsvPath> read_csv_paths(const std::string& csv_path, const std::stri
   if (col >= header.size()) {
     std::string names;
     for (const auto& h : header) names += (names.empty() ? "\"" : ", \"") + h + "\"";
-    throw Error(csv_path + ":1: no column " + (column.empty() ? "\"path\", \"filepath\" or \"image\"" : "\"" + column + "\"") +
+    throw Error(csv_path + ":1: no column " +
+                (column.empty() ? "\"path\", \"filepath\" or \"image\"" : "\"" + column + "\"") +
                 " in the header (found " + names + "; choose one with --csv-column)");
   }
   std::vector<CsvPath> out;
   for (size_t r = 1; r < rows.size(); ++r) {
     if (rows[r].cells.size() <= col)
-      throw Error(csv_path + ":" + std::to_string(rows[r].line) + ": the row has " + std::to_string(rows[r].cells.size()) +
-                  " fields, expected at least " + std::to_string(col + 1) + " (column \"" + header[col] + "\")");
+      throw Error(csv_path + ":" + std::to_string(rows[r].line) + ": the row has " +
+                  std::to_string(rows[r].cells.size()) + " fields, expected at least " + std::to_string(col + 1) +
+                  " (column \"" + header[col] + "\")");
     out.push_back({rows[r].cells[col], rows[r].line});
   }
   return out;

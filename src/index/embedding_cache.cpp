@@ -65,7 +65,8 @@ void load_generation(EmbeddingCache& cache, const std::string& index_dir, const 
 
 int64_t open_work_dir(EmbeddingCache& cache, const std::string& work_dir, const ModelIdentity& model, int* next_chunk,
                       const NoteCallback& note) {
-  const json state = {{"model_path", model.path}, {"model_config", json::parse(model.config_json)}, {"dim", cache.dim()}};
+  const json state = {
+      {"model_path", model.path}, {"model_config", json::parse(model.config_json)}, {"dim", cache.dim()}};
   const std::string state_path = work_dir + "/state.json";
   *next_chunk = 0;
   std::error_code ec;

@@ -68,7 +68,8 @@ class Cursor {
  private:
   void need(uint64_t n, const char* what) const {
     if (n > static_cast<uint64_t>(left_))
-      fail(std::string("truncated in ") + what + ": " + std::to_string(n) + " bytes needed, " + std::to_string(left_) + " left");
+      fail(std::string("truncated in ") + what + ": " + std::to_string(n) + " bytes needed, " + std::to_string(left_) +
+           " left");
   }
   static std::string printable(const char* s) {
     std::string out;
@@ -99,8 +100,8 @@ void check_flat(Cursor& c, const char* what, int dim, int64_t count) {
   check_header(c, what, dim, count);
   const uint64_t floats = c.vector_count(sizeof(float), what);
   if (floats != static_cast<uint64_t>(count) * static_cast<uint64_t>(dim))
-    c.fail(std::string(what) + " stores " + std::to_string(floats) + " floats, expected " + std::to_string(count) + " × " +
-           std::to_string(dim));
+    c.fail(std::string(what) + " stores " + std::to_string(floats) + " floats, expected " + std::to_string(count) +
+           " × " + std::to_string(dim));
   c.skip(floats * sizeof(float), what);
 }
 
@@ -109,7 +110,8 @@ void check_ivf(Cursor& c, int dim, int64_t count) {
   const uint64_t nlist = c.read<uint64_t>("the IVF index");
   c.skip(sizeof(uint64_t), "the IVF index");  // nprobe (set from the manifest after reading)
   if (nlist < 1 || nlist > static_cast<uint64_t>(std::max<int64_t>(count, 1)))
-    c.fail("the IVF index claims " + std::to_string(nlist) + " lists, expected 1.." + std::to_string(std::max<int64_t>(count, 1)));
+    c.fail("the IVF index claims " + std::to_string(nlist) + " lists, expected 1.." +
+           std::to_string(std::max<int64_t>(count, 1)));
   check_flat(c, "the IVF quantizer", dim, static_cast<int64_t>(nlist));
   if (c.read<char>("the IVF direct map") != 0) c.fail("the IVF index has a direct map (clip index writes none)");
   if (c.vector_count(sizeof(int64_t), "the IVF direct map") != 0) c.fail("the IVF direct map is not empty");
@@ -120,11 +122,13 @@ void check_ivf(Cursor& c, int dim, int64_t count) {
     c.fail("the IVF inverted lists claim " + std::to_string(lists) + " lists of " + std::to_string(code_size) +
            "-byte codes, expected " + std::to_string(nlist) + " of " + std::to_string(dim * sizeof(float)));
   c.expect_fourcc("full", "the IVF list sizes");
-  if (c.vector_count(sizeof(uint64_t), "the IVF list sizes") != nlist) c.fail("the IVF list sizes do not match the list count");
+  if (c.vector_count(sizeof(uint64_t), "the IVF list sizes") != nlist)
+    c.fail("the IVF list sizes do not match the list count");
   std::vector<uint64_t> sizes;
   uint64_t total = 0;
   c.each<uint64_t>(nlist, "the IVF list sizes", [&](uint64_t n, uint64_t) {
-    if (n > static_cast<uint64_t>(count) - total) c.fail("the IVF lists hold more than the manifest's " + std::to_string(count) + " vectors");
+    if (n > static_cast<uint64_t>(count) - total)
+      c.fail("the IVF lists hold more than the manifest's " + std::to_string(count) + " vectors");
     total += n;
     sizes.push_back(n);
   });
@@ -133,18 +137,21 @@ void check_ivf(Cursor& c, int dim, int64_t count) {
   for (const uint64_t n : sizes) {
     c.skip(n * code_size, "an IVF list's codes");
     c.each<int64_t>(n, "an IVF list's ids", [&](int64_t id, uint64_t) {
-      if (id < 0 || id >= count) c.fail("an IVF list holds the id " + std::to_string(id) + ", expected 0.." + std::to_string(count - 1));
+      if (id < 0 || id >= count)
+        c.fail("an IVF list holds the id " + std::to_string(id) + ", expected 0.." + std::to_string(count - 1));
     });
   }
 }
 
 void check_hnsw(Cursor& c, int dim, int64_t count) {
   check_header(c, "the HNSW index", dim, count);
-  c.skip(c.vector_count(sizeof(double), "the HNSW level probabilities") * sizeof(double), "the HNSW level probabilities");
+  c.skip(c.vector_count(sizeof(double), "the HNSW level probabilities") * sizeof(double),
+         "the HNSW level probabilities");
   // cum_nneighbor_per_level[l]: the links a node of level l has in all, so the neighbour slots of
   // node i are offsets[i] .. offsets[i + 1] = offsets[i] + cum[levels[i]].
   const uint64_t levels_n = c.vector_count(sizeof(int32_t), "the HNSW neighbour counts");
-  if (levels_n < 2 || levels_n > 256) c.fail("the HNSW neighbour counts have " + std::to_string(levels_n) + " levels, expected 2..256");
+  if (levels_n < 2 || levels_n > 256)
+    c.fail("the HNSW neighbour counts have " + std::to_string(levels_n) + " levels, expected 2..256");
   std::vector<int32_t> cum;
   c.each<int32_t>(levels_n, "the HNSW neighbour counts", [&](int32_t v, uint64_t i) {
     if (v < 0 || v > (1 << 20) || (i > 0 && v < cum.back())) c.fail("the HNSW neighbour counts are not increasing");
@@ -163,18 +170,21 @@ void check_hnsw(Cursor& c, int dim, int64_t count) {
     c.fail("the HNSW offsets do not number the manifest's count + 1");
   uint64_t expected_offset = 0;
   c.each<uint64_t>(static_cast<uint64_t>(count) + 1, "the HNSW offsets", [&](uint64_t offset, uint64_t i) {
-    if (offset != expected_offset) c.fail("the HNSW offset of node " + std::to_string(i) + " does not follow its levels");
+    if (offset != expected_offset)
+      c.fail("the HNSW offset of node " + std::to_string(i) + " does not follow its levels");
     if (i < static_cast<uint64_t>(count)) expected_offset += static_cast<uint64_t>(cum[static_cast<size_t>(levels[i])]);
   });
   if (c.vector_count(sizeof(int32_t), "the HNSW links") != expected_offset)
     c.fail("the HNSW links do not fill the slots the offsets describe");
   c.each<int32_t>(expected_offset, "the HNSW links", [&](int32_t id, uint64_t) {
-    if (id < -1 || id >= count) c.fail("an HNSW link points at " + std::to_string(id) + ", expected -1.." + std::to_string(count - 1));
+    if (id < -1 || id >= count)
+      c.fail("an HNSW link points at " + std::to_string(id) + ", expected -1.." + std::to_string(count - 1));
   });
   const int32_t entry = c.read<int32_t>("the HNSW entry point");
   const int32_t max_level = c.read<int32_t>("the HNSW entry point");
   if (count > 0 ? (entry < 0 || entry >= count || max_level != levels[static_cast<size_t>(entry)] - 1) : entry != -1)
-    c.fail("the HNSW entry point " + std::to_string(entry) + " (level " + std::to_string(max_level) + ") is not a top node");
+    c.fail("the HNSW entry point " + std::to_string(entry) + " (level " + std::to_string(max_level) +
+           ") is not a top node");
   c.skip(3 * sizeof(int32_t), "the HNSW search parameters");  // efConstruction, efSearch, upper_beam
   check_flat(c, "the HNSW storage", dim, count);
 }

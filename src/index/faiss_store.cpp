@@ -23,12 +23,11 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
   try {
     std::unique_ptr<faiss::Index> index;
     switch (params.kind) {
-      case IndexKind::kFlat:
-        index = std::make_unique<faiss::IndexFlatIP>(dim);
-        break;
+      case IndexKind::kFlat: index = std::make_unique<faiss::IndexFlatIP>(dim); break;
       case IndexKind::kIvf: {
         int64_t nlist = params.nlist;
-        if (nlist == 0) nlist = std::max<int64_t>(1, std::min<int64_t>(n, static_cast<int64_t>(4 * std::sqrt(double(n)))));
+        if (nlist == 0)
+          nlist = std::max<int64_t>(1, std::min<int64_t>(n, static_cast<int64_t>(4 * std::sqrt(double(n)))));
         if (n == 0) throw Error("an IVF index needs at least one image to train on (use --index-type flat)");
         if (nlist > n)
           throw Error("IVF nlist = " + std::to_string(nlist) + " is more than the " + std::to_string(n) +
@@ -76,7 +75,8 @@ std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexPar
                 errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo);
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
   struct stat st;
-  if (::fstat(::fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
+  if (::fstat(::fileno(file), &st) != 0 || !S_ISREG(st.st_mode))
+    throw Error(path + ": not a regular file", ErrorKind::kIo);
   check_faiss_file(file, st.st_size, path, params.kind, dim, count);
   if (std::fseek(file, 0, SEEK_SET) != 0) throw Error(path + ": cannot seek", ErrorKind::kIo);
   std::unique_ptr<faiss::Index> index;

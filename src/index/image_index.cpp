@@ -136,8 +136,10 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
   }
   for (int64_t i = 0; i < kk; ++i) {
     if (ids[i] < 0) continue;  // IVF/HNSW may find fewer than k
-    if (ids[i] >= size()) throw Error(dir_ + ": FAISS returned the id " + std::to_string(ids[i]) + ", the index has " +
-                                      std::to_string(size()) + " rows", ErrorKind::kInternal);
+    if (ids[i] >= size())
+      throw Error(dir_ + ": FAISS returned the id " + std::to_string(ids[i]) + ", the index has " +
+                      std::to_string(size()) + " rows",
+                  ErrorKind::kInternal);
     hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
   }
   return hits;

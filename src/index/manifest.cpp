@@ -53,15 +53,16 @@ void check_same_model(const ModelIdentity& index_model, const ModelIdentity& giv
     throw Error(index_dir + ": the index was built with the model " + index_model.path + ", not " + given.path +
                 " (embeddings of different models cannot be compared; leave out --model to use the index's model)");
   if (json::parse(index_model.config_json) != json::parse(given.config_json))
-    throw Error(index_dir + ": the model " + given.path + " was loaded with another architecture than the index records (" +
-                index_dir + "/" + kModelConfigName + "); give the same --config as for the build");
+    throw Error(index_dir + ": the model " + given.path +
+                " was loaded with another architecture than the index records (" + index_dir + "/" + kModelConfigName +
+                "); give the same --config as for the build");
 }
 
 namespace {
 
 json params_to_json(const IndexParams& p) {
-  return {{"type", index_kind_name(p.kind)}, {"nlist", p.nlist},  {"nprobe", p.nprobe},
-          {"hnsw_m", p.hnsw_m},            {"ef_construction", p.ef_construction}, {"ef_search", p.ef_search}};
+  return {{"type", index_kind_name(p.kind)},      {"nlist", p.nlist},        {"nprobe", p.nprobe}, {"hnsw_m", p.hnsw_m},
+          {"ef_construction", p.ef_construction}, {"ef_search", p.ef_search}};
 }
 
 // Field access that names the file and the field on any mismatch.
@@ -79,7 +80,8 @@ T field(const json& j, const char* name, const std::string& where) {
 std::string file_field(const json& j, const char* name, const std::string& where) {
   const std::string f = field<std::string>(j, name, where);
   if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
-    throw Error(where + ": field \"" + std::string(name) + "\" = \"" + f + "\" is not a file name inside the index folder");
+    throw Error(where + ": field \"" + std::string(name) + "\" = \"" + f +
+                "\" is not a file name inside the index folder");
   return f;
 }
 
@@ -113,11 +115,14 @@ void write_manifest(const std::string& index_dir, const Manifest& m) {
   j["index"] = params_to_json(m.params);
   j["dim"] = m.dim;
   j["count"] = m.count;
-  j["files"] = {{"embeddings", m.embeddings_file}, {"metadata", m.metadata_file}, {"faiss", m.faiss_file},
+  j["files"] = {{"embeddings", m.embeddings_file},
+                {"metadata", m.metadata_file},
+                {"faiss", m.faiss_file},
                 {"skipped", m.skipped_file}};
   if (m.source.kind == "shards") {
     json shards = json::array();
-    for (const ShardState& s : m.shards) shards.push_back({{"path", s.path}, {"size", s.size}, {"mtime_ns", s.mtime_ns}});
+    for (const ShardState& s : m.shards)
+      shards.push_back({{"path", s.path}, {"size", s.size}, {"mtime_ns", s.mtime_ns}});
     j["shards"] = shards;
   }
   util::write_file_atomic(index_dir + "/" + kManifestName, j.dump(2) + "\n");
@@ -142,7 +147,8 @@ Manifest read_manifest(const std::string& index_dir) {
   Manifest m;
   m.generation = field<int64_t>(j, "generation", where);
   if (m.generation < 1 || m.generation > (int64_t{1} << 60))
-    throw Error(where + ": generation " + std::to_string(m.generation) + ": expected 1.." + std::to_string(int64_t{1} << 60));
+    throw Error(where + ": generation " + std::to_string(m.generation) + ": expected 1.." +
+                std::to_string(int64_t{1} << 60));
   const json model = field<json>(j, "model", where);
   m.model.path = field<std::string>(model, "path", where + " model");
   m.model.config_json = field<json>(model, "config", where + " model").dump(2);
@@ -168,7 +174,8 @@ Manifest read_manifest(const std::string& index_dir) {
       s.path = field<std::string>(shards[i], "path", at);
       s.size = field<int64_t>(shards[i], "size", at);
       s.mtime_ns = field<int64_t>(shards[i], "mtime_ns", at);
-      if (s.path.empty() || s.path[0] != '/' || s.size < 0) throw Error(at + ": expected an absolute path and a size >= 0");
+      if (s.path.empty() || s.path[0] != '/' || s.size < 0)
+        throw Error(at + ": expected an absolute path and a size >= 0");
       m.shards.push_back(std::move(s));
     }
   }
@@ -183,8 +190,8 @@ Manifest read_manifest(const std::string& index_dir) {
   m.dim = field<int>(j, "dim", where);
   m.count = field<int64_t>(j, "count", where);
   if (m.dim <= 0 || m.dim > kMaxDim || m.count < 0 || m.count > kMaxCount)
-    throw Error(where + ": dim " + std::to_string(m.dim) + " and count " + std::to_string(m.count) + ": expected dim 1.." +
-                std::to_string(kMaxDim) + " and count 0.." + std::to_string(kMaxCount));
+    throw Error(where + ": dim " + std::to_string(m.dim) + " and count " + std::to_string(m.count) +
+                ": expected dim 1.." + std::to_string(kMaxDim) + " and count 0.." + std::to_string(kMaxCount));
   const json files = field<json>(j, "files", where);
   m.embeddings_file = file_field(files, "embeddings", where + " files");
   m.metadata_file = file_field(files, "metadata", where + " files");
@@ -212,7 +219,8 @@ std::string records_to_jsonl(const std::vector<FileRecord>& records) {
   std::string out;
   for (const auto& r : records)
     out += json{{"path", r.path}, {"size", r.size}, {"mtime_ns", r.mtime_ns}, {"sha256", r.sha256}}.dump(
-               -1, ' ', false, json::error_handler_t::replace) + "\n";
+               -1, ' ', false, json::error_handler_t::replace) +
+           "\n";
   return out;
 }
 

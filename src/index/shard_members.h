@@ -21,13 +21,13 @@ bool split_member_record_path(const std::string& path, std::string* shard, std::
 struct ShardImage {
   std::string member;  // the member's name in the tar
   int64_t size = 0;
-  std::string bytes;   // the encoded image
+  std::string bytes;  // the encoded image
 };
 
 struct ShardImages {
-  std::vector<ShardImage> images;     // the image member of every sample, in tar order
-  std::vector<SkippedFile> skipped;   // samples without an image, unreadable members, damage
-  bool complete = true;               // read to its end (else it is read again by the next update)
+  std::vector<ShardImage> images;    // the image member of every sample, in tar order
+  std::vector<SkippedFile> skipped;  // samples without an image, unreadable members, damage
+  bool complete = true;              // read to its end (else it is read again by the next update)
 };
 
 // Never throws for a missing, unreadable or damaged shard: that is a skipped entry.

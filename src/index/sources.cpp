@@ -41,9 +41,10 @@ Source shard_source(const std::string& argument, const std::string& csv_column) 
   std::error_code ec;
   for (const std::string& shard : shards)
     if (fs::is_regular_file(shard, ec)) return s;
-  throw Error(argument + ": no such shard" +
-              (shards.size() > 1 ? " (none of the " + std::to_string(shards.size()) + " names of the pattern exists)" : ""),
-              ErrorKind::kNotFound);
+  throw Error(
+      argument + ": no such shard" +
+          (shards.size() > 1 ? " (none of the " + std::to_string(shards.size()) + " names of the pattern exists)" : ""),
+      ErrorKind::kNotFound);
 }
 
 }  // namespace
@@ -76,8 +77,9 @@ Source source_from_argument(const std::string& argument, const std::string& csv_
     s.csv_column = csv_column;
     return s;
   }
-  throw Error(argument +
-              ": expected a folder of images, a .csv file of image paths, or tar shards (x.tar, shards/{00000..00009}.tar)");
+  throw Error(
+      argument +
+      ": expected a folder of images, a .csv file of image paths, or tar shards (x.tar, shards/{00000..00009}.tar)");
 }
 
 SourceListing list_source(const Source& source) {

@@ -9,9 +9,9 @@
 namespace clip::index {
 
 struct SourceListing {
-  std::vector<std::string> files;     // absolute, lexically normal, sorted, unique (shards: canonical)
-  std::vector<SkippedFile> missing;   // CSV rows naming a file that is not there, shards not there
-  int64_t ignored = 0;                // folder: regular files without an image extension
+  std::vector<std::string> files;    // absolute, lexically normal, sorted, unique (shards: canonical)
+  std::vector<SkippedFile> missing;  // CSV rows naming a file that is not there, shards not there
+  int64_t ignored = 0;               // folder: regular files without an image extension
 };
 
 // Throws clip::Error when the source itself (folder or CSV file) cannot be read. A shard source

@@ -141,12 +141,9 @@ bool utf8_to_latin1(std::string_view s, std::string& out) {
 float half_to_float(uint16_t h) {
   const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
   float v;
-  if (exp == 0)
-    v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31)
-    v = mant ? NAN : INFINITY;
-  else
-    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
+  else if (exp == 31) v = mant ? NAN : INFINITY;
+  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
   return sign ? -v : v;
 }
 
@@ -196,7 +193,7 @@ std::optional<DType> storage_dtype(std::string_view module, std::string_view nam
     DType dtype;
   };
   static constexpr Row kRows[] = {
-      {"FloatStorage", DType::kF32}, {"HalfStorage", DType::kF16}, {"BFloat16Storage", DType::kBF16},
+      {"FloatStorage", DType::kF32},  {"HalfStorage", DType::kF16}, {"BFloat16Storage", DType::kBF16},
       {"DoubleStorage", DType::kF64}, {"LongStorage", DType::kI64}, {"IntStorage", DType::kI32},
       {"ShortStorage", DType::kI16},  {"CharStorage", DType::kI8},  {"ByteStorage", DType::kU8},
       {"BoolStorage", DType::kBool},
@@ -247,8 +244,7 @@ std::string Pickle::describe(Ref r) const {
     }
     case Kind::kTuple:
     case Kind::kList:
-    case Kind::kSet:
-      return std::string(kind_name(v.kind)) + " of " + std::to_string(v.items.size()) + " items";
+    case Kind::kSet: return std::string(kind_name(v.kind)) + " of " + std::to_string(v.items.size()) + " items";
     case Kind::kDict: {
       if (v.items.empty()) return "an empty dict";
       std::string s = "a dict with keys ";
@@ -256,12 +252,9 @@ std::string Pickle::describe(Ref r) const {
       for (size_t k = 0; k < n && k < 8; ++k) {
         if (k) s += ", ";
         const Value& key = at(v.items[2 * k]);
-        if (key.kind == Kind::kString)
-          s += quoted(key.text);
-        else if (key.kind == Kind::kInt)
-          s += std::to_string(key.i);
-        else
-          s += kind_name(key.kind);
+        if (key.kind == Kind::kString) s += quoted(key.text);
+        else if (key.kind == Kind::kInt) s += std::to_string(key.i);
+        else s += kind_name(key.kind);
       }
       if (n > 8) s += ", ... (" + std::to_string(n) + " keys)";
       return s;
@@ -415,9 +408,7 @@ class Unpickler {
     return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
   }
 
-  void memo_put(uint64_t key) {
-    memo_[key] = top();
-  }
+  void memo_put(uint64_t key) { memo_[key] = top(); }
   void memo_get(uint64_t key) {
     auto it = memo_.find(key);
     if (it == memo_.end()) fail("memo key " + std::to_string(key) + " was never stored");
@@ -453,7 +444,8 @@ class Unpickler {
   void call(Ref callable, Ref args, Ref kwargs, bool is_new) {
     if (val(callable).kind != Kind::kGlobal)
       fail(std::string("callable is ") + kind_name(val(callable).kind) + ", expected a global");
-    if (val(args).kind != Kind::kTuple) fail(std::string("arguments are ") + kind_name(val(args).kind) + ", expected a tuple");
+    if (val(args).kind != Kind::kTuple)
+      fail(std::string("arguments are ") + kind_name(val(args).kind) + ", expected a tuple");
     const std::string& mod = val(callable).text;
     const std::string& name = val(callable).name;
     const std::vector<Ref> a = val(args).items;  // copy: new values may move nothing, but be safe
@@ -461,7 +453,8 @@ class Unpickler {
       Ref d = push_new(Kind::kDict);
       if (is_new || a.empty()) return;
       // OrderedDict([[k, v], ...]) as older pickles write it.
-      if (a.size() != 1 || val(a[0]).kind != Kind::kList) fail("OrderedDict(...) with arguments other than a list of pairs");
+      if (a.size() != 1 || val(a[0]).kind != Kind::kList)
+        fail("OrderedDict(...) with arguments other than a list of pairs");
       const std::vector<Ref> pairs = val(a[0]).items;
       for (Ref pr : pairs) {
         const Value& pv = val(pr);
@@ -800,10 +793,8 @@ class Unpickler {
       case 'p': {
         int64_t key;
         if (!parse_int(read_line(), key) || key < 0) fail("memo key is not a non-negative decimal integer");
-        if (op_ == 'g')
-          memo_get(static_cast<uint64_t>(key));
-        else
-          memo_put(static_cast<uint64_t>(key));
+        if (op_ == 'g') memo_get(static_cast<uint64_t>(key));
+        else memo_put(static_cast<uint64_t>(key));
         return;
       }
       case 'h': memo_get(read_le(1)); return;
@@ -820,7 +811,8 @@ class Unpickler {
       case 0x93: {
         const Ref name = pop();
         const Ref module = pop();
-        if (val(module).kind != Kind::kString || val(name).kind != Kind::kString) fail("module and name must be strings");
+        if (val(module).kind != Kind::kString || val(name).kind != Kind::kString)
+          fail("module and name must be strings");
         push_global(val(module).text, val(name).text);
         return;
       }
@@ -913,7 +905,8 @@ int64_t TensorRef::numel() const {
 int64_t TensorRef::extent(const std::string& where) const {
   if (offset < 0) throw Error(where + ": negative storage offset " + std::to_string(offset));
   if (sizes.size() != strides.size())
-    throw Error(where + ": " + std::to_string(sizes.size()) + " sizes but " + std::to_string(strides.size()) + " strides");
+    throw Error(where + ": " + std::to_string(sizes.size()) + " sizes but " + std::to_string(strides.size()) +
+                " strides");
   int64_t last = offset;
   for (size_t d = 0; d < sizes.size(); ++d) {
     if (sizes[d] < 0) throw Error(where + ": negative size " + std::to_string(sizes[d]));
@@ -942,7 +935,8 @@ std::vector<int64_t> int_tuple(const Pickle& p, Ref r, const std::string& where,
   const Value& v = p.at(r);
   if (v.kind != Kind::kTuple && v.kind != Kind::kList)
     throw Error(where + ": tensor " + what + " is " + p.describe(r) + ", expected a tuple of ints");
-  if (v.items.size() > 64) throw Error(where + ": tensor has " + std::to_string(v.items.size()) + " dimensions (limit 64)");
+  if (v.items.size() > 64)
+    throw Error(where + ": tensor has " + std::to_string(v.items.size()) + " dimensions (limit 64)");
   std::vector<int64_t> out;
   for (Ref e : v.items) {
     int64_t x;
@@ -964,27 +958,32 @@ std::optional<TensorRef> as_tensor(const Pickle& p, Ref r, const std::string& wh
   if (!p.is_call_to(r, "torch._utils", "_rebuild_tensor_v2")) return std::nullopt;
   const Value& args = p.at(p.at(r).items[1]);
   if (args.items.size() < 4)
-    throw Error(where + ": _rebuild_tensor_v2 with " + std::to_string(args.items.size()) + " arguments, expected at least 4");
+    throw Error(where + ": _rebuild_tensor_v2 with " + std::to_string(args.items.size()) +
+                " arguments, expected at least 4");
   // The storage: persistent id ('storage', torch.<T>Storage, key, location, numel[, view]).
   const Value& pid = p.at(args.items[0]);
-  if (pid.kind != Kind::kPersId) throw Error(where + ": tensor storage is " + p.describe(args.items[0]) + ", expected a persistent id");
+  if (pid.kind != Kind::kPersId)
+    throw Error(where + ": tensor storage is " + p.describe(args.items[0]) + ", expected a persistent id");
   const Value& id = p.at(pid.items.at(0));
-  if (id.kind != Kind::kTuple || id.items.size() < 5 || id.items.size() > 6 || p.at(id.items[0]).kind != Kind::kString ||
-      p.at(id.items[0]).text != "storage")
+  if (id.kind != Kind::kTuple || id.items.size() < 5 || id.items.size() > 6 ||
+      p.at(id.items[0]).kind != Kind::kString || p.at(id.items[0]).text != "storage")
     throw Error(where + ": tensor storage id is " + p.describe(pid.items[0]) +
                 ", expected ('storage', type, key, location, numel)");
   const Value& type = p.at(id.items[1]);
   std::optional<DType> dtype;
   if (type.kind == Kind::kGlobal) dtype = storage_dtype(type.text, type.name);
-  if (!dtype) throw Error(where + ": tensor storage type is " + p.describe(id.items[1]) + ", expected torch.<T>Storage");
+  if (!dtype)
+    throw Error(where + ": tensor storage type is " + p.describe(id.items[1]) + ", expected torch.<T>Storage");
   TensorRef t;
   t.dtype = *dtype;
   const Value& key = p.at(id.items[2]);
-  if (key.kind != Kind::kString || key.text.empty() || key.text.size() > 256 || key.text.find('\0') != std::string::npos)
+  if (key.kind != Kind::kString || key.text.empty() || key.text.size() > 256 ||
+      key.text.find('\0') != std::string::npos)
     throw Error(where + ": tensor storage key is " + p.describe(id.items[2]) + ", expected a short string");
   t.storage_key = key.text;
   const Value& loc = p.at(id.items[3]);
-  if (loc.kind != Kind::kString) throw Error(where + ": tensor storage location is " + p.describe(id.items[3]) + ", expected a string");
+  if (loc.kind != Kind::kString)
+    throw Error(where + ": tensor storage location is " + p.describe(id.items[3]) + ", expected a string");
   t.location = loc.text;
   if (!as_int(p, id.items[4], t.storage_numel) || t.storage_numel < 0)
     throw Error(where + ": tensor storage size is " + p.describe(id.items[4]) + ", expected a non-negative int");
@@ -1031,8 +1030,9 @@ std::vector<std::pair<std::string, TensorRef>> find_state_dict(const Pickle& p, 
     d = next;
   }
   if (!has_tensor(d)) {
-    throw Error(what + " holds " + p.describe(d) + (container.empty() ? "" : " (under \"" + container + "\")") +
-                " but no tensors, expected a dict of tensors (a state_dict, or a checkpoint with a \"state_dict\" entry)");
+    throw Error(
+        what + " holds " + p.describe(d) + (container.empty() ? "" : " (under \"" + container + "\")") +
+        " but no tensors, expected a dict of tensors (a state_dict, or a checkpoint with a \"state_dict\" entry)");
   }
   std::vector<std::pair<std::string, TensorRef>> out;
   const Value& v = p.at(d);
@@ -1075,9 +1075,11 @@ std::string class_name(const Value& c) { return c.text + "." + c.name; }
 const Value& module_attributes(const Pickle& p, Ref module, const std::string& name, const std::string& what) {
   const Value& obj = p.at(module);
   const Value& cls = *torch_class(p, module);
-  const std::string which = (name.empty() ? "the root module" : "module \"" + name + "\"") + " (" + class_name(cls) + ")";
+  const std::string which =
+      (name.empty() ? "the root module" : "module \"" + name + "\"") + " (" + class_name(cls) + ")";
   if (obj.state != kNoRef && p.at(obj.state).kind == Kind::kDict) return p.at(obj.state);
-  throw Error(what + ": " + which + " is stored as " + (obj.state == kNoRef ? std::string("no state") : p.describe(obj.state)) +
+  throw Error(what + ": " + which + " is stored as " +
+                  (obj.state == kNoRef ? std::string("no state") : p.describe(obj.state)) +
                   ", not as a dict of attributes: it defines __getstate__/__setstate__, and rebuilding it would mean "
                   "running code from the archive, which CLIP++ never does. Convert the checkpoint where running its "
                   "code is acceptable (e.g. a sandbox) to a plain state dict, in Python: "
@@ -1099,7 +1101,8 @@ bool has_training_flag(const Pickle& p, const Value& attributes) {
 std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle& p, const std::string& what) {
   constexpr size_t kMaxDepth = 256;
   if (!torch_class(p, p.root_ref()))
-    throw Error(what + " holds " + p.describe(p.root_ref()) + ", expected a TorchScript module (an object of a __torch__ class)");
+    throw Error(what + " holds " + p.describe(p.root_ref()) +
+                ", expected a TorchScript module (an object of a __torch__ class)");
   struct Pending {
     Ref module;
     std::string name;  // "" for the root, else "visual", "visual.conv1", ...
@@ -1121,8 +1124,8 @@ std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle&
       const Value& key = p.at(attributes.items[k]);
       const Ref value = attributes.items[k + 1];
       if (key.kind != Kind::kString)
-        throw Error(what + ": " + (m.name.empty() ? "the root module" : "module \"" + m.name + "\"") + " has an attribute named by " +
-                    p.describe(attributes.items[k]) + ", expected a string");
+        throw Error(what + ": " + (m.name.empty() ? "the root module" : "module \"" + m.name + "\"") +
+                    " has an attribute named by " + p.describe(attributes.items[k]) + ", expected a string");
       const std::string name = prefix + key.text;
       if (torch_class(p, value)) {
         const Value& child = p.at(value);
@@ -1130,14 +1133,16 @@ std::vector<std::pair<std::string, TensorRef>> find_module_tensors(const Pickle&
         if (child.state != kNoRef && p.at(child.state).kind == Kind::kDict && !has_training_flag(p, p.at(child.state)))
           continue;
         if (m.depth + 1 > kMaxDepth)
-          throw Error(what + ": module \"" + name + "\" is nested more than " + std::to_string(kMaxDepth) + " levels deep",
-                      ErrorKind::kTooLarge);
+          throw Error(
+              what + ": module \"" + name + "\" is nested more than " + std::to_string(kMaxDepth) + " levels deep",
+              ErrorKind::kTooLarge);
         children.push_back({value, name, m.depth + 1});
         continue;
       }
       std::optional<TensorRef> t = as_tensor(p, value, what + ": tensor \"" + name + "\"");
       if (!t) continue;
-      if (!seen.emplace(name, out.size()).second) throw Error(what + ": tensor \"" + name + "\": the name appears twice");
+      if (!seen.emplace(name, out.size()).second)
+        throw Error(what + ": tensor \"" + name + "\": the name appears twice");
       out.emplace_back(name, std::move(*t));
     }
     // Depth first, in attribute order: the first child is taken next.
@@ -1194,16 +1199,19 @@ LegacyLayout parse_legacy_torch(const uint8_t* data, size_t size, const std::str
   }
   for (Ref kr : keys.root().items) {
     const Value& key = keys.at(kr);
-    if (key.kind != Kind::kString) throw Error(what + ": legacy storage key is " + keys.describe(kr) + ", expected a string");
+    if (key.kind != Kind::kString)
+      throw Error(what + ": legacy storage key is " + keys.describe(kr) + ", expected a string");
     auto it = dtypes.find(key.text);
     if (it == dtypes.end()) throw Error(what + ": legacy storage \"" + key.text + "\" is used by no tensor");
-    if (size - pos < 8) throw Error(what + ": legacy storage \"" + key.text + "\": file ends before its size (truncated?)");
+    if (size - pos < 8)
+      throw Error(what + ": legacy storage \"" + key.text + "\": file ends before its size (truncated?)");
     uint64_t numel = 0;
     for (int k = 0; k < 8; ++k) numel |= uint64_t(data[pos + k]) << (8 * k);
     pos += 8;
     const uint64_t es = dtype_size(it->second);
     if (numel > (size - pos) / es)
-      throw Error(what + ": legacy storage \"" + key.text + "\" of " + std::to_string(numel) + " elements runs past the end of the file (truncated?)");
+      throw Error(what + ": legacy storage \"" + key.text + "\" of " + std::to_string(numel) +
+                  " elements runs past the end of the file (truncated?)");
     out.storages.push_back({key.text, pos, numel * es});
     pos += static_cast<size_t>(numel * es);
   }

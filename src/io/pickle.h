@@ -32,18 +32,18 @@ namespace clip::io::pickle {
 enum class Kind : uint8_t {
   kNone,
   kBool,
-  kInt,      // fits in int64: `i`
-  kBigInt,   // does not fit: `text` holds the little-endian two's-complement bytes
-  kFloat,    // `f`
-  kString,   // `text` (UTF-8)
-  kBytes,    // `text` (raw bytes; also bytearray)
-  kTuple,    // `items`
-  kList,     // `items`
-  kDict,     // `items` = key0, value0, key1, value1, ... in insertion order (repeats kept)
-  kSet,      // `items` (set and frozenset)
-  kGlobal,   // `text` = module, `name` = attribute
-  kReduce,   // `items` = callable, args [, kwargs]  (REDUCE, NEWOBJ, NEWOBJ_EX)
-  kPersId,   // `items` = the persistent id
+  kInt,     // fits in int64: `i`
+  kBigInt,  // does not fit: `text` holds the little-endian two's-complement bytes
+  kFloat,   // `f`
+  kString,  // `text` (UTF-8)
+  kBytes,   // `text` (raw bytes; also bytearray)
+  kTuple,   // `items`
+  kList,    // `items`
+  kDict,    // `items` = key0, value0, key1, value1, ... in insertion order (repeats kept)
+  kSet,     // `items` (set and frozenset)
+  kGlobal,  // `text` = module, `name` = attribute
+  kReduce,  // `items` = callable, args [, kwargs]  (REDUCE, NEWOBJ, NEWOBJ_EX)
+  kPersId,  // `items` = the persistent id
 };
 
 using Ref = uint32_t;

@@ -1,13 +1,13 @@
 #include "io/safetensors.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <nlohmann/json.hpp>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "clip/error.h"
 #include "util/file_io.h"
@@ -23,8 +23,8 @@ struct DTypeRow {
   size_t size;
 };
 constexpr DTypeRow kDTypes[] = {
-    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
-    {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4}, {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},
+    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4},   {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
+    {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},   {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},
     {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1},
 };
 
@@ -39,8 +39,9 @@ const DTypeRow& row_of(DType t) {
 DType dtype_from_name(const std::string& name, const std::string& where) {
   for (const auto& r : kDTypes)
     if (name == r.name) return r.type;
-  throw Error(where + ": unsupported dtype \"" + name + "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)",
-              ErrorKind::kUnsupported);
+  throw Error(
+      where + ": unsupported dtype \"" + name + "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)",
+      ErrorKind::kUnsupported);
 }
 
 const char* dtype_name(DType t) { return row_of(t).name; }
@@ -53,7 +54,9 @@ int64_t TensorInfo::numel() const {
 }
 
 SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, const std::string& what) {
-  if (size < 8) throw Error(what + ": not a safetensors file: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  if (size < 8)
+    throw Error(what + ": not a safetensors file: " + std::to_string(size) +
+                " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(bytes[i]) << (8 * i);
   if (n > kMaxHeaderBytes)
@@ -113,8 +116,9 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* bytes, size_t size, co
                   std::to_string(expected));
     h.tensors.push_back(std::move(t));
   }
-  std::sort(h.tensors.begin(), h.tensors.end(),
-            [](const TensorInfo& a, const TensorInfo& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  std::sort(h.tensors.begin(), h.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   for (size_t i = 1; i < h.tensors.size(); ++i) {
     const TensorInfo& a = h.tensors[i - 1];
     const TensorInfo& b = h.tensors[i];

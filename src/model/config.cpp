@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "clip/error.h"
 #include "util/assets.h"
@@ -43,8 +43,10 @@ ModelConfig from_openai_style(const json& j, const std::string& where) {
   c.vision_patch_size = get_int(j, "vision_patch_size", where, 0);
   if (vl.is_array()) {
     if (vl.size() != 4 || c.vision_patch_size != 0)
-      throw Error(where + ": \"vision_layers\" as a list means a ModifiedResNet: expected 4 stages and "
-                  "vision_patch_size null, found " + vl.dump());
+      throw Error(where +
+                  ": \"vision_layers\" as a list means a ModifiedResNet: expected 4 stages and "
+                  "vision_patch_size null, found " +
+                  vl.dump());
     for (int i = 0; i < 4; ++i) {
       if (!vl[i].is_number_integer() || vl[i].get<int>() <= 0)
         throw Error(where + ": \"vision_layers\" entries must be positive integers, found " + vl.dump());
@@ -95,7 +97,8 @@ ModelConfig from_hugging_face(const json& j, const std::string& where) {
   c.context_length = get_int(t, "max_position_embeddings", tw);
   c.vocab_size = get_int(t, "vocab_size", tw);
   c.layer_norm_eps = get_double(t, "layer_norm_eps", tw, 1e-5);
-  const std::string act = t.contains("hidden_act") && t["hidden_act"].is_string() ? t["hidden_act"].get<std::string>() : "quick_gelu";
+  const std::string act =
+      t.contains("hidden_act") && t["hidden_act"].is_string() ? t["hidden_act"].get<std::string>() : "quick_gelu";
   if (act != "quick_gelu" && act != "gelu")
     throw Error(tw + ": hidden_act \"" + act + "\" is not supported (expected quick_gelu or gelu)",
                 ErrorKind::kUnsupported);
@@ -114,12 +117,14 @@ ModelConfig from_open_clip(const json& m, const std::string& where) {
   const std::string vw = where + ": model_cfg.vision_cfg", tw = where + ": model_cfg.text_cfg";
   auto refuse = [](const json& cfg, const std::string& at, const char* key, const json& neutral) {
     if (cfg.contains(key) && !cfg[key].is_null() && cfg[key] != neutral)
-      throw Error(at + ": \"" + key + "\" = " + cfg[key].dump() + " is not supported (CLIP++ runs CLIP's ViT and "
-                  "ModifiedResNet towers and its text transformer)", ErrorKind::kUnsupported);
+      throw Error(at + ": \"" + key + "\" = " + cfg[key].dump() +
+                      " is not supported (CLIP++ runs CLIP's ViT and "
+                      "ModifiedResNet towers and its text transformer)",
+                  ErrorKind::kUnsupported);
   };
   for (const char* key : {"timm_model_name", "ls_init_value"}) refuse(v, vw, key, nullptr);
-  for (const char* key : {"attentional_pool", "no_ln_pre", "final_ln_after_pool", "input_patchnorm",
-                          "global_average_pool"})
+  for (const char* key :
+       {"attentional_pool", "no_ln_pre", "final_ln_after_pool", "input_patchnorm", "global_average_pool"})
     refuse(v, vw, key, false);
   refuse(v, vw, "pool_type", "tok");
   for (const char* key : {"hf_model_name", "ls_init_value"}) refuse(t, tw, key, nullptr);
@@ -141,8 +146,8 @@ ModelConfig from_open_clip(const json& m, const std::string& where) {
   if (head_width < 1) throw Error(vw + ": head_width must be positive");
   if (v.contains("layers") && v["layers"].is_array()) {
     const json& layers = v["layers"];
-    if (layers.size() != 4) throw Error(vw + ": \"layers\" as a list means a ModifiedResNet of 4 stages, found " +
-                                        layers.dump());
+    if (layers.size() != 4)
+      throw Error(vw + ": \"layers\" as a list means a ModifiedResNet of 4 stages, found " + layers.dump());
     for (int i = 0; i < 4; ++i) {
       if (!layers[i].is_number_integer() || layers[i].get<int>() <= 0)
         throw Error(vw + ": \"layers\" entries must be positive integers, found " + layers.dump());
@@ -215,8 +220,8 @@ void ModelConfig::validate(const std::string& where) const {
   };
   auto within = [&](int value, int lo, int hi, const char* field) {
     if (value < lo || value > hi)
-      throw Error(where + ": invalid config: " + field + " is " + std::to_string(value) + ", expected " + std::to_string(lo) +
-                      " to " + std::to_string(hi),
+      throw Error(where + ": invalid config: " + field + " is " + std::to_string(value) + ", expected " +
+                      std::to_string(lo) + " to " + std::to_string(hi),
                   value > hi ? ErrorKind::kTooLarge : ErrorKind::kInvalidInput);
   };
   // Ranges first: the checks below multiply these values.
@@ -249,9 +254,9 @@ void ModelConfig::validate(const std::string& where) const {
   need(transformer_width % th == 0, "transformer_width " + std::to_string(transformer_width) +
                                         " is not a multiple of transformer_heads " + std::to_string(th));
   if (is_vit()) {
-    need(image_resolution % vision_patch_size == 0,
-         "image_resolution " + std::to_string(image_resolution) + " is not a multiple of vision_patch_size " +
-             std::to_string(vision_patch_size));
+    need(image_resolution % vision_patch_size == 0, "image_resolution " + std::to_string(image_resolution) +
+                                                        " is not a multiple of vision_patch_size " +
+                                                        std::to_string(vision_patch_size));
   } else {
     need(vision_width % 2 == 0, "a ModifiedResNet needs an even vision_width (its stem has vision_width / 2 channels)");
     need(image_resolution % 32 == 0, "a ModifiedResNet needs image_resolution divisible by 32");
@@ -266,7 +271,7 @@ ModelConfig config_from_json_text(const std::string& json_text, const std::strin
     throw Error(where + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(where + ": expected a JSON object");
-  ModelConfig c = j.contains("model_cfg")                                     ? from_open_clip(j["model_cfg"], where)
+  ModelConfig c = j.contains("model_cfg")                                      ? from_open_clip(j["model_cfg"], where)
                   : (j.contains("text_config") || j.contains("vision_config")) ? from_hugging_face(j, where)
                                                                                : from_openai_style(j, where);
   c.validate(where);

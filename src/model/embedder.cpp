@@ -43,7 +43,8 @@ torch::Tensor Embedder::embed_texts(const std::vector<std::string>& texts, int b
     const int64_t count = std::min<int64_t>(batch_size, n - begin);
     const std::vector<std::string> chunk(texts.begin() + begin, texts.begin() + begin + count);
     TokenBatch tokens = tokenizer_.tokenize(chunk, model_.config().context_length, true, threads_);
-    out.push_back(model_.encode_text(torch::from_blob(tokens.ids.get(), {tokens.rows, tokens.context_length}, torch::kInt64)));
+    out.push_back(
+        model_.encode_text(torch::from_blob(tokens.ids.get(), {tokens.rows, tokens.context_length}, torch::kInt64)));
   }
   if (out.empty()) return torch::empty({0, model_.config().embed_dim});
   return torch::cat(out, 0);

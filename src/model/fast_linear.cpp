@@ -53,8 +53,7 @@ bool fast_linear_applies(const torch::Tensor& x, const torch::Tensor& weight) {
   const bool inference = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
   return inference && x.device().is_cpu() && weight.device().is_cpu() &&
          (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-         weight.scalar_type() == torch::kFloat32 && weight.dim() == 2 && x.dim() >= 1 &&
-         x.size(-1) == weight.size(1);
+         weight.scalar_type() == torch::kFloat32 && weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1);
 }
 
 bool cpu_autocast_bf16() {
@@ -80,8 +79,8 @@ struct FastLinear::Impl {
     const void* bias_ptr = nullptr;
     int64_t bias_version = -2;
     int64_t n = 0, k = 0;
-    torch::Tensor bias;                                                  // fp32 [N], contiguous copy
-    std::vector<Packed> packed;                                          // by the layout a primitive wants
+    torch::Tensor bias;          // fp32 [N], contiguous copy
+    std::vector<Packed> packed;  // by the layout a primitive wants
     std::map<std::tuple<int64_t, Activation, torch::ScalarType, bool>, Primitive> primitives;  // + accumulate
   };
 
@@ -113,15 +112,16 @@ void FastLinear::accumulate(const torch::Tensor& x, const torch::Tensor& weight,
   std::vector<int64_t> out_sizes = x.sizes().vec();
   out_sizes.back() = weight.size(0);
   if (y.scalar_type() != torch::kFloat32 || !y.is_contiguous() || y.sizes().vec() != out_sizes || !y.device().is_cpu())
-    throw Error("FastLinear::accumulate: the output must be a contiguous fp32 CPU tensor of shape " + c10::str(c10::IntArrayRef(out_sizes)) +
-                ", found " + c10::str(y.sizes()));
+    throw Error("FastLinear::accumulate: the output must be a contiguous fp32 CPU tensor of shape " +
+                c10::str(c10::IntArrayRef(out_sizes)) + ", found " + c10::str(y.sizes()));
   run(x, weight, bias, Activation::kNone, bf16, y, /*accumulate=*/true);
 }
 
 void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, const torch::Tensor& bias, Activation act,
                      bool bf16, torch::Tensor& y, bool accumulate) {
   const int64_t n = weight.size(0), k = weight.size(1);
-  if (x_in.size(-1) != k) throw Error("FastLinear: input has " + std::to_string(x_in.size(-1)) + " features, expected " + std::to_string(k));
+  if (x_in.size(-1) != k)
+    throw Error("FastLinear: input has " + std::to_string(x_in.size(-1)) + " features, expected " + std::to_string(k));
   const torch::ScalarType in_type = bf16 ? torch::kBFloat16 : torch::kFloat32, out = y.scalar_type();
   const torch::Tensor x = x_in.to(in_type).contiguous();
   const int64_t m = k == 0 ? 0 : x.numel() / k;
@@ -203,14 +203,17 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
   const dnnl::engine& engine = onednn_cpu_engine();
   dnnl::memory src(dnnl::memory::desc({m, k}, wdt, tag::ab), engine, x.data_ptr());
   dnnl::memory dst(dnnl::memory::desc({m, n}, ydt, tag::ab), engine, y.data_ptr());
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed.memory}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed.memory}, {DNNL_ARG_DST, dst}};
   if (bias_copy.defined())
-    args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc({1, n}, dt::f32, tag::ab), engine, bias_copy.data_ptr()));
+    args.emplace(DNNL_ARG_BIAS,
+                 dnnl::memory(dnnl::memory::desc({1, n}, dt::f32, tag::ab), engine, bias_copy.data_ptr()));
   torch::Tensor scratch;
   if (prim.scratchpad_bytes > 0) {
     scratch = torch::empty({static_cast<int64_t>(prim.scratchpad_bytes)}, torch::kUInt8);
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(prim.scratchpad_bytes)}, dt::u8, tag::a),
-                                                   engine, scratch.data_ptr()));
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(prim.scratchpad_bytes)}, dt::u8, tag::a), engine,
+                              scratch.data_ptr()));
   }
   dnnl::stream stream(engine);
   prim.matmul.execute(stream, args);

@@ -58,8 +58,8 @@ class FastLinear {
   // x: [..., K] on the CPU, fp32 (or bf16 when bf16 is set); weight: fp32 [N, K]; bias: fp32 [N]
   // or undefined. bf16: compute in bf16 (f32 accumulation). out: kFloat or kBFloat16.
   // Returns [..., N] of type out.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                        Activation act, bool bf16, torch::ScalarType out);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, Activation act,
+                        bool bf16, torch::ScalarType out);
 
   // y += x · Wᵀ + b in place (a residual add fused into the product: oneDNN's sum post-op), with y
   // a contiguous fp32 CPU tensor of shape [..., N]; x and bf16 as for forward.

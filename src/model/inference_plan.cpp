@@ -30,7 +30,8 @@ void run_block_in_place(ResidualBlockImpl& block, PackedBlock& packed, torch::Te
   // h += attn(ln_1(h))
   const torch::Tensor a = layer_norm_rows(h, block.ln_1->weight, block.ln_1->bias, block.ln_1->options.eps(), in_type);
   const std::vector<torch::Tensor> qkv =
-      packed.in_proj.forward(a, attn.in_proj_weight, attn.in_proj_bias, Activation::kNone, path.bf16, in_type).chunk(3, -1);
+      packed.in_proj.forward(a, attn.in_proj_weight, attn.in_proj_bias, Activation::kNone, path.bf16, in_type)
+          .chunk(3, -1);
   const torch::Tensor q = split_heads(qkv[0], attn.heads), k = split_heads(qkv[1], attn.heads),
                       v = split_heads(qkv[2], attn.heads);
   const torch::Tensor heads = path.short_attention ? short_attention(q, k, v, mask, in_type)
@@ -39,18 +40,17 @@ void run_block_in_place(ResidualBlockImpl& block, PackedBlock& packed, torch::Te
 
   // h += mlp(ln_2(h))
   const torch::Tensor b = layer_norm_rows(h, block.ln_2->weight, block.ln_2->bias, block.ln_2->options.eps(), in_type);
-  const torch::Tensor hidden = packed.c_fc.forward(b, mlp.c_fc->weight, mlp.c_fc->bias,
-                                                   mlp.quick_gelu ? Activation::kQuickGelu : Activation::kGelu,
-                                                   path.bf16, in_type);
+  const torch::Tensor hidden =
+      packed.c_fc.forward(b, mlp.c_fc->weight, mlp.c_fc->bias,
+                          mlp.quick_gelu ? Activation::kQuickGelu : Activation::kGelu, path.bf16, in_type);
   packed.c_proj.accumulate(hidden, mlp.c_proj->weight, mlp.c_proj->bias, path.bf16, h);
 }
 
 InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
     : module_(std::move(module)),
       text_blocks_(module_->transformer->resblocks->size()),
-      vision_blocks_(module_->config.is_vit()
-                         ? module_->visual->as<VisionTransformerImpl>()->transformer->resblocks->size()
-                         : 0) {
+      vision_blocks_(
+          module_->config.is_vit() ? module_->visual->as<VisionTransformerImpl>()->transformer->resblocks->size() : 0) {
   for (const auto& p : module_->parameters(true)) parameters_.push_back(p);
   for (const auto& b : module_->buffers(true))
     if (b.is_floating_point()) parameters_.push_back(b);  // BatchNorm's statistics (not its int64 counter)
@@ -99,14 +99,16 @@ torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermedi
   const torch::Tensor x = pool.tokens(maps);
   const torch::ScalarType inner = compute_type(bf16);
   const torch::Tensor q = split_heads(
-      pool_q_.forward(x.narrow(1, 0, 1), pool.q_proj->weight, pool.q_proj->bias, Activation::kNone, bf16, inner), pool.heads);
-  const torch::Tensor k =
-      split_heads(pool_k_.forward(x, pool.k_proj->weight, pool.k_proj->bias, Activation::kNone, bf16, inner), pool.heads);
-  const torch::Tensor v =
-      split_heads(pool_v_.forward(x, pool.v_proj->weight, pool.v_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+      pool_q_.forward(x.narrow(1, 0, 1), pool.q_proj->weight, pool.q_proj->bias, Activation::kNone, bf16, inner),
+      pool.heads);
+  const torch::Tensor k = split_heads(
+      pool_k_.forward(x, pool.k_proj->weight, pool.k_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+  const torch::Tensor v = split_heads(
+      pool_v_.forward(x, pool.v_proj->weight, pool.v_proj->bias, Activation::kNone, bf16, inner), pool.heads);
   const torch::Tensor heads = merge_heads(scaled_dot_product_attention(q, k, v, torch::Tensor()));
   const torch::Tensor pooled =
-      pool_c_.forward(heads, pool.c_proj->weight, pool.c_proj->bias, Activation::kNone, bf16, torch::kFloat32).select(1, 0);
+      pool_c_.forward(heads, pool.c_proj->weight, pool.c_proj->bias, Activation::kNone, bf16, torch::kFloat32)
+          .select(1, 0);
   record_to(record, "image.attnpool", pooled);
   return pooled;
 }
@@ -127,7 +129,8 @@ torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermedia
   const bool bf16 = cpu_autocast_bf16();
   const TextBatch batch = text_batch(m.config, tokens, /*all_positions=*/record != nullptr);
   torch::Tensor x = m.embed_text(batch.tokens, record);
-  x = run_transformer(*m.transformer, text_blocks_, x, causal_mask(x.size(1), x.options()), record, "text.resblock", bf16);
+  x = run_transformer(*m.transformer, text_blocks_, x, causal_mask(x.size(1), x.options()), record, "text.resblock",
+                      bf16);
   x = m.ln_final(x);
   record_to(record, "text.ln_final", x);
   x = project(text_projection_, pool_at(x, batch.end), m.text_projection, bf16);

@@ -34,8 +34,8 @@ void normalize_row(const float* x, const float* gamma, const float* beta, int64_
 
 bool layer_norm_rows_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta) {
   const bool inference = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled();
-  if (!inference || x.dim() < 1 || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 ||
-      !x.is_contiguous() || x.size(-1) < 1 || x.requires_grad())
+  if (!inference || x.dim() < 1 || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || !x.is_contiguous() ||
+      x.size(-1) < 1 || x.requires_grad())
     return false;
   for (const torch::Tensor* p : {&gamma, &beta})
     if (!p->defined() || !p->device().is_cpu() || p->scalar_type() != torch::kFloat32 || p->dim() != 1 ||
@@ -44,8 +44,8 @@ bool layer_norm_rows_applies(const torch::Tensor& x, const torch::Tensor& gamma,
   return true;
 }
 
-torch::Tensor layer_norm_rows(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta,
-                              double eps, torch::ScalarType out) {
+torch::Tensor layer_norm_rows(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta, double eps,
+                              torch::ScalarType out) {
   TORCH_CHECK(layer_norm_rows_applies(x, gamma, beta), "layer_norm_rows: inputs it does not serve");
   TORCH_CHECK(out == torch::kFloat32 || out == torch::kBFloat16, "layer_norm_rows: output must be fp32 or bf16");
   const int64_t d = x.size(-1), rows = x.numel() / d;

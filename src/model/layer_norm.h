@@ -18,7 +18,7 @@ bool layer_norm_rows_applies(const torch::Tensor& x, const torch::Tensor& gamma,
 // (x - mean) / sqrt(var + eps) * gamma + beta per row of the last dimension (var: the biased
 // variance, as torch's LayerNorm), computed in fp32 and written as `out` (kFloat32 or kBFloat16,
 // rounded to nearest even, as a cast of the fp32 result would be).
-torch::Tensor layer_norm_rows(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta,
-                              double eps, torch::ScalarType out);
+torch::Tensor layer_norm_rows(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& beta, double eps,
+                              torch::ScalarType out);
 
 }  // namespace clip::model

@@ -40,14 +40,16 @@ torch::Tensor onednn_compute(const torch::Tensor& a, const torch::Tensor& b, con
   const dnnl::engine& engine = onednn_cpu_engine();
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::memory::desc a_md = strided_desc(a, type), b_md = strided_desc(b, type), y_md = strided_desc(y, onednn_type(out));
+  const dnnl::memory::desc a_md = strided_desc(a, type), b_md = strided_desc(b, type),
+                           y_md = strided_desc(y, onednn_type(out));
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, engine, a.data_ptr())},
                                              {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, engine, b.data_ptr())},
                                              {DNNL_ARG_DST, dnnl::memory(y_md, engine, y.data_ptr())}};
   std::unique_ptr<dnnl::matmul::desc> desc;
   if (bias.defined()) {
     // [1, ..., 1, N]: one row broadcast over the batch and the rows.
-    dnnl::memory::dims bias_dims(static_cast<size_t>(a.dim() - 1), 1), bias_strides(static_cast<size_t>(a.dim() - 1), bias.size(0));
+    dnnl::memory::dims bias_dims(static_cast<size_t>(a.dim() - 1), 1),
+        bias_strides(static_cast<size_t>(a.dim() - 1), bias.size(0));
     bias_dims.push_back(bias.size(0));
     bias_strides.push_back(1);
     const dnnl::memory::desc bias_strided(bias_dims, dt::f32, bias_strides);
@@ -81,17 +83,19 @@ struct TrainableMatmul : public torch::autograd::Function<TrainableMatmul> {
     const torch::Tensor& b = saved[1];
     const torch::Tensor g = grads[0].to(a.scalar_type());
     // y = a·b: dL/da = g·bᵀ, dL/db = aᵀ·g (transposed views, no copies).
-    return {ctx->needs_input_grad(0) ? onednn_matmul(g, b.transpose(-2, -1), torch::Tensor(), a.scalar_type()) : torch::Tensor(),
-            ctx->needs_input_grad(1) ? onednn_matmul(a.transpose(-2, -1), g, torch::Tensor(), b.scalar_type()) : torch::Tensor()};
+    return {ctx->needs_input_grad(0) ? onednn_matmul(g, b.transpose(-2, -1), torch::Tensor(), a.scalar_type())
+                                     : torch::Tensor(),
+            ctx->needs_input_grad(1) ? onednn_matmul(a.transpose(-2, -1), g, torch::Tensor(), b.scalar_type())
+                                     : torch::Tensor()};
   }
 };
 
 // x: [..., K] fp32 or bf16; weight [N, K] and bias [N] fp32 (an empty tensor for none: a custom
-// Function's inputs must be defined); bf16: the product runs in bf16. The casts happen inside, so the weight's gradient comes out of oneDNN in fp32
-// directly and only the bf16 copies of x and W are kept for the backward.
+// Function's inputs must be defined); bf16: the product runs in bf16. The casts happen inside, so the weight's gradient
+// comes out of oneDNN in fp32 directly and only the bf16 copies of x and W are kept for the backward.
 struct TrainableLinear : public torch::autograd::Function<TrainableLinear> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, bool bf16) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias, bool bf16) {
     const auto compute = bf16 ? torch::kBFloat16 : torch::kFloat32;
     const torch::Tensor x2 = x.reshape({-1, x.size(-1)}).to(compute);
     const torch::Tensor w = weight.to(compute);
@@ -149,7 +153,8 @@ torch::Tensor trainable_matmul(const torch::Tensor& a, const torch::Tensor& b) {
 torch::Tensor trainable_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const bool cpu = x.device().is_cpu() && weight.device().is_cpu() && (!bias.defined() || bias.device().is_cpu());
   const bool types = (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-                     weight.scalar_type() == torch::kFloat32 && (!bias.defined() || bias.scalar_type() == torch::kFloat32);
+                     weight.scalar_type() == torch::kFloat32 &&
+                     (!bias.defined() || bias.scalar_type() == torch::kFloat32);
   if (!cpu || !types || weight.dim() != 2 || x.dim() < 1 || x.size(-1) != weight.size(1))
     return torch::linear(x, weight, bias);
   const bool bf16 = cpu_autocast_bf16() || x.scalar_type() == torch::kBFloat16;

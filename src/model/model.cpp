@@ -7,11 +7,11 @@
 #include <thread>
 
 #include "clip/error.h"
+#include "io/safetensors.h"
 #include "model/inference_plan.h"
 #include "model/modules.h"
 #include "model/parameter_shapes.h"
 #include "model/state_dict.h"
-#include "io/safetensors.h"
 #include "util/file_io.h"
 #include "util/strings.h"
 
@@ -80,8 +80,8 @@ void check_tensors_fit(const ModelConfig& config, const StateDict& tensors, cons
 // The model `config` describes, with the weights of `tensors` (released one by one as copied),
 // in eval mode on `device`. The tensors are checked against the config before the model is built.
 std::shared_ptr<model::ClipModuleImpl> module_from_state_dict(const ModelConfig& config, StateDict tensors,
-                                                              const std::string& source, const std::string& config_origin,
-                                                              torch::Device device) {
+                                                              const std::string& source,
+                                                              const std::string& config_origin, torch::Device device) {
   config.validate(source + " (" + config_origin + ")");
   check_tensors_fit(config, tensors, source, config_origin);
   auto m = std::make_shared<model::ClipModuleImpl>(config);
@@ -224,13 +224,15 @@ size_t Model::save_safetensors(const std::string& path, torch::ScalarType dtype)
   if (dtype == torch::kFloat16) dt = io::DType::kF16;
   else if (dtype == torch::kBFloat16) dt = io::DType::kBF16;
   else if (dtype != torch::kFloat32)
-    throw Error(path + ": weights can be saved as float32, float16 or bfloat16, not " + std::string(c10::toString(dtype)));
+    throw Error(path + ": weights can be saved as float32, float16 or bfloat16, not " +
+                std::string(c10::toString(dtype)));
   std::vector<torch::Tensor> keep;
   std::vector<io::TensorToWrite> tensors;
   for (const auto& [name, t] : state_dict()) {
     if (!t.is_floating_point()) continue;  // BatchNorm's num_batches_tracked: not needed to run
     keep.push_back(t.to(torch::kCPU, dtype).contiguous());
-    tensors.push_back({name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
+    tensors.push_back(
+        {name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
   }
   io::write_safetensors(path, tensors, {{"format", "pt"}, {"config", config_to_json(config_)}});
   return tensors.size();

@@ -82,7 +82,8 @@ TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record,
                                        const std::string& prefix) {
   for (size_t i = 0; i < resblocks->size(); ++i) {
-    if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad()) x = checkpointed_block(block(i), x, mask);
+    if (checkpoint_blocks && torch::GradMode::is_enabled() && x.requires_grad())
+      x = checkpointed_block(block(i), x, mask);
     else x = block(i).forward(x, mask);
     record_to(record, prefix + std::to_string(i), x);
   }
@@ -95,9 +96,9 @@ VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& c) {
   class_embedding = register_parameter("class_embedding", torch::empty({w}));
   positional_embedding = register_parameter("positional_embedding", torch::empty({grid * grid + 1, w}));
   ln_pre = register_module("ln_pre", layer_norm(w, c.layer_norm_eps));
-  transformer = register_module(
-      "transformer", Transformer(w, c.vision_layers, c.resolved_vision_heads(),
-                                 static_cast<int>(w * c.vision_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
+  transformer = register_module("transformer",
+                                Transformer(w, c.vision_layers, c.resolved_vision_heads(),
+                                            static_cast<int>(w * c.vision_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
   ln_post = register_module("ln_post", layer_norm(w, c.layer_norm_eps));
   proj = register_parameter("proj", torch::empty({w, c.embed_dim}));
 }
@@ -149,7 +150,8 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
 }
 
 AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim) : heads(heads_) {
-  positional_embedding = register_parameter("positional_embedding", torch::empty({spacial_dim * spacial_dim + 1, embed_dim}));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::empty({spacial_dim * spacial_dim + 1, embed_dim}));
   k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
   q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
   v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
@@ -218,12 +220,13 @@ torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermedi
 ClipModuleImpl::ClipModuleImpl(const ModelConfig& c) : config(c) {
   if (c.is_vit()) visual = register_module("visual", std::make_shared<VisionTransformerImpl>(c));
   else visual = register_module("visual", std::make_shared<ModifiedResNetImpl>(c));
-  transformer = register_module(
-      "transformer", Transformer(c.transformer_width, c.transformer_layers, c.resolved_text_heads(),
-                                 static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu,
-                                 c.layer_norm_eps));
+  transformer =
+      register_module("transformer", Transformer(c.transformer_width, c.transformer_layers, c.resolved_text_heads(),
+                                                 static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu,
+                                                 c.layer_norm_eps));
   token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.transformer_width));
-  positional_embedding = register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));
+  positional_embedding =
+      register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));
   ln_final = register_module("ln_final", layer_norm(c.transformer_width, c.layer_norm_eps));
   text_projection = register_parameter("text_projection", torch::empty({c.transformer_width, c.embed_dim}));
   logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1.0 / 0.07)));
@@ -289,7 +292,8 @@ void ClipModuleImpl::initialize_parameters() {
     torch::nn::init::normal_(r->attnpool->positional_embedding, 0.0, std::pow(c.vision_width * 32, -0.5));
     // Zero-init the last BN of each residual branch, as OpenAI does.
     for (auto* layer : {&r->layer1, &r->layer2, &r->layer3, &r->layer4})
-      for (size_t i = 0; i < (*layer)->size(); ++i) torch::nn::init::zeros_((*layer)[i]->as<BottleneckImpl>()->bn3->weight);
+      for (size_t i = 0; i < (*layer)->size(); ++i)
+        torch::nn::init::zeros_((*layer)[i]->as<BottleneckImpl>()->bn3->weight);
   }
 }
 

@@ -10,9 +10,9 @@ namespace {
 constexpr float kAlpha = 1.702f;
 
 dnnl::memory::desc flat_desc(const torch::Tensor& t) {
-  return dnnl::memory::desc({t.numel()},
-                            t.scalar_type() == torch::kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32,
-                            dnnl::memory::format_tag::a);
+  return dnnl::memory::desc(
+      {t.numel()}, t.scalar_type() == torch::kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32,
+      dnnl::memory::format_tag::a);
 }
 
 dnnl::eltwise_forward::primitive_desc forward_desc(const dnnl::memory::desc& md) {
@@ -56,8 +56,8 @@ struct QuickGelu : public torch::autograd::Function<QuickGelu> {
 }  // namespace
 
 torch::Tensor quick_gelu(const torch::Tensor& x) {
-  const bool applies = x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-                       x.numel() > 0;
+  const bool applies = x.device().is_cpu() &&
+                       (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && x.numel() > 0;
   if (!applies) return x * torch::sigmoid(1.702 * x);
   return QuickGelu::apply(x);
 }

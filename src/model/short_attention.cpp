@@ -94,7 +94,8 @@ bool short_attention_applies(const torch::Tensor& q, const torch::Tensor& k, con
 torch::Tensor short_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& mask, torch::ScalarType out_type) {
   TORCH_CHECK(short_attention_applies(q, k, v, mask), "short_attention: inputs it does not serve");
-  TORCH_CHECK(out_type == torch::kFloat32 || out_type == torch::kBFloat16, "short_attention: output must be fp32 or bf16");
+  TORCH_CHECK(out_type == torch::kFloat32 || out_type == torch::kBFloat16,
+              "short_attention: output must be fp32 or bf16");
   const int64_t N = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3);
   torch::Tensor out = torch::empty({N, L, H * D}, q.options().dtype(out_type));
   const torch::Tensor m = mask.defined() ? mask.to(torch::kFloat32).contiguous() : torch::Tensor();

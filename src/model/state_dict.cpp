@@ -45,9 +45,10 @@ Checkpoint read_safetensors(const std::string& path) {
     // Views of the (copy-on-write) mapping, no copy. Each keeps the mapping alive, and hands its
     // pages back to the kernel when dropped: a model copying tensor by tensor and dropping each
     // one never holds the whole file in memory beside itself.
-    ck.tensors.emplace_back(t.name, torch::from_blob(const_cast<uint8_t*>(file->data(t)), t.shape,
-                                                     [file, t](void*) { file->release(t); },
-                                                     torch::TensorOptions().dtype(to_torch(t.dtype))));
+    ck.tensors.emplace_back(t.name,
+                            torch::from_blob(
+                                const_cast<uint8_t*>(file->data(t)), t.shape, [file, t](void*) { file->release(t); },
+                                torch::TensorOptions().dtype(to_torch(t.dtype))));
   }
   auto it = file->header().metadata.find("config");
   if (it != file->header().metadata.end())
@@ -63,8 +64,9 @@ Checkpoint read_file_checkpoint(const std::string& path) {
     case io::CheckpointFormat::kTorchScript: return Checkpoint{io::read_torchscript_state_dict(path), std::nullopt};
     case io::CheckpointFormat::kUnknown: break;
   }
-  throw Error(path + ": not a checkpoint CLIP++ can read (expected safetensors, a torch.save archive, a "
-              "TorchScript archive, or a Hugging Face folder)",
+  throw Error(path +
+                  ": not a checkpoint CLIP++ can read (expected safetensors, a torch.save archive, a "
+                  "TorchScript archive, or a Hugging Face folder)",
               ErrorKind::kUnsupported);
 }
 
@@ -96,7 +98,8 @@ StateDict from_hugging_face(const StateDict& in, const std::string& source) {
       for (const char* p : {"weight", "bias"}) {
         torch::Tensor q = take(h + "self_attn.q_proj." + p), k = take(h + "self_attn.k_proj." + p),
                       v = take(h + "self_attn.v_proj." + p);
-        if (q.defined() && k.defined() && v.defined()) out.emplace_back(o + "attn.in_proj_" + p, torch::cat({q, k, v}, 0));
+        if (q.defined() && k.defined() && v.defined())
+          out.emplace_back(o + "attn.in_proj_" + p, torch::cat({q, k, v}, 0));
         else if (q.defined() || k.defined() || v.defined())
           throw Error(source + ": layer " + h + " has only some of self_attn.{q,k,v}_proj." + p);
         map1(h + "self_attn.out_proj." + p, o + "attn.out_proj." + p);
@@ -131,7 +134,8 @@ StateDict from_hugging_face(const StateDict& in, const std::string& source) {
 int64_t dim(const StateDict& sd, const std::string& name, int d, const std::string& source) {
   for (const auto& [k, v] : sd)
     if (k == name) {
-      if (v.dim() <= d) throw Error(source + ": tensor \"" + name + "\" has too few dimensions: " + c10::str(v.sizes()));
+      if (v.dim() <= d)
+        throw Error(source + ": tensor \"" + name + "\" has too few dimensions: " + c10::str(v.sizes()));
       return v.size(d);
     }
   throw Error(source + ": cannot infer the architecture: tensor \"" + name + "\" is missing");
@@ -174,11 +178,14 @@ ModelConfig infer_config(const StateDict& sd, const std::string& source) {
     c.vision_layers = count_blocks(sd, "visual.transformer.resblocks.");
     const int grid = static_cast<int>(std::lround(std::sqrt(dim(sd, "visual.positional_embedding", 0, source) - 1)));
     c.image_resolution = grid * c.vision_patch_size;
-    c.vision_mlp_ratio = static_cast<double>(dim(sd, "visual.transformer.resblocks.0.mlp.c_fc.weight", 0, source)) / c.vision_width;
+    c.vision_mlp_ratio =
+        static_cast<double>(dim(sd, "visual.transformer.resblocks.0.mlp.c_fc.weight", 0, source)) / c.vision_width;
   } else {
-    for (int b = 0; b < 4; ++b) c.vision_resnet_layers[b] = count_blocks(sd, "visual.layer" + std::to_string(b + 1) + ".");
+    for (int b = 0; b < 4; ++b)
+      c.vision_resnet_layers[b] = count_blocks(sd, "visual.layer" + std::to_string(b + 1) + ".");
     c.vision_width = static_cast<int>(dim(sd, "visual.layer1.0.conv1.weight", 0, source));
-    const int out = static_cast<int>(std::lround(std::sqrt(dim(sd, "visual.attnpool.positional_embedding", 0, source) - 1)));
+    const int out =
+        static_cast<int>(std::lround(std::sqrt(dim(sd, "visual.attnpool.positional_embedding", 0, source) - 1)));
     c.image_resolution = out * 32;
   }
   c.embed_dim = static_cast<int>(dim(sd, "text_projection", 1, source));
@@ -186,7 +193,8 @@ ModelConfig infer_config(const StateDict& sd, const std::string& source) {
   c.vocab_size = static_cast<int>(dim(sd, "token_embedding.weight", 0, source));
   c.transformer_width = static_cast<int>(dim(sd, "ln_final.weight", 0, source));
   c.transformer_layers = count_blocks(sd, "transformer.resblocks.");
-  c.text_mlp_ratio = static_cast<double>(dim(sd, "transformer.resblocks.0.mlp.c_fc.weight", 0, source)) / c.transformer_width;
+  c.text_mlp_ratio =
+      static_cast<double>(dim(sd, "transformer.resblocks.0.mlp.c_fc.weight", 0, source)) / c.transformer_width;
   c.validate(source + " (config inferred from tensor shapes)");
   return c;
 }

@@ -8,11 +8,14 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
-bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::" || host == "[::]" || host.empty(); }
+bool is_wildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]" || host.empty();
+}
 
 // "::1" → "[::1]": the form a Host header uses for an IPv6 address.
 std::string host_form(const std::string& host) {
@@ -69,13 +72,14 @@ bool AccessPolicy::host_allowed(std::string_view host) const {
 std::optional<Response> AccessPolicy::check(const RequestHead& head, bool needs_key) const {
   if (!head.has_host) return error_response(400, "the request has no Host header");
   if (!host_allowed(head.host))
-    return error_response(403, "Host \"" + std::string(head.host) +
-                                   "\" is not a name of this server (start `clip serve` with --allowed-hosts to add it)");
+    return error_response(403,
+                          "Host \"" + std::string(head.host) +
+                              "\" is not a name of this server (start `clip serve` with --allowed-hosts to add it)");
   // Our own origin is the scheme and the Host the request was sent to; anything else (another
   // site, "null" from a sandboxed or file: page) is a page of someone else.
   if (!head.origin.empty() && lower(head.origin) != "http://" + lower(head.host))
-    return error_response(403, "requests from the web page of another origin (\"" + std::string(head.origin) +
-                                   "\") are not allowed");
+    return error_response(
+        403, "requests from the web page of another origin (\"" + std::string(head.origin) + "\") are not allowed");
   if (needs_key && !api_key_.empty()) {
     constexpr std::string_view kBearer = "Bearer ";
     const std::string_view auth = head.authorization;

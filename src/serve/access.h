@@ -28,7 +28,8 @@ class AccessPolicy {
  public:
   AccessPolicy() = default;
   // `bound_host` as given to --host; `port` the bound port.
-  AccessPolicy(const std::string& bound_host, int port, const std::vector<std::string>& allowed_hosts, std::string api_key);
+  AccessPolicy(const std::string& bound_host, int port, const std::vector<std::string>& allowed_hosts,
+               std::string api_key);
 
   // The refusal of a request, or nothing when it may proceed. `needs_key`: the path is an API
   // endpoint (not /healthz, not the page's files).

@@ -18,7 +18,8 @@ std::string base64_encode(const void* data, size_t size) {
 
 std::string base64_decode(std::string_view text, size_t max_decoded_bytes, const std::string& what) {
   if (text.size() % 4 != 0)
-    throw Error(what + ": base64 of " + std::to_string(text.size()) + " characters; expected a multiple of 4 (padded with '=')");
+    throw Error(what + ": base64 of " + std::to_string(text.size()) +
+                " characters; expected a multiple of 4 (padded with '=')");
   if (text.size() / 4 * 3 > max_decoded_bytes + 2)
     throw Error(what + ": " + std::to_string(text.size() / 4 * 3) + " bytes of base64 data, more than the limit of " +
                     std::to_string(max_decoded_bytes),
@@ -35,7 +36,8 @@ std::string base64_decode(std::string_view text, size_t max_decoded_bytes, const
   if (read < text.size() - padding) throw Error(what + ": malformed base64");
   out.resize(written);
   if (out.size() > max_decoded_bytes)
-    throw Error(what + ": " + std::to_string(out.size()) + " bytes, more than the limit of " + std::to_string(max_decoded_bytes),
+    throw Error(what + ": " + std::to_string(out.size()) + " bytes, more than the limit of " +
+                    std::to_string(max_decoded_bytes),
                 ErrorKind::kTooLarge);
   return out;
 }
@@ -58,9 +60,11 @@ DataUri parse_image_data_uri(std::string_view text, size_t max_decoded_bytes, co
   DataUri uri;
   uri.media_type = header.substr(0, header.find(';'));
   constexpr std::string_view kBase64 = ";base64";
-  const bool base64 = header.size() >= kBase64.size() && header.compare(header.size() - kBase64.size(), kBase64.size(), kBase64) == 0;
+  const bool base64 =
+      header.size() >= kBase64.size() && header.compare(header.size() - kBase64.size(), kBase64.size(), kBase64) == 0;
   if (uri.media_type.rfind("image/", 0) != 0 || !base64)
-    throw Error(what + ": a data: URI of \"" + header.substr(0, 64) + "\"; expected an image in base64 (data:image/png;base64,...)");
+    throw Error(what + ": a data: URI of \"" + header.substr(0, 64) +
+                "\"; expected an image in base64 (data:image/png;base64,...)");
   uri.bytes = base64_decode(text.substr(comma + 1), max_decoded_bytes, what);
   return uri;
 }

@@ -42,8 +42,9 @@ int64_t text_token_count(const LoadedModel& m, const std::string& text) {
   return std::min<int64_t>(n, m.model.config().context_length);
 }
 
-torch::Tensor embed_images_normalized(const LoadedModel& m, const ServerOptions& o, const std::vector<std::string>& encoded,
-                                      const std::vector<std::string>& labels, std::vector<image::SourceInfo>* sources) {
+torch::Tensor embed_images_normalized(const LoadedModel& m, const ServerOptions& o,
+                                      const std::vector<std::string>& encoded, const std::vector<std::string>& labels,
+                                      std::vector<image::SourceInfo>* sources) {
   image::PreprocessOptions pre = m.embedder.preprocess_options();
   pre.decode.max_pixels = o.max_pixels;
   const int64_t r = pre.size;

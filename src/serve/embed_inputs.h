@@ -28,8 +28,9 @@ int64_t text_token_count(const LoadedModel& m, const std::string& text);
 // Encoded image files (`labels[i]` names each in errors): decoded within o.max_pixels (checked from
 // the header, before the pixels are allocated), preprocessed for the model, encoded, normalized.
 // `sources` (optional) receives each image's decoded size.
-torch::Tensor embed_images_normalized(const LoadedModel& m, const ServerOptions& o, const std::vector<std::string>& encoded,
-                                      const std::vector<std::string>& labels, std::vector<image::SourceInfo>* sources = nullptr);
+torch::Tensor embed_images_normalized(const LoadedModel& m, const ServerOptions& o,
+                                      const std::vector<std::string>& encoded, const std::vector<std::string>& labels,
+                                      std::vector<image::SourceInfo>* sources = nullptr);
 
 // A row as JSON text with float32's shortest round-trip digits: "[0.0123,-0.5,...]".
 std::string float_array_text(const float* values, size_t n);

@@ -110,12 +110,13 @@ void handle_embed(const Loaded& s, const ServerOptions& o, const Request& req, R
     const auto files = uploaded_files(req, {"image", "images"});
     if (files.empty()) throw HttpError(400, "no uploaded file in a form field named \"image\"");
     if (static_cast<int>(files.size()) > o.max_images)
-      throw HttpError(413, std::to_string(files.size()) + " images, more than the limit of " + std::to_string(o.max_images) +
-                               " per request");
+      throw HttpError(413, std::to_string(files.size()) + " images, more than the limit of " +
+                               std::to_string(o.max_images) + " per request");
     json inputs = json::array();
     for (const FormPart* f : files) inputs.push_back({{"type", "image"}, {"name", f->filename}});
     const torch::Tensor features = encode_uploads(s, o, files);
-    send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
+    send_json(res, 200,
+              {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
     return;
   }
   if (media_type(req.content_type) != "application/json")
@@ -142,15 +143,17 @@ void handle_embed(const Loaded& s, const ServerOptions& o, const Request& req, R
   const torch::Tensor features = normalize_rows(s.embedder().embed_texts(texts));
   json inputs = json::array();
   for (const auto& t : texts) inputs.push_back({{"type", "text"}, {"text", t}});
-  send_json(res, 200, {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
+  send_json(res, 200,
+            {{"dim", features.size(1)}, {"normalized", true}, {"inputs", inputs}, {"embeddings", rows_of(features)}});
 }
 
 void handle_classify(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
   if (!req.multipart)
     throw HttpError(415, "POST /classify takes multipart/form-data: an \"image\" file and \"labels\"");
   const auto files = uploaded_files(req, {"image"});
-  if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
-                                                  std::to_string(files.size()));
+  if (files.size() != 1)
+    throw HttpError(400,
+                    "expected exactly one uploaded file in the field \"image\", found " + std::to_string(files.size()));
   // Labels: one comma-separated field, or the field repeated.
   std::vector<std::string> labels, templates;
   auto collect = [&](const char* field, std::vector<std::string>& out, bool split) {
@@ -181,9 +184,11 @@ void handle_classify(const Loaded& s, const ServerOptions& o, const Request& req
   const torch::Tensor image = encode_uploads(s, o, files);
   const torch::Tensor weights = s.embedder().zero_shot_weights(labels, templates);
   const torch::Tensor probs =
-      torch::softmax(std::exp(s.model().logit_scale()) * torch::matmul(image, weights.to(image.device())), 1).to(torch::kCPU);
+      torch::softmax(std::exp(s.model().logit_scale()) * torch::matmul(image, weights.to(image.device())), 1)
+          .to(torch::kCPU);
   std::vector<std::pair<float, std::string>> ranked;
-  for (size_t i = 0; i < labels.size(); ++i) ranked.push_back({probs[0][static_cast<int64_t>(i)].item<float>(), labels[i]});
+  for (size_t i = 0; i < labels.size(); ++i)
+    ranked.push_back({probs[0][static_cast<int64_t>(i)].item<float>(), labels[i]});
   std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   json out = json::array();
   for (const auto& [p, label] : ranked) out.push_back({{"label", label}, {"probability", p}});
@@ -204,8 +209,9 @@ void handle_search_image(const Loaded& s, const ServerOptions& o, const Request&
   if (!req.multipart)
     throw HttpError(415, "POST /search takes multipart/form-data with an \"image\" file (search by example)");
   const auto files = uploaded_files(req, {"image"});
-  if (files.size() != 1) throw HttpError(400, "expected exactly one uploaded file in the field \"image\", found " +
-                                                  std::to_string(files.size()));
+  if (files.size() != 1)
+    throw HttpError(400,
+                    "expected exactly one uploaded file in the field \"image\", found " + std::to_string(files.size()));
   const int k = k_of(o, req);
   const auto hits = idx.search(encode_uploads(s, o, files), k);
   send_json(res, 200, {{"query", {{"image", files[0]->filename}}}, {"k", k}, {"results", hits_json(idx, hits)}});

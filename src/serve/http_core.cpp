@@ -36,8 +36,8 @@ std::string busy_reply() {
 }
 
 bool is_parse_error(const beast::error_code& ec) {
-  return ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
-         ec != http::error::partial_message;
+  return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
 }  // namespace
@@ -133,8 +133,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_header(beast::error_code ec) {
     if (ec == http::error::header_limit)
-      return fail(error_response(431, "the request header is larger than " + std::to_string(limits().max_header_bytes) +
-                                          " bytes"));
+      return fail(error_response(
+          431, "the request header is larger than " + std::to_string(limits().max_header_bytes) + " bytes"));
     if (ec == http::error::body_limit) return fail(body_too_large());
     if (ec) {
       if (is_parse_error(ec)) return fail(error_response(400, "malformed request: " + ec.message()));
@@ -179,7 +179,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     head.authorization = view(http::field::authorization);
     head.content_type = view(http::field::content_type);
     if (std::optional<Response> refusal = core_.check(head)) return fail(std::move(*refusal));
-    if (parser_->content_length() && *parser_->content_length() > limits().max_body_bytes) return fail(body_too_large());
+    if (parser_->content_length() && *parser_->content_length() > limits().max_body_bytes)
+      return fail(body_too_large());
 
     if (beast::iequals(header[http::field::expect], "100-continue") && !parser_->is_done()) {
       continue_.emplace(http::status::continue_, version_);
@@ -194,7 +195,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_body() {
     if (parser_->is_done()) return on_body({});
     stream_.expires_after(milliseconds(limits().body_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -214,9 +216,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     raw.content_type = std::string(message[http::field::content_type]);
     raw.body = std::move(message.body());
     Responder respond = [self = shared_from_this(), keep_alive](Response res) {
-      net::post(self->stream_.get_executor(), [self, keep_alive, res = std::move(res)]() mutable {
-        self->write(std::move(res), keep_alive, false);
-      });
+      net::post(self->stream_.get_executor(),
+                [self, keep_alive, res = std::move(res)]() mutable { self->write(std::move(res), keep_alive, false); });
     };
     try {
       core_.handler(std::move(raw), std::move(respond));
@@ -226,8 +227,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Response body_too_large() const {
-    return error_response(413, "the request body is larger than the limit of " + std::to_string(limits().max_body_bytes) +
-                                   " bytes");
+    return error_response(
+        413, "the request body is larger than the limit of " + std::to_string(limits().max_body_bytes) + " bytes");
   }
 
   // Answers a request refused before its body was read, then closes.
@@ -246,14 +247,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     reply->keep_alive(keep_alive);
     reply->prepare_payload();
     stream_.expires_after(milliseconds(limits().write_timeout_ms));
-    http::async_write(stream_, *reply, [self = shared_from_this(), reply, keep_alive, linger](beast::error_code ec, size_t) {
-      if (ec) return self->close();
-      if (keep_alive) return self->read_request(false);
-      if (linger) return self->linger();
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      self->close();
-    });
+    http::async_write(stream_, *reply,
+                      [self = shared_from_this(), reply, keep_alive, linger](beast::error_code ec, size_t) {
+                        if (ec) return self->close();
+                        if (keep_alive) return self->read_request(false);
+                        if (linger) return self->linger();
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->close();
+                      });
   }
 
   // Half-closes, then reads and drops what the client still sends, for a bounded time.
@@ -288,9 +290,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 void HttpCore::Impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    on_accept(ec, std::move(socket));
-  });
+  acceptor.async_accept(net::make_strand(ioc),
+                        [this](beast::error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
 }
 
 void HttpCore::Impl::on_accept(beast::error_code ec, tcp::socket socket) {

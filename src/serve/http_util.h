@@ -46,8 +46,8 @@ struct Response {
 // of a multipart/form-data body.
 struct Request {
   std::string method;
-  std::string path;                                         // percent-decoded
-  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+  std::string path;                                        // percent-decoded
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::string content_type;
   std::string body;
   bool multipart = false;

@@ -29,8 +29,7 @@ ClipEntry parse_entries(const Request& req) {
   if (!entries.is_object()) invalid_format("\"entries\" is not a JSON object");
   ClipEntry out;
   for (const auto& [task, types] : entries.items()) {
-    if (task != "clip")
-      invalid_format("task \"" + task + "\": this server (CLIP++) serves only the task \"clip\"");
+    if (task != "clip") invalid_format("task \"" + task + "\": this server (CLIP++) serves only the task \"clip\"");
     if (!types.is_object() || types.size() != 1)
       invalid_format("\"clip\" must hold one entry, \"visual\" or \"textual\"");
     const std::string type = types.begin().key();
@@ -61,8 +60,8 @@ void handle_immich_predict(ModelRegistry& models, const ServerOptions& o, const 
 
   const std::string name = models.resolve(entry.model_name);
   if (name.empty())
-    throw HttpError(404, "modelName \"" + entry.model_name +
-                             "\" is not served here: start `clip serve` with --model " + entry.model_name + "=PATH");
+    throw HttpError(404, "modelName \"" + entry.model_name + "\" is not served here: start `clip serve` with --model " +
+                             entry.model_name + "=PATH");
   const std::shared_ptr<const LoadedModel> model = models.acquire(name);
 
   json reply;

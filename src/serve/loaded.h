@@ -28,7 +28,7 @@ struct Loaded {
   // The default model; set for the request when it starts (the registry may have unloaded it
   // meanwhile, and loads it again). With an index, the index's model, pinned.
   std::shared_ptr<const LoadedModel> loaded_model;
-  std::shared_ptr<ModelRegistry> models;  // every served model, by name (--model, repeated)
+  std::shared_ptr<ModelRegistry> models;           // every served model, by name (--model, repeated)
   std::shared_ptr<const index::ImageIndex> index;  // null without --index
 
   const Model& model() const { return loaded_model->model; }

@@ -11,7 +11,7 @@ namespace clip::serve {
 
 struct ModelRegistry::Entry {
   ModelSpec spec;
-  std::shared_ptr<const LoadedModel> model;  // null when not loaded
+  std::shared_ptr<const LoadedModel> model;                        // null when not loaded
   std::shared_future<std::shared_ptr<const LoadedModel>> loading;  // valid while a load runs
   uint64_t last_used = 0;
   uint64_t weight_bytes = 0;  // of the last load (0 before)
@@ -100,8 +100,9 @@ std::shared_ptr<const LoadedModel> ModelRegistry::acquire(const std::string& nam
     std::lock_guard<std::mutex> lock(mutex_);
     entry->loading = {};
     if (budget_.max_memory_bytes > 0 && bytes > budget_.max_memory_bytes)
-      throw Error("model \"" + name + "\" has " + std::to_string(bytes >> 20) + " MiB of weights, more than --max-memory (" +
-                      std::to_string(budget_.max_memory_bytes >> 20) + " MiB)",
+      throw Error("model \"" + name + "\" has " + std::to_string(bytes >> 20) +
+                      " MiB of weights, more than --max-memory (" + std::to_string(budget_.max_memory_bytes >> 20) +
+                      " MiB)",
                   ErrorKind::kTooLarge);
     entry->model = model;
     entry->weight_bytes = bytes;
@@ -162,7 +163,9 @@ std::vector<std::string> ModelRegistry::names() const {
   return out;
 }
 
-std::string ModelRegistry::resolve(const std::string& requested) const { return resolve_served_model(names(), requested); }
+std::string ModelRegistry::resolve(const std::string& requested) const {
+  return resolve_served_model(names(), requested);
+}
 
 nlohmann::json ModelRegistry::describe() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -179,7 +182,8 @@ nlohmann::json ModelRegistry::describe() const {
 
 size_t ModelRegistry::loaded_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return e->model != nullptr; }));
+  return static_cast<size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return e->model != nullptr; }));
 }
 
 }  // namespace clip::serve

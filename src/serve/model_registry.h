@@ -27,7 +27,8 @@ struct ModelSpec {
 
 // "NAME=PATH", or "PATH" named by its file stem ("ViT-B-32.pt" → "ViT-B-32"; a folder by its
 // name). An existing file, or text starting with '/' or '.', is a PATH even if it holds '=';
-// otherwise the text splits at the first '=' (a NAME may hold '/', as "ViT-B/32" does). An empty name or path is an error naming the flag value.
+// otherwise the text splits at the first '=' (a NAME may hold '/', as "ViT-B/32" does). An empty name or path is an
+// error naming the flag value.
 ModelSpec parse_model_spec(const std::string& text);
 
 // The served name a request's model name stands for, or "" when none. Today an exact match of
@@ -36,7 +37,7 @@ ModelSpec parse_model_spec(const std::string& text);
 std::string resolve_served_model(const std::vector<std::string>& served_names, const std::string& requested);
 
 struct ModelBudget {
-  size_t max_models = 0;        // 0: no limit
+  size_t max_models = 0;          // 0: no limit
   uint64_t max_memory_bytes = 0;  // 0: no limit; counts the weights (parameters and buffers)
 };
 

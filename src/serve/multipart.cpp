@@ -34,7 +34,8 @@ bool parse_parameters(std::string_view s, std::vector<std::pair<std::string, std
     if (eq == std::string_view::npos) return false;
     std::string key(trim(s.substr(i, eq - i)));
     if (key.empty()) return false;
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     i = eq + 1;
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
     std::string value;
@@ -109,7 +110,8 @@ std::vector<FormPart> parse_multipart(std::string_view body, std::string_view co
     const size_t header_end = body.find("\r\n\r\n", pos);
     // A part may have no headers at all: then the blank line follows the boundary at once.
     const bool no_headers = body.substr(pos, 2) == "\r\n";
-    const size_t headers_size = no_headers ? 0 : (header_end == std::string_view::npos ? body.size() - pos : header_end - pos);
+    const size_t headers_size =
+        no_headers ? 0 : (header_end == std::string_view::npos ? body.size() - pos : header_end - pos);
     if (headers_size > limits.max_part_header_bytes)
       throw Error("a form part's headers exceed " + std::to_string(limits.max_part_header_bytes) + " bytes",
                   ErrorKind::kTooLarge);
@@ -129,7 +131,8 @@ std::vector<FormPart> parse_multipart(std::string_view body, std::string_view co
         if (disposition) malformed("a part has two Content-Disposition headers");
         disposition = true;
         const size_t semi = value.find(';');
-        if (!iequal(trim(value.substr(0, semi)), "form-data")) malformed("a part's Content-Disposition is not form-data");
+        if (!iequal(trim(value.substr(0, semi)), "form-data"))
+          malformed("a part's Content-Disposition is not form-data");
         std::vector<std::pair<std::string, std::string>> params;
         if (semi == std::string_view::npos || !parse_parameters(value.substr(semi), &params))
           malformed("a part's Content-Disposition has no name");

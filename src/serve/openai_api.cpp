@@ -49,12 +49,15 @@ Input string_input(const ServerOptions& o, const std::string& s, const std::stri
     return in;
   }
   if (util::starts_with(s, "http://") || util::starts_with(s, "https://"))
-    throw ApiError(400, where + " is a URL: this server does not fetch images (that would let requests reach other "
-                                "machines); send the image inline as data:image/...;base64,...",
+    throw ApiError(400,
+                   where +
+                       " is a URL: this server does not fetch images (that would let requests reach other "
+                       "machines); send the image inline as data:image/...;base64,...",
                    "input", "image_urls_not_allowed");
   if (static_cast<int>(s.size()) > o.max_text_bytes)
-    throw ApiError(413, where + " has " + std::to_string(s.size()) + " bytes, more than the limit of " +
-                            std::to_string(o.max_text_bytes),
+    throw ApiError(413,
+                   where + " has " + std::to_string(s.size()) + " bytes, more than the limit of " +
+                       std::to_string(o.max_text_bytes),
                    "input");
   in.text = s;
   return in;
@@ -78,8 +81,9 @@ std::vector<Input> parse_inputs(const ServerOptions& o, const json& input) {
     return out;
   }
   if (static_cast<int>(input.size()) > o.max_texts)
-    throw ApiError(413, std::to_string(input.size()) + " inputs, more than the limit of " + std::to_string(o.max_texts) +
-                            " per request",
+    throw ApiError(413,
+                   std::to_string(input.size()) + " inputs, more than the limit of " + std::to_string(o.max_texts) +
+                       " per request",
                    "input");
   int images = 0;
   for (size_t i = 0; i < input.size(); ++i) {
@@ -109,8 +113,8 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
   const std::string requested = body["model"].get<std::string>();
   const std::string name = models.resolve(requested);
   if (name.empty())
-    throw ApiError(404, "The model \"" + requested + "\" is not served here; GET /v1/models lists those that are", "model",
-                   "model_not_found");
+    throw ApiError(404, "The model \"" + requested + "\" is not served here; GET /v1/models lists those that are",
+                   "model", "model_not_found");
   if (!body.contains("input")) throw ApiError(400, "\"input\" is missing", "input");
   std::string format = "float";
   if (body.contains("encoding_format") && !body["encoding_format"].is_null()) {
@@ -130,10 +134,11 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
     if (!d.is_number_integer() || d.get<int64_t>() < 1)
       throw ApiError(400, "\"dimensions\" must be a positive integer", "dimensions");
     if (d.get<int64_t>() != dim)
-      throw ApiError(400, "\"dimensions\": " + std::to_string(d.get<int64_t>()) + " requested, but model \"" + name +
-                              "\" gives " + std::to_string(dim) +
-                              "-dimensional embeddings only: CLIP features are not trained to be truncated "
-                              "(not Matryoshka), so a shorter prefix would not be a meaningful embedding",
+      throw ApiError(400,
+                     "\"dimensions\": " + std::to_string(d.get<int64_t>()) + " requested, but model \"" + name +
+                         "\" gives " + std::to_string(dim) +
+                         "-dimensional embeddings only: CLIP features are not trained to be truncated "
+                         "(not Matryoshka), so a shorter prefix would not be a meaningful embedding",
                      "dimensions");
   }
 
@@ -159,20 +164,23 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
     }
   }
   torch::Tensor text_rows, token_rows, image_rows;
-  if (!token_arrays.empty()) token_rows = embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
+  if (!token_arrays.empty())
+    token_rows = embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
   if (!texts.empty()) text_rows = embed_texts_normalized(*model, texts).to(torch::kCPU, torch::kFloat).contiguous();
-  if (!images.empty()) image_rows = embed_images_normalized(*model, o, images, labels).to(torch::kCPU, torch::kFloat).contiguous();
+  if (!images.empty())
+    image_rows = embed_images_normalized(*model, o, images, labels).to(torch::kCPU, torch::kFloat).contiguous();
 
   json data = json::array();
   for (size_t i = 0; i < slot.size(); ++i) {
     const auto [kind, row] = slot[i];
-    const torch::Tensor& rows = kind == InputKind::kText ? text_rows : kind == InputKind::kTokens ? token_rows : image_rows;
+    const torch::Tensor& rows = kind == InputKind::kText     ? text_rows
+                                : kind == InputKind::kTokens ? token_rows
+                                                             : image_rows;
     const float* v = rows[row].data_ptr<float>();
     json embedding;
     if (format == "base64")
       embedding = base64_encode(v, sizeof(float) * static_cast<size_t>(dim));  // little-endian float32 (x86, arm64)
-    else
-      embedding = std::vector<float>(v, v + dim);
+    else embedding = std::vector<float>(v, v + dim);
     data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
   }
   send_json(res, 200,

@@ -28,7 +28,8 @@ void handle_openai_models(const ModelRegistry& models, int64_t created, Response
 
 // An error in OpenAI's shape; "type" follows the status (invalid_request_error for 4xx,
 // server_error for 5xx), empty param and code are null.
-Response openai_error(int status, const std::string& message, const std::string& param = "", const std::string& code = "");
+Response openai_error(int status, const std::string& message, const std::string& param = "",
+                      const std::string& code = "");
 // The same error as a response of the server's own shape {"error": "..."} (status, headers and
 // message kept), e.g. a refusal of the access rules: 401 gets the code "invalid_api_key".
 Response as_openai_error(Response generic);

@@ -222,8 +222,9 @@ struct Server::Impl {
                {"generation", loaded->index->manifest().generation},
                {"path", options.index_dir}};
       const json models = loaded->models->describe();
-      send_json(res, 200,
-                {{"status", "ready"}, {"embed_dim", models[0].value("embed_dim", 0)}, {"index", idx}, {"models", models}});
+      send_json(
+          res, 200,
+          {{"status", "ready"}, {"embed_dim", models[0].value("embed_dim", 0)}, {"index", idx}, {"models", models}});
     }
     return res;
   }
@@ -262,7 +263,8 @@ struct Server::Impl {
     const std::string& m = req.method;
     const std::string& p = req.path;
     if (m == "POST" && p == "/v1/embeddings")
-      return [this](const Loaded& s, Request& r, Response& res) { handle_openai_embeddings(*s.models, options, r, res); };
+      return
+          [this](const Loaded& s, Request& r, Response& res) { handle_openai_embeddings(*s.models, options, r, res); };
     if (m == "GET" && p == "/v1/models")
       return [this](const Loaded& s, Request&, Response& res) { handle_openai_models(*s.models, started_at, res); };
     if (m == "POST" && p == "/predict")
@@ -305,8 +307,8 @@ struct Server::Impl {
       if (e.status() == 503) res.set_header("Retry-After", "1");
       return respond(std::move(res));
     }
-    boost::asio::post(*pool, [this, endpoint, api = std::move(api), snapshot = std::move(snapshot), req = std::move(req),
-                              respond = std::move(respond)]() mutable {
+    boost::asio::post(*pool, [this, endpoint, api = std::move(api), snapshot = std::move(snapshot),
+                              req = std::move(req), respond = std::move(respond)]() mutable {
       respond(run_endpoint(req, [&](Request& r, Response& res) {
         if (api) return api(*snapshot, r, res);
         // Without an index the default model may have been unloaded: this request holds it.
@@ -334,12 +336,13 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     throw Error("--threads " + std::to_string(options.threads) + ": expected 1..1024");
   if (options.io_threads < 1 || options.io_threads > 64)
     throw Error("--io-threads " + std::to_string(options.io_threads) + ": expected 1..64");
-  if (options.port < 0 || options.port > 65535) throw Error("--port " + std::to_string(options.port) + ": expected 0..65535");
-  if (options.max_pixels <= 0 || options.max_body_bytes == 0 || options.timeout_seconds <= 0 || options.thumbnail_size <= 0 ||
-      options.max_connections <= 0 || options.max_header_bytes == 0 || options.max_header_fields <= 0 ||
-      options.header_timeout_seconds <= 0 || options.idle_timeout_seconds <= 0 || options.shutdown_grace_seconds < 0 ||
-      options.max_prompts <= 0 || options.max_prompt_bytes == 0 || options.max_form_parts <= 0 ||
-      options.reload_interval_seconds < 0)
+  if (options.port < 0 || options.port > 65535)
+    throw Error("--port " + std::to_string(options.port) + ": expected 0..65535");
+  if (options.max_pixels <= 0 || options.max_body_bytes == 0 || options.timeout_seconds <= 0 ||
+      options.thumbnail_size <= 0 || options.max_connections <= 0 || options.max_header_bytes == 0 ||
+      options.max_header_fields <= 0 || options.header_timeout_seconds <= 0 || options.idle_timeout_seconds <= 0 ||
+      options.shutdown_grace_seconds < 0 || options.max_prompts <= 0 || options.max_prompt_bytes == 0 ||
+      options.max_form_parts <= 0 || options.reload_interval_seconds < 0)
     throw Error("server limits must be positive");
   if (!options.index_dir.empty()) index::read_manifest(options.index_dir);  // fail now, not in the background
   s.options = std::move(options);
@@ -364,7 +367,8 @@ int Server::start() {
   if (s.pool) throw Error("the server is already started");
   s.port = s.core->listen(s.options.host, s.options.port);
   s.access = AccessPolicy(s.options.host, s.port, s.options.allowed_hosts, s.options.api_key);
-  s.started_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  s.started_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   s.pool = std::make_unique<boost::asio::thread_pool>(static_cast<size_t>(s.options.threads));
   s.core->run();
   s.loader = std::thread([&s] { s.load(); });

@@ -18,43 +18,43 @@
 namespace clip::serve {
 
 struct ServerOptions {
-  std::string model_path;   // empty: the model the index was built with (needs index_dir)
+  std::string model_path;  // empty: the model the index was built with (needs index_dir)
   // Or several: "NAME=PATH" or "PATH" (named by its file stem), the first is the default (the
   // one /embed, /classify and /search use, and the index's). Not with model_path.
   std::vector<std::string> models;
   size_t max_models = 0;          // models loaded at once (0: no limit); least recently used unloaded
   uint64_t max_memory_bytes = 0;  // weights of the loaded models (0: no limit)
-  std::string config_path;  // --config for model_path (or the first of models)
+  std::string config_path;        // --config for model_path (or the first of models)
   std::string precision = "fp32";
-  std::string index_dir;    // optional: enables /search and /images
+  std::string index_dir;  // optional: enables /search and /images
   std::string host = "127.0.0.1";
-  int port = 8080;          // 0: any free port (see Server::port)
-  int threads = 8;          // endpoint threads: model requests computed at once
-  int io_threads = 2;       // threads serving the connections (never run the model)
+  int port = 8080;                         // 0: any free port (see Server::port)
+  int threads = 8;                         // endpoint threads: model requests computed at once
+  int io_threads = 2;                      // threads serving the connections (never run the model)
   std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address
-  std::string api_key;      // non-empty: `Authorization: Bearer KEY` on all but /healthz, /ping and the page
+  std::string api_key;              // non-empty: `Authorization: Bearer KEY` on all but /healthz, /ping and the page
   int reload_interval_seconds = 2;  // polling of the index manifest for a new generation (0: off)
   // Limits on what one request may ask for.
-  size_t max_body_bytes = 32u << 20;  // larger bodies: 413
-  int64_t max_pixels = 40000000;      // per uploaded image (width × height): 413 beyond
-  int max_texts = 256;                // per /embed request
-  int max_images = 16;                // per /embed request
-  int max_labels = 1000;              // per /classify request
-  int max_k = 1000;                   // per /search request
-  int max_text_bytes = 4096;          // per text or query
-  int max_prompts = 2048;             // per /classify request: labels × templates
-  size_t max_prompt_bytes = 1u << 20; // per /classify request: the bytes of all filled templates
-  int max_form_parts = 64;            // per multipart request
+  size_t max_body_bytes = 32u << 20;   // larger bodies: 413
+  int64_t max_pixels = 40000000;       // per uploaded image (width × height): 413 beyond
+  int max_texts = 256;                 // per /embed request
+  int max_images = 16;                 // per /embed request
+  int max_labels = 1000;               // per /classify request
+  int max_k = 1000;                    // per /search request
+  int max_text_bytes = 4096;           // per text or query
+  int max_prompts = 2048;              // per /classify request: labels × templates
+  size_t max_prompt_bytes = 1u << 20;  // per /classify request: the bytes of all filled templates
+  int max_form_parts = 64;             // per multipart request
   // Connections.
-  int max_connections = 512;          // open at once; beyond: 503 and close
+  int max_connections = 512;            // open at once; beyond: 503 and close
   size_t max_header_bytes = 32u << 10;  // request line and header fields: 431 beyond
-  int max_header_fields = 100;        // 431 beyond
-  int header_timeout_seconds = 10;    // from a request's first byte to the end of its header
-  int timeout_seconds = 30;           // reading a request's body, writing a response
-  int idle_timeout_seconds = 5;       // a kept-alive connection waiting for its next request
-  int shutdown_grace_seconds = 3;     // stop(): requests in flight may finish for this long
-  int thumbnail_size = 256;           // longest side of /images/<id>
-  std::string web_dir;                // the page's files (empty: the shipped assets/web)
+  int max_header_fields = 100;          // 431 beyond
+  int header_timeout_seconds = 10;      // from a request's first byte to the end of its header
+  int timeout_seconds = 30;             // reading a request's body, writing a response
+  int idle_timeout_seconds = 5;         // a kept-alive connection waiting for its next request
+  int shutdown_grace_seconds = 3;       // stop(): requests in flight may finish for this long
+  int thumbnail_size = 256;             // longest side of /images/<id>
+  std::string web_dir;                  // the page's files (empty: the shipped assets/web)
 };
 
 class Server {
@@ -78,7 +78,7 @@ class Server {
 
   int port() const;
   State state() const;
-  std::string load_error() const;  // why loading failed (State::kFailed)
+  std::string load_error() const;     // why loading failed (State::kFailed)
   ErrorKind load_error_kind() const;  // and its kind (kInvalidInput for an error of no known kind)
   // Blocks until the model is loaded or has failed to load; returns the state.
   State wait_until_loaded() const;

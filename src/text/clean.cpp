@@ -21,8 +21,8 @@ std::u32string python_lower(std::u32string_view text) {
       if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
     return out;
   }
-  icu::UnicodeString s = icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(text.data()),
-                                                       static_cast<int32_t>(text.size()));
+  icu::UnicodeString s =
+      icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(text.data()), static_cast<int32_t>(text.size()));
   s.toLower(icu::Locale::getRoot());
   std::u32string out(static_cast<size_t>(s.countChar32()), U'\0');
   UErrorCode status = U_ZERO_ERROR;

@@ -110,7 +110,8 @@ bool decode_utf8_strict(const std::string& bytes, bool variants, std::u32string&
         continue;
       }
       if (b0 == 0xED && i + 5 < n && in_range(byte_at(bytes, i + 1), 0xA0, 0xAF) && is_cont(byte_at(bytes, i + 2)) &&
-          byte_at(bytes, i + 3) == 0xED && in_range(byte_at(bytes, i + 4), 0xB0, 0xBF) && is_cont(byte_at(bytes, i + 5))) {
+          byte_at(bytes, i + 3) == 0xED && in_range(byte_at(bytes, i + 4), 0xB0, 0xBF) &&
+          is_cont(byte_at(bytes, i + 5))) {
         const char32_t cp = 0x10000 + ((static_cast<char32_t>(byte_at(bytes, i + 1)) & 0x0F) << 16) +
                             ((static_cast<char32_t>(byte_at(bytes, i + 2)) & 0x3F) << 10) +
                             ((static_cast<char32_t>(byte_at(bytes, i + 4)) & 0x0F) << 6) +
@@ -158,7 +159,9 @@ bool decode_utf8_strict(const std::string& bytes, bool variants, std::u32string&
 // at `i` (0: none). Alternatives are tried in ftfy's order.
 size_t altered_utf8_at(const std::string& b, size_t i) {
   const size_t n = b.size();
-  auto cont_not_85_a0 = [](uint8_t x) { return in_range(x, 0x80, 0x84) || in_range(x, 0x86, 0x9F) || in_range(x, 0xA1, 0xBF); };
+  auto cont_not_85_a0 = [](uint8_t x) {
+    return in_range(x, 0x80, 0x84) || in_range(x, 0x86, 0x9F) || in_range(x, 0xA1, 0xBF);
+  };
   const uint8_t b0 = byte_at(b, i);
   if (i + 1 < n && (b0 == 0xC2 || b0 == 0xC3 || b0 == 0xC5 || b0 == 0xCE || b0 == 0xD0 || b0 == 0xD9) &&
       byte_at(b, i + 1) == 0x20)
@@ -283,11 +286,11 @@ enum : uint32_t {
   kUpperCommon = 1u << 11,
   kLowerCommon = 1u << 12,
   kBox = 1u << 13,
-  kFirstOf2 = 1u << 14,       // UTF-8 lead byte of 2, as some code page shows it
-  kFirstOf3 = 1u << 15,       // ... of 3
-  kFirstOf4 = 1u << 16,       // ... of 4
-  kContinuation = 1u << 17,   // UTF-8 continuation byte (or a space standing for A0)
-  kContStrict = 1u << 18,     // ... excluding spaces, dashes, quotes, bullet, ellipsis
+  kFirstOf2 = 1u << 14,      // UTF-8 lead byte of 2, as some code page shows it
+  kFirstOf3 = 1u << 15,      // ... of 3
+  kFirstOf4 = 1u << 16,      // ... of 4
+  kContinuation = 1u << 17,  // UTF-8 continuation byte (or a space standing for A0)
+  kContStrict = 1u << 18,    // ... excluding spaces, dashes, quotes, bullet, ellipsis
 };
 
 struct ClassRange {
@@ -297,117 +300,304 @@ struct ClassRange {
 
 constexpr ClassRange kClassRanges[] = {
     // common
-    {0xA0, 0xA0, kCommon}, {0xAD, 0xAD, kCommon}, {0xB4, 0xB4, kCommon}, {0xB7, 0xB7, kCommon},
-    {0x2013, 0x2015, kCommon}, {0x2019, 0x2019, kCommon}, {0x2026, 0x2026, kCommon},
+    {0xA0, 0xA0, kCommon},
+    {0xAD, 0xAD, kCommon},
+    {0xB4, 0xB4, kCommon},
+    {0xB7, 0xB7, kCommon},
+    {0x2013, 0x2015, kCommon},
+    {0x2019, 0x2019, kCommon},
+    {0x2026, 0x2026, kCommon},
     // C1 controls
     {0x80, 0x9F, kC1},
     // bad: characters nearly only seen in mojibake
-    {0xA4, 0xA4, kBad}, {0xA6, 0xA6, kBad}, {0xA8, 0xA8, kBad}, {0xAA, 0xAA, kBad}, {0xAC, 0xAC, kBad},
-    {0xAF, 0xAF, kBad}, {0xB8, 0xB8, kBad}, {0xBA, 0xBA, kBad}, {0x192, 0x192, kBad}, {0x2C6, 0x2C7, kBad},
-    {0x2D8, 0x2D8, kBad}, {0x2DB, 0x2DC, kBad}, {0x2020, 0x2021, kBad}, {0x2030, 0x2030, kBad},
-    {0x2310, 0x2310, kBad}, {0x25CA, 0x25CA, kBad}, {0xFFFD, 0xFFFD, kBad},
+    {0xA4, 0xA4, kBad},
+    {0xA6, 0xA6, kBad},
+    {0xA8, 0xA8, kBad},
+    {0xAA, 0xAA, kBad},
+    {0xAC, 0xAC, kBad},
+    {0xAF, 0xAF, kBad},
+    {0xB8, 0xB8, kBad},
+    {0xBA, 0xBA, kBad},
+    {0x192, 0x192, kBad},
+    {0x2C6, 0x2C7, kBad},
+    {0x2D8, 0x2D8, kBad},
+    {0x2DB, 0x2DC, kBad},
+    {0x2020, 0x2021, kBad},
+    {0x2030, 0x2030, kBad},
+    {0x2310, 0x2310, kBad},
+    {0x25CA, 0x25CA, kBad},
+    {0xFFFD, 0xFFFD, kBad},
     // law
-    {0xA7, 0xA7, kLaw}, {0xB6, 0xB6, kLaw},
+    {0xA7, 0xA7, kLaw},
+    {0xB6, 0xB6, kLaw},
     // currency
-    {0xA2, 0xA3, kCurrency}, {0xA5, 0xA5, kCurrency}, {0x20A7, 0x20A7, kCurrency}, {0x20AC, 0x20AC, kCurrency},
+    {0xA2, 0xA3, kCurrency},
+    {0xA5, 0xA5, kCurrency},
+    {0x20A7, 0x20A7, kCurrency},
+    {0x20AC, 0x20AC, kCurrency},
     // start punctuation
-    {0xA1, 0xA1, kStartPunct}, {0xA9, 0xA9, kStartPunct}, {0xAB, 0xAB, kStartPunct}, {0xBF, 0xBF, kStartPunct},
-    {0x384, 0x385, kStartPunct}, {0x2018, 0x2018, kStartPunct}, {0x201A, 0x201A, kStartPunct},
-    {0x201C, 0x201C, kStartPunct}, {0x201E, 0x201E, kStartPunct}, {0x2022, 0x2022, kStartPunct},
-    {0x2039, 0x2039, kStartPunct}, {0xF8FF, 0xF8FF, kStartPunct},
+    {0xA1, 0xA1, kStartPunct},
+    {0xA9, 0xA9, kStartPunct},
+    {0xAB, 0xAB, kStartPunct},
+    {0xBF, 0xBF, kStartPunct},
+    {0x384, 0x385, kStartPunct},
+    {0x2018, 0x2018, kStartPunct},
+    {0x201A, 0x201A, kStartPunct},
+    {0x201C, 0x201C, kStartPunct},
+    {0x201E, 0x201E, kStartPunct},
+    {0x2022, 0x2022, kStartPunct},
+    {0x2039, 0x2039, kStartPunct},
+    {0xF8FF, 0xF8FF, kStartPunct},
     // end punctuation
-    {0xAE, 0xAE, kEndPunct}, {0xBB, 0xBB, kEndPunct}, {0x2DD, 0x2DD, kEndPunct}, {0x201D, 0x201D, kEndPunct},
-    {0x203A, 0x203A, kEndPunct}, {0x2122, 0x2122, kEndPunct},
+    {0xAE, 0xAE, kEndPunct},
+    {0xBB, 0xBB, kEndPunct},
+    {0x2DD, 0x2DD, kEndPunct},
+    {0x201D, 0x201D, kEndPunct},
+    {0x203A, 0x203A, kEndPunct},
+    {0x2122, 0x2122, kEndPunct},
     // numeric
-    {0xB1, 0xB3, kNumeric}, {0xB5, 0xB5, kNumeric}, {0xB9, 0xB9, kNumeric}, {0xBC, 0xBE, kNumeric},
-    {0xD7, 0xD7, kNumeric}, {0xF7, 0xF7, kNumeric}, {0x2044, 0x2044, kNumeric}, {0x2116, 0x2116, kNumeric},
-    {0x2202, 0x2202, kNumeric}, {0x2206, 0x2206, kNumeric}, {0x220F, 0x220F, kNumeric}, {0x2211, 0x2211, kNumeric},
-    {0x221A, 0x221A, kNumeric}, {0x221E, 0x221E, kNumeric}, {0x2229, 0x2229, kNumeric}, {0x222B, 0x222B, kNumeric},
-    {0x2248, 0x2248, kNumeric}, {0x2260, 0x2261, kNumeric}, {0x2264, 0x2265, kNumeric},
+    {0xB1, 0xB3, kNumeric},
+    {0xB5, 0xB5, kNumeric},
+    {0xB9, 0xB9, kNumeric},
+    {0xBC, 0xBE, kNumeric},
+    {0xD7, 0xD7, kNumeric},
+    {0xF7, 0xF7, kNumeric},
+    {0x2044, 0x2044, kNumeric},
+    {0x2116, 0x2116, kNumeric},
+    {0x2202, 0x2202, kNumeric},
+    {0x2206, 0x2206, kNumeric},
+    {0x220F, 0x220F, kNumeric},
+    {0x2211, 0x2211, kNumeric},
+    {0x221A, 0x221A, kNumeric},
+    {0x221E, 0x221E, kNumeric},
+    {0x2229, 0x2229, kNumeric},
+    {0x222B, 0x222B, kNumeric},
+    {0x2248, 0x2248, kNumeric},
+    {0x2260, 0x2261, kNumeric},
+    {0x2264, 0x2265, kNumeric},
     // kaomoji: letters that show up in emoticons
-    {0xB0, 0xB0, kKaomoji}, {0xD2, 0xD6, kKaomoji}, {0xD9, 0xDC, kKaomoji}, {0xF2, 0xF6, kKaomoji},
-    {0xF8, 0xFC, kKaomoji}, {0x14C, 0x14C, kKaomoji}, {0x150, 0x150, kKaomoji}, {0x16A, 0x16A, kKaomoji},
+    {0xB0, 0xB0, kKaomoji},
+    {0xD2, 0xD6, kKaomoji},
+    {0xD9, 0xDC, kKaomoji},
+    {0xF2, 0xF6, kKaomoji},
+    {0xF8, 0xFC, kKaomoji},
+    {0x14C, 0x14C, kKaomoji},
+    {0x150, 0x150, kKaomoji},
+    {0x16A, 0x16A, kKaomoji},
     {0x172, 0x172, kKaomoji},
     // upper-case accented letters
-    {0xC0, 0xD1, kUpperAccented}, {0xD8, 0xD8, kUpperAccented}, {0xDC, 0xDD, kUpperAccented},
-    {0x100, 0x100, kUpperAccented}, {0x102, 0x102, kUpperAccented}, {0x104, 0x104, kUpperAccented},
-    {0x106, 0x106, kUpperAccented}, {0x10C, 0x10C, kUpperAccented}, {0x10E, 0x10E, kUpperAccented},
-    {0x110, 0x110, kUpperAccented}, {0x112, 0x112, kUpperAccented}, {0x116, 0x116, kUpperAccented},
-    {0x118, 0x118, kUpperAccented}, {0x11A, 0x11A, kUpperAccented}, {0x11E, 0x11E, kUpperAccented},
-    {0x122, 0x122, kUpperAccented}, {0x12A, 0x12A, kUpperAccented}, {0x130, 0x130, kUpperAccented},
-    {0x136, 0x136, kUpperAccented}, {0x139, 0x139, kUpperAccented}, {0x13B, 0x13B, kUpperAccented},
-    {0x13D, 0x13D, kUpperAccented}, {0x141, 0x141, kUpperAccented}, {0x143, 0x143, kUpperAccented},
-    {0x145, 0x145, kUpperAccented}, {0x147, 0x147, kUpperAccented}, {0x152, 0x152, kUpperAccented},
-    {0x158, 0x158, kUpperAccented}, {0x15A, 0x15A, kUpperAccented}, {0x15E, 0x15E, kUpperAccented},
-    {0x160, 0x160, kUpperAccented}, {0x162, 0x162, kUpperAccented}, {0x164, 0x164, kUpperAccented},
-    {0x16E, 0x16E, kUpperAccented}, {0x170, 0x170, kUpperAccented}, {0x178, 0x179, kUpperAccented},
-    {0x17B, 0x17B, kUpperAccented}, {0x17D, 0x17D, kUpperAccented}, {0x490, 0x490, kUpperAccented},
+    {0xC0, 0xD1, kUpperAccented},
+    {0xD8, 0xD8, kUpperAccented},
+    {0xDC, 0xDD, kUpperAccented},
+    {0x100, 0x100, kUpperAccented},
+    {0x102, 0x102, kUpperAccented},
+    {0x104, 0x104, kUpperAccented},
+    {0x106, 0x106, kUpperAccented},
+    {0x10C, 0x10C, kUpperAccented},
+    {0x10E, 0x10E, kUpperAccented},
+    {0x110, 0x110, kUpperAccented},
+    {0x112, 0x112, kUpperAccented},
+    {0x116, 0x116, kUpperAccented},
+    {0x118, 0x118, kUpperAccented},
+    {0x11A, 0x11A, kUpperAccented},
+    {0x11E, 0x11E, kUpperAccented},
+    {0x122, 0x122, kUpperAccented},
+    {0x12A, 0x12A, kUpperAccented},
+    {0x130, 0x130, kUpperAccented},
+    {0x136, 0x136, kUpperAccented},
+    {0x139, 0x139, kUpperAccented},
+    {0x13B, 0x13B, kUpperAccented},
+    {0x13D, 0x13D, kUpperAccented},
+    {0x141, 0x141, kUpperAccented},
+    {0x143, 0x143, kUpperAccented},
+    {0x145, 0x145, kUpperAccented},
+    {0x147, 0x147, kUpperAccented},
+    {0x152, 0x152, kUpperAccented},
+    {0x158, 0x158, kUpperAccented},
+    {0x15A, 0x15A, kUpperAccented},
+    {0x15E, 0x15E, kUpperAccented},
+    {0x160, 0x160, kUpperAccented},
+    {0x162, 0x162, kUpperAccented},
+    {0x164, 0x164, kUpperAccented},
+    {0x16E, 0x16E, kUpperAccented},
+    {0x170, 0x170, kUpperAccented},
+    {0x178, 0x179, kUpperAccented},
+    {0x17B, 0x17B, kUpperAccented},
+    {0x17D, 0x17D, kUpperAccented},
+    {0x490, 0x490, kUpperAccented},
     // lower-case accented letters
-    {0xDF, 0xF1, kLowerAccented}, {0xFC, 0xFC, kLowerAccented}, {0x101, 0x101, kLowerAccented},
-    {0x103, 0x103, kLowerAccented}, {0x105, 0x105, kLowerAccented}, {0x107, 0x107, kLowerAccented},
-    {0x10D, 0x10D, kLowerAccented}, {0x10F, 0x10F, kLowerAccented}, {0x111, 0x111, kLowerAccented},
-    {0x113, 0x113, kLowerAccented}, {0x117, 0x117, kLowerAccented}, {0x119, 0x119, kLowerAccented},
-    {0x11B, 0x11B, kLowerAccented}, {0x11F, 0x11F, kLowerAccented}, {0x123, 0x123, kLowerAccented},
-    {0x12B, 0x12B, kLowerAccented}, {0x12F, 0x12F, kLowerAccented}, {0x137, 0x137, kLowerAccented},
-    {0x13A, 0x13A, kLowerAccented}, {0x13C, 0x13C, kLowerAccented}, {0x13E, 0x13E, kLowerAccented},
-    {0x142, 0x142, kLowerAccented}, {0x153, 0x153, kLowerAccented}, {0x155, 0x155, kLowerAccented},
-    {0x15B, 0x15B, kLowerAccented}, {0x15F, 0x15F, kLowerAccented}, {0x161, 0x161, kLowerAccented},
-    {0x165, 0x165, kLowerAccented}, {0x17A, 0x17A, kLowerAccented}, {0x17C, 0x17C, kLowerAccented},
-    {0x17E, 0x17E, kLowerAccented}, {0x491, 0x491, kLowerAccented}, {0xFB01, 0xFB02, kLowerAccented},
+    {0xDF, 0xF1, kLowerAccented},
+    {0xFC, 0xFC, kLowerAccented},
+    {0x101, 0x101, kLowerAccented},
+    {0x103, 0x103, kLowerAccented},
+    {0x105, 0x105, kLowerAccented},
+    {0x107, 0x107, kLowerAccented},
+    {0x10D, 0x10D, kLowerAccented},
+    {0x10F, 0x10F, kLowerAccented},
+    {0x111, 0x111, kLowerAccented},
+    {0x113, 0x113, kLowerAccented},
+    {0x117, 0x117, kLowerAccented},
+    {0x119, 0x119, kLowerAccented},
+    {0x11B, 0x11B, kLowerAccented},
+    {0x11F, 0x11F, kLowerAccented},
+    {0x123, 0x123, kLowerAccented},
+    {0x12B, 0x12B, kLowerAccented},
+    {0x12F, 0x12F, kLowerAccented},
+    {0x137, 0x137, kLowerAccented},
+    {0x13A, 0x13A, kLowerAccented},
+    {0x13C, 0x13C, kLowerAccented},
+    {0x13E, 0x13E, kLowerAccented},
+    {0x142, 0x142, kLowerAccented},
+    {0x153, 0x153, kLowerAccented},
+    {0x155, 0x155, kLowerAccented},
+    {0x15B, 0x15B, kLowerAccented},
+    {0x15F, 0x15F, kLowerAccented},
+    {0x161, 0x161, kLowerAccented},
+    {0x165, 0x165, kLowerAccented},
+    {0x17A, 0x17A, kLowerAccented},
+    {0x17C, 0x17C, kLowerAccented},
+    {0x17E, 0x17E, kLowerAccented},
+    {0x491, 0x491, kLowerAccented},
+    {0xFB01, 0xFB02, kLowerAccented},
     // upper-case letters of other scripts (and Latin thorn)
-    {0xDE, 0xDE, kUpperCommon}, {0x386, 0x386, kUpperCommon}, {0x388, 0x38A, kUpperCommon},
-    {0x38C, 0x38C, kUpperCommon}, {0x38E, 0x38F, kUpperCommon}, {0x391, 0x3AB, kUpperCommon},
+    {0xDE, 0xDE, kUpperCommon},
+    {0x386, 0x386, kUpperCommon},
+    {0x388, 0x38A, kUpperCommon},
+    {0x38C, 0x38C, kUpperCommon},
+    {0x38E, 0x38F, kUpperCommon},
+    {0x391, 0x3AB, kUpperCommon},
     {0x401, 0x42F, kUpperCommon},
     // lower-case letters of other scripts
-    {0x3AC, 0x3C9, kLowerCommon}, {0x430, 0x45F, kLowerCommon},
+    {0x3AC, 0x3C9, kLowerCommon},
+    {0x430, 0x45F, kLowerCommon},
     // box drawing
-    {0x2502, 0x2502, kBox}, {0x250C, 0x250C, kBox}, {0x2510, 0x2510, kBox}, {0x2518, 0x2518, kBox},
-    {0x251C, 0x251C, kBox}, {0x2524, 0x2524, kBox}, {0x252C, 0x252C, kBox}, {0x253C, 0x253C, kBox},
-    {0x2550, 0x256C, kBox}, {0x2580, 0x2580, kBox}, {0x2584, 0x2584, kBox}, {0x2588, 0x2588, kBox},
-    {0x258C, 0x258C, kBox}, {0x2590, 0x2593, kBox},
+    {0x2502, 0x2502, kBox},
+    {0x250C, 0x250C, kBox},
+    {0x2510, 0x2510, kBox},
+    {0x2518, 0x2518, kBox},
+    {0x251C, 0x251C, kBox},
+    {0x2524, 0x2524, kBox},
+    {0x252C, 0x252C, kBox},
+    {0x253C, 0x253C, kBox},
+    {0x2550, 0x256C, kBox},
+    {0x2580, 0x2580, kBox},
+    {0x2584, 0x2584, kBox},
+    {0x2588, 0x2588, kBox},
+    {0x258C, 0x258C, kBox},
+    {0x2590, 0x2593, kBox},
     // characters that code pages show for a UTF-8 lead byte of a 2-byte sequence
-    {0xC2, 0xDF, kFirstOf2}, {0x100, 0x100, kFirstOf2}, {0x102, 0x102, kFirstOf2}, {0x106, 0x106, kFirstOf2},
-    {0x10C, 0x10C, kFirstOf2}, {0x10E, 0x10E, kFirstOf2}, {0x110, 0x110, kFirstOf2}, {0x112, 0x112, kFirstOf2},
-    {0x116, 0x116, kFirstOf2}, {0x118, 0x118, kFirstOf2}, {0x11A, 0x11A, kFirstOf2}, {0x11E, 0x11E, kFirstOf2},
-    {0x122, 0x122, kFirstOf2}, {0x12A, 0x12A, kFirstOf2}, {0x130, 0x130, kFirstOf2}, {0x136, 0x136, kFirstOf2},
-    {0x139, 0x139, kFirstOf2}, {0x13B, 0x13B, kFirstOf2}, {0x141, 0x141, kFirstOf2}, {0x143, 0x143, kFirstOf2},
-    {0x145, 0x145, kFirstOf2}, {0x147, 0x147, kFirstOf2}, {0x14C, 0x14C, kFirstOf2}, {0x150, 0x150, kFirstOf2},
-    {0x158, 0x158, kFirstOf2}, {0x15A, 0x15A, kFirstOf2}, {0x15E, 0x15E, kFirstOf2}, {0x160, 0x160, kFirstOf2},
-    {0x162, 0x162, kFirstOf2}, {0x16A, 0x16A, kFirstOf2}, {0x16E, 0x16E, kFirstOf2}, {0x170, 0x170, kFirstOf2},
-    {0x172, 0x172, kFirstOf2}, {0x179, 0x179, kFirstOf2}, {0x17B, 0x17B, kFirstOf2}, {0x17D, 0x17D, kFirstOf2},
-    {0x392, 0x3A1, kFirstOf2}, {0x3A3, 0x3AF, kFirstOf2}, {0x412, 0x42F, kFirstOf2},
+    {0xC2, 0xDF, kFirstOf2},
+    {0x100, 0x100, kFirstOf2},
+    {0x102, 0x102, kFirstOf2},
+    {0x106, 0x106, kFirstOf2},
+    {0x10C, 0x10C, kFirstOf2},
+    {0x10E, 0x10E, kFirstOf2},
+    {0x110, 0x110, kFirstOf2},
+    {0x112, 0x112, kFirstOf2},
+    {0x116, 0x116, kFirstOf2},
+    {0x118, 0x118, kFirstOf2},
+    {0x11A, 0x11A, kFirstOf2},
+    {0x11E, 0x11E, kFirstOf2},
+    {0x122, 0x122, kFirstOf2},
+    {0x12A, 0x12A, kFirstOf2},
+    {0x130, 0x130, kFirstOf2},
+    {0x136, 0x136, kFirstOf2},
+    {0x139, 0x139, kFirstOf2},
+    {0x13B, 0x13B, kFirstOf2},
+    {0x141, 0x141, kFirstOf2},
+    {0x143, 0x143, kFirstOf2},
+    {0x145, 0x145, kFirstOf2},
+    {0x147, 0x147, kFirstOf2},
+    {0x14C, 0x14C, kFirstOf2},
+    {0x150, 0x150, kFirstOf2},
+    {0x158, 0x158, kFirstOf2},
+    {0x15A, 0x15A, kFirstOf2},
+    {0x15E, 0x15E, kFirstOf2},
+    {0x160, 0x160, kFirstOf2},
+    {0x162, 0x162, kFirstOf2},
+    {0x16A, 0x16A, kFirstOf2},
+    {0x16E, 0x16E, kFirstOf2},
+    {0x170, 0x170, kFirstOf2},
+    {0x172, 0x172, kFirstOf2},
+    {0x179, 0x179, kFirstOf2},
+    {0x17B, 0x17B, kFirstOf2},
+    {0x17D, 0x17D, kFirstOf2},
+    {0x392, 0x3A1, kFirstOf2},
+    {0x3A3, 0x3AF, kFirstOf2},
+    {0x412, 0x42F, kFirstOf2},
     // ... of a 3-byte sequence
-    {0xE0, 0xEF, kFirstOf3}, {0x101, 0x101, kFirstOf3}, {0x103, 0x103, kFirstOf3}, {0x105, 0x105, kFirstOf3},
-    {0x107, 0x107, kFirstOf3}, {0x10D, 0x10D, kFirstOf3}, {0x10F, 0x10F, kFirstOf3}, {0x113, 0x113, kFirstOf3},
-    {0x117, 0x117, kFirstOf3}, {0x119, 0x119, kFirstOf3}, {0x11B, 0x11B, kFirstOf3}, {0x123, 0x123, kFirstOf3},
-    {0x12B, 0x12B, kFirstOf3}, {0x12F, 0x12F, kFirstOf3}, {0x137, 0x137, kFirstOf3}, {0x13A, 0x13A, kFirstOf3},
-    {0x13C, 0x13C, kFirstOf3}, {0x155, 0x155, kFirstOf3}, {0x17A, 0x17A, kFirstOf3}, {0x3B0, 0x3BF, kFirstOf3},
+    {0xE0, 0xEF, kFirstOf3},
+    {0x101, 0x101, kFirstOf3},
+    {0x103, 0x103, kFirstOf3},
+    {0x105, 0x105, kFirstOf3},
+    {0x107, 0x107, kFirstOf3},
+    {0x10D, 0x10D, kFirstOf3},
+    {0x10F, 0x10F, kFirstOf3},
+    {0x113, 0x113, kFirstOf3},
+    {0x117, 0x117, kFirstOf3},
+    {0x119, 0x119, kFirstOf3},
+    {0x11B, 0x11B, kFirstOf3},
+    {0x123, 0x123, kFirstOf3},
+    {0x12B, 0x12B, kFirstOf3},
+    {0x12F, 0x12F, kFirstOf3},
+    {0x137, 0x137, kFirstOf3},
+    {0x13A, 0x13A, kFirstOf3},
+    {0x13C, 0x13C, kFirstOf3},
+    {0x155, 0x155, kFirstOf3},
+    {0x17A, 0x17A, kFirstOf3},
+    {0x3B0, 0x3BF, kFirstOf3},
     {0x430, 0x43F, kFirstOf3},
     // ... of a 4-byte sequence (lead bytes F0 and F3)
-    {0xF0, 0xF0, kFirstOf4}, {0xF3, 0xF3, kFirstOf4}, {0x111, 0x111, kFirstOf4}, {0x11F, 0x11F, kFirstOf4},
-    {0x161, 0x161, kFirstOf4}, {0x3C0, 0x3C0, kFirstOf4}, {0x3C3, 0x3C3, kFirstOf4}, {0x440, 0x440, kFirstOf4},
+    {0xF0, 0xF0, kFirstOf4},
+    {0xF3, 0xF3, kFirstOf4},
+    {0x111, 0x111, kFirstOf4},
+    {0x11F, 0x11F, kFirstOf4},
+    {0x161, 0x161, kFirstOf4},
+    {0x3C0, 0x3C0, kFirstOf4},
+    {0x3C3, 0x3C3, kFirstOf4},
+    {0x440, 0x440, kFirstOf4},
     {0x443, 0x443, kFirstOf4},
     // continuation bytes 80..BF as the code pages show them: both sets...
-    {0x80, 0xBF, kContinuation | kContStrict}, {0xC6, 0xC6, kContinuation | kContStrict},
-    {0xD8, 0xD8, kContinuation | kContStrict}, {0xE6, 0xE6, kContinuation | kContStrict},
-    {0xF8, 0xF8, kContinuation | kContStrict}, {0x104, 0x105, kContinuation | kContStrict},
-    {0x13D, 0x13E, kContinuation | kContStrict}, {0x141, 0x142, kContinuation | kContStrict},
-    {0x152, 0x153, kContinuation | kContStrict}, {0x156, 0x157, kContinuation | kContStrict},
-    {0x15A, 0x15B, kContinuation | kContStrict}, {0x15E, 0x161, kContinuation | kContStrict},
-    {0x164, 0x165, kContinuation | kContStrict}, {0x178, 0x17E, kContinuation | kContStrict},
-    {0x192, 0x192, kContinuation | kContStrict}, {0x2C6, 0x2C7, kContinuation | kContStrict},
-    {0x2D8, 0x2D8, kContinuation | kContStrict}, {0x2DB, 0x2DD, kContinuation | kContStrict},
-    {0x384, 0x386, kContinuation | kContStrict}, {0x388, 0x38A, kContinuation | kContStrict},
-    {0x38C, 0x38C, kContinuation | kContStrict}, {0x38E, 0x38F, kContinuation | kContStrict},
-    {0x401, 0x40C, kContinuation | kContStrict}, {0x40E, 0x40F, kContinuation | kContStrict},
-    {0x451, 0x45C, kContinuation | kContStrict}, {0x45E, 0x45F, kContinuation | kContStrict},
-    {0x490, 0x491, kContinuation | kContStrict}, {0x2020, 0x2021, kContinuation | kContStrict},
-    {0x2030, 0x2030, kContinuation | kContStrict}, {0x2039, 0x203A, kContinuation | kContStrict},
-    {0x20AC, 0x20AC, kContinuation | kContStrict}, {0x2116, 0x2116, kContinuation | kContStrict},
+    {0x80, 0xBF, kContinuation | kContStrict},
+    {0xC6, 0xC6, kContinuation | kContStrict},
+    {0xD8, 0xD8, kContinuation | kContStrict},
+    {0xE6, 0xE6, kContinuation | kContStrict},
+    {0xF8, 0xF8, kContinuation | kContStrict},
+    {0x104, 0x105, kContinuation | kContStrict},
+    {0x13D, 0x13E, kContinuation | kContStrict},
+    {0x141, 0x142, kContinuation | kContStrict},
+    {0x152, 0x153, kContinuation | kContStrict},
+    {0x156, 0x157, kContinuation | kContStrict},
+    {0x15A, 0x15B, kContinuation | kContStrict},
+    {0x15E, 0x161, kContinuation | kContStrict},
+    {0x164, 0x165, kContinuation | kContStrict},
+    {0x178, 0x17E, kContinuation | kContStrict},
+    {0x192, 0x192, kContinuation | kContStrict},
+    {0x2C6, 0x2C7, kContinuation | kContStrict},
+    {0x2D8, 0x2D8, kContinuation | kContStrict},
+    {0x2DB, 0x2DD, kContinuation | kContStrict},
+    {0x384, 0x386, kContinuation | kContStrict},
+    {0x388, 0x38A, kContinuation | kContStrict},
+    {0x38C, 0x38C, kContinuation | kContStrict},
+    {0x38E, 0x38F, kContinuation | kContStrict},
+    {0x401, 0x40C, kContinuation | kContStrict},
+    {0x40E, 0x40F, kContinuation | kContStrict},
+    {0x451, 0x45C, kContinuation | kContStrict},
+    {0x45E, 0x45F, kContinuation | kContStrict},
+    {0x490, 0x491, kContinuation | kContStrict},
+    {0x2020, 0x2021, kContinuation | kContStrict},
+    {0x2030, 0x2030, kContinuation | kContStrict},
+    {0x2039, 0x203A, kContinuation | kContStrict},
+    {0x20AC, 0x20AC, kContinuation | kContStrict},
+    {0x2116, 0x2116, kContinuation | kContStrict},
     {0x2122, 0x2122, kContinuation | kContStrict},
     // ... and only the loose set: space (for A0), dashes, quotes, bullet, ellipsis
-    {0x20, 0x20, kContinuation}, {0x2013, 0x2015, kContinuation}, {0x2018, 0x201A, kContinuation},
-    {0x201C, 0x201E, kContinuation}, {0x2022, 0x2022, kContinuation}, {0x2026, 0x2026, kContinuation},
+    {0x20, 0x20, kContinuation},
+    {0x2013, 0x2015, kContinuation},
+    {0x2018, 0x201A, kContinuation},
+    {0x201C, 0x201E, kContinuation},
+    {0x2022, 0x2022, kContinuation},
+    {0x2026, 0x2026, kContinuation},
 };
 
 // Dense look-up tables for the two blocks where nearly all classified characters live.
@@ -470,8 +660,8 @@ bool badness_at(std::u32string_view t, size_t i) {
   const uint32_t m1 = avail > 1 ? char_class(c1) : 0;
   const uint32_t m2 = avail > 2 ? char_class(c2) : 0;
 
-  constexpr uint32_t kMost = kBad | kLowerAccented | kUpperAccented | kBox | kStartPunct | kEndPunct | kCurrency |
-                             kNumeric | kLaw;
+  constexpr uint32_t kMost =
+      kBad | kLowerAccented | kUpperAccented | kBox | kStartPunct | kEndPunct | kCurrency | kNumeric | kLaw;
   if (m0 & kC1) return true;
   if (avail >= 2) {
     if ((m0 & kMost) && (m1 & kBad)) return true;
@@ -493,8 +683,9 @@ bool badness_at(std::u32string_view t, size_t i) {
     // common Windows-1252 two-character mojibake: one of "ÂÃÎÐ" and one of these
     if ((c0 == 0xC2 || c0 == 0xC3 || c0 == 0xCE || c0 == 0xD0) &&
         ((m1 & (kStartPunct | kEndPunct)) ||
-         one_of(c1, U"\u20AC\u0153\u0160\u0161\u00A2\u00A3\u0178\u017E\u00A0\u00AD\u00AE\u00A9\u00B0\u00B7\u00BB"
-                    U"\u2013\u2014\u00B4")))
+         one_of(c1,
+                U"\u20AC\u0153\u0160\u0161\u00A2\u00A3\u0178\u017E\u00A0\u00AD\u00AE\u00A9\u00B0\u00B7\u00BB"
+                U"\u2013\u2014\u00B4")))
       return true;
     if (c0 == 0xD7 && (c1 == 0xB2 || c1 == 0xB3)) return true;
     // Windows-1252 mojibake of 3-byte South Asian letters
@@ -523,7 +714,8 @@ bool badness_at(std::u32string_view t, size_t i) {
     if (ascii_lower(c0) && (m1 & kUpperAccented) && (m2 & (kStartPunct | kCurrency))) return true;
     if ((m0 & (kLowerAccented | kUpperAccented)) && (m1 & (kStartPunct | kEndPunct)) && py_word(c2)) return true;
     // MacRoman mojibake
-    if (c0 == 0x201A && c1 == 0xC4 && one_of(c2, U"\u00EC\u00EE\u00EF\u00F2\u00F4\u00FA\u00F9\u00FB\u2020\u00B0\u00A2\u03C0"))
+    if (c0 == 0x201A && c1 == 0xC4 &&
+        one_of(c2, U"\u00EC\u00EE\u00EF\u00F2\u00F4\u00FA\u00F9\u00FB\u2020\u00B0\u00A2\u03C0"))
       return true;
     if (c0 == 0x201A && (c1 == 0xE2 || c1 == 0xF3) && one_of(c2, U"\u00E0\u00E4\u00B0\u00EA")) return true;
     // Windows-1251 mojibake of Latin-1 or Cyrillic: three characters
@@ -555,8 +747,7 @@ bool badness_at(std::u32string_view t, size_t i) {
       return (char_class(c) & (kCommon | kCurrency | kBad | kNumeric | kStartPunct)) ||
              one_of(c, U"\u0178\u0160\u00AE\u00B0\u00B5\u00BB");
     };
-    if ((c0 == 0xD8 || c0 == 0xD9) && arabic_second(c1) && (c2 == 0xD8 || c2 == 0xD9) && arabic_second(c3))
-      return true;
+    if ((c0 == 0xD8 || c0 == 0xD9) && arabic_second(c1) && (c2 == 0xD8 || c2 == 0xD9) && arabic_second(c3)) return true;
   }
   if (avail >= 7) {
     // Windows-1251 on top of Latin-1 mojibake of Windows-1252 punctuation, near a Latin letter
@@ -666,10 +857,8 @@ std::u32string decode_inconsistent_utf8(std::u32string_view text, int depth) {
       continue;
     }
     const std::u32string_view piece = text.substr(i, len);
-    if (len < text.size() && is_bad(piece))
-      out += fix_encoding(std::u32string(piece), depth + 1);
-    else
-      out.append(piece);
+    if (len < text.size() && is_bad(piece)) out += fix_encoding(std::u32string(piece), depth + 1);
+    else out.append(piece);
     i += len;
   }
   return out;
@@ -757,10 +946,8 @@ std::u32string unescape_html_ftfy(std::u32string_view text) {
       // a name in ftfy's table ("#..." never is one)
     } else if (numeric) {
       const std::u32string decoded = html_unescape(match);
-      if (decoded.find(U';') != std::u32string::npos)
-        out.append(match);  // only partly decoded: keep it as it was
-      else
-        out += decoded;
+      if (decoded.find(U';') != std::u32string::npos) out.append(match);  // only partly decoded: keep it as it was
+      else out += decoded;
     } else {
       out.append(match);
     }
@@ -777,8 +964,8 @@ std::u32string remove_terminal_escapes(std::u32string_view text) {
   for (size_t i = 0; i < text.size();) {
     if (text[i] == U'\x1b' && i + 1 < text.size() && text[i + 1] == U'[') {
       size_t j = i + 2;
-      while (j < text.size() &&
-             (text[j] == U';' || (text[j] <= 0x10FFFF && u_charType(static_cast<UChar32>(text[j])) == U_DECIMAL_DIGIT_NUMBER)))
+      while (j < text.size() && (text[j] == U';' || (text[j] <= 0x10FFFF && u_charType(static_cast<UChar32>(text[j])) ==
+                                                                                U_DECIMAL_DIGIT_NUMBER)))
         ++j;
       if (j < text.size() && ascii_alpha(text[j])) {
         i = j + 1;
@@ -824,7 +1011,8 @@ std::u32string fix_latin_ligatures(std::u32string_view text) {
 }
 
 icu::UnicodeString to_icu(std::u32string_view text) {
-  return icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(text.data()), static_cast<int32_t>(text.size()));
+  return icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(text.data()),
+                                       static_cast<int32_t>(text.size()));
 }
 
 std::u32string from_icu(const icu::UnicodeString& s) {
@@ -848,10 +1036,8 @@ std::u32string fix_character_width(std::u32string_view text) {
     } else if (c >= 0xFF01 && c <= 0xFFEF && nfkc != nullptr && U_SUCCESS(status)) {
       UErrorCode st = U_ZERO_ERROR;
       const icu::UnicodeString norm = nfkc->normalize(icu::UnicodeString(static_cast<UChar32>(c)), st);
-      if (U_SUCCESS(st))
-        out += from_icu(norm);
-      else
-        out.push_back(c);
+      if (U_SUCCESS(st)) out += from_icu(norm);
+      else out.push_back(c);
     } else {
       out.push_back(c);
     }
@@ -862,10 +1048,8 @@ std::u32string fix_character_width(std::u32string_view text) {
 std::u32string uncurl_quotes(std::u32string_view text) {
   std::u32string out(text);
   for (char32_t& c : out) {
-    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B))
-      c = U'\'';
-    else if (c >= 0x201C && c <= 0x201F)
-      c = U'"';
+    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = U'\'';
+    else if (c >= 0x201C && c <= 0x201F) c = U'"';
   }
   return out;
 }
@@ -945,8 +1129,14 @@ bool nfc_quick_check_yes(std::u32string_view t) {
 
 // Which of the character-level fixers have something to act on (bits of FixerWork).
 enum FixerWork : unsigned {
-  kWorkC1 = 1, kWorkLigatures = 2, kWorkWidth = 4, kWorkQuotes = 8, kWorkLineBreaks = 16, kWorkSurrogates = 32,
-  kWorkEscapes = 64, kWorkControls = 128,
+  kWorkC1 = 1,
+  kWorkLigatures = 2,
+  kWorkWidth = 4,
+  kWorkQuotes = 8,
+  kWorkLineBreaks = 16,
+  kWorkSurrogates = 32,
+  kWorkEscapes = 64,
+  kWorkControls = 128,
 };
 
 // The fixers that change or remove `c` (0: none does).

@@ -32,9 +32,8 @@ namespace {
 template <size_t N>
 const EntityRow* find_row(const EntityRow (&table)[N], std::string_view name) {
   const EntityRow* end = table + N;
-  const EntityRow* it = std::lower_bound(table, end, name, [](const EntityRow& row, std::string_view key) {
-    return std::string_view(row.name) < key;
-  });
+  const EntityRow* it = std::lower_bound(
+      table, end, name, [](const EntityRow& row, std::string_view key) { return std::string_view(row.name) < key; });
   return it != end && std::string_view(it->name) == name ? it : nullptr;
 }
 
@@ -48,9 +47,7 @@ bool to_ascii(std::u32string_view name, std::string& out) {
   return true;
 }
 
-void append_row(std::u32string& out, const EntityRow& row) {
-  out.append(row.value, static_cast<size_t>(row.length));
-}
+void append_row(std::u32string& out, const EntityRow& row) { out.append(row.value, static_cast<size_t>(row.length)); }
 
 bool is_ascii_digit(char32_t c) { return c >= '0' && c <= '9'; }
 bool is_ascii_hex(char32_t c) { return is_ascii_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -154,7 +151,8 @@ std::u32string html_unescape(std::u32string_view text) {
         while (j < n && is_ascii_digit(text[j])) accumulate(num, overflow, 10, static_cast<uint32_t>(text[j++] - '0'));
       } else if (j + 1 < n && (text[j] == U'x' || text[j] == U'X') && is_ascii_hex(text[j + 1])) {
         ++j;
-        while (j < n && is_ascii_hex(text[j])) accumulate(num, overflow, 16, static_cast<uint32_t>(hex_value(text[j++])));
+        while (j < n && is_ascii_hex(text[j]))
+          accumulate(num, overflow, 16, static_cast<uint32_t>(hex_value(text[j++])));
       } else {
         out.push_back(c);  // "&#" with nothing a reference could be made of
         ++i;

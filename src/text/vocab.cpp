@@ -83,8 +83,7 @@ std::string read_gzip(const std::string& path) {
 
 // Splits a merge line "a b" (Python's str.split(): runs of ASCII whitespace here, since symbols
 // never contain whitespace). Throws naming the file and 1-based line number.
-std::pair<std::string, std::string> parse_merge(const std::string& line, const std::string& path,
-                                                int line_no) {
+std::pair<std::string, std::string> parse_merge(const std::string& line, const std::string& path, int line_no) {
   std::vector<std::string> parts;
   size_t i = 0;
   while (i < line.size()) {
@@ -119,8 +118,8 @@ Vocab Vocab::from_openai_bpe(const std::string& gz_path, int vocab_size) {
   static_assert(kOpenAIVocabSize - kMinVocabSize == kOpenAIMerges);
   const std::vector<std::string> lines = util::split_lines(read_gzip(gz_path));
   if (lines.size() < static_cast<size_t>(kOpenAIMerges) + 1)
-    throw Error(gz_path + ": expected a header line and at least " + std::to_string(kOpenAIMerges) +
-                " merges, found " + std::to_string(lines.size()) + " line(s)");
+    throw Error(gz_path + ": expected a header line and at least " + std::to_string(kOpenAIMerges) + " merges, found " +
+                std::to_string(lines.size()) + " line(s)");
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<int> merge_lines;
   for (int i = 1; i <= merge_count; ++i) {
@@ -154,8 +153,7 @@ Vocab Vocab::from_hf(const std::string& vocab_json_path, const std::string& merg
   if (!j.is_object()) throw Error(vocab_json_path + ": expected a JSON object {token: id}");
   std::unordered_map<std::string, int32_t> encoder;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > 10'000'000)
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > 10'000'000)
       throw Error(vocab_json_path + ": token \"" + it.key() + "\": expected a non-negative integer id");
     encoder[it.key()] = it.value().get<int32_t>();
   }
@@ -175,8 +173,8 @@ Vocab Vocab::from_hf(const std::string& vocab_json_path, const std::string& merg
 }
 
 void Vocab::build(const std::unordered_map<std::string, int32_t>& encoder,
-                  const std::vector<std::pair<std::string, std::string>>& merges,
-                  const std::vector<int>& merge_lines, const std::string& source) {
+                  const std::vector<std::pair<std::string, std::string>>& merges, const std::vector<int>& merge_lines,
+                  const std::string& source) {
   // `where` is called only on failure, so the common path builds no message.
   auto lookup = [&](const std::string& s, auto&& where) -> int32_t {
     auto it = encoder.find(s);

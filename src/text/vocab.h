@@ -56,8 +56,8 @@ class Vocab {
   void insert_merge(uint64_t key, Merge m);
   // Builds everything from symbol strings (UTF-8, in the byte-symbol alphabet) and merges.
   void build(const std::unordered_map<std::string, int32_t>& encoder,
-             const std::vector<std::pair<std::string, std::string>>& merges,
-             const std::vector<int>& merge_lines, const std::string& source);
+             const std::vector<std::pair<std::string, std::string>>& merges, const std::vector<int>& merge_lines,
+             const std::string& source);
 
   // Merge ranks in an open-addressed table (linear probing, at most half full): the BPE inner
   // loop's only lookup, so it is kept flat.

@@ -14,8 +14,8 @@
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <nlohmann/json.hpp>
 #include <zlib.h>
+#include <nlohmann/json.hpp>
 
 #include "clip/error.h"
 #include "clip/train.h"
@@ -62,7 +62,8 @@ uint32_t crc32_of(uint32_t crc, const void* data, size_t bytes) {
 }
 
 // The checksum of the data (tensor bytes in file order) followed by the metadata it vouches for.
-uint32_t checksum(const std::vector<std::pair<const void*, size_t>>& data, const std::vector<const std::string*>& metadata) {
+uint32_t checksum(const std::vector<std::pair<const void*, size_t>>& data,
+                  const std::vector<const std::string*>& metadata) {
   uint32_t crc = crc32_of(0, nullptr, 0);
   for (const auto& [bytes, size] : data) crc = crc32_of(crc, bytes, size);
   for (const std::string* m : metadata) {
@@ -116,8 +117,8 @@ class CheckpointReader {
     const std::map<const void*, std::string> names = tensor_names(model_, extra_);
     const json& groups = meta.at("optimizer");
     if (!groups.is_array() || groups.size() != optimizer_.param_groups().size())
-      fail("has " + std::to_string(groups.is_array() ? groups.size() : 0) + " optimizer parameter groups, the run has " +
-           std::to_string(optimizer_.param_groups().size()));
+      fail("has " + std::to_string(groups.is_array() ? groups.size() : 0) +
+           " optimizer parameter groups, the run has " + std::to_string(optimizer_.param_groups().size()));
     struct ParamState {
       torch::Tensor param;
       std::string name;
@@ -131,16 +132,19 @@ class CheckpointReader {
                    weight_decay = group.at("weight_decay").get<double>();
       const bool amsgrad = group.at("amsgrad").get<bool>();  // read here: the restore below must not throw
       if (!(lr >= 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0) || !(weight_decay >= 0))
-        fail("optimizer group " + std::to_string(g) + " has hyper-parameters out of range (lr >= 0, 0 <= betas < 1, "
+        fail("optimizer group " + std::to_string(g) +
+             " has hyper-parameters out of range (lr >= 0, 0 <= betas < 1, "
              "eps > 0, weight decay >= 0)");
       auto& params = optimizer_.param_groups()[g].params();
       const json& listed = group.at("params");
       if (!listed.is_array() || listed.size() != params.size())
-        fail("optimizer group " + std::to_string(g) + " holds " + std::to_string(listed.is_array() ? listed.size() : 0) +
-             " parameters, the run's holds " + std::to_string(params.size()));
+        fail("optimizer group " + std::to_string(g) + " holds " +
+             std::to_string(listed.is_array() ? listed.size() : 0) + " parameters, the run's holds " +
+             std::to_string(params.size()));
       for (size_t i = 0; i < params.size(); ++i) {
         const auto name = names.find(params[i].unsafeGetTensorImpl());
-        if (name == names.end()) throw Error("optimizer parameter outside the model and trainer tensors", ErrorKind::kInternal);
+        if (name == names.end())
+          throw Error("optimizer parameter outside the model and trainer tensors", ErrorKind::kInternal);
         const json& entry = listed[i];
         if (entry.at("name").get<std::string>() != name->second)
           fail("optimizer group " + std::to_string(g) + " parameter " + std::to_string(i) + " is \"" +
@@ -199,7 +203,8 @@ class CheckpointReader {
     std::ifstream in(path, std::ios::binary);
     in.read(start, sizeof start);
     if (in && std::memcmp(start, "PK\x03\x04", 4) == 0)
-      throw Error(path + ": a libtorch archive, not a training checkpoint: an earlier version of clip wrote its "
+      throw Error(path +
+                  ": a libtorch archive, not a training checkpoint: an earlier version of clip wrote its "
                   "checkpoints so, and this one does not read them (libtorch's reader would run code from the "
                   "file); start the run again, or finish it with the version that wrote it");
     return std::make_unique<io::SafetensorsFile>(path);
@@ -221,7 +226,8 @@ class CheckpointReader {
     for (const io::TensorInfo& t : file_->header().tensors) data.emplace_back(file_->data(t), t.end - t.begin);
     const uint32_t crc = checksum(data, {&field("config"), &field("options"), &meta});
     if (field("crc32") != std::to_string(crc))
-      fail("is damaged: its checksum is " + std::to_string(crc) + ", it records " + field("crc32") + " (truncated or altered)");
+      fail("is damaged: its checksum is " + std::to_string(crc) + ", it records " + field("crc32") +
+           " (truncated or altered)");
     json j = json::parse(meta, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("position") || !j.contains("metrics_bytes") || !j.contains("optimizer"))
       fail("metadata \"checkpoint\" is not {position, metrics_bytes, optimizer}");
@@ -233,7 +239,8 @@ class CheckpointReader {
     const io::TensorInfo* t = file_->find(name);
     if (!t) fail("has no tensor \"" + name + "\" (another model or run?)");
     if (t->shape != like.sizes().vec())
-      fail("tensor \"" + name + "\" has shape " + c10::str(c10::IntArrayRef(t->shape)) + ", expected " + c10::str(like.sizes()));
+      fail("tensor \"" + name + "\" has shape " + c10::str(c10::IntArrayRef(t->shape)) + ", expected " +
+           c10::str(like.sizes()));
     const auto dtype = io_dtype(like.scalar_type());
     if (!dtype || *dtype != t->dtype)
       fail("tensor \"" + name + "\" has dtype " + io::dtype_name(t->dtype) + ", expected " +
@@ -318,9 +325,11 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
     const auto dtype = io_dtype(t.scalar_type());
     if (!dtype)
       throw Error(path + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
-                  ", which a checkpoint cannot hold", ErrorKind::kUnsupported);
+                      ", which a checkpoint cannot hold",
+                  ErrorKind::kUnsupported);
     keep.push_back(t.detach().to(torch::kCPU).contiguous());
-    tensors.push_back({name, *dtype, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
+    tensors.push_back(
+        {name, *dtype, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
   };
   for (const auto& p : model.named_parameters(true)) add("model/" + p.key(), p.value());
   for (const auto& b : model.named_buffers(true)) add("model/" + b.key(), b.value());
@@ -333,7 +342,8 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
     json params = json::array();
     for (const torch::Tensor& p : group.params()) {
       const auto name = names.find(p.unsafeGetTensorImpl());
-      if (name == names.end()) throw Error("optimizer parameter outside the model and trainer tensors", ErrorKind::kInternal);
+      if (name == names.end())
+        throw Error("optimizer parameter outside the model and trainer tensors", ErrorKind::kInternal);
       json entry = {{"name", name->second}};
       const auto found = optimizer.state().find(impl_key(p));
       if (found != optimizer.state().end()) {
@@ -358,21 +368,26 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   add("rng", at::detail::getDefaultCPUGenerator().get_state());
 
   const TrainPosition& p = c.position;
-  const std::string meta = json{{"position", {{"step", p.step}, {"epoch", p.epoch}, {"batch_in_epoch", p.batch_in_epoch}, {"samples", p.samples}}},
-                                {"metrics_bytes", c.metrics_bytes},
-                                {"optimizer", std::move(groups)}}
-                               .dump();
+  const std::string meta = json{
+      {"position",
+       {{"step", p.step}, {"epoch", p.epoch}, {"batch_in_epoch", p.batch_in_epoch}, {"samples", p.samples}}},
+      {"metrics_bytes", c.metrics_bytes},
+      {"optimizer",
+       std::move(groups)}}.dump();
   std::vector<std::pair<const void*, size_t>> data;
   for (const io::TensorToWrite& t : tensors) data.emplace_back(t.data, t.bytes);
   const uint32_t crc = checksum(data, {&c.config_json, &c.options_json, &meta});
   // Temporary file, fsync, rename, fsync of the folder (util::write_file_atomic).
   io::write_safetensors(path, tensors,
-                        {{"format", kFormat}, {"config", c.config_json}, {"options", c.options_json},
-                         {"checkpoint", meta}, {"crc32", std::to_string(crc)}});
+                        {{"format", kFormat},
+                         {"config", c.config_json},
+                         {"options", c.options_json},
+                         {"checkpoint", meta},
+                         {"crc32", std::to_string(crc)}});
 }
 
-CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                                   std::vector<torch::Tensor>& extra) {
+CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model,
+                                   torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra) {
   try {
     return CheckpointReader(path, model, optimizer, extra).restore();
   } catch (const json::exception& e) {
@@ -384,9 +399,11 @@ CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& m
 
 CheckpointContents load_latest_checkpoint(const std::string& dir, torch::nn::Module& model,
                                           torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra,
-                                          std::string* path, const std::function<void(const std::string&)>& on_skipped) {
+                                          std::string* path,
+                                          const std::function<void(const std::string&)>& on_skipped) {
   const std::vector<std::string> candidates = checkpoints_newest_first(dir);
-  if (candidates.empty()) throw OptionError({option("resume"), {" latest: no checkpoint in " + dir}}, ErrorKind::kNotFound);
+  if (candidates.empty())
+    throw OptionError({option("resume"), {" latest: no checkpoint in " + dir}}, ErrorKind::kNotFound);
   std::string failures;
   for (const std::string& candidate : candidates) {
     try {

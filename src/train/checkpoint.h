@@ -46,8 +46,8 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
 // Restores into a model and AdamW optimizer built the same way; throws clip::Error naming the
 // file when it is unreadable, damaged, of an earlier version's format (a libtorch archive) or does
 // not match, in which case nothing has been changed.
-CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                                   std::vector<torch::Tensor>& extra);
+CheckpointContents load_checkpoint(const std::string& path, torch::nn::Module& model,
+                                   torch::optim::Optimizer& optimizer, std::vector<torch::Tensor>& extra);
 // `--resume latest`: loads the newest checkpoint in `dir` that reads whole. A newer one that does
 // not (truncated or damaged, e.g. by a power cut before this version synced its writes) is
 // skipped, and on_skipped(why) told; *path receives the one loaded. Throws OptionError (about

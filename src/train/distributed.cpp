@@ -12,7 +12,6 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
-
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
@@ -28,7 +27,8 @@ using Clock = std::chrono::steady_clock;
 // A required integer variable of torchrun's environment.
 int env_int(const char* name, int min, int max) {
   const char* value = std::getenv(name);
-  if (!value || !*value) throw Error(std::string("distributed training: the environment variable ") + name + " is not set");
+  if (!value || !*value)
+    throw Error(std::string("distributed training: the environment variable ") + name + " is not set");
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(value, &end, 10);
@@ -50,7 +50,8 @@ DistributedEnv distributed_env_from_environment() {
   e.local_world_size = env_int("LOCAL_WORLD_SIZE", 1, e.world_size);
   e.local_rank = env_int("LOCAL_RANK", 0, e.local_world_size - 1);
   const char* addr = std::getenv("MASTER_ADDR");
-  if (!addr || !*addr) throw Error("distributed training: the environment variable MASTER_ADDR is not set (rank 0's host)");
+  if (!addr || !*addr)
+    throw Error("distributed training: the environment variable MASTER_ADDR is not set (rank 0's host)");
   e.master_addr = addr;
   e.master_port = env_int("MASTER_PORT", 1, 65535);
   return e;
@@ -92,8 +93,9 @@ struct DistributedContext::Impl {
     try {
       work->wait();
     } catch (const std::exception& e) {
-      throw Error("distributed training (rank " + std::to_string(owner.rank()) + " of " + std::to_string(owner.world_size()) +
-                  "): the " + what + " failed: " + missing_ranks() + ". Gloo said: " + e.what());
+      throw Error("distributed training (rank " + std::to_string(owner.rank()) + " of " +
+                  std::to_string(owner.world_size()) + "): the " + what + " failed: " + missing_ranks() +
+                  ". Gloo said: " + e.what());
     }
     owner.comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
     owner.comm_bytes_ += bytes;
@@ -116,8 +118,9 @@ class GatherWithGrad : public torch::autograd::Function<GatherWithGrad> {
     const int64_t most = *std::max_element(counts.begin(), counts.end());
     const int world = static_cast<int>(counts.size());
     // Gloo gathers equal shapes: pad to the largest rank's rows, then drop the padding.
-    torch::Tensor padded = local.size(0) == most ? local.contiguous()
-                                                  : torch::cat({local, local.new_zeros({most - local.size(0), local.size(1)})});
+    torch::Tensor padded = local.size(0) == most
+                               ? local.contiguous()
+                               : torch::cat({local, local.new_zeros({most - local.size(0), local.size(1)})});
     std::vector<std::vector<torch::Tensor>> out(1);
     for (int r = 0; r < world; ++r) out[0].push_back(torch::empty_like(padded));
     std::vector<torch::Tensor> in{padded};
@@ -150,7 +153,8 @@ class GatherWithGrad : public torch::autograd::Function<GatherWithGrad> {
 
 DistributedContext::DistributedContext(const DistributedEnv& env, std::chrono::seconds timeout, torch::Device device)
     : env_(env), timeout_(timeout), impl_(std::make_unique<Impl>(Impl{*this, {}, {}})) {
-  if (env.world_size < 2) throw Error("distributed training needs WORLD_SIZE >= 2, found " + std::to_string(env.world_size));
+  if (env.world_size < 2)
+    throw Error("distributed training needs WORLD_SIZE >= 2, found " + std::to_string(env.world_size));
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   try {
     c10d::TCPStoreOptions so;
@@ -184,7 +188,8 @@ DistributedContext::DistributedContext(const DistributedEnv& env, std::chrono::s
         std::string names = ifname;
         for (size_t at = 0; at <= names.size();) {
           const size_t comma = std::min(names.find(',', at), names.size());
-          if (comma > at) o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(names.substr(at, comma - at)));
+          if (comma > at)
+            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(names.substr(at, comma - at)));
           at = comma + 1;
         }
       }
@@ -208,7 +213,8 @@ GatheredFeatures DistributedContext::gather_features(const torch::Tensor& image,
     throw Error("gather_features: expected image and text features of the same shape [N, D], found " +
                 c10::str(image.sizes()) + " and " + c10::str(text.sizes()));
   // Row counts first (a rank may have left bad samples out), then one gather of [image | text].
-  torch::Tensor count = torch::full({1}, image.size(0), torch::TensorOptions().dtype(torch::kInt64).device(image.device()));
+  torch::Tensor count =
+      torch::full({1}, image.size(0), torch::TensorOptions().dtype(torch::kInt64).device(image.device()));
   std::vector<std::vector<torch::Tensor>> counts_out(1);
   for (int r = 0; r < world_size(); ++r) counts_out[0].push_back(torch::empty_like(count));
   std::vector<torch::Tensor> counts_in{count};

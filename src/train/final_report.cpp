@@ -64,7 +64,8 @@ std::string thumbnail(const data::Example& e) {
   for (int y = 0; y < big.height; ++y)
     for (int x = 0; x < big.width; ++x)
       for (int c = 0; c < 3; ++c)
-        big.pixels[(static_cast<size_t>(y) * big.width + x) * 3 + c] = rgb.pixels[(static_cast<size_t>(y / k) * rgb.width + x / k) * 3 + c];
+        big.pixels[(static_cast<size_t>(y) * big.width + x) * 3 + c] =
+            rgb.pixels[(static_cast<size_t>(y / k) * rgb.width + x / k) * 3 + c];
   return "data:image/png;base64," + base64(image::encode_png(big));
 }
 
@@ -91,7 +92,8 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
   eval::LinearProbeOptions lpo;
   lpo.seed = o.seed;
   note("final evaluation: linear probe (" + std::to_string(train.features.size(0)) + " training features)");
-  const eval::LinearProbeResult probe = eval::linear_probe(train.features, train.labels, test.features, test.labels, lpo);
+  const eval::LinearProbeResult probe =
+      eval::linear_probe(train.features, train.labels, test.features, test.labels, lpo);
 
   // Retrieval: each of the first test images gets one caption (a class synonym in a held-out
   // template); an image→text hit is its own caption, a text→image hit its own image.
@@ -114,29 +116,36 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
   json results{{"zero_shot", eval::to_json(zs.metrics, prompts.classes)},
                {"linear_probe", eval::to_json(probe)},
                {"retrieval", eval::to_json(retrieval)},
-               {"retrieval_note", "one caption per image, made from its class: captions of the same class can be identical, so R@1 is bounded by the class structure"},
+               {"retrieval_note",
+                "one caption per image, made from its class: captions of the same class can be identical, so R@1 is "
+                "bounded by the class structure"},
                {"test_set", test_set.description()},
                {"versions", eval::versions_json()}};
   util::write_file_atomic(out_dir + "/results.json", results.dump(2) + "\n");
 
   // The HTML report.
   const auto& m = zs.metrics;
-  std::string h = "<!doctype html><html><head><meta charset='utf-8'><title>CLIP++ training report</title><style>"
-                  "body{font-family:sans-serif;margin:2em;max-width:1100px}td,th{padding:3px 8px;text-align:right}"
-                  "table{border-collapse:collapse}.cm td{border:1px solid #ddd;min-width:2.5em}.ex{display:inline-block;"
-                  "margin:6px;text-align:center;font-size:12px;width:140px;vertical-align:top}.ok{color:#080}.bad{color:#c00}"
-                  "</style></head><body><h1>CLIP++ training report</h1>";
-  h += "<p>Test set: " + html_escape(test_set.description()) + ". Zero-shot uses the held-out templates (none was used in training).</p>";
+  std::string h =
+      "<!doctype html><html><head><meta charset='utf-8'><title>CLIP++ training report</title><style>"
+      "body{font-family:sans-serif;margin:2em;max-width:1100px}td,th{padding:3px 8px;text-align:right}"
+      "table{border-collapse:collapse}.cm td{border:1px solid #ddd;min-width:2.5em}.ex{display:inline-block;"
+      "margin:6px;text-align:center;font-size:12px;width:140px;vertical-align:top}.ok{color:#080}.bad{color:#c00}"
+      "</style></head><body><h1>CLIP++ training report</h1>";
+  h += "<p>Test set: " + html_escape(test_set.description()) +
+       ". Zero-shot uses the held-out templates (none was used in training).</p>";
   h += "<h2>Results</h2><table><tr><th style='text-align:left'>task</th><th>metric</th><th>value</th></tr>";
   h += "<tr><td style='text-align:left'>zero-shot</td><td>top-1</td><td><b>" + pct(m.top1) + "</b></td></tr>";
   h += "<tr><td style='text-align:left'>zero-shot</td><td>top-5</td><td>" + pct(m.topk) + "</td></tr>";
-  h += "<tr><td style='text-align:left'>zero-shot</td><td>mean per-class recall</td><td>" + pct(m.mean_per_class_recall) + "</td></tr>";
-  h += "<tr><td style='text-align:left'>linear probe</td><td>test accuracy (λ=" + std::to_string(probe.lambda) + ")</td><td><b>" +
-       pct(probe.test_accuracy) + "</b></td></tr>";
-  h += "<tr><td style='text-align:left'>image→text</td><td>R@1 / R@5 / R@10</td><td>" + pct(retrieval.image_to_text.r1) + " / " +
-       pct(retrieval.image_to_text.r5) + " / " + pct(retrieval.image_to_text.r10) + "</td></tr>";
-  h += "<tr><td style='text-align:left'>text→image</td><td>R@1 / R@5 / R@10</td><td>" + pct(retrieval.text_to_image.r1) + " / " +
-       pct(retrieval.text_to_image.r5) + " / " + pct(retrieval.text_to_image.r10) + "</td></tr></table>";
+  h += "<tr><td style='text-align:left'>zero-shot</td><td>mean per-class recall</td><td>" +
+       pct(m.mean_per_class_recall) + "</td></tr>";
+  h += "<tr><td style='text-align:left'>linear probe</td><td>test accuracy (λ=" + std::to_string(probe.lambda) +
+       ")</td><td><b>" + pct(probe.test_accuracy) + "</b></td></tr>";
+  h += "<tr><td style='text-align:left'>image→text</td><td>R@1 / R@5 / R@10</td><td>" +
+       pct(retrieval.image_to_text.r1) + " / " + pct(retrieval.image_to_text.r5) + " / " +
+       pct(retrieval.image_to_text.r10) + "</td></tr>";
+  h += "<tr><td style='text-align:left'>text→image</td><td>R@1 / R@5 / R@10</td><td>" +
+       pct(retrieval.text_to_image.r1) + " / " + pct(retrieval.text_to_image.r5) + " / " +
+       pct(retrieval.text_to_image.r10) + "</td></tr></table>";
   h += "<p style='font-size:small'>Retrieval: " + std::to_string(n) +
        " test images, one caption each made from its class; captions of one class can coincide, which bounds R@1.</p>";
   h += "<h2>Training curves</h2>" + curves_svg(out_dir + "/metrics.jsonl");
@@ -150,7 +159,8 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
     for (int64_t j = 0; j < classes; ++j) {
       const int64_t v = m.confusion[i][j].item<int64_t>();
       const int shade = static_cast<int>(255 - 200.0 * v / row_total);
-      h += "<td style='background:rgb(" + std::to_string(shade) + "," + std::to_string(shade) + ",255)'>" + std::to_string(v) + "</td>";
+      h += "<td style='background:rgb(" + std::to_string(shade) + "," + std::to_string(shade) + ",255)'>" +
+           std::to_string(v) + "</td>";
     }
     h += "</tr>";
   }
@@ -160,12 +170,12 @@ json final_evaluation(const Model& model, const data::Dataset& train_set, const 
     const size_t index = test.indices[static_cast<size_t>(r)];
     const auto [p, c] = probs[r].topk(3);
     const int64_t truth = test.labels[r].item<int64_t>();
-    h += "<div class='ex'><img width='84' height='84' src='" + thumbnail(test_set.at(index)) + "'><br>true: " +
-         html_escape(prompts.classes[static_cast<size_t>(truth)]) + "<br>";
+    h += "<div class='ex'><img width='84' height='84' src='" + thumbnail(test_set.at(index)) +
+         "'><br>true: " + html_escape(prompts.classes[static_cast<size_t>(truth)]) + "<br>";
     for (int64_t k = 0; k < 3; ++k) {
       const int64_t cls = c[k].item<int64_t>();
-      h += std::string("<span class='") + (cls == truth ? "ok" : "bad") + "'>" + html_escape(prompts.classes[static_cast<size_t>(cls)]) +
-           " " + pct(p[k].item<double>()) + "</span><br>";
+      h += std::string("<span class='") + (cls == truth ? "ok" : "bad") + "'>" +
+           html_escape(prompts.classes[static_cast<size_t>(cls)]) + " " + pct(p[k].item<double>()) + "</span><br>";
     }
     h += "</div>";
   }

@@ -15,8 +15,8 @@
 namespace clip::train {
 
 struct FinalEvalOptions {
-  size_t probe_train_limit = 0;   // > 0: the linear probe trains on this many training examples
-  size_t retrieval_images = 1000; // test images (each with one held-out caption) for retrieval
+  size_t probe_train_limit = 0;    // > 0: the linear probe trains on this many training examples
+  size_t retrieval_images = 1000;  // test images (each with one held-out caption) for retrieval
   int threads = 0;
   uint64_t seed = 0;
   std::function<void(const std::string& line)> on_note;  // the stages, as they start

@@ -10,16 +10,16 @@ namespace {
 
 // The factors of one AdamW step of one parameter, as libtorch's AdamW computes them.
 struct StepFactors {
-  double decay;          // the weight is multiplied by this first (1 − lr·wd)
-  double beta1, beta2;   // moment decay
-  double sqrt_bc2;       // √(1 − β₂ᵗ)
+  double decay;         // the weight is multiplied by this first (1 − lr·wd)
+  double beta1, beta2;  // moment decay
+  double sqrt_bc2;      // √(1 − β₂ᵗ)
   double eps;
-  double step_size;      // lr / (1 − β₁ᵗ)
+  double step_size;  // lr / (1 − β₁ᵗ)
 };
 
 bool fusable(const torch::Tensor& p, const torch::Tensor& grad) {
-  return p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() &&
-         grad.device().is_cpu() && grad.scalar_type() == torch::kFloat32 && grad.is_contiguous() && !grad.is_sparse() &&
+  return p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() && grad.device().is_cpu() &&
+         grad.scalar_type() == torch::kFloat32 && grad.is_contiguous() && !grad.is_sparse() &&
          grad.numel() == p.numel();
 }
 
@@ -89,16 +89,14 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       f.sqrt_bc2 = std::sqrt(1 - std::pow(beta2, static_cast<double>(s.step())));
       f.eps = o.eps();
       f.step_size = o.lr() / (1 - std::pow(beta1, static_cast<double>(s.step())));
-      if (!o.amsgrad() && fusable(p, grad) && s.exp_avg().is_contiguous() && s.exp_avg_sq().is_contiguous())
-      {
+      if (!o.amsgrad() && fusable(p, grad) && s.exp_avg().is_contiguous() && s.exp_avg_sq().is_contiguous()) {
         fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), s.exp_avg().data_ptr<float>(),
                      s.exp_avg_sq().data_ptr<float>(), p.numel(), f);
         // Writes through raw pointers do not count as in-place operations: bump the version
         // counters by hand, or whatever caches by version (the packed inference weights of
         // FastLinear) would go on using the weights from before the step.
         for (const torch::Tensor* t : {&p, &s.exp_avg(), &s.exp_avg_sq()}) t->unsafeGetTensorImpl()->bump_version();
-      } else
-        tensor_update(p, grad, s, f, o.amsgrad());
+      } else tensor_update(p, grad, s, f, o.amsgrad());
     }
   }
   return loss;

@@ -20,14 +20,17 @@ std::optional<double> evaluate_held_out(Run& run, const TrainCallbacks& callback
   eo.threads = o.workers;
   const eval::FeatureSet features = eval::extract_image_features(run.model, *run.data.held_out, eo);
   const double top1 =
-      eval::zero_shot(run.model, features, run.data.prompts.classes, run.data.prompts.templates, 5, o.workers).metrics.top1;
+      eval::zero_shot(run.model, features, run.data.prompts.classes, run.data.prompts.templates, 5, o.workers)
+          .metrics.top1;
   at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train
   m.train();
   const TrainPosition& at = run.state.position;
   log_metrics(run, callbacks,
-              nlohmann::json{{"step", at.step}, {"epoch", at.epoch}, {"val_zeroshot_top1", top1}, {"elapsed_s", run.seconds()}});
+              nlohmann::json{
+                  {"step", at.step}, {"epoch", at.epoch}, {"val_zeroshot_top1", top1}, {"elapsed_s", run.seconds()}});
   char line[96];
-  std::snprintf(line, sizeof line, "step %lld: held-out zero-shot top-1 %.2f%%", static_cast<long long>(at.step), 100 * top1);
+  std::snprintf(line, sizeof line, "step %lld: held-out zero-shot top-1 %.2f%%", static_cast<long long>(at.step),
+                100 * top1);
   if (callbacks.on_note) callbacks.on_note(line);
   return top1;
 }

@@ -37,7 +37,8 @@ int free_port() {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
   socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
     throw Error("--nproc-per-node: cannot find a free port on 127.0.0.1: " + why);
@@ -123,7 +124,8 @@ int launch_local_workers(int nproc, int threads, int workers, const std::atomic<
     const pid_t pid = ::fork();
     if (pid < 0) {
       terminate_all(SIGKILL);
-      throw Error(std::string("--nproc-per-node: cannot start worker ") + std::to_string(r) + ": " + std::strerror(errno));
+      throw Error(std::string("--nproc-per-node: cannot start worker ") + std::to_string(r) + ": " +
+                  std::strerror(errno));
     }
     if (pid == 0) {
       ::execve("/proc/self/exe", argv.data(), envp.data());

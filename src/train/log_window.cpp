@@ -33,8 +33,13 @@ bool LogWindow::line_due(const Run& run) const {
 }
 
 nlohmann::json LogWindow::close(Run& run, const TrainProgress& p, int64_t epoch, double elapsed_s) {
-  nlohmann::json line{{"step", p.step}, {"epoch", epoch}, {"loss", loss_ / steps_}, {"lr", p.lr},
-                      {"temperature", p.temperature}, {"samples_per_s", p.samples_per_s}, {"elapsed_s", elapsed_s}};
+  nlohmann::json line{{"step", p.step},
+                      {"epoch", epoch},
+                      {"loss", loss_ / steps_},
+                      {"lr", p.lr},
+                      {"temperature", p.temperature},
+                      {"samples_per_s", p.samples_per_s},
+                      {"elapsed_s", elapsed_s}};
   if (run.dist) {
     line["comm_s_per_step"] = run.dist->comm_seconds() / steps_;
     line["comm_bytes_per_step"] = run.dist->comm_bytes() / steps_;  // whole bytes, as always written

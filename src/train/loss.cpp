@@ -22,8 +22,8 @@ void check_pairs(const torch::Tensor& a, const torch::Tensor& b, const char* wha
 torch::Tensor contrastive_loss(const torch::Tensor& image_features, const torch::Tensor& text_features,
                                const torch::Tensor& logit_scale) {
   check_pairs(image_features, text_features, "contrastive loss");
-  const torch::Tensor logits =
-      at_least_fp32(logit_scale).exp() * model::trainable_matmul(at_least_fp32(image_features), at_least_fp32(text_features).t());
+  const torch::Tensor logits = at_least_fp32(logit_scale).exp() *
+                               model::trainable_matmul(at_least_fp32(image_features), at_least_fp32(text_features).t());
   const torch::Tensor labels = torch::arange(logits.size(0), logits.options().dtype(torch::kLong));
   return (F::cross_entropy(logits, labels) + F::cross_entropy(logits.t(), labels)) / 2;
 }
@@ -38,8 +38,10 @@ torch::Tensor contrastive_loss_local(const torch::Tensor& local_image, const tor
     throw Error("contrastive loss (local): rows [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
                 ") are outside the global batch of " + std::to_string(all_image.size(0)));
   const torch::Tensor scale = at_least_fp32(logit_scale).exp();
-  const torch::Tensor per_image = scale * model::trainable_matmul(at_least_fp32(local_image), at_least_fp32(all_text).t());
-  const torch::Tensor per_text = scale * model::trainable_matmul(at_least_fp32(local_text), at_least_fp32(all_image).t());
+  const torch::Tensor per_image =
+      scale * model::trainable_matmul(at_least_fp32(local_image), at_least_fp32(all_text).t());
+  const torch::Tensor per_text =
+      scale * model::trainable_matmul(at_least_fp32(local_text), at_least_fp32(all_image).t());
   const torch::Tensor labels = torch::arange(offset, offset + n, per_image.options().dtype(torch::kLong));
   return (F::cross_entropy(per_image, labels) + F::cross_entropy(per_text, labels)) / 2;
 }

@@ -27,7 +27,8 @@ std::string kept_prefix(const std::string& text, int64_t step, int64_t bytes) {
   for (const std::string& line : util::split_lines(text)) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded()) continue;  // a partial line from an interrupted write
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) continue;
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step)
+      continue;
     kept += line + "\n";
   }
   return kept;

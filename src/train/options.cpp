@@ -27,13 +27,15 @@ void validate_options(const TrainOptions& o, int world_size) {
     if (!ok) throw OptionError(std::move(what));
   };
   require(o.batch_size > 0, {option("batch_size"), {" must be positive, found " + std::to_string(o.batch_size)}});
-  require(o.batch_size % world_size == 0, {option("batch_size"), {" (" + std::to_string(o.batch_size) +
-                                              ", the global batch) must be divisible by the world size " +
-                                              std::to_string(world_size)}});
+  require(o.batch_size % world_size == 0,
+          {option("batch_size"),
+           {" (" + std::to_string(o.batch_size) + ", the global batch) must be divisible by the world size " +
+            std::to_string(world_size)}});
   const int per_rank = o.batch_size / world_size;
-  require(o.accum_steps > 0 && per_rank % o.accum_steps == 0,
-          {option("accum_steps"), {" must divide the per-rank batch (" + std::to_string(per_rank) + "), found " +
-                                   std::to_string(o.accum_steps)}});
+  require(
+      o.accum_steps > 0 && per_rank % o.accum_steps == 0,
+      {option("accum_steps"),
+       {" must divide the per-rank batch (" + std::to_string(per_rank) + "), found " + std::to_string(o.accum_steps)}});
   require(o.dist_timeout_s > 0, {option("dist_timeout_s"), {" must be positive"}});
   require(!(o.local_loss && o.loss == LossKind::kSigLip),
           {option("local_loss"), {" applies to the contrastive loss, not to siglip"}});

@@ -25,14 +25,19 @@ void finish_run(Run& run, TrainResult& result, const TrainCallbacks& callbacks) 
     fo.seed = o.seed;
     fo.on_note = callbacks.on_note;
     const std::string dir = o.data_dir.empty() ? data::kFashionMnistDir : o.data_dir;
-    const json r = final_evaluation(run.model, *data::open_fashion_mnist("train", dir), *data::open_fashion_mnist("test", dir),
-                                    run.data.prompts, o.out_dir, fo);
+    const json r = final_evaluation(run.model, *data::open_fashion_mnist("train", dir),
+                                    *data::open_fashion_mnist("test", dir), run.data.prompts, o.out_dir, fo);
     result.test_zeroshot_top1 = r["zero_shot"]["top1"].get<double>();
     result.linear_probe_accuracy = r["linear_probe"]["test_accuracy"].get<double>();
   }
-  json summary{{"steps", result.steps},     {"samples", result.samples},       {"seconds", result.seconds},
-               {"final_loss", result.final_loss}, {"skipped_samples", result.skipped}, {"interrupted", result.interrupted},
-               {"model", result.model_path}, {"config", json::parse(run.state.config_json)}};
+  json summary{{"steps", result.steps},
+               {"samples", result.samples},
+               {"seconds", result.seconds},
+               {"final_loss", result.final_loss},
+               {"skipped_samples", result.skipped},
+               {"interrupted", result.interrupted},
+               {"model", result.model_path},
+               {"config", json::parse(run.state.config_json)}};
   if (result.val_top1 >= 0) summary["val_zeroshot_top1"] = result.val_top1;
   if (result.test_zeroshot_top1 >= 0) {
     summary["test_zeroshot_top1"] = result.test_zeroshot_top1;

@@ -37,7 +37,9 @@ Model build_model(const TrainOptions& o, bool& from_scratch) {
   } else if (util::file_exists(o.model) || o.model.find('/') != std::string::npos) {
     from_scratch = false;
     if (o.vocab_size || o.context_length)
-      throw OptionError({option("vocab_size"), {" and "}, option("context_length"),
+      throw OptionError({option("vocab_size"),
+                         {" and "},
+                         option("context_length"),
                          {" apply to models trained from scratch, not to the checkpoint " + o.model}});
     return Model::load(o.model);
   } else {
@@ -51,10 +53,18 @@ Model build_model(const TrainOptions& o, bool& from_scratch) {
 
 // What the run must keep the same across a resume.
 json run_identity(const TrainOptions& o, const ModelConfig& c) {
-  return json{{"data", o.data},           {"model", o.model},         {"config", json::parse(config_to_json(c))},
-              {"batch_size", o.batch_size}, {"epochs", o.epochs},      {"lr", o.optimizer.lr},
-              {"warmup_steps", o.warmup_steps}, {"seed", o.seed},      {"loss", o.loss == LossKind::kSigLip ? "siglip" : "contrastive"},
-              {"lock_image", o.lock_image}, {"lock_text", o.lock_text}, {"val_size", o.val_size}};
+  return json{{"data", o.data},
+              {"model", o.model},
+              {"config", json::parse(config_to_json(c))},
+              {"batch_size", o.batch_size},
+              {"epochs", o.epochs},
+              {"lr", o.optimizer.lr},
+              {"warmup_steps", o.warmup_steps},
+              {"seed", o.seed},
+              {"loss", o.loss == LossKind::kSigLip ? "siglip" : "contrastive"},
+              {"lock_image", o.lock_image},
+              {"lock_text", o.lock_text},
+              {"val_size", o.val_size}};
 }
 
 // Locks the towers the options freeze, and gives SigLIP its initial temperature and bias.
@@ -64,7 +74,8 @@ void prepare_parameters(Run& run, bool from_scratch) {
   m.train();
   for (auto& p : m.named_parameters(true)) {
     const bool image = util::starts_with(p.key(), "visual.");
-    if ((image && o.lock_image) || (!image && o.lock_text && p.key() != "logit_scale")) p.value().set_requires_grad(false);
+    if ((image && o.lock_image) || (!image && o.lock_text && p.key() != "logit_scale"))
+      p.value().set_requires_grad(false);
   }
   run.logit_bias = torch::zeros({1});
   if (o.loss == LossKind::kSigLip) {
@@ -146,7 +157,8 @@ Run set_up_run(const TrainOptions& o, const TrainCallbacks& callbacks) {
     make_dirs(checkpoint_dir);
     // Temporary files of writers that were killed (the names they publish are complete).
     remove_stale_checkpoint_files(checkpoint_dir);
-    for (const char* name : {"metrics.jsonl", "model.safetensors", "summary.json", "curves.svg", "results.json", "report.html"})
+    for (const char* name :
+         {"metrics.jsonl", "model.safetensors", "summary.json", "curves.svg", "results.json", "report.html"})
       util::remove_temp_files_of(o.out_dir + "/" + name);
   }
 

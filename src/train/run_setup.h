@@ -31,14 +31,14 @@ struct Run {
   torch::Tensor logit_bias;                  // SigLIP's bias (trained with the siglip loss only)
   std::unique_ptr<DistributedContext> dist;  // null in a single process
   TrainData data;
-  NamedParameters named;                     // the model's parameters, then logit_bias (siglip)
-  std::vector<torch::Tensor> trainable;      // those of `named` that require gradients
+  NamedParameters named;                 // the model's parameters, then logit_bias (siglip)
+  std::vector<torch::Tensor> trainable;  // those of `named` that require gradients
   std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::vector<torch::Tensor> extra;          // tensors checkpointed beside the model: {logit_bias}
-  int64_t total_steps = 0;                   // the steps this run does (--steps may stop it early)
-  int64_t schedule_steps = 0;                // the steps the learning-rate schedule spans
-  CheckpointContents state;                  // the position, and what a checkpoint records
-  std::unique_ptr<MetricsLog> metrics;       // rank 0
+  std::vector<torch::Tensor> extra;     // tensors checkpointed beside the model: {logit_bias}
+  int64_t total_steps = 0;              // the steps this run does (--steps may stop it early)
+  int64_t schedule_steps = 0;           // the steps the learning-rate schedule spans
+  CheckpointContents state;             // the position, and what a checkpoint records
+  std::unique_ptr<MetricsLog> metrics;  // rank 0
   std::string metrics_path;
 
   model::ClipModuleImpl& module() const { return *model::module_of(model); }

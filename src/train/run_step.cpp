@@ -16,7 +16,8 @@ LossFn make_run_loss(const Run& run) {
       // Every rank's features: the global batch's loss (or this rank's rows of it).
       const GatheredFeatures all = dist->gather_features(i, t);
       if (local) return contrastive_loss_local(i, t, all.image, all.text, all.offset, scale);
-      return siglip ? siglip_loss(all.image, all.text, scale, logit_bias) : contrastive_loss(all.image, all.text, scale);
+      return siglip ? siglip_loss(all.image, all.text, scale, logit_bias)
+                    : contrastive_loss(all.image, all.text, scale);
     }
     return siglip ? siglip_loss(i, t, scale, logit_bias) : contrastive_loss(i, t, scale);
   };
@@ -29,7 +30,8 @@ BatchAgreement agree_on_batch(Run& run, const std::optional<data::Batch>& batch)
   a.epoch_over = !batch;
   if (run.dist) {
     const int64_t rows = a.global_rows;
-    const std::vector<double> agreed = run.dist->sum({batch ? 0.0 : 1.0, rows < 1 ? 1.0 : 0.0, static_cast<double>(rows)});
+    const std::vector<double> agreed =
+        run.dist->sum({batch ? 0.0 : 1.0, rows < 1 ? 1.0 : 0.0, static_cast<double>(rows)});
     a.epoch_over = agreed[0] > 0;
     a.global_rows = static_cast<int64_t>(agreed[2]);
     a.skip = agreed[1] > 0 || a.global_rows < 2;
@@ -60,7 +62,8 @@ StepOutcome run_step(Run& run, data::Batch& batch, int64_t global_rows, const Lo
     m.logit_scale.clamp_(0, std::log(100.0));
   }
   out.elapsed_s = run.seconds();
-  out.stop = (o.stop_after_seconds > 0 && out.elapsed_s >= o.stop_after_seconds) || (o.stop_flag && o.stop_flag->load());
+  out.stop =
+      (o.stop_after_seconds > 0 && out.elapsed_s >= o.stop_after_seconds) || (o.stop_flag && o.stop_flag->load());
   if (run.dist) {
     // The logged loss is the ranks' mean, and one rank's stop request stops all at the same step.
     const std::vector<double> agreed = run.dist->sum({out.loss, out.stop ? 1.0 : 0.0});

@@ -26,7 +26,7 @@ struct BatchAgreement {
 BatchAgreement agree_on_batch(Run& run, const std::optional<data::Batch>& batch);
 
 struct StepOutcome {
-  double loss = 0;       // the ranks' mean (they differ with local_loss)
+  double loss = 0;  // the ranks' mean (they differ with local_loss)
   double lr = 0;
   double elapsed_s = 0;  // since the run started, when the step ended
   bool stop = false;     // a stop was requested (time limit, stop_flag) on any rank: all stop here

@@ -42,7 +42,9 @@ TrainData open_train_data(const TrainOptions& o, const ModelConfig& config, cons
   } else if (util::starts_with(o.data, "wds:")) {
     d.loader = data::make_shard_loader(data::expand_braces(o.data.substr(4)), data::any_caption(), tokenizer, lo);
   } else {
-    throw OptionError({option("data"), {" \"" + o.data + "\" is not a known source (expected fashion-mnist, csv:FILE, tsv:FILE or wds:PATTERN)"}});
+    throw OptionError(
+        {option("data"),
+         {" \"" + o.data + "\" is not a known source (expected fashion-mnist, csv:FILE, tsv:FILE or wds:PATTERN)"}});
   }
   return d;
 }

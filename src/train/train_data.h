@@ -15,7 +15,7 @@ namespace clip::train {
 struct TrainData {
   std::unique_ptr<data::BatchSource> loader;
   std::shared_ptr<const data::Dataset> held_out;  // labelled held-out split (zero-shot), or null
-  data::ClassPrompts prompts;                      // when the data is labelled
+  data::ClassPrompts prompts;                     // when the data is labelled
   bool labelled = false;
 };
 

@@ -20,7 +20,7 @@ std::string find_asset(const std::string& relative_path) {
     tried += "\n  " + p;
   }
   throw Error("the shipped file " + relative_path + " was not found; looked in:" + tried +
-              "\n(set CLIP_DATA_DIR to the folder holding CLIP++'s assets)",
+                  "\n(set CLIP_DATA_DIR to the folder holding CLIP++'s assets)",
               ErrorKind::kNotFound);
 }
 

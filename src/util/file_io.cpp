@@ -1,14 +1,14 @@
 #include "util/file_io.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "clip/error.h"
 
@@ -36,7 +36,8 @@ std::string read_file(const std::string& path) { return read_file(path, UINT64_M
 std::string read_file(const std::string& path, uint64_t max_bytes) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f)
-    throw Error(path + ": cannot open: " + std::strerror(errno), errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo);
+    throw Error(path + ": cannot open: " + std::strerror(errno),
+                errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo);
   struct stat st;
   if (max_bytes != UINT64_MAX && ::fstat(::fileno(f), &st) == 0 && static_cast<uint64_t>(st.st_size) > max_bytes) {
     std::fclose(f);
@@ -149,9 +150,7 @@ void create_directories(const std::string& dir, std::string_view what) {
   if (ec) throw Error(dir + ": cannot create " + std::string(what) + ": " + ec.message(), ErrorKind::kIo);
 }
 
-ErrorKind open_error_kind(int err) {
-  return err == ENOENT || err == ENOTDIR ? ErrorKind::kNotFound : ErrorKind::kIo;
-}
+ErrorKind open_error_kind(int err) { return err == ENOENT || err == ENOTDIR ? ErrorKind::kNotFound : ErrorKind::kIo; }
 
 bool file_exists(const std::string& path) {
   struct stat st;

@@ -14,9 +14,7 @@ int64_t NpyArray::numel() const {
   return n;
 }
 
-size_t NpyArray::item_size() const {
-  return static_cast<size_t>(std::stoi(dtype.substr(2)));
-}
+size_t NpyArray::item_size() const { return static_cast<size_t>(std::stoi(dtype.substr(2))); }
 
 NpyArray parse_npy(const std::string& bytes, const std::string& what) {
   static const char kMagic[] = "\x93NUMPY";
@@ -74,10 +72,10 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
 
 NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
 
-std::string to_npy(const std::string& dtype, const std::vector<int64_t>& shape,
-                   const void* data, size_t bytes) {
+std::string to_npy(const std::string& dtype, const std::vector<int64_t>& shape, const void* data, size_t bytes) {
   std::string dims;
-  for (size_t i = 0; i < shape.size(); ++i) dims += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
+  for (size_t i = 0; i < shape.size(); ++i)
+    dims += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
   std::string header = "{'descr': '" + dtype + "', 'fortran_order': False, 'shape': (" + dims + "), }";
   // Pad so that magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
   const size_t total = 10 + header.size() + 1;
@@ -91,8 +89,8 @@ std::string to_npy(const std::string& dtype, const std::vector<int64_t>& shape,
   return out;
 }
 
-void write_npy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape,
-               const void* data, size_t bytes) {
+void write_npy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape, const void* data,
+               size_t bytes) {
   write_file_atomic(path, to_npy(dtype, shape, data, bytes));
 }
 

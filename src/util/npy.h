@@ -8,9 +8,9 @@
 namespace clip::util {
 
 struct NpyArray {
-  std::string dtype;            // NumPy descr, e.g. "<f4", "|u1", "<i8", "<i4"
+  std::string dtype;  // NumPy descr, e.g. "<f4", "|u1", "<i8", "<i4"
   std::vector<int64_t> shape;
-  std::string data;             // raw little-endian bytes, C order
+  std::string data;  // raw little-endian bytes, C order
 
   int64_t numel() const;
   size_t item_size() const;
@@ -21,10 +21,9 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what);
 NpyArray read_npy(const std::string& path);
 
 // Serializes an array (dtype "<f4", "|u1", "<i8" or "<i4") as .npy bytes.
-std::string to_npy(const std::string& dtype, const std::vector<int64_t>& shape,
-                   const void* data, size_t bytes);
+std::string to_npy(const std::string& dtype, const std::vector<int64_t>& shape, const void* data, size_t bytes);
 // Writes atomically (temporary file, then rename).
-void write_npy(const std::string& path, const std::string& dtype,
-               const std::vector<int64_t>& shape, const void* data, size_t bytes);
+void write_npy(const std::string& path, const std::string& dtype, const std::vector<int64_t>& shape, const void* data,
+               size_t bytes);
 
 }  // namespace clip::util

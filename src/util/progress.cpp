@@ -16,8 +16,11 @@ std::string format_duration(double seconds) {
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled && ::isatty(STDERR_FILENO)),
-      start_(std::chrono::steady_clock::now()), last_(start_ - std::chrono::seconds(1)) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled && ::isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_ - std::chrono::seconds(1)) {}
 
 ProgressBar::~ProgressBar() { finish(); }
 
@@ -34,7 +37,8 @@ void ProgressBar::update(int64_t done, const std::string& fields, double eta_s) 
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
   std::fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s  %s<%s", label_.c_str(), bar.c_str(), static_cast<long long>(done),
-               static_cast<long long>(total_), fields.c_str(), format_duration(elapsed).c_str(), format_duration(eta_s).c_str());
+               static_cast<long long>(total_), fields.c_str(), format_duration(elapsed).c_str(),
+               format_duration(eta_s).c_str());
   std::fflush(stderr);
   drawn_ = true;
 }

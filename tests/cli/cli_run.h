@@ -1,15 +1,15 @@
 // Runs the `clip` binary in a shell and captures its output and exit status (for CLI tests).
 #pragma once
 
+#include <sys/wait.h>
 #include <cstdio>
 #include <string>
-#include <sys/wait.h>
 
 namespace clip::test {
 
 struct CliResult {
-  int status = -1;      // exit status
-  std::string output;   // stdout (and stderr when merged with 2>&1 in args)
+  int status = -1;     // exit status
+  std::string output;  // stdout (and stderr when merged with 2>&1 in args)
 };
 
 // `args` is shell text appended to the clip binary's path, e.g. "tokenize 'a dog' 2>&1".

@@ -56,12 +56,14 @@ TEST(CliEval, ZeroShotOnAnImageFolderWritesTheReport) {
   std::filesystem::copy_file(fx() + "/images/chelsea_120x80.png", root + "/cat/c.png");
   std::filesystem::copy_file(fx() + "/images/empty.png", root + "/cat/empty.png");  // skipped, reported
   const std::string out = tmp("eval_cli_report.json");
-  const auto r = run_clip("eval zeroshot " + model_flag() + " --dataset folder:" + root + " --no-progress --json " + out + " 2>&1");
+  const auto r = run_clip("eval zeroshot " + model_flag() + " --dataset folder:" + root + " --no-progress --json " +
+                          out + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("top-1"), std::string::npos) << r.output;
   const nlohmann::json j = nlohmann::json::parse(clip::util::read_file(out));
   EXPECT_EQ(j["task"], "zeroshot");
-  for (const char* key : {"dataset", "model", "metrics", "settings", "versions", "skipped"}) EXPECT_TRUE(j.contains(key)) << key;
+  for (const char* key : {"dataset", "model", "metrics", "settings", "versions", "skipped"})
+    EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["metrics"]["count"], 2);
   EXPECT_EQ(j["settings"]["classes"], (nlohmann::json{"astronaut", "cat"}));
   EXPECT_EQ(j["settings"]["image_resolution"], 32);
@@ -74,10 +76,12 @@ TEST(CliEval, ZeroShotOnAnImageFolderWritesTheReport) {
 TEST(CliEval, RetrievalOnACsvWithCaptions) {
   const std::string dir = tmp("eval_cli_csv");
   std::filesystem::create_directories(dir);
-  clip::util::write_file_atomic(dir + "/pairs.csv", "filepath,title\n" + fx() + "/images/astronaut_224x224.png,an astronaut\n" +
-                                                        fx() + "/images/chelsea_120x80.png,\"a cat, sitting\"\n");
+  clip::util::write_file_atomic(dir + "/pairs.csv", "filepath,title\n" + fx() +
+                                                        "/images/astronaut_224x224.png,an astronaut\n" + fx() +
+                                                        "/images/chelsea_120x80.png,\"a cat, sitting\"\n");
   const std::string out = tmp("eval_cli_retrieval.json");
-  const auto r = run_clip("eval retrieval " + model_flag() + " --dataset csv:" + dir + "/pairs.csv --no-progress --json " + out + " 2>&1");
+  const auto r = run_clip("eval retrieval " + model_flag() + " --dataset csv:" + dir +
+                          "/pairs.csv --no-progress --json " + out + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   const nlohmann::json j = nlohmann::json::parse(clip::util::read_file(out));
   EXPECT_EQ(j["task"], "retrieval");

@@ -58,7 +58,9 @@ void expect_refused(const std::string& name, const std::string& args) {
   EXPECT_FALSE(clip::test::path_exists(dir + "/" + kMarker)) << name << ": code from the archive ran";
 }
 
-TEST(HostileCheckpoint, Embed) { expect_refused("embed", "embed --model " + hostile() + " --text 'a cat' --out out.npy"); }
+TEST(HostileCheckpoint, Embed) {
+  expect_refused("embed", "embed --model " + hostile() + " --text 'a cat' --out out.npy");
+}
 
 TEST(HostileCheckpoint, Similarity) {
   expect_refused("similarity", "similarity --model " + hostile() + " --image images/cat/cat.png --text 'a cat'");
@@ -75,7 +77,8 @@ TEST(HostileCheckpoint, IndexBuild) {
 }
 
 TEST(HostileCheckpoint, TrainModel) {
-  expect_refused("train", "train --model " + hostile() + " --data csv:pairs.csv --csv-caption-key caption --steps 1 --batch-size 1 --out run");
+  expect_refused("train", "train --model " + hostile() +
+                              " --data csv:pairs.csv --csv-caption-key caption --steps 1 --batch-size 1 --out run");
 }
 
 TEST(HostileCheckpoint, Serve) { expect_refused("serve", "serve --model " + hostile() + " --port 0"); }
@@ -90,9 +93,11 @@ TEST(HostileCheckpoint, EvalZeroShot) {
 // torch::serialize::InputArchive is torch::jit::load underneath, and would run __setstate__).
 TEST(HostileCheckpoint, TrainResume) {
   const std::string dir = fresh_workdir("resume");
-  const CliResult r = run_clip_in(dir, "train --model " + clip::test::shared_fixtures() +
-                                           "/models/tiny-vit.config.json --data csv:pairs.csv --csv-caption-key caption "
-                                           "--steps 1 --batch-size 1 --out run --resume " + hostile());
+  const CliResult r =
+      run_clip_in(dir, "train --model " + clip::test::shared_fixtures() +
+                           "/models/tiny-vit.config.json --data csv:pairs.csv --csv-caption-key caption "
+                           "--steps 1 --batch-size 1 --out run --resume " +
+                           hostile());
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("error: " + hostile() + ": a libtorch archive, not a training checkpoint"), std::string::npos)
       << r.output;

@@ -31,7 +31,8 @@ TEST(CliEmbed, WritesOneRowPerInputImagesFirst) {
 
 TEST(CliEmbed, NormalizeAndJsonLines) {
   const std::string out = tmp("emb.jsonl");
-  const auto r = run_clip("embed " + model_flag() + " --text 'a cat' --text 'a dog' --normalize --out " + out + " 2>&1");
+  const auto r =
+      run_clip("embed " + model_flag() + " --text 'a cat' --text 'a dog' --normalize --out " + out + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   const std::string text = clip::util::read_file(out);
   const auto first = nlohmann::json::parse(text.substr(0, text.find('\n')));
@@ -59,7 +60,8 @@ TEST(CliEmbed, BadInputsFailCleanlyAndWriteNothing) {
 }
 
 TEST(CliSimilarity, JsonHasEveryPairAndSoftmaxSumsToOne) {
-  const auto r = run_clip("similarity " + model_flag() + " --image " + cat_png() + " --text 'a cat' --text 'a rocket' --json");
+  const auto r =
+      run_clip("similarity " + model_flag() + " --image " + cat_png() + " --text 'a cat' --text 'a rocket' --json");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   ASSERT_EQ(j["pairs"].size(), 2u);
@@ -87,8 +89,10 @@ TEST(CliConvert, ConvertedFileLoadsWithTheSameFeatures) {
   ASSERT_EQ(r.status, 0) << r.output;
   // The config travels in the metadata: no --config and no sibling config file needed.
   const std::string a = tmp("a.npy"), b = tmp("b.npy");
-  ASSERT_EQ(run_clip("embed --model " + out + " --image " + cat_png() + " --text 'a cat' --out " + a + " 2>&1").status, 0);
-  ASSERT_EQ(run_clip("embed " + model_flag() + " --image " + cat_png() + " --text 'a cat' --out " + b + " 2>&1").status, 0);
+  ASSERT_EQ(run_clip("embed --model " + out + " --image " + cat_png() + " --text 'a cat' --out " + a + " 2>&1").status,
+            0);
+  ASSERT_EQ(run_clip("embed " + model_flag() + " --image " + cat_png() + " --text 'a cat' --out " + b + " 2>&1").status,
+            0);
   EXPECT_EQ(clip::util::read_file(a), clip::util::read_file(b));
 }
 

@@ -41,7 +41,8 @@ std::vector<float> floats(const clip::util::NpyArray& a) {
 // mean 0 and std 1 (no resize: exactly the pixels / 255), compared with a reference rgb8 array.
 ::testing::AssertionResult png_equals_rgb8(const std::string& png, const std::string& rgb8_npy, int n) {
   const std::string out = png + ".npy";
-  const auto r = run_clip("preprocess -q --size " + std::to_string(n) + " --mean 0,0,0 --std 1,1,1 " + png + " --out " + out + " 2>&1");
+  const auto r = run_clip("preprocess -q --size " + std::to_string(n) + " --mean 0,0,0 --std 1,1,1 " + png + " --out " +
+                          out + " 2>&1");
   if (r.status != 0) return ::testing::AssertionFailure() << r.output;
   const std::vector<float> chw = floats(clip::util::read_npy(out));
   const std::string hwc = clip::util::read_npy(rgb8_npy).data;
@@ -66,10 +67,11 @@ TEST(CliPreprocess, WritesTheReferenceModelInputInFileOrder) {
   const TempDir tmp;
   const std::string dir = tmp.path;
   ASSERT_FALSE(dir.empty());
-  const auto r = run_clip("preprocess --size 32 " + data("astronaut_q95.jpg") + " " + data("camera_16bit.png") +
-                          " " + data("chelsea_cmyk.jpg") + " --out " + dir + "/x.npy 2>&1");
+  const auto r = run_clip("preprocess --size 32 " + data("astronaut_q95.jpg") + " " + data("camera_16bit.png") + " " +
+                          data("chelsea_cmyk.jpg") + " --out " + dir + "/x.npy 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("astronaut_q95.jpg: JPEG RGB 512x512 -> resized 32x32, crop at (0, 0), 32x32"), std::string::npos)
+  EXPECT_NE(r.output.find("astronaut_q95.jpg: JPEG RGB 512x512 -> resized 32x32, crop at (0, 0), 32x32"),
+            std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("camera_16bit.png: PNG I 512x512"), std::string::npos) << r.output;
   const clip::util::NpyArray a = clip::util::read_npy(dir + "/x.npy");
@@ -94,7 +96,8 @@ TEST(CliPreprocess, PngCropsAreTheReferenceRgb) {
   EXPECT_EQ(r.output, "");
   const char* names[] = {"jpeg_big_portrait.jpg", "webp_lossy_alpha.webp"};
   for (int i = 0; i < 2; ++i)
-    EXPECT_TRUE(png_equals_rgb8(dir + "/crop_" + std::to_string(i) + ".png", expected(std::string(names[i]) + ".64.rgb8.npy"), 64))
+    EXPECT_TRUE(png_equals_rgb8(dir + "/crop_" + std::to_string(i) + ".png",
+                                expected(std::string(names[i]) + ".64.rgb8.npy"), 64))
         << names[i];
   EXPECT_FALSE(clip::util::file_exists(dir + "/crop.png"));
 }
@@ -107,7 +110,8 @@ TEST(CliPreprocess, FailingFilesAreNamedAndNothingIsWrittenUnlessSkipped) {
                     data("chelsea_truncated.jpg") + " --out " + dir + "/x.npy 2>&1");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("error: " + data("empty.png") + ": empty file (0 bytes)"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("error: " + data("chelsea_truncated.jpg") + ": truncated JPEG"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: " + data("chelsea_truncated.jpg") + ": truncated JPEG"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("error: 2 of 3 files failed"), std::string::npos) << r.output;
   EXPECT_FALSE(clip::util::file_exists(dir + "/x.npy"));
 

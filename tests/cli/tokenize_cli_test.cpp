@@ -14,7 +14,8 @@ TEST(CliTokenize, PrintsRowsWithoutPadding) {
 }
 
 TEST(CliTokenize, ReadsOneTextPerLineFromStdin) {
-  const auto r = run_clip("tokenize - < /dev/null; printf 'a cat\\r\\na dog\\n' | " + std::string(CLIP_EXE) + " tokenize -");
+  const auto r =
+      run_clip("tokenize - < /dev/null; printf 'a cat\\r\\na dog\\n' | " + std::string(CLIP_EXE) + " tokenize -");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "49406 320 2368 49407\n49406 320 1929 49407\n");
 }

@@ -17,7 +17,8 @@ TEST(CliTrain, OptionErrorsNameTheFlags) {
   const std::string out = " --out " + tmp.path() + "/run";
   auto r = run_clip("train --batch-size 16 --accum-steps 3" + out + " 2>&1");
   EXPECT_NE(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("error: --accum-steps must divide the per-rank batch (16), found 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("error: --accum-steps must divide the per-rank batch (16), found 3"), std::string::npos)
+      << r.output;
 
   r = run_clip("train --lock-image --lock-text" + out + " 2>&1");
   EXPECT_NE(r.status, 0) << r.output;

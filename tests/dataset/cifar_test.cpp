@@ -35,7 +35,8 @@ std::string names(int n) {
 TEST(Cifar, TenBinary) {
   TempDir dir;
   const std::string root = dir.path() + "/cifar-10-batches-bin";
-  for (int b = 1; b <= 5; ++b) dir.write("cifar-10-batches-bin/data_batch_" + std::to_string(b) + ".bin", char(b) + planar(b));
+  for (int b = 1; b <= 5; ++b)
+    dir.write("cifar-10-batches-bin/data_batch_" + std::to_string(b) + ".bin", char(b) + planar(b));
   dir.write("cifar-10-batches-bin/test_batch.bin", std::string(1, 9) + planar(40) + std::string(1, 0) + planar(41));
   dir.write("cifar-10-batches-bin/batches.meta.txt", names(10) + "\n");
   auto train = open_cifar(dir.path(), "train");  // the parent folder is accepted too
@@ -82,15 +83,17 @@ using namespace std::string_literals;  // "..."s keeps the NUL bytes pickles are
 std::string str(const std::string& s) { return "U"s + static_cast<char>(s.size()) + s; }
 std::string byte(int v) { return std::string(1, static_cast<char>(v)); }
 std::string le32(uint32_t v) {
-  return std::string{static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
+  return std::string{static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 24)};
 }
 // numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), 'b') + BUILD (1, (n, 3072), dtype u1, False, bytes)
 std::string ndarray(int n, const std::string& bytes) {
   const std::string minus_one = "J"s + "\xff\xff\xff\xff"s;
-  return "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"s + "K" + byte(0) + byte(0x85) + str("b") + byte(0x87) +
-         "R(" + "K" + byte(1) + "K" + byte(n) + "M" + byte(0x00) + byte(0x0c) + byte(0x86) + "cnumpy\ndtype\n" + str("u1") +
-         "K" + byte(0) + "K" + byte(1) + byte(0x87) + "R(" + "K" + byte(3) + str("|") + "NNN" + minus_one + minus_one + "K" +
-         byte(0) + "tb" + byte(0x89) + "T" + le32(static_cast<uint32_t>(bytes.size())) + bytes + "tb";
+  return "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"s + "K" + byte(0) + byte(0x85) + str("b") +
+         byte(0x87) + "R(" + "K" + byte(1) + "K" + byte(n) + "M" + byte(0x00) + byte(0x0c) + byte(0x86) +
+         "cnumpy\ndtype\n" + str("u1") + "K" + byte(0) + "K" + byte(1) + byte(0x87) + "R(" + "K" + byte(3) + str("|") +
+         "NNN" + minus_one + minus_one + "K" + byte(0) + "tb" + byte(0x89) + "T" +
+         le32(static_cast<uint32_t>(bytes.size())) + bytes + "tb";
 }
 std::string label_list(const std::vector<int>& labels) {
   std::string p = "](";
@@ -100,9 +103,9 @@ std::string label_list(const std::vector<int>& labels) {
 std::string batch_pickle(const char* label_key, const std::vector<int>& labels, int first_image, int array_rows = -1) {
   std::string data;
   for (size_t i = 0; i < labels.size(); ++i) data += planar(first_image + static_cast<int>(i));
-  return "\x80\x02}("s + str("batch_label") + str("testing batch 1 of 1") + str(label_key) + label_list(labels) + str("data") +
-         ndarray(array_rows >= 0 ? array_rows : static_cast<int>(labels.size()), data) + str("filenames") + "](" +
-         str("x.png") + "e" + "u.";
+  return "\x80\x02}("s + str("batch_label") + str("testing batch 1 of 1") + str(label_key) + label_list(labels) +
+         str("data") + ndarray(array_rows >= 0 ? array_rows : static_cast<int>(labels.size()), data) +
+         str("filenames") + "](" + str("x.png") + "e" + "u.";
 }
 std::string names_pickle(const char* key, int n) {
   std::string p = "\x80\x02}("s + str(key) + "](";

@@ -13,7 +13,8 @@ namespace {
 using clip::test::TempDir;
 
 std::string be32(uint32_t v) {
-  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
 }
 
 // Three 2×3 images whose pixel (r, c) is 10·image + 3·r + c, labels 2 0 1.

@@ -52,7 +52,8 @@ TEST(Shards, SamplesGroupedByKey) {
                  {"d/002.txt", "no image here"},
                  {"d/003.webp", "W"},
                  {"d/003.json", "{broken"}});
-  write_tar(s1, {{"x.y.jpg", "J"}, {"x.y.cls", "7"}, {"z.jpg", "J"}, {"z.cls", "seven"}, {"w.jpg", "J"}, {"w.txt", "  "}});
+  write_tar(s1,
+            {{"x.y.jpg", "J"}, {"x.y.cls", "7"}, {"z.jpg", "J"}, {"z.cls", "seven"}, {"w.jpg", "J"}, {"w.txt", "  "}});
   const std::vector<Example> ex = read_all(expand_braces(dir.path() + "/shard-{0..1}.tar"));
   ASSERT_EQ(ex.size(), 7u);
   EXPECT_TRUE(ex[0].ok()) << ex[0].error;
@@ -65,7 +66,7 @@ TEST(Shards, SamplesGroupedByKey) {
   EXPECT_EQ(ex[1].label, 4);
   EXPECT_NE(ex[2].error.find("no image"), std::string::npos) << ex[2].error;
   EXPECT_NE(ex[3].error.find("not a JSON object"), std::string::npos) << ex[3].error;
-  EXPECT_TRUE(ex[4].ok()) << ex[4].error;  // a label without caption: classification shards
+  EXPECT_TRUE(ex[4].ok()) << ex[4].error;    // a label without caption: classification shards
   EXPECT_EQ(ex[4].source, "shard-1.tar:x");  // the key ends at the first dot of the base name
   EXPECT_EQ(ex[4].label, 7);
   EXPECT_NE(ex[5].error.find("not a non-negative integer"), std::string::npos) << ex[5].error;

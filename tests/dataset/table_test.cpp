@@ -41,8 +41,9 @@ TEST(Table, QuotedFieldsWithSeparatorsNewlinesAndQuotes) {
 TEST(Table, TsvIsTabSeparatedAndColumnsAreNamed) {
   TempDir dir;
   dir.write("img/a.jpg", "x");
-  const std::string tsv = dir.write("t.tsv", "caption\tpath\n"
-                                             "a, b\timg/a.jpg\n");
+  const std::string tsv = dir.write("t.tsv",
+                                    "caption\tpath\n"
+                                    "a, b\timg/a.jpg\n");
   TableOptions o;
   o.image_column = "path";
   o.caption_column = "caption";

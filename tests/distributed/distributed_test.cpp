@@ -6,11 +6,11 @@
 //    an error naming it, and the run resumes (on another world size) to the end.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -88,8 +88,12 @@ TEST(DistributedEnvironment, AbsentWorldSizeIsOneProcess) {
 }
 
 TEST(DistributedEnvironment, ReadsTorchrunVariables) {
-  ScopedEnv env({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
-                 {"MASTER_ADDR", "10.0.0.7"}, {"MASTER_PORT", "29511"}});
+  ScopedEnv env({{"WORLD_SIZE", "4"},
+                 {"RANK", "3"},
+                 {"LOCAL_RANK", "1"},
+                 {"LOCAL_WORLD_SIZE", "2"},
+                 {"MASTER_ADDR", "10.0.0.7"},
+                 {"MASTER_PORT", "29511"}});
   const DistributedEnv e = clip::train::distributed_env_from_environment();
   EXPECT_EQ(e.world_size, 4);
   EXPECT_EQ(e.rank, 3);
@@ -100,9 +104,9 @@ TEST(DistributedEnvironment, ReadsTorchrunVariables) {
 }
 
 TEST(DistributedEnvironment, ErrorsNameTheVariable) {
-  const std::vector<std::pair<std::string, const char*>> good{{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"LOCAL_RANK", "1"},
-                                                              {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"},
-                                                              {"MASTER_PORT", "29500"}};
+  const std::vector<std::pair<std::string, const char*>> good{{"WORLD_SIZE", "2"},          {"RANK", "1"},
+                                                              {"LOCAL_RANK", "1"},          {"LOCAL_WORLD_SIZE", "2"},
+                                                              {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}};
   auto with = [&](const std::string& key, const char* value) {
     auto v = good;
     for (auto& [k, val] : v)
@@ -199,7 +203,9 @@ void expect_same_gradients(const std::vector<int64_t>& rows, bool local_loss) {
       // a wrong factor or a missing term would be off by far more.
       const double scale = expected[k].grad().abs().max().item<double>();
       EXPECT_LT((got[k].grad() - expected[k].grad()).abs().max().item<double>(), 2e-6 * scale)
-          << "rank " << r << ", parameter " << k << "\n" << got[k].grad() << "\nexpected\n" << expected[k].grad();
+          << "rank " << r << ", parameter " << k << "\n"
+          << got[k].grad() << "\nexpected\n"
+          << expected[k].grad();
     }
   }
 }
@@ -237,16 +243,17 @@ TEST(DistributedGradients, AveragingUsesSeveralBuckets) {
 
 std::string tiny_config(const std::string& dir) {
   const std::string path = dir + "/tiny.json";
-  nlohmann::json c{{"embed_dim", 32},         {"image_resolution", 28}, {"vision_layers", 1},    {"vision_width", 32},
-                   {"vision_patch_size", 7},  {"context_length", 16},   {"vocab_size", 1024},    {"transformer_width", 32},
-                   {"transformer_heads", 2},  {"transformer_layers", 1}, {"vision_head_width", 16}};
+  nlohmann::json c{{"embed_dim", 32},         {"image_resolution", 28},  {"vision_layers", 1},
+                   {"vision_width", 32},      {"vision_patch_size", 7},  {"context_length", 16},
+                   {"vocab_size", 1024},      {"transformer_width", 32}, {"transformer_heads", 2},
+                   {"transformer_layers", 1}, {"vision_head_width", 16}};
   clip::util::write_file_atomic(path, c.dump());
   return path;
 }
 
 std::string train_command(const std::string& dir, const std::string& out, int64_t steps, const std::string& extra) {
-  return std::string(CLIP_EXE) + " train --data fashion-mnist --val-size 0 --model " + tiny_config(dir) + " --out " + out +
-         " --batch-size 16 --epochs 1 --steps " + std::to_string(steps) +
+  return std::string(CLIP_EXE) + " train --data fashion-mnist --val-size 0 --model " + tiny_config(dir) + " --out " +
+         out + " --batch-size 16 --epochs 1 --steps " + std::to_string(steps) +
          " --warmup 2 --lr 1e-3 --precision fp32 --log-every 1 --seed 3 " + extra;
 }
 
@@ -278,7 +285,8 @@ std::pair<double, std::string> max_weight_difference(const std::string& a, const
   for (const auto& p : pa) {
     torch::Tensor x = p.value(), y = pb[p.key()];
     const std::string suffix = "attn.in_proj_bias";
-    if (p.key().size() >= suffix.size() && p.key().compare(p.key().size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (p.key().size() >= suffix.size() &&
+        p.key().compare(p.key().size() - suffix.size(), suffix.size(), suffix) == 0) {
       const auto xs = x.chunk(3), ys = y.chunk(3);
       EXPECT_LT((xs[1] - ys[1]).abs().max().item<double>(), 1e-3) << p.key() << " (keys)";
       x = torch::cat({xs[0], xs[2]});
@@ -297,7 +305,8 @@ class DistributedRun : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!clip::test::path_exists(std::string(clip::data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz")) return;
     dir_ = new std::string(clip::test::fresh_temp_dir("dist_run"));
-    reference_status_ = run(train_command(*dir_, *dir_ + "/one", kSteps, "--threads 1 --workers 1"), *dir_ + "/one.log");
+    reference_status_ =
+        run(train_command(*dir_, *dir_ + "/one", kSteps, "--threads 1 --workers 1"), *dir_ + "/one.log");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -307,7 +316,8 @@ class DistributedRun : public ::testing::Test {
   void expect_same_as_reference(const std::string& name, const std::string& flags) {
     ASSERT_EQ(reference_status_, 0) << clip::util::read_file(*dir_ + "/one.log");
     const std::string out = *dir_ + "/" + name;
-    ASSERT_EQ(run(train_command(*dir_, out, kSteps, "--nproc-per-node 2 --threads 2 --workers 2 " + flags), out + ".log"), 0)
+    ASSERT_EQ(
+        run(train_command(*dir_, out, kSteps, "--nproc-per-node 2 --threads 2 --workers 2 " + flags), out + ".log"), 0)
         << clip::util::read_file(out + ".log");
     const std::vector<double> one = losses(*dir_ + "/one"), two = losses(out);
     ASSERT_EQ(one.size(), static_cast<size_t>(kSteps));
@@ -340,8 +350,8 @@ TEST_F(DistributedRun, TwoRanksLocalLossEqualOneProcess) {
 TEST(DistributedLauncher, ForwardsTheWorkersFailure) {
   const std::string dir = clip::test::fresh_temp_dir("dist_launcher");
   // 15 rows cannot be split over 2 ranks: both workers fail before loading anything.
-  const int status = run(std::string(CLIP_EXE) + " train --nproc-per-node 2 --batch-size 15 --out " + dir + "/run",
-                         dir + "/log");
+  const int status =
+      run(std::string(CLIP_EXE) + " train --nproc-per-node 2 --batch-size 15 --out " + dir + "/run", dir + "/log");
   const std::string log = clip::util::read_file(dir + "/log");
   EXPECT_EQ(status, 1) << log;
   EXPECT_NE(log.find("divisible by the world size 2"), std::string::npos) << log;
@@ -426,7 +436,8 @@ TEST(DistributedFailure, KilledRankStopsTheOtherWithinTheTimeoutAndTheRunResumes
   while (!clip::test::path_exists(out + "/checkpoints/step-00000002.pt") &&
          std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(clip::test::path_exists(out + "/checkpoints/step-00000002.pt")) << clip::util::read_file(dir + "/rank0.log");
+  ASSERT_TRUE(clip::test::path_exists(out + "/checkpoints/step-00000002.pt"))
+      << clip::util::read_file(dir + "/rank0.log");
   ::kill(rank1, SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
   int status = 0;

@@ -40,8 +40,8 @@ TEST(LinearProbe, SeparableBlobsAreLearnedAndTheSweepIsDeterministic) {
 TEST(LinearProbe, BadInputs) {
   const torch::Tensor x = torch::zeros({4, 2}), y = torch::tensor({0, 1, 0, 1}, torch::kInt64);
   EXPECT_THROW(linear_probe(x, y, torch::zeros({2, 3}), torch::tensor({0, 1}, torch::kInt64)), Error);  // D differs
-  EXPECT_THROW(linear_probe(x, torch::tensor({0, 1}, torch::kInt64), x, y), Error);                   // N differs
-  EXPECT_THROW(linear_probe(x, torch::tensor({0, -1, 0, 1}, torch::kInt64), x, y), Error);            // unlabelled
+  EXPECT_THROW(linear_probe(x, torch::tensor({0, 1}, torch::kInt64), x, y), Error);                     // N differs
+  EXPECT_THROW(linear_probe(x, torch::tensor({0, -1, 0, 1}, torch::kInt64), x, y), Error);              // unlabelled
   LinearProbeOptions o;
   o.validation_fraction = 1.5;
   EXPECT_THROW(linear_probe(x, y, x, y, o), Error);

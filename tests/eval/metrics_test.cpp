@@ -61,9 +61,10 @@ TEST(ClassificationMetrics, BadInputs) {
 
 TEST(RetrievalMetrics, SeveralCaptionsPerImageAndTies) {
   // Images 0, 1, 2; texts 0,1 → image 0, text 2 → image 1, texts 3,4 → image 2.
-  const torch::Tensor s = matrix({{0.1f, 0.9f, 0.5f, 0.9f, 0.2f},    // best own caption t1; t3 ties but comes later: rank 0
-                                  {0.8f, 0.7f, 0.3f, 0.1f, 0.6f},    // t2 has 3 above it: rank 3
-                                  {0.5f, 0.5f, 0.5f, 0.5f, 0.5f}});  // all tied: t3 first of its own, 3 before it: rank 3
+  const torch::Tensor s =
+      matrix({{0.1f, 0.9f, 0.5f, 0.9f, 0.2f},    // best own caption t1; t3 ties but comes later: rank 0
+              {0.8f, 0.7f, 0.3f, 0.1f, 0.6f},    // t2 has 3 above it: rank 3
+              {0.5f, 0.5f, 0.5f, 0.5f, 0.5f}});  // all tied: t3 first of its own, 3 before it: rank 3
   const RetrievalMetrics m = retrieval_metrics(s, {0, 0, 1, 2, 2});
   EXPECT_EQ(m.image_to_text.count, 3);
   EXPECT_DOUBLE_EQ(m.image_to_text.r1, 1.0 / 3);
@@ -102,8 +103,8 @@ TEST(RetrievalMetrics, RecallAtTenBoundaryAndUncaptionedImages) {
 
 TEST(RetrievalMetrics, BadInputs) {
   const torch::Tensor s = torch::zeros({2, 3});
-  EXPECT_THROW(retrieval_metrics(s, {0, 1}), Error);      // one entry short
-  EXPECT_THROW(retrieval_metrics(s, {0, 1, 2}), Error);   // image 2 does not exist
+  EXPECT_THROW(retrieval_metrics(s, {0, 1}), Error);     // one entry short
+  EXPECT_THROW(retrieval_metrics(s, {0, 1, 2}), Error);  // image 2 does not exist
   EXPECT_THROW(retrieval_metrics(s, {0, -1, 1}), Error);
   EXPECT_THROW(retrieval_metrics(torch::zeros({3}), {0, 0, 0}), Error);
 }

@@ -23,9 +23,9 @@ namespace {
 // 7 stained tissue, 9 horse, 10 retina, 12 "a diagram" for the synthetic patterns.
 int label_of(const std::string& file) {
   const std::vector<std::pair<std::string, int>> prefixes = {
-      {"astronaut", 0}, {"chelsea", 1}, {"coffee", 2}, {"rocket", 3},   {"motorcycle", 4}, {"camera", 5},
-      {"hubble", 6},    {"ihc", 7},     {"horse", 9},  {"retina", 10}, {"palette", 12},   {"bilevel", 12},
-      {"pixel", 12},    {"strip", 12}};
+      {"astronaut", 0}, {"chelsea", 1},  {"coffee", 2}, {"rocket", 3}, {"motorcycle", 4},
+      {"camera", 5},    {"hubble", 6},   {"ihc", 7},    {"horse", 9},  {"retina", 10},
+      {"palette", 12},  {"bilevel", 12}, {"pixel", 12}, {"strip", 12}};
   for (const auto& [p, l] : prefixes)
     if (file.rfind(p, 0) == 0) return l;
   return -1;
@@ -47,7 +47,8 @@ TEST(ZeroShotFixture, PredictionsAndAccuracyMatchTheReferenceLogits) {
   const std::vector<std::string> captions = index.at("captions").get<std::vector<std::string>>();
   const std::vector<std::string> batch = index.at("images").get<std::vector<std::string>>();
   const util::NpyArray ref = util::read_npy(local + "/ref/tiny-vit-f16/logits_per_image.npy");
-  ASSERT_EQ(ref.shape, (std::vector<int64_t>{static_cast<int64_t>(batch.size()), static_cast<int64_t>(captions.size())}));
+  ASSERT_EQ(ref.shape,
+            (std::vector<int64_t>{static_cast<int64_t>(batch.size()), static_cast<int64_t>(captions.size())}));
   const float* ref_logits = reinterpret_cast<const float*>(ref.data.data());
   const int64_t nc = static_cast<int64_t>(captions.size());
 
@@ -73,7 +74,8 @@ TEST(ZeroShotFixture, PredictionsAndAccuracyMatchTheReferenceLogits) {
   table.class_names = captions;
   const auto ds = data::open_table(csv_path, table);
 
-  const Model model = Model::load(local + "/models/tiny-vit-f16.safetensors", {local + "/models/tiny-vit-f16.config.json"});
+  const Model model =
+      Model::load(local + "/models/tiny-vit-f16.safetensors", {local + "/models/tiny-vit-f16.config.json"});
   ExtractOptions eo;
   eo.batch_size = 5;  // several batches, the last one partial: exercises the double buffering
   eo.progress = false;
@@ -95,7 +97,8 @@ TEST(ZeroShotFixture, PredictionsAndAccuracyMatchTheReferenceLogits) {
     int64_t ref_pred = 0;
     for (int64_t j = 1; j < nc; ++j)
       if (row[j] > row[ref_pred]) ref_pred = j;
-    for (int64_t j = 0; j < nc; ++j) max_diff = std::max(max_diff, std::abs(ours[static_cast<int64_t>(k)][j].item<float>() - row[j]));
+    for (int64_t j = 0; j < nc; ++j)
+      max_diff = std::max(max_diff, std::abs(ours[static_cast<int64_t>(k)][j].item<float>() - row[j]));
     EXPECT_EQ(ours[static_cast<int64_t>(k)].argmax().item<int64_t>(), ref_pred) << batch[rows[k]];
     ++compared;
   }

@@ -44,8 +44,8 @@ TEST(LinearProbe, FashionMnistRawPixelsReachTheKnownLogisticRegressionAccuracy) 
   const auto t0 = std::chrono::steady_clock::now();
   const LinearProbeResult r = linear_probe(train_x, train_y, test_x, test_y, o);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("fashion-mnist pixels: test accuracy %.4f, lambda %g (validation %.4f), %.1f s\n", r.test_accuracy, r.lambda,
-              r.validation_accuracy, s);
+  std::printf("fashion-mnist pixels: test accuracy %.4f, lambda %g (validation %.4f), %.1f s\n", r.test_accuracy,
+              r.lambda, r.validation_accuracy, s);
   EXPECT_EQ(r.train_count, 50000);
   EXPECT_EQ(r.validation_count, 10000);
   EXPECT_EQ(r.test_count, 10000);

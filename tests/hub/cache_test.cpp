@@ -32,9 +32,10 @@ TEST(HubCache, PythonLayoutResolvesOfflineForEverySpelling) {
   put_in_cache(o.cache_dir, kRepo, "open_clip_config.json", test::fixture_open_clip_config());
   put_in_cache(o.cache_dir, kRepo, "open_clip_model.safetensors", test::fixture_weights());
   const std::string snapshot = o.cache_dir + "/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/snapshots/" + kCommit;
-  for (const std::string& name : std::vector<std::string>{"ViT-B-32/laion2b_s34b_b79k", "ViT-B-32::laion2b-s34b-b79k", "ViT-B-32__laion2b-s34b-b79k",
-                                 "open_clip:ViT-B-32/laion2b_s34b_b79k", "hf-hub:" + kRepo, "hf-hub:" + kRepo + "@main",
-                                 "hf-hub:" + kRepo + "@" + kCommit}) {
+  for (const std::string& name :
+       std::vector<std::string>{"ViT-B-32/laion2b_s34b_b79k", "ViT-B-32::laion2b-s34b-b79k",
+                                "ViT-B-32__laion2b-s34b-b79k", "open_clip:ViT-B-32/laion2b_s34b_b79k",
+                                "hf-hub:" + kRepo, "hf-hub:" + kRepo + "@main", "hf-hub:" + kRepo + "@" + kCommit}) {
     const ResolvedModel m = resolve_model(name, o);
     EXPECT_EQ(m.weights, snapshot + "/open_clip_model.safetensors") << name;
     EXPECT_EQ(m.config, snapshot + "/open_clip_config.json") << name;
@@ -82,7 +83,8 @@ TEST(HubCache, NestedFilesLinkOneLevelUpMore) {
             "../../../../blobs/abc");
   cache.write_ref("main", kCommit);
   EXPECT_EQ(util::read_file(cache.folder() + "/refs/main"), kCommit);  // no newline, as huggingface_hub
-  EXPECT_EQ(cache.cached_file("main", "onnx/visual/model.onnx"), cache.snapshot_path(kCommit, "onnx/visual/model.onnx"));
+  EXPECT_EQ(cache.cached_file("main", "onnx/visual/model.onnx"),
+            cache.snapshot_path(kCommit, "onnx/visual/model.onnx"));
   EXPECT_EQ(cache.lock_path("abc"), root + "/.locks/models--org--name/abc.lock");
 }
 

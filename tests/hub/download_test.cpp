@@ -27,10 +27,10 @@ const std::string kRepo = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K";
 class FakeHub {
  public:
   FakeHub() {
-    hub_.Get(R"(/([^/]+/[^/]+)/resolve/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      resolve(req, res);
-    });
-    blobs_.Get(R"(/blobs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) { blob(req, res); });
+    hub_.Get(R"(/([^/]+/[^/]+)/resolve/([^/]+)/(.+))",
+             [this](const httplib::Request& req, httplib::Response& res) { resolve(req, res); });
+    blobs_.Get(R"(/blobs/([0-9a-f]+))",
+               [this](const httplib::Request& req, httplib::Response& res) { blob(req, res); });
     hub_port_ = hub_.bind_to_any_port("127.0.0.1");
     blob_port_ = blobs_.bind_to_any_port("127.0.0.1");
     hub_thread_ = std::thread([this] { hub_.listen_after_bind(); });
@@ -48,14 +48,14 @@ class FakeHub {
   void add(const std::string& file, const std::string& data) { files_[file] = data; }
 
   // Knobs.
-  std::string required_token;            // non-empty: a gated repo
-  std::atomic<int> fail_heads{0};        // answer this many HEADs with 503
-  std::atomic<int64_t> cut_after{-1};    // blob bodies stop after this many bytes (once)
-  std::atomic<bool> corrupt{false};      // flip a byte of every blob body
+  std::string required_token;          // non-empty: a gated repo
+  std::atomic<int> fail_heads{0};      // answer this many HEADs with 503
+  std::atomic<int64_t> cut_after{-1};  // blob bodies stop after this many bytes (once)
+  std::atomic<bool> corrupt{false};    // flip a byte of every blob body
   std::atomic<int> blob_gets{0};
   std::atomic<bool> blob_saw_authorization{false};
   std::mutex mutex;
-  std::vector<std::string> ranges;       // Range headers the blob server received
+  std::vector<std::string> ranges;  // Range headers the blob server received
 
  private:
   void resolve(const httplib::Request& req, httplib::Response& res) {
@@ -149,7 +149,8 @@ TEST(HubDownload, PullWritesHuggingfaceHubsLayoutAndThenWorksOffline) {
   EXPECT_EQ(util::read_file(folder(o) + "/blobs/" + sha), test::fixture_weights());
   EXPECT_EQ(util::read_file(folder(o) + "/refs/main"), kCommit);
   EXPECT_FALSE(std::filesystem::exists(folder(o) + "/blobs/" + sha + ".incomplete"));
-  EXPECT_TRUE(std::filesystem::exists(o.cache_dir + "/.locks/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/" + sha + ".lock"));
+  EXPECT_TRUE(
+      std::filesystem::exists(o.cache_dir + "/.locks/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K/" + sha + ".lock"));
   EXPECT_EQ(hub.blob_gets, 1);
   // The token was not set, and nothing more is fetched now.
   o.offline = true;

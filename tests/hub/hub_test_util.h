@@ -46,8 +46,10 @@ inline std::string fixture_open_clip_config(const std::string& preprocess = "") 
   "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 64},
   "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
  "preprocess_cfg": )" +
-         (preprocess.empty() ? std::string(R"({"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear", "resize_mode": "squash"})")
-                             : preprocess) +
+         (preprocess.empty()
+              ? std::string(
+                    R"({"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear", "resize_mode": "squash"})")
+              : preprocess) +
          "}\n";
 }
 
@@ -58,7 +60,8 @@ inline const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 inline void put_in_cache(const std::string& root, const std::string& repo, const std::string& file,
                          const std::string& data, const std::string& revision = "main",
                          const std::string& commit = kCommit) {
-  const std::string folder = root + "/models--" + repo.substr(0, repo.find('/')) + "--" + repo.substr(repo.find('/') + 1);
+  const std::string folder =
+      root + "/models--" + repo.substr(0, repo.find('/')) + "--" + repo.substr(repo.find('/') + 1);
   const bool lfs = data.size() > 1000;  // as the Hub: large files in LFS (sha256), small in git (sha1)
   const std::string etag = lfs ? sha256_hex(data) : git_sha1_hex(data);
   std::filesystem::create_directories(folder + "/blobs");

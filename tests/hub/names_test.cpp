@@ -37,13 +37,13 @@ TEST(HubNames, TableCoversOpenAisNineAndOpenClipTags) {
 TEST(HubNames, EverySpellingOfOneCheckpointGivesItsRepo) {
   const std::string repo = "laion/CLIP-ViT-B-32-laion2B-s34B-b79K";
   for (const auto& [name, pretrained] : std::vector<std::pair<std::string, std::string>>{
-           {"ViT-B-32", "laion2b_s34b_b79k"},            // open_clip + --pretrained
-           {"ViT-B-32/laion2b_s34b_b79k", ""},           // open_clip, one string
-           {"ViT-B-32::laion2b-s34b-b79k", ""},          // clip-as-service
-           {"ViT-B-32__laion2b-s34b-b79k", ""},          // immich
+           {"ViT-B-32", "laion2b_s34b_b79k"},             // open_clip + --pretrained
+           {"ViT-B-32/laion2b_s34b_b79k", ""},            // open_clip, one string
+           {"ViT-B-32::laion2b-s34b-b79k", ""},           // clip-as-service
+           {"ViT-B-32__laion2b-s34b-b79k", ""},           // immich
            {"open_clip:ViT-B-32/laion2b_s34b_b79k", ""},  // clip-retrieval with a tag
            {"open_clip:ViT-B-32", "laion2b_s34b_b79k"},
-           {"vit-b-32/LAION2B-S34B-B79K", ""},           // case and dashes as open_clip cleans tags
+           {"vit-b-32/LAION2B-S34B-B79K", ""},  // case and dashes as open_clip cleans tags
        }) {
     const ModelSpec spec = parse_model_name(name, pretrained);
     EXPECT_EQ(spec.kind, SourceKind::kPretrained) << name;
@@ -112,9 +112,9 @@ TEST(HubNames, UnknownNamesSuggestTheClosest) {
 }
 
 TEST(HubNames, MalformedRepoRevisionAndFileNamesAreRefused) {
-  for (const std::string bad : {"hf-hub:../etc", "hf-hub:a/..", "hf-hub:a/b/c", "hf-hub:/abs", "hf-hub:a--b/c",
-                                "hf-hub:a/b@../../x", "hf-hub:a/b@", "hf-hub:a/b c", "ViT-B-32/open\nai",
-                                "hf-hub:a/b@x\x01y"})
+  for (const std::string bad :
+       {"hf-hub:../etc", "hf-hub:a/..", "hf-hub:a/b/c", "hf-hub:/abs", "hf-hub:a--b/c", "hf-hub:a/b@../../x",
+        "hf-hub:a/b@", "hf-hub:a/b c", "ViT-B-32/open\nai", "hf-hub:a/b@x\x01y"})
     EXPECT_EQ(kind_of([&] { parse_model_name(bad); }), ErrorKind::kInvalidInput) << bad;
   for (const std::string bad : {"../x", "/etc/passwd", "a/../b", "a//b", "a\\b", "a\tb", "", "./a"})
     EXPECT_THROW(validate_repo_file(bad, "test"), Error) << bad;

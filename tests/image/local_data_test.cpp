@@ -3,8 +3,8 @@
 // case, EXIF orientations, and accept/reject agreement on truncated, corrupt and hostile files.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "clip/error.h"
@@ -84,7 +84,9 @@ TEST(LocalImageData, PreprocessedRgbEqualsTheReference) {
       const Geometry g = clip_geometry(img.width, img.height, n);
       if (g.resized_width != img.width || g.resized_height != img.height) {
         EXPECT_EQ(to_rgb(detail::resize_region(img, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n,
-                                               detail::Kernel::kScalar)).pixels, ref);
+                                               detail::Kernel::kScalar))
+                      .pixels,
+                  ref);
       }
       const std::string fpath = expected(name + "." + std::to_string(n) + ".f32.npy");
       if (util::file_exists(fpath)) {
@@ -115,7 +117,8 @@ TEST(LocalImageData, ExifTransposeMatchesImageOps) {
       o.size = n;
       o.decode.exif_transpose = true;
       const Preprocessed p = preprocess_file(file(name), o);
-      EXPECT_EQ(p.rgb.pixels, test::npy_u8(util::read_npy(expected(name + ".exif." + std::to_string(n) + ".rgb8.npy"))));
+      EXPECT_EQ(p.rgb.pixels,
+                test::npy_u8(util::read_npy(expected(name + ".exif." + std::to_string(n) + ".rgb8.npy"))));
     }
   }
   EXPECT_EQ(n_files, 7);

@@ -18,11 +18,14 @@ struct Case {
 };
 
 TEST(PreprocessCfg, BilinearSquashAndLongestArePillowExact) {
-  const std::vector<std::string> files{"astronaut_q95.jpg", "chelsea_457x300.png", "jpeg_portrait_420.jpg",
-                                       "astronaut_rgba.png", "camera_la.png", "camera_gray.png",
+  const std::vector<std::string> files{"astronaut_q95.jpg",  "chelsea_457x300.png", "jpeg_portrait_420.jpg",
+                                       "astronaut_rgba.png", "camera_la.png",       "camera_gray.png",
                                        "chelsea_120x80.png"};
-  const std::vector<Case> cases{{"bilinear", "shortest", 0}, {"bilinear", "squash", 0}, {"bicubic", "squash", 0},
-                                {"bilinear", "longest", 0}, {"bicubic", "longest", 128}};
+  const std::vector<Case> cases{{"bilinear", "shortest", 0},
+                                {"bilinear", "squash", 0},
+                                {"bicubic", "squash", 0},
+                                {"bilinear", "longest", 0},
+                                {"bicubic", "longest", 128}};
   int checked = 0;
   for (const std::string& file : files) {
     for (const Case& c : cases) {

@@ -19,9 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-json fixture_index() {
-  return json::parse(util::read_file(test::shared_fixtures() + "/images/index.json"));
-}
+json fixture_index() { return json::parse(util::read_file(test::shared_fixtures() + "/images/index.json")); }
 
 std::string fx(const std::string& rel) { return test::shared_fixtures() + "/" + rel; }
 

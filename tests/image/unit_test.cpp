@@ -2,11 +2,11 @@
 // the fast JPEG path.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <functional>
-#include <cmath>
-#include <random>
 #include <sys/resource.h>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <random>
 #include <thread>
 
 #include "clip/error.h"
@@ -51,7 +51,7 @@ TEST(ImageGeometry, ShortSideToSizeLongSideTruncatedCropHalfEven) {
   Geometry g = clip_geometry(457, 300, 224);
   EXPECT_EQ(g.resized_width, 341);  // int(224 * 457 / 300) = int(341.21)
   EXPECT_EQ(g.resized_height, 224);
-  EXPECT_EQ(g.crop_left, 58);       // 58.5 → 58
+  EXPECT_EQ(g.crop_left, 58);                            // 58.5 → 58
   EXPECT_EQ(clip_geometry(457, 300, 64).crop_left, 16);  // int(97.49) = 97 → 16.5 → 16
   g = clip_geometry(300, 457, 224);
   EXPECT_EQ(g.resized_width, 224);
@@ -161,9 +161,9 @@ TEST(ImageResample, SimdAndPortableKernelsAgreeOnRandomCases) {
 TEST(ImageOrientation, AppliesTheEightExifOrientations) {
   Image img = detail::new_image(Mode::kL, 3, 2, Format::kUnknown);
   img.pixels = {1, 2, 3, 4, 5, 6};  // rows: 1 2 3 / 4 5 6
-  const std::vector<std::vector<uint8_t>> want = {
-      {1, 2, 3, 4, 5, 6}, {3, 2, 1, 6, 5, 4}, {6, 5, 4, 3, 2, 1}, {4, 5, 6, 1, 2, 3},
-      {1, 4, 2, 5, 3, 6}, {4, 1, 5, 2, 6, 3}, {6, 3, 5, 2, 4, 1}, {3, 6, 2, 5, 1, 4}};
+  const std::vector<std::vector<uint8_t>> want = {{1, 2, 3, 4, 5, 6}, {3, 2, 1, 6, 5, 4}, {6, 5, 4, 3, 2, 1},
+                                                  {4, 5, 6, 1, 2, 3}, {1, 4, 2, 5, 3, 6}, {4, 1, 5, 2, 6, 3},
+                                                  {6, 3, 5, 2, 4, 1}, {3, 6, 2, 5, 1, 4}};
   for (int o = 1; o <= 8; ++o) {
     const Image r = apply_orientation(img, o);
     EXPECT_EQ(r.pixels, want[o - 1]) << o;
@@ -180,7 +180,9 @@ TEST(ImageBadInput, ErrorsNameTheFileAndTheReason) {
   const std::string folder = test::data_dir() + "/images/files";
   EXPECT_NE(error_of([&] { preprocess_file(folder, o); }).find(folder), std::string::npos);
   EXPECT_NE(error_of([&] { decode_file(file("empty.png")); }).find("empty file (0 bytes)"), std::string::npos);
-  EXPECT_NE(error_of([&] { decode_file(file("not_an_image.txt")); }).find("cannot identify the image format: the file starts with 74 68 69 73"),
+  EXPECT_NE(error_of([&] {
+              decode_file(file("not_an_image.txt"));
+            }).find("cannot identify the image format: the file starts with 74 68 69 73"),
             std::string::npos);
   EXPECT_NE(error_of([&] { decode_file(file("chelsea_truncated.jpg")); }).find("truncated JPEG"), std::string::npos);
   EXPECT_NE(error_of([&] { decode_file(file("png_truncated.png")); }).find("truncated PNG"), std::string::npos);
@@ -222,14 +224,17 @@ TEST(ImageBadInput, DecompressionBombsAreRefusedBeforeAllocating) {
   // The limit is an option.
   DecodeOptions small;
   small.max_pixels = 512 * 512 - 1;
-  EXPECT_NE(error_of([&] { decode_file(file("camera_gray.png"), small); }).find("512x512 = 262144 pixels, over the limit of 262143"),
+  EXPECT_NE(error_of([&] {
+              decode_file(file("camera_gray.png"), small);
+            }).find("512x512 = 262144 pixels, over the limit of 262143"),
             std::string::npos);
   small.max_pixels = 512 * 512;
   EXPECT_EQ(decode_file(file("camera_gray.png"), small).width, 512);
   for (const char* name : {"webp_lossy.webp", "gif_palette.gif", "bmp_rgb24.bmp", "jpeg_gray_odd.jpg"}) {
     DecodeOptions tiny;
     tiny.max_pixels = 100;
-    EXPECT_NE(error_of([&] { decode_file(file(name), tiny); }).find("over the limit of 100"), std::string::npos) << name;
+    EXPECT_NE(error_of([&] { decode_file(file(name), tiny); }).find("over the limit of 100"), std::string::npos)
+        << name;
   }
 }
 
@@ -262,8 +267,9 @@ TEST(ImageBadInput, AllowTruncatedReturnsTheWholeImageSize) {
 
 TEST(ImageBatch, ThreadsGiveTheSameResultsInOrder) {
   std::vector<std::string> paths;
-  for (const char* n : {"rocket.jpg", "empty.png", "chelsea_palette.png", "webp_lossy_alpha.webp", "gif_offset_trns.gif",
-                        "not_an_image.txt", "camera_16bit.png", "jpeg_big_portrait.jpg", "bmp_rle4.bmp"})
+  for (const char* n :
+       {"rocket.jpg", "empty.png", "chelsea_palette.png", "webp_lossy_alpha.webp", "gif_offset_trns.gif",
+        "not_an_image.txt", "camera_16bit.png", "jpeg_big_portrait.jpg", "bmp_rle4.bmp"})
     paths.push_back(file(n));
   const std::vector<std::string> first9 = paths;
   for (int i = 0; i < 3; ++i) paths.insert(paths.end(), first9.begin(), first9.end());
@@ -293,9 +299,9 @@ TEST(ImageFastJpeg, DctScalingStaysCloseToTheExactPath) {
     int size;
     bool scaled;  // a scale k/8 < 1 keeps the short side >= 2·size
   };
-  for (const Case& c : {Case{"jpeg_big_portrait.jpg", 224, true}, Case{"jpeg_big_portrait.jpg", 64, true},
-                        Case{"rocket.jpg", 64, true}, Case{"chelsea_q75.jpg", 64, true},
-                        Case{"chelsea_q75.jpg", 224, false}, Case{"png_exif6.png", 32, false}}) {
+  for (const Case& c :
+       {Case{"jpeg_big_portrait.jpg", 224, true}, Case{"jpeg_big_portrait.jpg", 64, true}, Case{"rocket.jpg", 64, true},
+        Case{"chelsea_q75.jpg", 64, true}, Case{"chelsea_q75.jpg", 224, false}, Case{"png_exif6.png", 32, false}}) {
     SCOPED_TRACE(std::string(c.name) + " @" + std::to_string(c.size));
     PreprocessOptions exact, fast;
     exact.size = fast.size = c.size;
@@ -319,7 +325,8 @@ TEST(ImagePreprocessor, ReusedAcrossImagesGivesTheSameAsFreshCalls) {
   Preprocessor p(o);
   std::vector<float> in(p.input_size());
   for (int round = 0; round < 2; ++round) {
-    for (const char* n : {"jpeg_big_portrait.jpg", "pixel_1x1.png", "strip_4000x10.png", "camera_la.png", "rocket.jpg"}) {
+    for (const char* n :
+         {"jpeg_big_portrait.jpg", "pixel_1x1.png", "strip_4000x10.png", "camera_la.png", "rocket.jpg"}) {
       Rgb8 rgb;
       p.run_file(file(n), in.data(), &rgb);
       const Preprocessed fresh = preprocess_file(file(n), o);
@@ -344,7 +351,7 @@ TEST(ImagePng, EncodeDecodeRoundTripsAndSourceInfoDescribesTheFile) {
   EXPECT_EQ(p.source.width, 600);
   EXPECT_EQ(p.source.height, 1400);
   EXPECT_EQ(p.source.geometry.resized_height, 149);  // int(64 · 1400 / 600)
-  EXPECT_EQ(p.source.geometry.crop_top, 42);        // 85 / 2 = 42.5 → 42
+  EXPECT_EQ(p.source.geometry.crop_top, 42);         // 85 / 2 = 42.5 → 42
   EXPECT_EQ(p.source.jpeg_scale, 8);
   const std::string png = encode_png(p.rgb);
   const Image back = decode(png, "round trip");
@@ -392,6 +399,7 @@ TEST(ImageLimits, HugeSidesAreRefusedWithoutOverflow) {
     EXPECT_NE(std::string(e.what()).find("huge.bmp: BMP is 4294901821x2516582497, over the limit"), std::string::npos)
         << e.what();
   }
-  const std::string seed = clip::util::read_file(clip::test::source_dir() + "/fuzz/seeds/image/bmp_huge_size_overflow.bmp");
+  const std::string seed =
+      clip::util::read_file(clip::test::source_dir() + "/fuzz/seeds/image/bmp_huge_size_overflow.bmp");
   EXPECT_THROW(clip::image::decode(seed, "fuzz seed"), clip::Error);
 }

@@ -68,10 +68,10 @@ TEST(IndexCli, BuildSearchUpdate) {
 
 TEST(IndexCli, TarShardsAsTheSource) {
   Workspace w;
-  clip::test::write_tar(w.dir + "/0.tar", {{"000.png", clip::util::read_file(image_file("chelsea.png"))},
-                                           {"000.txt", "a cat"}});
-  clip::test::write_tar(w.dir + "/1.tar", {{"001.jpg", clip::util::read_file(image_file("rocket.jpg"))},
-                                           {"002.jpg", "not an image"}});
+  clip::test::write_tar(w.dir + "/0.tar",
+                        {{"000.png", clip::util::read_file(image_file("chelsea.png"))}, {"000.txt", "a cat"}});
+  clip::test::write_tar(w.dir + "/1.tar",
+                        {{"001.jpg", clip::util::read_file(image_file("rocket.jpg"))}, {"002.jpg", "not an image"}});
   auto r = run_clip("index build --model " + model_path() + " --images '" + w.dir + "/{0..1}.tar' --out " + w.dir +
                     "/index --threads 2 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -95,7 +95,8 @@ TEST(IndexCli, TarShardsAsTheSource) {
 
 TEST(IndexCli, ErrorsNameTheProblem) {
   Workspace w;
-  auto r = run_clip("index build --model " + model_path() + " --images " + w.dir + "/nothing --out " + w.dir + "/i 2>&1");
+  auto r =
+      run_clip("index build --model " + model_path() + " --images " + w.dir + "/nothing --out " + w.dir + "/i 2>&1");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("no such file or folder"), std::string::npos) << r.output;
   r = run_clip("index build --model " + model_path() + " --images " + w.dir + "/images --out " + w.dir +
@@ -106,10 +107,10 @@ TEST(IndexCli, ErrorsNameTheProblem) {
   EXPECT_NE(r.output.find("not an index folder"), std::string::npos) << r.output;
   r = run_clip("search --index " + w.dir + "/images --text cat 2>&1");
   EXPECT_EQ(r.status, 1);
-  ASSERT_EQ(run_clip("index build --model " + model_path() + " --images " + w.dir + "/images --out " + w.dir +
-                     "/index 2>&1")
-                .status,
-            0);
+  ASSERT_EQ(
+      run_clip("index build --model " + model_path() + " --images " + w.dir + "/images --out " + w.dir + "/index 2>&1")
+          .status,
+      0);
   r = run_clip("search --index " + w.dir + "/index 2>&1");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("exactly one of --text and --image"), std::string::npos) << r.output;

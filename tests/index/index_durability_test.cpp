@@ -90,10 +90,8 @@ TEST(IndexReadersAndWriters, SearchesDuringUpdatesNeverFailOrMixGenerations) {
     try {
       for (int i = 0; !stop; ++i) {
         const std::string toggled = s.images + "/png_pal2.png";
-        if (i % 2 == 0)
-          fs::copy_file(image_file("png_pal2.png"), toggled);
-        else
-          fs::remove(toggled);
+        if (i % 2 == 0) fs::copy_file(image_file("png_pal2.png"), toggled);
+        else fs::remove(toggled);
         clip::index::update_index(tiny_model(), identity(), s.index, quiet_options());
         ++updates;
       }
@@ -111,8 +109,9 @@ TEST(IndexReadersAndWriters, SearchesDuringUpdatesNeverFailOrMixGenerations) {
       const ImageIndex index = ImageIndex::open(s.index);
       const std::vector<clip::index::Hit> hits = index.search(query.data(), 2);
       if (hits.empty() || hits[0].path != target || hits[0].score < 0.999f)
-        throw std::runtime_error("generation " + std::to_string(index.manifest().generation) + ": the best hit is " +
-                                 (hits.empty() ? std::string("none") : hits[0].path + " " + std::to_string(hits[0].score)));
+        throw std::runtime_error(
+            "generation " + std::to_string(index.manifest().generation) + ": the best hit is " +
+            (hits.empty() ? std::string("none") : hits[0].path + " " + std::to_string(hits[0].score)));
     } catch (const std::exception& e) {
       if (failures++ == 0) first_failure = e.what();
     }
@@ -129,7 +128,8 @@ TEST(IndexReadersAndWriters, SearchesDuringUpdatesNeverFailOrMixGenerations) {
   for (const auto& e : fs::directory_iterator(s.index)) {
     const std::string name = e.path().filename().string();
     EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
-    for (int64_t old = 1; old < g - 1; ++old) EXPECT_EQ(name.find("-" + std::to_string(old) + "."), std::string::npos) << name;
+    for (int64_t old = 1; old < g - 1; ++old)
+      EXPECT_EQ(name.find("-" + std::to_string(old) + "."), std::string::npos) << name;
   }
   EXPECT_TRUE(fs::exists(s.index + "/faiss-" + std::to_string(g - 1) + ".index"));
   EXPECT_FALSE(fs::exists(s.index + "/embeddings-" + std::to_string(g - 1) + ".npy"));

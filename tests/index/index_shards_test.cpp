@@ -13,8 +13,8 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "index/file_hash.h"
-#include "tar_writer.h"
 #include "search_check.h"
+#include "tar_writer.h"
 #include "temp_dir.h"
 #include "tiny_model.h"
 #include "util/file_io.h"
@@ -28,9 +28,9 @@ namespace {
 
 using clip::test::image_file;
 using clip::test::model_path;
-using clip::test::text_query;
 using clip::test::quiet_options;
 using clip::test::TempDir;
+using clip::test::text_query;
 using clip::test::tiny_model;
 using Members = std::vector<std::pair<std::string, std::string>>;
 
@@ -75,7 +75,7 @@ struct ShardCollection {
   std::string shards = tmp.path() + "/shards";
   std::string index = tmp.path() + "/index";
   std::string pattern = shards + "/{00000..00003}.tar";  // 00002 and 00003 come later
-  std::map<std::string, std::string> files;  // row path -> fixture file with the same bytes
+  std::map<std::string, std::string> files;              // row path -> fixture file with the same bytes
   ShardCollection() {
     fs::create_directories(shards);
     write_shard(0, {{"000", "astronaut_q95.jpg"}, {"001", "chelsea.png"}});
@@ -245,7 +245,8 @@ TEST(IndexShards, DamagedShardsAndMembersAreSkippedWithReasonsNeverFatal) {
   EXPECT_FALSE(reasons[good + "#c.jpg"].empty());
   EXPECT_NE(reasons[cut + "#f.jpg"].find("truncated"), std::string::npos) << reasons[cut + "#f.jpg"];
   EXPECT_FALSE(reasons[garbage].empty());
-  const std::string listed = clip::util::read_file(index_dir + "/" + ImageIndex::open(index_dir).manifest().skipped_file);
+  const std::string listed =
+      clip::util::read_file(index_dir + "/" + ImageIndex::open(index_dir).manifest().skipped_file);
   EXPECT_NE(listed.find(good + "#c.jpg"), std::string::npos);
   // Damaged shards are not remembered as read: the next update reads them again.
   EXPECT_EQ(ImageIndex::open(index_dir).manifest().shards.size(), 1u);

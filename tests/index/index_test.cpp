@@ -29,9 +29,9 @@ namespace {
 
 using clip::test::image_file;
 using clip::test::model_path;
-using clip::test::text_query;
 using clip::test::quiet_options;
 using clip::test::TempDir;
+using clip::test::text_query;
 using clip::test::tiny_model;
 
 // Files indexed as themselves: the row paths are the files.
@@ -248,11 +248,13 @@ TEST(IndexErrors, BadFoldersSourcesAndModelsAreRefusedWithClearMessages) {
   };
   EXPECT_NE(message_of([&] { clip::index::source_from_argument(c.tmp.path() + "/nothing", ""); }).find("no such file"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { clip::index::source_from_argument(c.tmp.path() + "/shard-{000..009}.tar", ""); })
-                .find("no such shard"),
+  EXPECT_NE(message_of([&] {
+              clip::index::source_from_argument(c.tmp.path() + "/shard-{000..009}.tar", "");
+            }).find("no such shard"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { clip::index::source_from_argument(image_file("chelsea.png"), ""); }).find("expected a folder"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of([&] { clip::index::source_from_argument(image_file("chelsea.png"), ""); }).find("expected a folder"),
+      std::string::npos);
   // --out holding other files is not ours to write.
   EXPECT_NE(message_of([&] {
               clip::index::build_index(tiny_model(), c.identity(), c.source(), c.images, quiet_options());
@@ -263,8 +265,9 @@ TEST(IndexErrors, BadFoldersSourcesAndModelsAreRefusedWithClearMessages) {
               clip::index::build_index(tiny_model(), c.identity(), c.source(), c.index, quiet_options());
             }).find("already holds an index"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { clip::index::update_index(tiny_model(), c.identity(), c.images, quiet_options()); })
-                .find("not an index"),
+  EXPECT_NE(message_of([&] {
+              clip::index::update_index(tiny_model(), c.identity(), c.images, quiet_options());
+            }).find("not an index"),
             std::string::npos);
 
   // Another model (another checkpoint path, or another architecture) is refused.
@@ -272,10 +275,12 @@ TEST(IndexErrors, BadFoldersSourcesAndModelsAreRefusedWithClearMessages) {
   fs::copy_file(model_path(), copy);
   auto other_path = clip::index::identify_model(tiny_model(), copy, clip::Precision::kFP32);
   const clip::index::Manifest m = clip::index::read_manifest(c.index);
-  EXPECT_NE(message_of([&] { clip::index::check_same_model(m.model, other_path, c.index); }).find("built with the model"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { clip::index::update_index(tiny_model(), other_path, c.index, quiet_options()); })
-                .find("built with the model"),
+  EXPECT_NE(
+      message_of([&] { clip::index::check_same_model(m.model, other_path, c.index); }).find("built with the model"),
+      std::string::npos);
+  EXPECT_NE(message_of([&] {
+              clip::index::update_index(tiny_model(), other_path, c.index, quiet_options());
+            }).find("built with the model"),
             std::string::npos);
   auto other_config = c.identity();
   other_config.config_json = "{\"embed_dim\": 32}";
@@ -312,7 +317,9 @@ TEST(IndexBuild, ReportsThroughCallbacksAndWritesNothingToStderr) {
   std::vector<std::string> notes;
   std::vector<std::tuple<std::string, int64_t, int64_t>> progress;
   o.on_note = [&](const std::string& line) { notes.push_back(line); };
-  o.on_progress = [&](const std::string& stage, int64_t done, int64_t total) { progress.emplace_back(stage, done, total); };
+  o.on_progress = [&](const std::string& stage, int64_t done, int64_t total) {
+    progress.emplace_back(stage, done, total);
+  };
   testing::internal::CaptureStderr();
   const clip::index::BuildReport report = clip::index::build_index(tiny_model(), c.identity(), c.source(), c.index, o);
   const std::string stderr_text = testing::internal::GetCapturedStderr();

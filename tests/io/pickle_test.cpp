@@ -93,7 +93,8 @@ TEST(Pickle, Protocol2Scalars) {
 
 TEST(Pickle, Protocol0TextOpcodes) {
   // {"a": [1, 2.5, "x\u00e9"], "b": (True, None)}, protocol 0: DICT, PUT, UNICODE, LIST, INT, FLOAT
-  const Pickle p = load(bytes("(dp0\012Va\012p1\012(lp2\012I1\012aF2.5\012aVx\351\012p3\012asVb\012p4\012(I01\012Ntp5\012s."));
+  const Pickle p =
+      load(bytes("(dp0\012Va\012p1\012(lp2\012I1\012aF2.5\012aVx\351\012p3\012asVb\012p4\012(I01\012Ntp5\012s."));
   const pk::Value& a = get(p, "a");
   ASSERT_EQ(a.kind, Kind::kList);
   ASSERT_EQ(a.items.size(), 3u);
@@ -109,10 +110,10 @@ TEST(Pickle, Protocol0TextOpcodes) {
 TEST(Pickle, Protocol4FramesSetsStackGlobal) {
   // [OrderedDict([("x", 1), ("y", frozenset([2]))]), {3}, b"by"], protocol 4: FRAME, MEMOIZE,
   // SHORT_BINUNICODE, STACK_GLOBAL, FROZENSET, EMPTY_SET + ADDITEMS, SHORT_BINBYTES
-  const Pickle p = load(bytes(
-      "\200\004\225B\000\000\000\000\000\000\000]\224(\214\013collections\224\214\013OrderedDict"
-      "\224\223\224)R\224(\214\001x\224K\001\214\001y\224(K\002\221\224u\217\224(K\003\220C\002by"
-      "\224e."));
+  const Pickle p =
+      load(bytes("\200\004\225B\000\000\000\000\000\000\000]\224(\214\013collections\224\214\013OrderedDict"
+                 "\224\223\224)R\224(\214\001x\224K\001\214\001y\224(K\002\221\224u\217\224(K\003\220C\002by"
+                 "\224e."));
   ASSERT_EQ(p.root().kind, Kind::kList);
   ASSERT_EQ(p.root().items.size(), 3u);
   const Ref od = p.root().items[0];
@@ -129,7 +130,8 @@ TEST(Pickle, Protocol4FramesSetsStackGlobal) {
 
 TEST(Pickle, Protocol5Bytearray) {
   // bytearray(b"ab"), protocol 5: BYTEARRAY8
-  const Pickle p = load(bytes("\200\005\225\015\000\000\000\000\000\000\000\226\002\000\000\000\000\000\000\000ab\224."));
+  const Pickle p =
+      load(bytes("\200\005\225\015\000\000\000\000\000\000\000\226\002\000\000\000\000\000\000\000ab\224."));
   EXPECT_EQ(p.root().kind, Kind::kBytes);
   EXPECT_EQ(p.root().text, "ab");
 }
@@ -153,23 +155,23 @@ TEST(Pickle, NumpyScalarsBecomeNumbers) {
   // {"f8": np.float64(0.5), "b1": np.bool_(True), "i8": np.int64(-7), "f4": np.float32(1.5),
   //  "f2": np.float16(-2.0), "u1": np.uint8(200)}, protocol 2: numpy.core.multiarray.scalar(
   //  numpy.dtype(code, False, True) + BUILD state, _codecs.encode(raw bytes, "latin1"))
-  const Pickle p = load(bytes(
-      "\200\002}q\000(X\002\000\000\000f8q\001cnumpy.core.multiarray\012scalar\012q\002cnumpy\012"
-      "dtype\012q\003X\002\000\000\000f8q\004\211\210\207q\005Rq\006(K\003X\001\000\000\000<q\007"
-      "NNNJ\377\377\377\377J\377\377\377\377K\000tq\010bc_codecs\012encode\012q\011X\011\000\000"
-      "\000\000\000\000\000\000\000\303\240\077q\012X\006\000\000\000latin1q\013\206q\014Rq\015"
-      "\206q\016Rq\017X\002\000\000\000b1q\020h\002h\003X\002\000\000\000b1q\021\211\210\207q\022"
-      "Rq\023(K\003X\001\000\000\000|q\024NNNJ\377\377\377\377J\377\377\377\377K\000tq\025bh\011X"
-      "\001\000\000\000\001q\026h\013\206q\027Rq\030\206q\031Rq\032X\002\000\000\000i8q\033h\002h"
-      "\003X\002\000\000\000i8q\034\211\210\207q\035Rq\036(K\003h\007NNNJ\377\377\377\377J\377"
-      "\377\377\377K\000tq\037bh\011X\020\000\000\000\303\271\303\277\303\277\303\277\303\277\303"
-      "\277\303\277\303\277q h\013\206q!Rq\042\206q#Rq$X\002\000\000\000f4q%h\002h\003X\002\000"
-      "\000\000f4q&\211\210\207q'Rq((K\003h\007NNNJ\377\377\377\377J\377\377\377\377K\000tq)bh"
-      "\011X\005\000\000\000\000\000\303\200\077q*h\013\206q+Rq,\206q-Rq.X\002\000\000\000f2q/h"
-      "\002h\003X\002\000\000\000f2q0\211\210\207q1Rq2(K\003h\007NNNJ\377\377\377\377J\377\377"
-      "\377\377K\000tq3bh\011X\003\000\000\000\000\303\200q4h\013\206q5Rq6\206q7Rq8X\002\000\000"
-      "\000u1q9h\002h\003X\002\000\000\000u1q:\211\210\207q;Rq<(K\003h\024NNNJ\377\377\377\377J"
-      "\377\377\377\377K\000tq=bh\011X\002\000\000\000\303\210q>h\013\206q\077Rq@\206qARqBu."));
+  const Pickle p =
+      load(bytes("\200\002}q\000(X\002\000\000\000f8q\001cnumpy.core.multiarray\012scalar\012q\002cnumpy\012"
+                 "dtype\012q\003X\002\000\000\000f8q\004\211\210\207q\005Rq\006(K\003X\001\000\000\000<q\007"
+                 "NNNJ\377\377\377\377J\377\377\377\377K\000tq\010bc_codecs\012encode\012q\011X\011\000\000"
+                 "\000\000\000\000\000\000\000\303\240\077q\012X\006\000\000\000latin1q\013\206q\014Rq\015"
+                 "\206q\016Rq\017X\002\000\000\000b1q\020h\002h\003X\002\000\000\000b1q\021\211\210\207q\022"
+                 "Rq\023(K\003X\001\000\000\000|q\024NNNJ\377\377\377\377J\377\377\377\377K\000tq\025bh\011X"
+                 "\001\000\000\000\001q\026h\013\206q\027Rq\030\206q\031Rq\032X\002\000\000\000i8q\033h\002h"
+                 "\003X\002\000\000\000i8q\034\211\210\207q\035Rq\036(K\003h\007NNNJ\377\377\377\377J\377"
+                 "\377\377\377K\000tq\037bh\011X\020\000\000\000\303\271\303\277\303\277\303\277\303\277\303"
+                 "\277\303\277\303\277q h\013\206q!Rq\042\206q#Rq$X\002\000\000\000f4q%h\002h\003X\002\000"
+                 "\000\000f4q&\211\210\207q'Rq((K\003h\007NNNJ\377\377\377\377J\377\377\377\377K\000tq)bh"
+                 "\011X\005\000\000\000\000\000\303\200\077q*h\013\206q+Rq,\206q-Rq.X\002\000\000\000f2q/h"
+                 "\002h\003X\002\000\000\000f2q0\211\210\207q1Rq2(K\003h\007NNNJ\377\377\377\377J\377\377"
+                 "\377\377K\000tq3bh\011X\003\000\000\000\000\303\200q4h\013\206q5Rq6\206q7Rq8X\002\000\000"
+                 "\000u1q9h\002h\003X\002\000\000\000u1q:\211\210\207q;Rq<(K\003h\024NNNJ\377\377\377\377J"
+                 "\377\377\377\377K\000tq=bh\011X\002\000\000\000\303\210q>h\013\206q\077Rq@\206qARqBu."));
   EXPECT_EQ(get(p, "f8").kind, Kind::kFloat);
   EXPECT_EQ(get(p, "f8").f, 0.5);
   EXPECT_EQ(get(p, "b1").kind, Kind::kBool);
@@ -182,14 +184,16 @@ TEST(Pickle, NumpyScalarsBecomeNumbers) {
 
 TEST(Pickle, RefusesGlobalsOffTheAllowList) {
   // os.system, protocol 2 (GLOBAL) and protocol 4 (STACK_GLOBAL)
-  for (const std::string& b : {bytes("\200\002cposix\012system\012q\000."),
-                               bytes("\200\004\225\024\000\000\000\000\000\000\000\214\005posix\224\214\006system\224\223\224.")}) {
+  for (const std::string& b :
+       {bytes("\200\002cposix\012system\012q\000."),
+        bytes("\200\004\225\024\000\000\000\000\000\000\000\214\005posix\224\214\006system\224\223\224.")}) {
     const std::string e = error_of(b);
     EXPECT_NE(e.find("t.pkl: refusing to load global posix.system"), std::string::npos) << e;
   }
   EXPECT_NE(error_of(bytes("\200\002cbuiltins\012eval\012.")).find("global builtins.eval"), std::string::npos);
   EXPECT_NE(error_of(bytes("\200\002ctorch\012load\012.")).find("global torch.load"), std::string::npos);
-  EXPECT_NE(error_of(bytes("\200\002ctorch._utils\012_rebuild_qtensor\012.")).find("_rebuild_qtensor"), std::string::npos);
+  EXPECT_NE(error_of(bytes("\200\002ctorch._utils\012_rebuild_qtensor\012.")).find("_rebuild_qtensor"),
+            std::string::npos);
   // INST goes through the same check.
   EXPECT_NE(error_of(bytes("(iposix\012system\012.")).find("global posix.system"), std::string::npos);
   // A custom filter can allow more (e.g. for inspection tools).
@@ -232,24 +236,24 @@ TEST(Pickle, MalformedInputsAreCleanErrors) {
     std::string bytes, expect;
   };
   const Case cases[] = {
-      {bytes("\200\002X\377\377\377\377."), "only 1 left"},                                // 4 GiB string
-      {bytes("\200\004\216\377\377\377\377\377\377\377\177."), "left"},                     // BINBYTES8 2^63
-      {bytes("\200\004\225\377\000\000\000\000\000\000\000N."), "frame of 255 bytes"},       // FRAME too long
+      {bytes("\200\002X\377\377\377\377."), "only 1 left"},                             // 4 GiB string
+      {bytes("\200\004\216\377\377\377\377\377\377\377\177."), "left"},                 // BINBYTES8 2^63
+      {bytes("\200\004\225\377\000\000\000\000\000\000\000N."), "frame of 255 bytes"},  // FRAME too long
       {bytes("\200\002\377."), "unknown opcode 0xff"},
       {bytes("\200\006N."), "protocol 6"},
       {bytes("\200\002h\007."), "memo key 7 was never stored"},
       {bytes("\200\002a."), "stack underflow"},
-      {bytes("\200\002(."), "stack underflow"},                                             // STOP above a MARK
+      {bytes("\200\002(."), "stack underflow"},  // STOP above a MARK
       {bytes("\200\002t."), "no MARK"},
-      {bytes("\200\002NNNs."), "target is None, expected a dict"},                          // SETITEM on None
+      {bytes("\200\002NNNs."), "target is None, expected a dict"},  // SETITEM on None
       {bytes("\200\002}(Nu."), "odd number"},
       {bytes("\200\002]K\001Nb."), "cannot set the state of an int"},
-      {bytes("\200\002K\001)R."), "callable is an int"},                                    // REDUCE on an int
+      {bytes("\200\002K\001)R."), "callable is an int"},  // REDUCE on an int
       {bytes("\200\002ccollections\012OrderedDict\012K\001R."), "expected a tuple"},
       {bytes("\200\002X\002\000\000\000\377\376."), "UTF-8"},
       {bytes("\200\002\202\001."), "extension registry"},
       {bytes("\200\005\227."), "out-of-band"},
-      {bytes("\200\002\213\377\377\377\377."), "negative length"},                           // LONG4
+      {bytes("\200\002\213\377\377\377\377."), "negative length"},  // LONG4
       {bytes("I12x\012."), "decimal integer"},
       {bytes("S'abc\012."), "not quoted"},
       {bytes("\200\002cposix"), "no newline"},
@@ -322,7 +326,8 @@ TEST(TorchPickle, ExtentBeyondStorageIsRefused) {
     pk::find_state_dict(load(b), "x.pt: data.pkl");
     FAIL() << "no error";
   } catch (const clip::Error& e) {
-    EXPECT_STREQ(e.what(), "x.pt: data.pkl: tensor \"module.w\": tensor reaches element 6 of its storage \"0\", which holds 4");
+    EXPECT_STREQ(e.what(),
+                 "x.pt: data.pkl: tensor \"module.w\": tensor reaches element 6 of its storage \"0\", which holds 4");
   }
   // Overflowing sizes and strides.
   pk::TensorRef t;
@@ -407,7 +412,8 @@ pk::UnpickleOptions torchscript_options() {
 }
 
 TEST(TorchScriptPickle, ModuleTreeIsWalkedOnceWithoutRunningAnything) {
-  EXPECT_NE(error_of(kModuleTree).find("t.pkl: refusing to load global __torch__.M"), std::string::npos);  // not in torch.save files
+  EXPECT_NE(error_of(kModuleTree).find("t.pkl: refusing to load global __torch__.M"),
+            std::string::npos);  // not in torch.save files
   const Pickle p = load(kModuleTree, torchscript_options());
   const auto tensors = pk::find_module_tensors(p, "t.pkl");
   ASSERT_EQ(tensors.size(), 2u);
@@ -425,8 +431,12 @@ TEST(TorchScriptPickle, StateOnlySetstateCanRebuildIsRefused) {
     ADD_FAILURE() << "accepted";
   } catch (const clip::Error& e) {
     EXPECT_EQ(e.kind(), clip::ErrorKind::kUnsupported);
-    EXPECT_EQ(std::string(e.what()).rfind("t.pkl: module \"odd\" (__torch__.Odd) is stored as a tuple of 2 items, not as a "
-                                          "dict of attributes", 0), 0u) << e.what();
+    EXPECT_EQ(
+        std::string(e.what()).rfind("t.pkl: module \"odd\" (__torch__.Odd) is stored as a tuple of 2 items, not as a "
+                                    "dict of attributes",
+                                    0),
+        0u)
+        << e.what();
   }
 }
 

@@ -52,24 +52,33 @@ TEST(Safetensors, RejectsMalformedFilesWithNamedReasons) {
   EXPECT_NE(error_of(std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10)).find("absurd"), std::string::npos);
   EXPECT_NE(error_of(make_file(ok, std::string(8, '\0')).substr(0, 20)).find("runs past the end"), std::string::npos);
   EXPECT_NE(error_of(make_file(ok, std::string(4, '\0'))).find("outside the data section"), std::string::npos);
-  EXPECT_NE(error_of(make_file({{"a", {{"dtype", "Q7"}, {"shape", {2}}, {"data_offsets", {0, 8}}}}}, std::string(8, '\0')))
-                .find("unsupported dtype \"Q7\""), std::string::npos);
-  EXPECT_NE(error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {3}}, {"data_offsets", {0, 8}}}}}, std::string(12, '\0')))
-                .find("need 12"), std::string::npos);
+  EXPECT_NE(
+      error_of(make_file({{"a", {{"dtype", "Q7"}, {"shape", {2}}, {"data_offsets", {0, 8}}}}}, std::string(8, '\0')))
+          .find("unsupported dtype \"Q7\""),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {3}}, {"data_offsets", {0, 8}}}}}, std::string(12, '\0')))
+          .find("need 12"),
+      std::string::npos);
   EXPECT_NE(error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}}},
                                 {"b", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {4, 12}}}}},
                                std::string(12, '\0')))
-                .find("overlap"), std::string::npos);
-  EXPECT_NE(error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {-2}}, {"data_offsets", {0, 8}}}}}, std::string(8, '\0')))
-                .find("non-negative"), std::string::npos);
+                .find("overlap"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {-2}}, {"data_offsets", {0, 8}}}}}, std::string(8, '\0')))
+          .find("non-negative"),
+      std::string::npos);
   EXPECT_NE(error_of(make_file({{"a", {{"dtype", "F32"}}}}, "")).find("tensor \"a\""), std::string::npos);
   EXPECT_NE(error_of(make_file({{"__metadata__", {{"k", 1}}}}, "")).find("must be a string"), std::string::npos);
   std::string not_json = make_file(ok, std::string(8, '\0'));
   not_json[12] = '#';
   EXPECT_NE(error_of(not_json).find("not valid JSON"), std::string::npos);
-  EXPECT_NE(error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {4611686018427387904LL, 4}}, {"data_offsets", {0, 8}}}}},
-                               std::string(8, '\0')))
-                .find("absurdly large"), std::string::npos);
+  EXPECT_NE(
+      error_of(make_file({{"a", {{"dtype", "F32"}, {"shape", {4611686018427387904LL, 4}}, {"data_offsets", {0, 8}}}}},
+                         std::string(8, '\0')))
+          .find("absurdly large"),
+      std::string::npos);
 }
 
 TEST(Safetensors, WritesAndReadsBack) {
@@ -106,8 +115,9 @@ TEST(SafetensorsFixtures, ReadsEveryFixtureCheckpoint) {
     DType weight_dtype;
     size_t tensors;
   };
-  for (const Case& c : {Case{"tiny-vit.safetensors", DType::kF32, 0}, Case{"tiny-vit-f16.safetensors", DType::kF16, 0},
-                        Case{"tiny-rn-f16.safetensors", DType::kF16, 0}, Case{"tiny-vit-f16.hf.safetensors", DType::kF16, 0}}) {
+  for (const Case& c :
+       {Case{"tiny-vit.safetensors", DType::kF32, 0}, Case{"tiny-vit-f16.safetensors", DType::kF16, 0},
+        Case{"tiny-rn-f16.safetensors", DType::kF16, 0}, Case{"tiny-vit-f16.hf.safetensors", DType::kF16, 0}}) {
     clip::io::SafetensorsFile f(dir + c.file);
     EXPECT_GT(f.header().tensors.size(), 20u) << c.file;
     const auto* scale = f.find("logit_scale");

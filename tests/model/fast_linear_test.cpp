@@ -27,9 +27,8 @@ struct Shape {
 };
 
 const std::vector<Shape>& shapes() {
-  static const std::vector<Shape> s = {
-      {{1}, 768, 2304}, {{1, 1}, 7, 5}, {{3, 17}, 33, 65}, {{50}, 768, 3072}, {{2, 13}, 129, 1}, {{5}, 1, 9},
-      {{4, 50}, 3072, 768}, {{11}, 31, 257}};
+  static const std::vector<Shape> s = {{{1}, 768, 2304},  {{1, 1}, 7, 5}, {{3, 17}, 33, 65},    {{50}, 768, 3072},
+                                       {{2, 13}, 129, 1}, {{5}, 1, 9},    {{4, 50}, 3072, 768}, {{11}, 31, 257}};
   return s;
 }
 
@@ -73,8 +72,9 @@ TEST_P(FastLinearTest, Bf16WithinBf16Tolerance) {
       EXPECT_EQ(got.scalar_type(), out);
       EXPECT_LE(relative_error(got, want), 2e-2) << "K=" << s.k << " N=" << s.n;
       // Against the same bf16-rounded operands in fp64, the error is the output rounding only.
-      const torch::Tensor exact = reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64),
-                                                   w.to(torch::kBFloat16).to(torch::kFloat64), b.to(torch::kFloat64), act);
+      const torch::Tensor exact =
+          reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64), w.to(torch::kBFloat16).to(torch::kFloat64),
+                           b.to(torch::kFloat64), act);
       EXPECT_LE(relative_error(got, exact), out == torch::kBFloat16 ? 8e-3 : 1e-4) << "K=" << s.k << " N=" << s.n;
     }
     // Under CPU autocast to bf16, the model's entry computes in bf16 and gives bf16 if asked.
@@ -97,20 +97,22 @@ TEST(FastLinear, AccumulateAddsTheProductToTheOutputInPlace) {
     std::vector<int64_t> xs = s.lead, ys = s.lead;
     xs.push_back(s.k);
     ys.push_back(s.n);
-    const torch::Tensor x = torch::randn(xs), w = torch::randn({s.n, s.k}) / std::sqrt(double(s.k)), b = torch::randn({s.n});
+    const torch::Tensor x = torch::randn(xs), w = torch::randn({s.n, s.k}) / std::sqrt(double(s.k)),
+                        b = torch::randn({s.n});
     const torch::Tensor start = torch::randn(ys);
     FastLinear fl;
     torch::Tensor y = start.clone();
     const void* storage = y.data_ptr();
     fl.accumulate(x, w, b, /*bf16=*/false, y);
     EXPECT_EQ(y.data_ptr(), storage);
-    EXPECT_LE(relative_error(y, start + reference_linear(x, w, b, Activation::kNone)), 1e-5) << "K=" << s.k << " N=" << s.n;
+    EXPECT_LE(relative_error(y, start + reference_linear(x, w, b, Activation::kNone)), 1e-5)
+        << "K=" << s.k << " N=" << s.n;
     // bf16 compute: the product of the bf16-rounded operands, added in fp32.
     torch::Tensor y16 = start.clone();
     fl.accumulate(x, w, b, /*bf16=*/true, y16);
-    const torch::Tensor exact = start.to(torch::kFloat64) +
-                                reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64),
-                                                 w.to(torch::kBFloat16).to(torch::kFloat64), b.to(torch::kFloat64), Activation::kNone);
+    const torch::Tensor exact = start.to(torch::kFloat64) + reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64),
+                                                                             w.to(torch::kBFloat16).to(torch::kFloat64),
+                                                                             b.to(torch::kFloat64), Activation::kNone);
     EXPECT_LE(relative_error(y16, exact), 1e-4) << "K=" << s.k << " N=" << s.n;
   }
 }
@@ -211,7 +213,8 @@ TEST(FastLinear, ConcurrentCalls) {
       double worst = 0;
       for (int i = 0; i < 20; ++i) {
         const torch::Tensor x = torch::randn({1 + (i + t) % 7, 48});
-        worst = std::max(worst, relative_error(fl(x, w, b, Activation::kGelu), reference_linear(x, w, b, Activation::kGelu)));
+        worst = std::max(worst,
+                         relative_error(fl(x, w, b, Activation::kGelu), reference_linear(x, w, b, Activation::kGelu)));
       }
       errors[t] = worst;
     });

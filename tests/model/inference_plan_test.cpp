@@ -42,7 +42,8 @@ void randomize(clip::model::ClipModuleImpl& m) {
   torch::NoGradGuard no_grad;
   for (auto& p : m.named_parameters(true)) {
     if (p.key().find("bias") != std::string::npos) p.value().normal_(0, 0.1);
-    else if (p.key().find("ln_") != std::string::npos || p.key().find(".bn") != std::string::npos) p.value().normal_(1, 0.2);
+    else if (p.key().find("ln_") != std::string::npos || p.key().find(".bn") != std::string::npos)
+      p.value().normal_(1, 0.2);
   }
   for (auto& b : m.named_buffers(true))
     if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
@@ -95,16 +96,19 @@ TEST(InferencePlan, MatchesTheReferenceModules) {
       model.set_precision(precision);
       Reference ref{*clip::model::module_of(model), precision};
       const double tol = precision == clip::Precision::kFP32 ? 1e-5 : 2e-2;
-      const std::string label = std::string(vit ? "ViT" : "ResNet") + (precision == clip::Precision::kFP32 ? " fp32" : " bf16");
+      const std::string label =
+          std::string(vit ? "ViT" : "ResNet") + (precision == clip::Precision::kFP32 ? " fp32" : " bf16");
       // 1 image (NCHW maps) and 4 (channels-last maps).
       for (const int64_t n : {1, 4}) {
         const torch::Tensor images = torch::randn({n, 3, r, r});
-        EXPECT_LT(relative_error(model.encode_image(images), ref.image(images, nullptr)), tol) << label << " images " << n;
+        EXPECT_LT(relative_error(model.encode_image(images), ref.image(images, nullptr)), tol)
+            << label << " images " << n;
       }
       // 1 prompt (fused short attention), 12 prompts of up to 40 tokens (batched attention).
       for (const auto& [n, length] : std::vector<std::pair<int64_t, int64_t>>{{1, 9}, {12, 40}}) {
         const torch::Tensor tokens = prompts(n, length);
-        EXPECT_LT(relative_error(model.encode_text(tokens), ref.text(tokens, nullptr)), tol) << label << " prompts " << n;
+        EXPECT_LT(relative_error(model.encode_text(tokens), ref.text(tokens, nullptr)), tol)
+            << label << " prompts " << n;
       }
       clip::Intermediates got, want;
       const torch::Tensor images = torch::randn({2, 3, r, r}), tokens = prompts(2, 8);

@@ -20,7 +20,8 @@ TEST(LayerNormRows, MatchesTorchInDouble) {
   c10::InferenceMode inference;
   torch::manual_seed(7);
   // Widths with and without a tail past the sixteen partial sums; one row, many rows (threads).
-  for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{1, 7, 512}, {3, 50, 768}, {5, 37}, {1, 1}, {400, 1024}}) {
+  for (const std::vector<int64_t>& shape :
+       std::vector<std::vector<int64_t>>{{1, 7, 512}, {3, 50, 768}, {5, 37}, {1, 1}, {400, 1024}}) {
     const int64_t d = shape.back();
     // An offset larger than the spread: a one-pass variance would lose digits here.
     const torch::Tensor x = 3 * torch::randn(shape) + 40, g = torch::randn({d}), b = torch::randn({d});

@@ -11,9 +11,9 @@
 
 namespace {
 
-using clip::model::trainable_matmul;
 using clip::model::onednn_matmul;
 using clip::model::trainable_linear;
+using clip::model::trainable_matmul;
 
 using clip::test::relative_error;
 

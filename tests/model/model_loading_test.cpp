@@ -103,7 +103,8 @@ TEST(ConfigBounds, OutOfRangeValuesAreRefusedByName) {
       c.validate("x.json");
       ADD_FAILURE() << k.field << ": accepted";
     } catch (const clip::Error& e) {
-      EXPECT_NE(std::string(e.what()).find(std::string("x.json: invalid config: ") + k.field), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::string("x.json: invalid config: ") + k.field), std::string::npos)
+          << e.what();
     }
   }
 }
@@ -139,14 +140,16 @@ TEST(ModelLoading, HugeConfigInTinyFileFailsFastWithoutAllocating) {
       "vision_patch_size": 32, "context_length": 77, "vocab_size": 49408, "transformer_width": 512,
       "transformer_heads": 8, "transformer_layers": 1})";
   const std::vector<float> conv(8 * 3 * 32 * 32, 0.5f);
-  clip::io::write_safetensors(path, {{"visual.conv1.weight", clip::io::DType::kF32, {8, 3, 32, 32}, conv.data(), conv.size() * 4}},
-                              {{"format", "pt"}, {"config", config}});
+  clip::io::write_safetensors(
+      path, {{"visual.conv1.weight", clip::io::DType::kF32, {8, 3, 32, 32}, conv.data(), conv.size() * 4}},
+      {{"format", "pt"}, {"config", config}});
   if (!reset_peak_rss()) GTEST_SKIP() << "cannot reset the peak RSS through /proc/self/clear_refs";
   const long before = current_rss_kib();
   const std::string e = error_loading(path);
   const long peak = peak_rss_kib();
-  EXPECT_EQ(e, path + ": tensor \"visual.conv1.weight\" has shape [8, 3, 32, 32], expected [2048, 3, 32, 32] for the "
-                      "config from its metadata");
+  EXPECT_EQ(e, path +
+                   ": tensor \"visual.conv1.weight\" has shape [8, 3, 32, 32], expected [2048, 3, 32, 32] for the "
+                   "config from its metadata");
   ASSERT_GT(before, 0);
   ASSERT_GT(peak, 0);
   // The model the metadata describes takes ~500 MB; checking the file against it takes none.
@@ -159,8 +162,9 @@ TEST(ModelLoading, ConfigFileAndMissingTensorsAreCheckedFirst) {
   const std::string dir = clip::test::fresh_temp_dir("config_mismatch");
   const std::string path = dir + "/tiny.safetensors";
   const std::vector<float> conv(8 * 3 * 32 * 32, 0.5f);
-  clip::io::write_safetensors(path, {{"visual.conv1.weight", clip::io::DType::kF32, {8, 3, 32, 32}, conv.data(), conv.size() * 4}},
-                              {{"format", "pt"}});
+  clip::io::write_safetensors(
+      path, {{"visual.conv1.weight", clip::io::DType::kF32, {8, 3, 32, 32}, conv.data(), conv.size() * 4}},
+      {{"format", "pt"}});
   const std::string config_path = dir + "/big.json";
   std::ofstream(config_path) << R"({"embed_dim": 64, "image_resolution": 64, "vision_layers": 1, "vision_width": 8,
       "vision_patch_size": 32, "vision_heads": 1, "context_length": 8, "vocab_size": 100, "transformer_width": 16,
@@ -172,7 +176,10 @@ TEST(ModelLoading, ConfigFileAndMissingTensorsAreCheckedFirst) {
     ADD_FAILURE() << "loaded";
   } catch (const clip::Error& e) {
     const std::string m = e.what();
-    EXPECT_EQ(m.rfind(path + ": checkpoint does not match the model (the config from " + config_path + ")\n  missing: ", 0), 0u) << m;
+    EXPECT_EQ(
+        m.rfind(path + ": checkpoint does not match the model (the config from " + config_path + ")\n  missing: ", 0),
+        0u)
+        << m;
     EXPECT_NE(m.find("visual.class_embedding"), std::string::npos) << m;
   }
 }

@@ -18,9 +18,9 @@ std::string fixtures() {
   return shared.empty() ? clip::test::data_dir() + "/fixtures" : shared;
 }
 
-#define REQUIRE_FIXTURE_MODEL(name)                                                             \
-  do {                                                                                          \
-    if (!clip::test::path_exists(fixtures() + "/models/" + std::string(name) + ".config.json")) \
+#define REQUIRE_FIXTURE_MODEL(name)                                                                  \
+  do {                                                                                               \
+    if (!clip::test::path_exists(fixtures() + "/models/" + std::string(name) + ".config.json"))      \
       GTEST_SKIP() << "fixture model " << (name) << " needs ../shared/fixtures (set CLIP_FIXTURES)"; \
   } while (0)
 
@@ -169,7 +169,8 @@ TEST(ModelLoading, ConfigContradictingTheTensorsIsNamed) {
 TEST(ModelLoading, TextTruncationToTheLastEndTokenChangesNothing) {
   const std::string base = fixtures() + "/models/tiny-vit-f16";
   const clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json"});
-  const torch::Tensor tokens = load_npy(fixtures() + "/ref/tiny-vit-f16/text_tokens.npy").to(torch::kInt64).narrow(0, 0, 3);
+  const torch::Tensor tokens =
+      load_npy(fixtures() + "/ref/tiny-vit-f16/text_tokens.npy").to(torch::kInt64).narrow(0, 0, 3);
   clip::Intermediates rec;  // recording computes all 77 positions
   const torch::Tensor full = m.encode_text(tokens, &rec);
   const torch::Tensor cut = m.encode_text(tokens);

@@ -24,9 +24,7 @@ void randomize(torch::nn::Module& m) {
   for (auto& p : m.parameters()) p.normal_(0, p.dim() == 1 ? 0.5 : 0.05);
 }
 
-torch::Tensor causal_mask(int64_t L) {
-  return torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
-}
+torch::Tensor causal_mask(int64_t L) { return torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1); }
 
 TEST(ResidualBlockInPlace, MatchesTheForwardInFp32AndBf16) {
   torch::manual_seed(11);
@@ -35,12 +33,14 @@ TEST(ResidualBlockInPlace, MatchesTheForwardInFp32AndBf16) {
   block->eval();
   torch::NoGradGuard no_grad;
   // A prompt (short attention), a longer sequence (general attention), no mask.
-  for (const auto& [n, L, masked] : std::vector<std::tuple<int64_t, int64_t, bool>>{{1, 7, true}, {3, 40, true}, {2, 9, false}}) {
+  for (const auto& [n, L, masked] :
+       std::vector<std::tuple<int64_t, int64_t, bool>>{{1, 7, true}, {3, 40, true}, {2, 9, false}}) {
     const torch::Tensor x = torch::randn({n, L, 64});
     const torch::Tensor mask = masked ? causal_mask(L) : torch::Tensor();
     const torch::Tensor want = block->forward(x, mask);
     // The fused attention where the plan would choose it (prompts), the batched one otherwise.
-    const bool short_attention = L <= clip::model::kShortAttentionMaxLength && n * 4 <= clip::model::kShortAttentionMaxHeads;
+    const bool short_attention =
+        L <= clip::model::kShortAttentionMaxLength && n * 4 <= clip::model::kShortAttentionMaxHeads;
     PackedBlock packed;
     torch::Tensor h = x.clone();
     run_block_in_place(*block, packed, h, mask, BlockPath{false, short_attention});

@@ -48,7 +48,8 @@ TEST(ResNetLayout, ChannelsLastBatchMatchesImagesOneByOne) {
       const torch::Tensor one = model.encode_image(images.narrow(0, i, 1));
       // fp32: only the summation order of the convolutions differs. bf16: both round the same
       // operands to bf16, with f32 accumulation.
-      EXPECT_LT(clip::test::relative_error(batch.narrow(0, i, 1), one), precision == clip::Precision::kFP32 ? 1e-5 : 2e-2)
+      EXPECT_LT(clip::test::relative_error(batch.narrow(0, i, 1), one),
+                precision == clip::Precision::kFP32 ? 1e-5 : 2e-2)
           << "image " << i << (precision == clip::Precision::kFP32 ? " fp32" : " bf16");
     }
   }

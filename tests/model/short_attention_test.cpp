@@ -24,12 +24,11 @@ std::vector<torch::Tensor> heads_of(const torch::Tensor& qkv, int64_t heads) {
   return out;
 }
 
-torch::Tensor causal_mask(int64_t L) {
-  return torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
-}
+torch::Tensor causal_mask(int64_t L) { return torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1); }
 
 // The definition, in double, heads merged to [N, L, H·D].
-torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
+torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& mask) {
   const torch::Tensor q64 = q.to(torch::kFloat64), k64 = k.to(torch::kFloat64), v64 = v.to(torch::kFloat64);
   torch::Tensor s = torch::matmul(q64, k64.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
   if (mask.defined()) s = s + mask.to(torch::kFloat64);

@@ -10,8 +10,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -122,7 +122,8 @@ FixtureStats expect_matches_safetensors(const NamedTensors& got, const std::stri
       ADD_FAILURE() << model << ": " << name << " is not in the safetensors file";
       continue;
     }
-    const torch::Tensor ref = torch::from_blob(const_cast<uint8_t*>(st.data(*info)), info->shape, to_torch(info->dtype));
+    const torch::Tensor ref =
+        torch::from_blob(const_cast<uint8_t*>(st.data(*info)), info->shape, to_torch(info->dtype));
     EXPECT_EQ(t.sizes(), ref.sizes()) << name;
     if (t.is_floating_point()) {
       EXPECT_TRUE(bit_identical_f32(t, ref)) << model << ": " << name;
@@ -182,11 +183,13 @@ TEST(TorchCheckpoint, FixtureFormatsDetected) {
   EXPECT_EQ(detect_checkpoint_format(models() + "tiny-rn-f16.jit.pt"), CheckpointFormat::kTorchScript);
   EXPECT_EQ(detect_checkpoint_format(models() + "tiny-vit.config.json"), CheckpointFormat::kUnknown);
   // The wrong reader for a format says so.
-  EXPECT_NE(error_of([] { clip::io::read_torch_state_dict(models() + "tiny-vit-f16.safetensors"); })
-                .find("a safetensors file, not a torch.save archive"),
+  EXPECT_NE(error_of([] {
+              clip::io::read_torch_state_dict(models() + "tiny-vit-f16.safetensors");
+            }).find("a safetensors file, not a torch.save archive"),
             std::string::npos);
-  EXPECT_NE(error_of([] { clip::io::read_torch_state_dict(models() + "tiny-vit-f16.jit.pt"); })
-                .find("a TorchScript archive, not a torch.save file"),
+  EXPECT_NE(error_of([] {
+              clip::io::read_torch_state_dict(models() + "tiny-vit-f16.jit.pt");
+            }).find("a TorchScript archive, not a torch.save file"),
             std::string::npos);
 }
 
@@ -205,8 +208,9 @@ const torch::Tensor& at(const NamedTensors& sd, const std::string& name) {
 }
 
 void expect_base_state_dict(const NamedTensors& sd) {
-  std::vector<std::string> want = {"a.weight", "a.bias", "b.bf16", "b.num_batches_tracked", "t.transposed",
-                                   "v.offset", "m.mask", "e.empty", "s.scalar"};
+  std::vector<std::string> want = {"a.weight",     "a.bias",   "b.bf16", "b.num_batches_tracked",
+                                   "t.transposed", "v.offset", "m.mask", "e.empty",
+                                   "s.scalar"};
   ASSERT_EQ(names_of(sd), want);
   const torch::Tensor w = at(sd, "a.weight");
   EXPECT_EQ(w.scalar_type(), torch::kFloat32);
@@ -217,7 +221,8 @@ void expect_base_state_dict(const NamedTensors& sd) {
   const torch::Tensor bf = at(sd, "b.bf16");
   EXPECT_EQ(bf.scalar_type(), torch::kBFloat16);
   EXPECT_EQ(bf.sizes(), (std::vector<int64_t>{2, 3}));
-  EXPECT_TRUE(bit_identical_f32(bf, torch::tensor({1.0f, -2.0f, 0.375f, 4.5f, 1e-3f, -0.0f}).to(torch::kBFloat16).reshape({2, 3})));
+  EXPECT_TRUE(bit_identical_f32(
+      bf, torch::tensor({1.0f, -2.0f, 0.375f, 4.5f, 1e-3f, -0.0f}).to(torch::kBFloat16).reshape({2, 3})));
   const torch::Tensor n = at(sd, "b.num_batches_tracked");
   EXPECT_EQ(n.scalar_type(), torch::kInt64);
   EXPECT_EQ(n.dim(), 0);
@@ -302,8 +307,9 @@ TEST(TorchCheckpoint, CorruptArchives) {
   EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(missing); }),
             missing + ": tensor \"a.weight\": record data/0 is missing from the archive");
   const std::string shrt = data("short_storage.pt");
-  EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(shrt); }),
-            shrt + ": tensor \"a.weight\": record data/0 holds 40 bytes, but its storage has 12 F32 elements (48 bytes)");
+  EXPECT_EQ(
+      error_of([&] { clip::io::read_torch_state_dict(shrt); }),
+      shrt + ": tensor \"a.weight\": record data/0 holds 40 bytes, but its storage has 12 F32 elements (48 bytes)");
   const std::string extent = data("bad_extent.pt");
   EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(extent); }),
             extent + ": data.pkl: tensor \"a.weight\": tensor reaches element 16 of its storage \"0\", which holds 12");
@@ -326,11 +332,14 @@ TEST(TorchCheckpoint, TruncatedAndWrongFiles) {
     EXPECT_NE(e.find("truncated"), std::string::npos) << e;
   }
   const std::string junk = tmp.write("junk.pt", "hello, world: not a checkpoint");
-  EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(junk); }),
-            junk + ": not a torch.save file (expected a zip archive starting with PK\\x03\\x04, or a legacy torch.save pickle)");
+  EXPECT_EQ(
+      error_of([&] { clip::io::read_torch_state_dict(junk); }),
+      junk +
+          ": not a torch.save file (expected a zip archive starting with PK\\x03\\x04, or a legacy torch.save pickle)");
   EXPECT_EQ(clip::io::detect_checkpoint_format(junk), CheckpointFormat::kUnknown);
   const std::string empty = tmp.write("empty.pt", "");
-  EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(empty); }), empty + ": empty file, expected a torch.save zip archive");
+  EXPECT_EQ(error_of([&] { clip::io::read_torch_state_dict(empty); }),
+            empty + ": empty file, expected a torch.save zip archive");
   EXPECT_EQ(clip::io::detect_checkpoint_format(empty), CheckpointFormat::kUnknown);
   const std::string bare = tmp.write("bare.pkl", std::string("\x80\x02}q\x00.", 6));
   EXPECT_NE(error_of([&] { clip::io::read_torch_state_dict(bare); }).find("a bare pickle"), std::string::npos);
@@ -406,7 +415,8 @@ TEST(TorchCheckpoint, TorchScriptCodeAndConstantsAreNeverRead) {
     EXPECT_GT(dropped, 0u);
   }
   EXPECT_EQ(clip::io::detect_checkpoint_format(out), CheckpointFormat::kTorchScript);
-  EXPECT_EQ(names_of(clip::io::read_torchscript_state_dict(out)), names_of(clip::io::read_torchscript_state_dict(data("scripted.jit.pt"))));
+  EXPECT_EQ(names_of(clip::io::read_torchscript_state_dict(out)),
+            names_of(clip::io::read_torchscript_state_dict(data("scripted.jit.pt"))));
 }
 
 // Runs `f` with the current directory set to a fresh temporary folder, where the hostile
@@ -429,9 +439,12 @@ constexpr const char* kMarker = "HOSTILE_CODE_RAN";  // tools/make_hostile_torch
 void expect_refused_safely(const clip::Error& e, const std::string& path) {
   const std::string m = e.what();
   EXPECT_EQ(e.kind(), clip::ErrorKind::kUnsupported) << m;
-  EXPECT_EQ(m.rfind(path + ": data.pkl: module \"visual\" (__torch__.Hostile) is stored as a tuple of 3 items", 0), 0u) << m;
+  EXPECT_EQ(m.rfind(path + ": data.pkl: module \"visual\" (__torch__.Hostile) is stored as a tuple of 3 items", 0), 0u)
+      << m;
   EXPECT_NE(m.find("__getstate__/__setstate__"), std::string::npos) << m;
-  EXPECT_NE(m.find("torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), \"model.pt\")"), std::string::npos) << m;
+  EXPECT_NE(m.find("torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), \"model.pt\")"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("clip convert"), std::string::npos) << m;
   EXPECT_EQ(m.find('\n'), std::string::npos) << m;
 }

@@ -56,19 +56,19 @@ TEST(Multipart, MalformedBodiesAreRefused) {
   const std::string part = "Content-Disposition: form-data; name=\"x\"\r\n\r\nvalue";
   const std::string b = "------WebKitFormBoundaryX3";
   expect_refused("", kType, ErrorKind::kInvalidInput);
-  expect_refused(b + "--", kType, ErrorKind::kInvalidInput);                              // no parts
+  expect_refused(b + "--", kType, ErrorKind::kInvalidInput);  // no parts
   expect_refused("preamble\r\n" + b + "\r\n" + part + "\r\n" + b + "--", kType, ErrorKind::kInvalidInput);
-  expect_refused(b + "\r\n" + part, kType, ErrorKind::kInvalidInput);                     // no closing boundary
-  expect_refused(b + "\r\n" + part + "\r\n" + b, kType, ErrorKind::kInvalidInput);        // truncated after it
+  expect_refused(b + "\r\n" + part, kType, ErrorKind::kInvalidInput);               // no closing boundary
+  expect_refused(b + "\r\n" + part + "\r\n" + b, kType, ErrorKind::kInvalidInput);  // truncated after it
   expect_refused(b + "\r\nContent-Disposition: form-data; name=\"x\"\r\nvalue\r\n" + b + "--", kType,
-                 ErrorKind::kInvalidInput);                                                // headers never end
+                 ErrorKind::kInvalidInput);  // headers never end
   expect_refused(b + "\r\nContent-Type: text/plain\r\n\r\nv\r\n" + b + "--", kType, ErrorKind::kInvalidInput);
   expect_refused(b + "\r\nContent-Disposition: attachment; name=\"x\"\r\n\r\nv\r\n" + b + "--", kType,
                  ErrorKind::kInvalidInput);
   expect_refused(b + "\r\nContent-Disposition: form-data; filename=\"f\"\r\n\r\nv\r\n" + b + "--", kType,
-                 ErrorKind::kInvalidInput);                                                // no name
+                 ErrorKind::kInvalidInput);  // no name
   expect_refused(b + "\r\nContent-Disposition: form-data; name=\"x\r\n\r\nv\r\n" + b + "--", kType,
-                 ErrorKind::kInvalidInput);                                                // unclosed quote
+                 ErrorKind::kInvalidInput);  // unclosed quote
   expect_refused(b + "\r\nno colon here\r\n\r\nv\r\n" + b + "--", kType, ErrorKind::kInvalidInput);
   expect_refused(b + "\r\n" + part + "\r\n" + b + "xx", kType, ErrorKind::kInvalidInput);  // junk after a boundary
   // The Content-Type must be multipart/form-data with one sane boundary.
@@ -83,14 +83,16 @@ TEST(Multipart, MalformedBodiesAreRefused) {
 TEST(Multipart, LimitsAreTooLarge) {
   const std::string b = "------WebKitFormBoundaryX3";
   std::string body;
-  for (int i = 0; i < 5; ++i) body += b + "\r\nContent-Disposition: form-data; name=\"f" + std::to_string(i) + "\"\r\n\r\nv\r\n";
+  for (int i = 0; i < 5; ++i)
+    body += b + "\r\nContent-Disposition: form-data; name=\"f" + std::to_string(i) + "\"\r\n\r\nv\r\n";
   body += b + "--";
   clip::serve::MultipartLimits limits;
   limits.max_parts = 4;
   expect_refused(body, kType, ErrorKind::kTooLarge, limits);
   limits.max_parts = 5;
   EXPECT_EQ(parse_multipart(body, kType, limits).size(), 5u);
-  const std::string big_header =
-      b + "\r\nContent-Disposition: form-data; name=\"x\"\r\nX-Pad: " + std::string(5000, 'p') + "\r\n\r\nv\r\n" + b + "--";
+  const std::string big_header = b +
+                                 "\r\nContent-Disposition: form-data; name=\"x\"\r\nX-Pad: " + std::string(5000, 'p') +
+                                 "\r\n\r\nv\r\n" + b + "--";
   expect_refused(big_header, kType, ErrorKind::kTooLarge);
 }

@@ -92,7 +92,8 @@ clip::serve::Server* ServeApis::server_ = nullptr;
 int ServeApis::port_ = 0;
 
 // OpenAI's error shape: {"error": {"message": "...", "type", "param", "code"}}.
-void expect_openai_error(const httplib::Result& r, int status, const std::string& param = "", const std::string& code = "") {
+void expect_openai_error(const httplib::Result& r, int status, const std::string& param = "",
+                         const std::string& code = "") {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, status) << r->body;
   const json j = json::parse(r->body, nullptr, false);
@@ -126,7 +127,8 @@ TEST_F(ServeApis, EmbeddingsOfAStringAndABatchEqualTheEmbedder) {
   EXPECT_EQ(j["usage"]["prompt_tokens"], 4);
   EXPECT_EQ(j["usage"]["total_tokens"], 4);
 
-  r = embeddings({{"model", "ViT-B-32__openai"}, {"input", {"a cat", "a photo of a rocket"}}, {"encoding_format", "float"}});
+  r = embeddings(
+      {{"model", "ViT-B-32__openai"}, {"input", {"a cat", "a photo of a rocket"}}, {"encoding_format", "float"}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   j = json::parse(r->body);
@@ -168,8 +170,9 @@ TEST_F(ServeApis, TokenArraysEqualTheTextTheyEncode) {
 
 TEST_F(ServeApis, ImageDataUrisEqualTheEmbedderMixedWithTexts) {
   auto r = embeddings({{"model", "ViT-B-32__openai"},
-                       {"input", {"a dog", data_uri(image_file("chelsea.png"), "image/png"),
-                                  data_uri(image_file("rocket.jpg"), "image/jpeg")}}});
+                       {"input",
+                        {"a dog", data_uri(image_file("chelsea.png"), "image/png"),
+                         data_uri(image_file("rocket.jpg"), "image/jpeg")}}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   const json j = json::parse(r->body);
@@ -184,7 +187,8 @@ TEST_F(ServeApis, BadRequestsGetOpenAiErrors) {
   expect_openai_error(embeddings({{"model", m}, {"input", "a"}, {"dimensions", 16}}), 400, "dimensions");
   expect_openai_error(embeddings({{"model", m}, {"input", "a"}, {"dimensions", 4096}}), 400, "dimensions");
   EXPECT_EQ(embeddings({{"model", m}, {"input", "a"}, {"dimensions", tiny_model().config().embed_dim}})->status, 200);
-  expect_openai_error(embeddings({{"model", "text-embedding-3-small"}, {"input", "a"}}), 404, "model", "model_not_found");
+  expect_openai_error(embeddings({{"model", "text-embedding-3-small"}, {"input", "a"}}), 404, "model",
+                      "model_not_found");
   expect_openai_error(embeddings({{"input", "a"}}), 400, "model");
   expect_openai_error(embeddings({{"model", m}}), 400, "input");
   expect_openai_error(embeddings({{"model", m}, {"input", ""}}), 400, "input");
@@ -263,12 +267,14 @@ TEST_F(ServeApis, ImmichErrorsAndPing) {
   r = client().Post("/predict", httplib::MultipartFormDataItems{{"entries", entries, "", ""}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400) << r->body;  // neither image nor text
-  r = client().Post("/predict", httplib::MultipartFormDataItems{{"entries", "{not json", "", ""}, {"text", "a", "", ""}});
+  r = client().Post("/predict",
+                    httplib::MultipartFormDataItems{{"entries", "{not json", "", ""}, {"text", "a", "", ""}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 422) << r->body;
-  r = client().Post("/predict", httplib::MultipartFormDataItems{
-                                    {"entries", R"({"facial-recognition":{"detection":{"modelName":"buffalo_l"}}})", "", ""},
-                                    {"text", "a", "", ""}});
+  r = client().Post("/predict",
+                    httplib::MultipartFormDataItems{
+                        {"entries", R"({"facial-recognition":{"detection":{"modelName":"buffalo_l"}}})", "", ""},
+                        {"text", "a", "", ""}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 422) << r->body;
   r = client().Post("/predict", httplib::MultipartFormDataItems{

@@ -146,7 +146,8 @@ TEST(ServeLimits, AChunkedBodyOverTheLimitIs413AndIsNotKept) {
   Running s(model_only_options());
   Socket sock(s.port);
   const int64_t rss_before = proc_status_kib("VmRSS");
-  ASSERT_TRUE(sock.send(post_head(s.host(), "/embed", "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n")));
+  ASSERT_TRUE(
+      sock.send(post_head(s.host(), "/embed", "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n")));
   // Up to 64 MiB in 1 MiB chunks, stopping as soon as the server answers (or hangs up).
   const std::string chunk = "100000\r\n" + std::string(1 << 20, 'x') + "\r\n";
   for (int i = 0; i < 64 && !sock.readable(); ++i)
@@ -238,7 +239,8 @@ TEST(ServeAccess, HostOriginAndContentTypeRules) {
   const std::string body = R"({"texts": ["a"]})";
   const auto post = [&](const std::string& host, const std::string& extra, const std::string& content) {
     Socket sock(s.port);
-    sock.send(post_head(host, "/embed", extra + "Content-Length: " + std::to_string(content.size()) + "\r\n") + content);
+    sock.send(post_head(host, "/embed", extra + "Content-Length: " + std::to_string(content.size()) + "\r\n") +
+              content);
     return sock.read_response();
   };
   // DNS rebinding: the page's own host name is not ours.
@@ -253,7 +255,8 @@ TEST(ServeAccess, HostOriginAndContentTypeRules) {
     EXPECT_EQ(status_of(sock.read_response()), 403);
   }
   // A cross-origin "simple request" (a form another site's page submits) is refused...
-  const std::string form = "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\nxx\r\n--b--\r\n";
+  const std::string form =
+      "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\nxx\r\n--b--\r\n";
   r = post(s.host(), "Content-Type: multipart/form-data; boundary=b\r\nOrigin: http://evil.example\r\n", form);
   EXPECT_EQ(status_of(r), 403) << r;
   EXPECT_EQ(status_of(post(s.host(), "Content-Type: text/plain\r\nOrigin: null\r\n", body)), 403);
@@ -276,7 +279,7 @@ TEST(ServeAccess, AnApiKeyIsRequiredButNotForHealthz) {
   EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer");
   EXPECT_EQ(r->body.find("correct horse"), std::string::npos);
   for (const char* wrong : {"Bearer correct horse battery stapl", "Bearer correct horse battery staplex",
-                                   "Basic correct horse battery staple", "Bearer "}) {
+                            "Basic correct horse battery staple", "Bearer "}) {
     r = c.Post("/embed", {{"Authorization", wrong}}, R"({"texts": ["a"]})", "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401) << wrong;

@@ -35,8 +35,8 @@ std::string make_temp_dir() {
   return templ;
 }
 
-const std::vector<std::string> kIndexed = {"astronaut_q95.jpg", "chelsea.png", "coffee_q90_444.jpg", "rocket.jpg",
-                                           "horse_rgba.png", "motorcycle_200x500.png"};
+const std::vector<std::string> kIndexed = {"astronaut_q95.jpg", "chelsea.png",    "coffee_q90_444.jpg",
+                                           "rocket.jpg",        "horse_rgba.png", "motorcycle_200x500.png"};
 
 // One index and one server for the suite (the model loads once).
 class ServeApi : public ::testing::Test {
@@ -46,7 +46,8 @@ class ServeApi : public ::testing::Test {
     fs::create_directories(dir_ + "/images");
     for (const auto& name : kIndexed) fs::copy_file(image_file(name), dir_ + "/images/" + name);
     clip::index::BuildOptions b;
-    clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
+    clip::index::build_index(tiny_model(),
+                             clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
                              clip::index::source_from_argument(dir_ + "/images", ""), dir_ + "/index", b);
     clip::serve::ServerOptions o;
     o.index_dir = dir_ + "/index";  // the model comes from the index
@@ -223,7 +224,8 @@ TEST_F(ServeApi, BadRequestsGetJsonErrorsWithFittingStatus) {
   expect_error(c.Post("/embed", R"({"texts": ["ok", 3]})", "application/json"), 400, "[1]");
   expect_error(c.Post("/embed", R"({"texts": [""]})", "application/json"), 400, "empty");
   expect_error(c.Post("/embed", "a dog", "text/plain"), 415);
-  expect_error(c.Post("/embed", R"({"texts": ["a","b","c","d","e","f","g","h","i"]})", "application/json"), 413, "limit");
+  expect_error(c.Post("/embed", R"({"texts": ["a","b","c","d","e","f","g","h","i"]})", "application/json"), 413,
+               "limit");
   expect_error(c.Post("/embed", std::string(1100 * 1024, 'x'), "application/json"), 413);
   expect_error(c.Post("/embed", image_form("random_bytes.bin")), 400, "random_bytes.bin");
   expect_error(c.Post("/embed", image_form("chelsea.png", "photo")), 400, "\"image\"");
@@ -353,7 +355,8 @@ TEST(ServeShards, ImagesServesThumbnailsOfTarMembers) {
                                 {"a/000.txt", "a cat"},
                                 {"a/001.jpg", clip::util::read_file(image_file("coffee_exif_rot6.jpg"))}});
   clip::index::BuildOptions b;
-  clip::index::build_index(tiny_model(), clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
+  clip::index::build_index(tiny_model(),
+                           clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
                            clip::index::source_from_argument(dir + "/{00000..00001}.tar", ""), dir + "/index", b);
   clip::serve::ServerOptions o;
   o.index_dir = dir + "/index";

@@ -34,11 +34,11 @@ std::vector<std::string> corpus_texts() {
 
 // Characters the shortcuts treat specially, and their neighbours.
 const std::u32string kPool =
-    U"aAzZ09 .,?!'&;#<>|\t\n\r\f\x0b\x1b[m"                                   // ASCII, controls
+    U"aAzZ09 .,?!'&;#<>|\t\n\r\f\x0b\x1b[m"  // ASCII, controls
     U"\u0080\u0085\u0091\u0093\u009d\u00a0\u00a9\u00b0\u00c2\u00c3\u00a1\u00e9\u00c9\u00d8\u00e0\u00ff"  // Latin-1
-    U"\u0130\u0131\u0132\u0149\u0152\u0153\u017f\u01c5\u01f2\u02bc\u02c6"     // Latin, ligatures
-    U"\u0300\u0301\u0315\u0316\u0345\u0387"                                    // combining, NFC
-    U"\u0392\u03a3\u03b2\u03c3\u0412\u0413\u0432\u0440\u045e"                 // Greek, Cyrillic
+    U"\u0130\u0131\u0132\u0149\u0152\u0153\u017f\u01c5\u01f2\u02bc\u02c6"  // Latin, ligatures
+    U"\u0300\u0301\u0315\u0316\u0345\u0387"                                // combining, NFC
+    U"\u0392\u03a3\u03b2\u03c3\u0412\u0413\u0432\u0440\u045e"              // Greek, Cyrillic
     U"\u2018\u201a\u201c\u201d\u2020\u2026\u20ac\u2122\u2126\u2028\u206a\u221a\u2248\u2550"
     U"\u3000\u3042\u6771\uac00\ufb01\ufeff\uff21\uff76\ufffd\U0001F600\U0001D522";
 
@@ -79,7 +79,7 @@ TEST(FtfyQuickCheck, WhereItSaysUnchangedFixTextChangesNothing) {
                      char32_t{0xd800}, char32_t{0x110000}})
     EXPECT_FALSE(text::ftfy_leaves_unchanged(std::u32string(U"ab") + c)) << static_cast<uint32_t>(c);
   EXPECT_TRUE(text::ftfy_leaves_unchanged(U"caf\u00e9 \u6771\u4eac \U0001F600\n\u0399\u03c3"));
-  EXPECT_FALSE(text::ftfy_leaves_unchanged(U"cafe\u0301"));  // not NFC
+  EXPECT_FALSE(text::ftfy_leaves_unchanged(U"cafe\u0301"));       // not NFC
   EXPECT_FALSE(text::ftfy_leaves_unchanged(U"caf\u00c3\u00a9"));  // mojibake
 }
 
@@ -112,7 +112,8 @@ TEST(FtfyQuickCheck, BadnessSkippingAgreesWithTryingEveryPosition) {
 
 TEST(CleanFastPath, WhiteSpaceIsIcusWhiteSpace) {
   for (char32_t c = 0; c <= 0x10FFFF; ++c)
-    ASSERT_EQ(text::is_regex_space(c), static_cast<bool>(u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE)))
+    ASSERT_EQ(text::is_regex_space(c),
+              static_cast<bool>(u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE)))
         << static_cast<uint32_t>(c);
 }
 
@@ -151,8 +152,8 @@ std::vector<int32_t> reference_ids(const text::Vocab& vocab, const std::string& 
     if (p.kind == text::PretokenKind::kStartOfText) ids.push_back(vocab.sot_id());
     else if (p.kind == text::PretokenKind::kEndOfText) ids.push_back(vocab.eot_id());
     else {
-      const std::vector<int32_t> word =
-          text::bpe_encode_word(vocab, text::u32_to_utf8(std::u32string_view(cleaned).substr(p.begin, p.end - p.begin)));
+      const std::vector<int32_t> word = text::bpe_encode_word(
+          vocab, text::u32_to_utf8(std::u32string_view(cleaned).substr(p.begin, p.end - p.begin)));
       ids.insert(ids.end(), word.begin(), word.end());
     }
   }

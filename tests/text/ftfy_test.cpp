@@ -52,8 +52,8 @@ json load_corpus(const std::string& path) {
   return json::parse(buf.str());
 }
 
-#define REQUIRE_CORPUS(path)                                                      \
-  const std::string path = corpus_path();                                         \
+#define REQUIRE_CORPUS(path)                                                          \
+  const std::string path = corpus_path();                                             \
   if (path.empty() || !clip::test::path_exists(path)) CLIP_REQUIRE_SHARED_FIXTURES(); \
   if (path.empty() || !clip::test::path_exists(path)) GTEST_SKIP() << "corpus.json not found"
 
@@ -69,8 +69,8 @@ TEST(FtfyCorpus, FixTextMatchesEveryEntry) {
     const std::string got = fix(text);
     if (got != want) {
       ++mismatches;
-      ADD_FAILURE() << "entry " << i << " text " << quoted(text) << "\n  got      " << quoted(got)
-                    << "\n  expected " << quoted(want);
+      ADD_FAILURE() << "entry " << i << " text " << quoted(text) << "\n  got      " << quoted(got) << "\n  expected "
+                    << quoted(want);
     }
   }
   EXPECT_EQ(mismatches, 0);
@@ -127,12 +127,12 @@ TEST(FtfyHtml, OnlyEntitiesWithSemicolonInFtfysTable) {
 TEST(FtfyHtml, NumericReferences) {
   EXPECT_EQ(fix("&#39;x&#x27;&#X41;"), "'x'A");
   EXPECT_EQ(fix("&#x1F600;"), "\U0001F600");
-  EXPECT_EQ(fix("&#128;"), "\u20AC");       // HTML5 reads the C1 range as Windows-1252
-  EXPECT_EQ(fix("a&#1;b"), "ab");           // an invalid code point becomes nothing
+  EXPECT_EQ(fix("&#128;"), "\u20AC");  // HTML5 reads the C1 range as Windows-1252
+  EXPECT_EQ(fix("a&#1;b"), "ab");      // an invalid code point becomes nothing
   EXPECT_EQ(fix("&#0;"), "\uFFFD");
   EXPECT_EQ(fix("&#x110000;"), "\uFFFD");
-  EXPECT_EQ(fix("&#59;"), "&#59;");          // the result holds ';': ftfy keeps the reference
-  EXPECT_EQ(fix("&#12ab;"), "&#12ab;");      // html.unescape would decode only "&#12"
+  EXPECT_EQ(fix("&#59;"), "&#59;");      // the result holds ';': ftfy keeps the reference
+  EXPECT_EQ(fix("&#12ab;"), "&#12ab;");  // html.unescape would decode only "&#12"
 }
 
 // --- ftfy: mojibake ----------------------------------------------------------------------------
@@ -191,7 +191,11 @@ TEST(FtfyFixers, LigaturesWidthQuotes) {
 }
 
 TEST(FtfyFixers, ControlCharactersAndTerminalEscapes) {
-  EXPECT_EQ(fix(std::string("a\0b\x07" "c\x7f" "d", 7)), "abcd");
+  EXPECT_EQ(fix(std::string("a\0b\x07"
+                            "c\x7f"
+                            "d",
+                            7)),
+            "abcd");
   EXPECT_EQ(fix("\uFEFFBOM \u206Ax\uFFFCy\u200B\u200E"), "BOM xy\u200B\u200E");
   EXPECT_EQ(fix("\t\x0b\x0c"), "\t\x0c");
   EXPECT_EQ(fix("\x1b[36;44mblue\x1b[0m \x1b[1;2;3Xz"), "blue z");
@@ -201,7 +205,7 @@ TEST(FtfyFixers, ControlCharactersAndTerminalEscapes) {
 TEST(FtfyFixers, NormalizesToNfc) {
   EXPECT_EQ(fix("cafe\u0301"), "caf\u00E9");
   EXPECT_EQ(fix("\u304B\u3099"), "\u304C");
-  EXPECT_EQ(fix("\u212B"), "\u00C5");  // singleton decomposition
+  EXPECT_EQ(fix("\u212B"), "\u00C5");                                // singleton decomposition
   EXPECT_EQ(fix("\u2126 \u00B5 x\u00B2"), "\u03A9 \u00B5 x\u00B2");  // NFC, not NFKC
 }
 

@@ -114,8 +114,10 @@ TEST(Tokenizer, DecodeOfEncodeIsTheCleanedTextForAsciiCaptions) {
     // words, so compare up to that spacing rule.
     std::string decoded = shipped().decode(shipped().encode(e["text"].get<std::string>()));
     std::string a, b;
-    for (char c : decoded) if (c != ' ') a += c;
-    for (char c : cleaned) if (c != ' ') b += c;
+    for (char c : decoded)
+      if (c != ' ') a += c;
+    for (char c : cleaned)
+      if (c != ' ') b += c;
     EXPECT_EQ(a, b) << show(e);
     ++checked;
   }
@@ -190,9 +192,7 @@ TEST(TokenizerVocab, MissingFileIsNamed) {
   }
 }
 
-std::string temp_path(const std::string& name) {
-  return std::string(::testing::TempDir()) + "/" + name;
-}
+std::string temp_path(const std::string& name) { return std::string(::testing::TempDir()) + "/" + name; }
 
 TEST(TokenizerVocab, CorruptGzipIsNamed) {
   std::string bytes = clip::util::read_file(Tokenizer::default_vocab_path());
@@ -307,7 +307,8 @@ TEST(TokenizerVocabSize, SmallerVocabularyKeepsTheFirstMerges) {
     const std::vector<int32_t> ids = small.encode(text);
     for (int32_t id : ids) ASSERT_LT(id, vocab_size) << show(e);  // special tokens in the text included
     const std::vector<int32_t> reference = e["ids"].get<std::vector<int32_t>>();
-    const bool inside = std::all_of(reference.begin(), reference.end(), [&](int32_t id) { return id < vocab_size - 2; });
+    const bool inside =
+        std::all_of(reference.begin(), reference.end(), [&](int32_t id) { return id < vocab_size - 2; });
     if (inside) {
       EXPECT_EQ(ids, reference) << show(e);
       ++exact;

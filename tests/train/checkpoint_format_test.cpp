@@ -30,7 +30,8 @@ struct Trainee {
     std::vector<torch::Tensor> linear = model[0]->parameters(), rest = model[1]->parameters();
     rest.push_back(bias);
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(linear, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.1).weight_decay(0.2)));
+    groups.emplace_back(
+        linear, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.1).weight_decay(0.2)));
     groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
                                   torch::optim::AdamWOptions(0.05).betas({0.8, 0.9}).eps(1e-6).amsgrad(true)));
     optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(0.1));

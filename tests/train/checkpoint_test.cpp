@@ -61,8 +61,9 @@ TEST(Checkpoint, ResumeLatestFallsBackToTheNewestCheckpointThatReadsWhole) {
   Trainee resumed;
   std::string path;
   std::string warnings;  // what on_skipped is told
-  const train::CheckpointContents c = train::load_latest_checkpoint(
-      tmp.path(), *resumed.model, resumed.optimizer, resumed.extra, &path, [&](const std::string& why) { warnings += why + "\n"; });
+  const train::CheckpointContents c =
+      train::load_latest_checkpoint(tmp.path(), *resumed.model, resumed.optimizer, resumed.extra, &path,
+                                    [&](const std::string& why) { warnings += why + "\n"; });
   EXPECT_EQ(path, train::checkpoint_path(tmp.path(), 1));
   EXPECT_EQ(c.position.step, 1);
   EXPECT_EQ(c.metrics_bytes, 100);
@@ -79,16 +80,17 @@ TEST(Checkpoint, ResumeLatestFallsBackToTheNewestCheckpointThatReadsWhole) {
   }
   EXPECT_NE(message.find("no checkpoint"), std::string::npos) << message;
   EXPECT_NE(message.find(newest), std::string::npos) << message;
-  EXPECT_THROW(train::load_latest_checkpoint(tmp.path() + "/none", *resumed.model, resumed.optimizer, resumed.extra, &path),
-               clip::Error);
+  EXPECT_THROW(
+      train::load_latest_checkpoint(tmp.path() + "/none", *resumed.model, resumed.optimizer, resumed.extra, &path),
+      clip::Error);
 }
 
 TEST(Checkpoint, TemporaryFilesOfKilledWritersAreRemoved) {
   TempDir tmp;
   Trainee t;
   t.save(tmp.path(), 5);
-  tmp.write("step-00000006.pt.tmp", "partial");        // an earlier version's name
-  tmp.write("step-00000006.pt.tmp.4242", "partial");   // write_file_atomic's
+  tmp.write("step-00000006.pt.tmp", "partial");       // an earlier version's name
+  tmp.write("step-00000006.pt.tmp.4242", "partial");  // write_file_atomic's
   tmp.write("notes.tmp.1", "not ours");
   train::remove_stale_checkpoint_files(tmp.path());
   std::vector<std::string> names;

@@ -35,7 +35,8 @@ std::pair<double, double> direct_contrastive(const torch::Tensor& img, const tor
     for (int64_t i = 0; i < n; ++i) {
       double z = 0, expected = 0;
       for (int64_t j = 0; j < n; ++j) z += std::exp(scale * (pass ? s[j][i] : s[i][j]));
-      for (int64_t j = 0; j < n; ++j) expected += std::exp(scale * (pass ? s[j][i] : s[i][j])) / z * (pass ? s[j][i] : s[i][j]);
+      for (int64_t j = 0; j < n; ++j)
+        expected += std::exp(scale * (pass ? s[j][i] : s[i][j])) / z * (pass ? s[j][i] : s[i][j]);
       loss += (-scale * s[i][i] + std::log(z)) / n / 2;
       grad += scale * (expected - s[i][i]) / n / 2;  // d/dt with d(scale)/dt = scale
     }
@@ -66,7 +67,9 @@ TEST(Loss, LocalLossesAverageToTheGlobalLossAndGradients) {
   torch::Tensor scale2 = torch::full({}, 2.0).requires_grad_(true);
   torch::Tensor total = torch::zeros({});
   for (int64_t r = 0; r < 2; ++r)  // two "ranks" of 4 rows each
-    total = total + clip::train::contrastive_loss_local(a2.narrow(0, 4 * r, 4), b2.narrow(0, 4 * r, 4), a2, b2, 4 * r, scale2) / 2;
+    total =
+        total +
+        clip::train::contrastive_loss_local(a2.narrow(0, 4 * r, 4), b2.narrow(0, 4 * r, 4), a2, b2, 4 * r, scale2) / 2;
   EXPECT_NEAR(total.item<double>(), contrastive_loss(img, txt, scale.detach()).item<double>(), 1e-6);
   // Each rank's loss counts its own rows and columns; every pair appears in exactly one row term
   // and one column term across the ranks, so the gradients are the global ones.
@@ -119,12 +122,13 @@ TEST(Optimizer, DecayExclusionsOnARealModel) {
     if (!clip::train::gets_weight_decay(p.key(), p.value())) no_decay.insert(p.key());
   for (const char* name : {"token_embedding.weight", "positional_embedding", "logit_scale", "visual.class_embedding",
                            "visual.positional_embedding", "visual.ln_pre.weight", "visual.ln_post.bias",
-                           "ln_final.weight", "transformer.resblocks.0.ln_1.weight", "transformer.resblocks.0.attn.in_proj_bias",
-                           "visual.transformer.resblocks.1.mlp.c_fc.bias"})
+                           "ln_final.weight", "transformer.resblocks.0.ln_1.weight",
+                           "transformer.resblocks.0.attn.in_proj_bias", "visual.transformer.resblocks.1.mlp.c_fc.bias"})
     EXPECT_TRUE(no_decay.count(name)) << name << " should not decay";
-  for (const char* name : {"visual.conv1.weight", "visual.proj", "text_projection", "transformer.resblocks.0.attn.in_proj_weight",
-                           "transformer.resblocks.1.attn.out_proj.weight", "visual.transformer.resblocks.0.mlp.c_fc.weight",
-                           "visual.transformer.resblocks.0.mlp.c_proj.weight"})
+  for (const char* name :
+       {"visual.conv1.weight", "visual.proj", "text_projection", "transformer.resblocks.0.attn.in_proj_weight",
+        "transformer.resblocks.1.attn.out_proj.weight", "visual.transformer.resblocks.0.mlp.c_fc.weight",
+        "visual.transformer.resblocks.0.mlp.c_proj.weight"})
     EXPECT_FALSE(no_decay.count(name)) << name << " should decay";
 }
 
@@ -134,8 +138,8 @@ TEST(Optimizer, FirstAdamWStepMatchesHandComputation) {
   clip::train::OptimizerOptions o;
   o.lr = 0.1;
   o.weight_decay = 0.2;
-  auto opt = clip::train::make_optimizer({{"visual.transformer.resblocks.0.mlp.c_fc.weight", w},
-                                          {"visual.transformer.resblocks.0.mlp.c_fc.bias", b}}, o);
+  auto opt = clip::train::make_optimizer(
+      {{"visual.transformer.resblocks.0.mlp.c_fc.weight", w}, {"visual.transformer.resblocks.0.mlp.c_fc.bias", b}}, o);
   const torch::Tensor gw = torch::tensor({{0.1f, -0.2f}, {0.0f, 4.0f}}), gb = torch::tensor({-0.5f, 0.01f});
   w.mutable_grad() = gw.clone();
   b.mutable_grad() = gb.clone();
@@ -156,7 +160,8 @@ TEST(Optimizer, FusedAdamWMatchesLibtorchAdamW) {
   torch::manual_seed(3);
   auto make_params = [] {
     torch::manual_seed(4);
-    return std::vector<torch::Tensor>{torch::randn({300, 257}).requires_grad_(true), torch::randn({7}).requires_grad_(true),
+    return std::vector<torch::Tensor>{torch::randn({300, 257}).requires_grad_(true),
+                                      torch::randn({7}).requires_grad_(true),
                                       torch::randn({6, 5}).t().requires_grad_(true)};
   };
   std::vector<torch::Tensor> a = make_params(), b = make_params();
@@ -220,15 +225,14 @@ TEST(Schedule, WarmupThenCosine) {
 }
 
 // Gradients of every parameter after one accumulate_gradients call.
-std::map<std::string, torch::Tensor> gradients(clip::Model& model, const torch::Tensor& images, const torch::Tensor& tokens,
-                                               int64_t chunks) {
+std::map<std::string, torch::Tensor> gradients(clip::Model& model, const torch::Tensor& images,
+                                               const torch::Tensor& tokens, int64_t chunks) {
   auto& m = *clip::model::module_of(model);
   m.train();
   for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
-  clip::train::accumulate_gradients(m, clip::Precision::kFP32, torch::kCPU, images, tokens, chunks,
-                                    [](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& s) {
-                                      return contrastive_loss(i, t, s);
-                                    });
+  clip::train::accumulate_gradients(
+      m, clip::Precision::kFP32, torch::kCPU, images, tokens, chunks,
+      [](const torch::Tensor& i, const torch::Tensor& t, const torch::Tensor& s) { return contrastive_loss(i, t, s); });
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : m.named_parameters(true))
     out[p.key()] = p.value().grad().defined() ? p.value().grad().clone() : torch::zeros_like(p.value());
@@ -268,7 +272,8 @@ TEST(Accumulation, MicroBatchesGiveTheFullBatchGradients) {
     largest = std::max(largest, g.abs().max().item<double>());
   }
   ASSERT_GT(largest, 1e-3);  // the gradients are not trivially zero
-  for (int64_t chunks : {2, 3, 4}) EXPECT_LE(max_difference(full, gradients(model, images, tokens, chunks)), 1e-10) << chunks;
+  for (int64_t chunks : {2, 3, 4})
+    EXPECT_LE(max_difference(full, gradients(model, images, tokens, chunks)), 1e-10) << chunks;
 }
 
 TEST(Accumulation, GradientCheckpointingGivesTheSameGradients) {

@@ -48,18 +48,21 @@ TEST(TrainKill, ResumeAfterKillsAndATruncatedCheckpointFinishesWithEachMetricOnc
   const std::string dir = clip::test::fresh_temp_dir("train_kill");
   std::string csv = "filepath,title\n";
   for (int i = 0; i < 10; ++i)
-    csv += clip::test::data_dir() + "/images/files/palette_color_10x10.png,a picture number " + std::to_string(i) + "\n";
+    csv +=
+        clip::test::data_dir() + "/images/files/palette_color_10x10.png,a picture number " + std::to_string(i) + "\n";
   clip::util::write_file_atomic(dir + "/pairs.csv", csv);
-  const nlohmann::json config{{"embed_dim", 16},       {"image_resolution", 28}, {"vision_layers", 1},
-                              {"vision_width", 32},    {"vision_patch_size", 7}, {"context_length", 16},
-                              {"vocab_size", 1024},    {"transformer_width", 32}, {"transformer_heads", 2},
+  const nlohmann::json config{{"embed_dim", 16},         {"image_resolution", 28},  {"vision_layers", 1},
+                              {"vision_width", 32},      {"vision_patch_size", 7},  {"context_length", 16},
+                              {"vocab_size", 1024},      {"transformer_width", 32}, {"transformer_heads", 2},
                               {"transformer_layers", 1}, {"vision_head_width", 16}};
   clip::util::write_file_atomic(dir + "/tiny.json", config.dump());
   const std::string run = dir + "/run", checkpoints = run + "/checkpoints";
   const int64_t total_steps = 100;  // 5 steps an epoch × 20
-  const std::string command = std::string("exec ") + CLIP_EXE + " train --data csv:" + dir + "/pairs.csv --model " + dir +
+  const std::string command = std::string("exec ") + CLIP_EXE + " train --data csv:" + dir + "/pairs.csv --model " +
+                              dir +
                               "/tiny.json --batch-size 2 --epochs 20 --warmup 1 --save-every 1 --keep 3 --log-every 1 "
-                              "--threads 1 --workers 1 --no-final-eval --out " + run;
+                              "--threads 1 --workers 1 --no-final-eval --out " +
+                              run;
 
   std::mt19937 rng(12345);
   int kills = 0;

@@ -22,9 +22,17 @@ namespace {
 // A small model: 16 patches of 7×7, one block per tower.
 std::string tiny_config(const std::string& dir, int layers, int width) {
   const std::string path = dir + "/tiny.json";
-  nlohmann::json c{{"embed_dim", 64},        {"image_resolution", 28}, {"vision_layers", layers},   {"vision_width", width},
-                   {"vision_patch_size", 7}, {"context_length", 16},   {"vocab_size", 1024},        {"transformer_width", width},
-                   {"transformer_heads", 2}, {"transformer_layers", layers}, {"vision_head_width", width / 2}};
+  nlohmann::json c{{"embed_dim", 64},
+                   {"image_resolution", 28},
+                   {"vision_layers", layers},
+                   {"vision_width", width},
+                   {"vision_patch_size", 7},
+                   {"context_length", 16},
+                   {"vocab_size", 1024},
+                   {"transformer_width", width},
+                   {"transformer_heads", 2},
+                   {"transformer_layers", layers},
+                   {"vision_head_width", width / 2}};
   clip::util::write_file_atomic(path, c.dump());
   return path;
 }
@@ -99,7 +107,8 @@ TEST(TrainRun, ResumedRunEndsWithTheSameWeights) {
   const clip::StateDict sa = a.state_dict(), sb = b.state_dict();
   ASSERT_EQ(sa.size(), sb.size());
   double worst = 0;
-  for (size_t i = 0; i < sa.size(); ++i) worst = std::max(worst, (sa[i].second - sb[i].second).abs().max().item<double>());
+  for (size_t i = 0; i < sa.size(); ++i)
+    worst = std::max(worst, (sa[i].second - sb[i].second).abs().max().item<double>());
   EXPECT_EQ(worst, 0.0) << "resumed weights differ by up to " << worst;
   // Resuming with other settings is refused, naming the checkpoint.
   clip::train::TrainOptions other = rest;
@@ -117,7 +126,8 @@ TEST(TrainRun, FractionalEpochsEndPartWay) {
   const std::string dir = clip::test::fresh_temp_dir("train_fraction");
   std::string csv = "filepath,title\n";
   for (int i = 0; i < 10; ++i)
-    csv += clip::test::data_dir() + "/images/files/astronaut_224x224.png,an astronaut number " + std::to_string(i) + "\n";
+    csv +=
+        clip::test::data_dir() + "/images/files/astronaut_224x224.png,an astronaut number " + std::to_string(i) + "\n";
   clip::util::write_file_atomic(dir + "/pairs.csv", csv);
   clip::train::TrainOptions o = base_options(dir, 1, 32);
   o.data = "csv:" + dir + "/pairs.csv";

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -162,8 +162,9 @@ TEST(OpenErrorKind, MissingPathsAreNotFound) {
 // .npy headers claiming absurd shapes are errors, whatever the product would overflow to.
 TEST(Npy, AbsurdShapesAreErrors) {
   const std::string header_tail = ", }";
-  for (const std::string shape : {"1099511627776, 1099511627776", "4611686018427387904, 4", "0, 99999999999999999999999",
-                                  "18446744073709551616,", "4294967296, 4294967296, 16"}) {
+  for (const std::string shape :
+       {"1099511627776, 1099511627776", "4611686018427387904, 4", "0, 99999999999999999999999", "18446744073709551616,",
+        "4294967296, 4294967296, 16"}) {
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
     header.append(63 - (10 + header.size()) % 64, ' ');
     header += '\n';

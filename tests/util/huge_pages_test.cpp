@@ -43,7 +43,8 @@ TEST(AllocateForStreaming, FreedBlocksAreReturned) {
   const long before = mapped_kib();
   ASSERT_GT(before, 0);
   for (int round = 0; round < 64; ++round) {
-    auto a = clip::util::allocate_for_streaming(size_t{12} << 20), b = clip::util::allocate_for_streaming(size_t{12} << 20);
+    auto a = clip::util::allocate_for_streaming(size_t{12} << 20),
+         b = clip::util::allocate_for_streaming(size_t{12} << 20);
     ASSERT_NE(a.get(), b.get());
     static_cast<char*>(a.get())[0] = 1;
     static_cast<char*>(b.get())[(size_t{12} << 20) - 1] = 1;

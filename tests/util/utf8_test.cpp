@@ -45,25 +45,25 @@ TEST(Utf8, PythonStrictAndSurrogatepass) {
   const Case cases[] = {
       {"", true, true},
       {"abc", true, true},
-      {"\xc3\xa9", true, true},                 // é
-      {"\xe2\x82\xac", true, true},             // €
-      {"\xf0\x9f\x98\x80", true, true},         // U+1F600
-      {"\xf4\x8f\xbf\xbf", true, true},         // U+10FFFF
-      {"\xed\x9f\xbf", true, true},             // U+D7FF, the last before the surrogates
-      {"\xed\xa0\x80", false, true},            // U+D800, an encoded surrogate
-      {"\xed\xbf\xbf", false, true},            // U+DFFF
+      {"\xc3\xa9", true, true},                   // é
+      {"\xe2\x82\xac", true, true},               // €
+      {"\xf0\x9f\x98\x80", true, true},           // U+1F600
+      {"\xf4\x8f\xbf\xbf", true, true},           // U+10FFFF
+      {"\xed\x9f\xbf", true, true},               // U+D7FF, the last before the surrogates
+      {"\xed\xa0\x80", false, true},              // U+D800, an encoded surrogate
+      {"\xed\xbf\xbf", false, true},              // U+DFFF
       {"\xed\xa0\xbd\xed\xb8\x80", false, true},  // a surrogate pair, CESU-8 style
-      {"\xc0\x80", false, false},               // overlong NUL
-      {"\xc1\xbf", false, false},               // overlong
-      {"\xe0\x80\x80", false, false},           // overlong
-      {"\xf0\x8f\xbf\xbf", false, false},       // overlong
-      {"\xf4\x90\x80\x80", false, false},       // above U+10FFFF
-      {"\xf5\x80\x80\x80", false, false},       // no such lead byte
+      {"\xc0\x80", false, false},                 // overlong NUL
+      {"\xc1\xbf", false, false},                 // overlong
+      {"\xe0\x80\x80", false, false},             // overlong
+      {"\xf0\x8f\xbf\xbf", false, false},         // overlong
+      {"\xf4\x90\x80\x80", false, false},         // above U+10FFFF
+      {"\xf5\x80\x80\x80", false, false},         // no such lead byte
       {"\xff", false, false},
-      {"\x80", false, false},                   // a lone continuation byte
-      {"\xe2\x82", false, false},               // truncated
-      {"\xed\xa0", false, false},               // a truncated surrogate
-      {"a\xe2\x82\xac\xe2", false, false},      // truncated at the end
+      {"\x80", false, false},               // a lone continuation byte
+      {"\xe2\x82", false, false},           // truncated
+      {"\xed\xa0", false, false},           // a truncated surrogate
+      {"a\xe2\x82\xac\xe2", false, false},  // truncated at the end
   };
   for (const Case& c : cases) {
     EXPECT_EQ(is_valid_utf8(c.bytes), c.strict) << hex(c.bytes);
@@ -76,8 +76,8 @@ TEST(Utf8, PythonStrictAndSurrogatepass) {
 // Surrogatepass differs only at lead byte ED (never a continuation byte), whose second-byte range
 // then matches EC's: so "surrogatepass accepts s" equals "strict accepts s with every ED as EC".
 TEST(Utf8, AgreesWithJsonSerializer) {
-  const unsigned char interesting[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2,
-                                       0xDF, 0xE0, 0xEC, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
+  const unsigned char interesting[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1,
+                                       0xC2, 0xDF, 0xE0, 0xEC, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
   std::mt19937 rng(7);
   std::uniform_int_distribution<size_t> pick(0, sizeof(interesting) - 1), length(1, 6);
   for (int trial = 0; trial < 20000; ++trial) {

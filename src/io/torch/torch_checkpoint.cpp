@@ -149,7 +149,9 @@ NamedTensors read_zip_tensors(ZipReader& reader, const std::vector<std::pair<std
       if (!reader.hasRecord(record)) throw Error(where + ": record " + record + " is missing from the archive");
       auto [data, bytes] = reader.getRecord(record);
       check_storage_bytes(t, bytes, where, record);
-      it = cache.entries.emplace(t.storage_key, StorageCache::Entry{storage_from_bytes(std::move(data), bytes), t.dtype}).first;
+      it =
+          cache.entries.emplace(t.storage_key, StorageCache::Entry{storage_from_bytes(std::move(data), bytes), t.dtype})
+              .first;
     } else {
       if (it->second.dtype != t.dtype)
         throw Error(where + ": storage \"" + t.storage_key + "\" is used as " + dtype_name(it->second.dtype) + " and " +
@@ -290,8 +292,11 @@ NamedTensors read_torch_state_dict(const std::string& path) {
   if (!is_zip(head)) {
     if (head.empty()) throw Error(path + ": empty file, expected a torch.save zip archive");
     if (is_safetensors(head, file_size(path))) throw Error(path + ": a safetensors file, not a torch.save archive");
-    if (h[0] == 0x80) throw Error(path + ": a bare pickle without torch.save's magic number, expected a torch.save zip archive");
-    throw Error(path + ": not a torch.save file (expected a zip archive starting with PK\\x03\\x04, or a legacy torch.save pickle)");
+    if (h[0] == 0x80)
+      throw Error(path + ": a bare pickle without torch.save's magic number, expected a torch.save zip archive");
+    throw Error(
+        path +
+        ": not a torch.save file (expected a zip archive starting with PK\\x03\\x04, or a legacy torch.save pickle)");
   }
   return read_zip_state_dict(path);
 }

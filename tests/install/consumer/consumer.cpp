@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
     const std::vector<int32_t> ref_tokens = npy_first_row<int32_t>(ref_dir + "/text_tokens.npy", "<i4");
     const bool tokens_match = std::equal(tokens.begin(), tokens.end(), ref_tokens.begin(), ref_tokens.end());
     std::printf("tokens:");
-    for (size_t i = 0; i < tokens.size() && tokens.data()[i] != 0; ++i) std::printf(" %lld", static_cast<long long>(tokens.data()[i]));
+    for (size_t i = 0; i < tokens.size() && tokens.data()[i] != 0; ++i)
+      std::printf(" %lld", static_cast<long long>(tokens.data()[i]));
     std::printf(" (%s the reference)\n", tokens_match ? "equal to" : "DIFFERENT FROM");
 
     const torch::Tensor features = embedder.embed_texts({kCaption})[0];
