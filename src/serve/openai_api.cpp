@@ -164,8 +164,15 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
     }
   }
   torch::Tensor text_rows, token_rows, image_rows;
-  if (!token_arrays.empty())
-    token_rows = embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
+  if (!token_arrays.empty()) {
+    try {
+      token_rows = embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
+    } catch (const ApiError&) {
+      throw;
+    } catch (const HttpError& e) {  // a bad token array: OpenAI names the field at fault
+      throw ApiError(e.status(), e.what(), "input");
+    }
+  }
   if (!texts.empty()) text_rows = embed_texts_normalized(*model, texts).to(torch::kCPU, torch::kFloat).contiguous();
   if (!images.empty())
     image_rows = embed_images_normalized(*model, o, images, labels).to(torch::kCPU, torch::kFloat).contiguous();

@@ -130,8 +130,9 @@ async function immichChecks(url, ref) {
       formData.append('text', payload.text);
     }
     const response = await fetch(new URL('/predict', url), { method: 'POST', body: formData });
-    assert.ok(response.ok, `/predict failed with status ${response.status}: ${await response.text()}`);
-    return response.json();
+    const body = await response.text();  // read once: the failure message needs it too
+    assert.ok(response.ok, `/predict failed with status ${response.status}: ${body}`);
+    return JSON.parse(body);
   }
   const visual = await predict({ imagePath: image }, { clip: { visual: { modelName: 'ViT-B-32__openai' } } });
   assert.strictEqual(typeof visual.clip, 'string');

@@ -50,7 +50,7 @@ std::string fresh_workdir(const std::string& name) {
 void expect_refused(const std::string& name, const std::string& args) {
   const std::string dir = fresh_workdir(name);
   const CliResult r = run_clip_in(dir, args);
-  EXPECT_EQ(r.status, 1) << name << ": " << r.output;
+  EXPECT_EQ(r.status, 5) << name << ": " << r.output;
   EXPECT_NE(r.output.find("error: " + hostile() + ": data.pkl: module \"visual\" (__torch__.Hostile) is stored as"),
             std::string::npos)
       << name << ": " << r.output;

@@ -89,7 +89,7 @@ TEST(IndexCli, TarShardsAsTheSource) {
       << r.output;
   r = run_clip("index build --model " + model_path() + " --images '" + w.dir + "/{5..6}.tar' --out " + w.dir +
                "/other 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);  // not found (README: exit statuses)
   EXPECT_NE(r.output.find("no such shard"), std::string::npos) << r.output;
 }
 
@@ -97,16 +97,16 @@ TEST(IndexCli, ErrorsNameTheProblem) {
   Workspace w;
   auto r =
       run_clip("index build --model " + model_path() + " --images " + w.dir + "/nothing --out " + w.dir + "/i 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.output.find("no such file or folder"), std::string::npos) << r.output;
   r = run_clip("index build --model " + model_path() + " --images " + w.dir + "/images --out " + w.dir +
                "/i --index-type lsh 2>&1");
   EXPECT_EQ(r.status, 2) << r.output;
   r = run_clip("index update --index " + w.dir + "/images 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);
   EXPECT_NE(r.output.find("not an index folder"), std::string::npos) << r.output;
   r = run_clip("search --index " + w.dir + "/images --text cat 2>&1");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 3);
   ASSERT_EQ(
       run_clip("index build --model " + model_path() + " --images " + w.dir + "/images --out " + w.dir + "/index 2>&1")
           .status,

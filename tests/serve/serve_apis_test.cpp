@@ -329,7 +329,8 @@ TEST(ServeApisModels, LeastRecentlyUsedIsUnloadedUnderTheBudget) {
   httplib::Client c("127.0.0.1", port);
   auto loaded = [&] {
     std::vector<std::string> names;
-    for (const json& m : json::parse(c.Get("/healthz")->body)["models"])
+    const json health = json::parse(c.Get("/healthz")->body);  // alive while iterated
+    for (const json& m : health["models"])
       if (m["loaded"].get<bool>()) names.push_back(m["name"]);
     return names;
   };
