@@ -166,7 +166,8 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
   torch::Tensor text_rows, token_rows, image_rows;
   if (!token_arrays.empty()) {
     try {
-      token_rows = embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
+      token_rows =
+          embed_token_ids_normalized(*model, token_arrays, "input").to(torch::kCPU, torch::kFloat).contiguous();
     } catch (const ApiError&) {
       throw;
     } catch (const HttpError& e) {  // a bad token array: OpenAI names the field at fault
