@@ -1,6 +1,7 @@
 #include "hub/validate.h"
 
 #include "clip/error.h"
+#include "util/strings.h"
 
 namespace clip::hub {
 namespace {
@@ -10,20 +11,7 @@ bool is_name_char(char c) {
 }
 
 // Control characters are shown escaped, so that a message never carries them to a terminal.
-std::string shown(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+std::string shown(const std::string& s) { return util::quoted_for_message(s); }
 
 [[noreturn]] void fail(const std::string& what, const std::string& value, const std::string& rule) {
   throw Error(what + ": invalid " + shown(value) + ": " + rule);

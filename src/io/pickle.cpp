@@ -12,6 +12,7 @@
 
 #include "clip/error.h"
 #include "util/utf8.h"
+#include "util/strings.h"
 
 namespace clip::io::pickle {
 
@@ -147,22 +148,7 @@ float half_to_float(uint16_t h) {
   return sign ? -v : v;
 }
 
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s.substr(0, 80)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out + "\"";
-}
+std::string quoted(std::string_view s) { return util::quoted_for_message(s, 80); }
 
 }  // namespace
 

@@ -7,6 +7,25 @@
 
 namespace clip::util {
 
+// `s` in double quotes for an error message, control bytes shown as \xNN (so a message never carries
+// them to a terminal); cut after `max_bytes` with "..." when longer.
+inline std::string quoted_for_message(std::string_view s, size_t max_bytes = std::string_view::npos) {
+  constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char c : s.substr(0, max_bytes)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (s.size() > max_bytes) out += "...";
+  return out + "\"";
+}
+
 inline bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
