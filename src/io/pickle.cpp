@@ -11,8 +11,8 @@
 #include <unordered_map>
 
 #include "clip/error.h"
-#include "util/utf8.h"
 #include "util/strings.h"
+#include "util/utf8.h"
 
 namespace clip::io::pickle {
 
