@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "clip/preprocess_config.h"
+
 namespace clip {
 
 struct ModelConfig {
@@ -30,6 +32,9 @@ struct ModelConfig {
   double text_mlp_ratio = 4.0;
   double layer_norm_eps = 1e-5;
   bool quick_gelu = true;  // OpenAI models: QuickGELU; most open_clip ones: GELU
+  // How images are prepared for it (open_clip's preprocess_cfg; size 0 or image_resolution).
+  // The default is CLIP's: bicubic shortest-side resize, centre crop, OpenAI's mean and std.
+  PreprocessConfig preprocess;
 
   bool is_vit() const { return vision_patch_size > 0; }
   int resolved_vision_heads() const;
@@ -40,7 +45,9 @@ struct ModelConfig {
 };
 
 // Our JSON (OpenAI constructor argument names; "vision_layers" an int for ViT or a list of 4 for
-// ResNet), or a Hugging Face CLIPModel config.json (recognized by "text_config"/"vision_config").
+// ResNet; optional "preprocess" as open_clip's preprocess_cfg), open_clip's open_clip_config.json
+// ("model_cfg" and "preprocess_cfg"), or a Hugging Face CLIPModel config.json (recognized by
+// "text_config"/"vision_config").
 ModelConfig config_from_json_text(const std::string& json_text, const std::string& where);
 ModelConfig config_from_file(const std::string& path);
 std::string config_to_json(const ModelConfig& c);

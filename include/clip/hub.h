@@ -13,17 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "clip/preprocess_config.h"
+
 namespace clip::hub {
 
-// open_clip's preprocess_cfg. size 0: the model's image_resolution.
-struct PreprocessConfig {
-  int size = 0;
-  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
-  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
-  std::string interpolation = "bicubic";  // bicubic | bilinear
-  std::string resize_mode = "shortest";   // shortest | longest | squash
-  int fill_color = 0;                     // 0..255, the padding of resize_mode longest
-};
+// open_clip's preprocess_cfg (include/clip/preprocess_config.h). size 0: the model's image_resolution.
+using PreprocessConfig = clip::PreprocessConfig;
 
 // One row of assets/models/pretrained.json.
 struct PretrainedEntry {

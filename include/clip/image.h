@@ -140,6 +140,8 @@ struct Preprocessed {
 
 // Resize + centre crop + convert("RGB") of a decoded image (steps 2–4 of the reference).
 Rgb8 resize_crop(const Image& image, int size);
+// The same with the options' filter, resize mode and fill (a model's preprocess_cfg).
+Rgb8 resize_crop(const Image& image, const PreprocessOptions& options);
 // Step 5: x/255, CHW, (x − mean) / std, in float32.
 std::vector<float> normalize(const Rgb8& rgb, const std::array<float, 3>& mean, const std::array<float, 3>& std);
 

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,10 @@
 #include "clip/tokenizer.h"
 
 namespace clip {
+
+namespace image {
+struct PreprocessOptions;  // clip/image.h
+}  // namespace image
 
 namespace model {
 class ClipModuleImpl;  // the libtorch module (src/model/modules.h), not part of the public API
@@ -32,7 +37,10 @@ enum class Precision { kFP32, kBF16 };
 Precision precision_from_name(const std::string& name);
 
 struct LoadOptions {
-  std::string config_path;  // explicit architecture (our JSON or an HF config.json)
+  std::string config_path;  // explicit architecture (our JSON, open_clip_config.json or an HF config.json)
+  // The model's image preprocessing when it comes from elsewhere than the config (a model
+  // resolved by name: hub::ResolvedModel::preprocess); replaces the config's.
+  std::optional<PreprocessConfig> preprocess;
   torch::Device device = torch::kCPU;
   // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
   // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through
@@ -45,7 +53,9 @@ class Model {
   // Loads a checkpoint (file or folder, format detected from its bytes): safetensors, torch.save
   // zip (incl. open_clip training checkpoints), TorchScript archives, Hugging Face folders. Key
   // names (OpenAI, open_clip, HF) are recognized whatever the container. The config comes from
-  // options.config_path, else the checkpoint's metadata or HF config.json, else the tensor shapes.
+  // options.config_path, else the checkpoint's metadata or HF config.json, else a
+  // `<stem>.config.json` or (open_clip's folders) `open_clip_config.json` beside the file, else
+  // the tensor shapes. The config carries the image preprocessing (options.preprocess replaces it).
   static Model load(const std::string& path, const LoadOptions& options = {});
   // A model with CLIP's random initialisation (seeded), e.g. for training from scratch.
   static Model random(const ModelConfig& config, uint64_t seed, torch::Device device = torch::kCPU);
@@ -55,6 +65,9 @@ class Model {
                                torch::Device device = torch::kCPU);
 
   const ModelConfig& config() const { return config_; }
+  // The pipeline options every image for this model goes through: config().preprocess (open_clip's
+  // preprocess_cfg: filter, resize mode, fill, mean, std) at image_resolution. Include clip/image.h.
+  image::PreprocessOptions image_preprocess() const;
   torch::Device device() const { return device_; }
   Precision precision() const { return precision_; }
   void set_precision(Precision p) { precision_ = p; }

@@ -49,7 +49,8 @@ eval::DatasetOptions dataset_options(const EvalOptions& o, bool labels) {
   return d;
 }
 
-eval::ExtractOptions extract_options(const EvalOptions& o) {
+// `weights`: the file --model resolved to (a name is no file to identify).
+eval::ExtractOptions extract_options(const EvalOptions& o, const std::string& weights) {
   eval::ExtractOptions e;
   e.batch_size = o.batch_size;
   e.threads = o.model.threads;
@@ -57,7 +58,7 @@ eval::ExtractOptions extract_options(const EvalOptions& o) {
   e.limit = o.limit;
   if (!o.cache_dir.empty()) {
     e.cache_dir = o.cache_dir;
-    e.model_identity = eval::model_file_identity(o.model.model) + "|config=" + o.model.config;
+    e.model_identity = eval::model_file_identity(weights) + "|config=" + o.model.config;
   }
   return e;
 }
@@ -95,10 +96,11 @@ eval::ClassPrompts class_prompts(const EvalOptions& o, const data::Dataset& ds) 
 }
 
 void run_zeroshot(const EvalOptions& o) {
-  const Model model = load_model(o.model);
+  hub::ResolvedModel files;
+  const Model model = load_model(o.model, &files);
   const auto ds = eval::open_dataset(o.dataset, o.split, dataset_options(o, true));
   const eval::ClassPrompts prompts = class_prompts(o, *ds);
-  const eval::FeatureSet f = eval::extract_image_features(model, *ds, extract_options(o));
+  const eval::FeatureSet f = eval::extract_image_features(model, *ds, extract_options(o, files.weights));
   const eval::ZeroShotResult r =
       eval::zero_shot(model, f, prompts.classes, prompts.templates, o.top_k, o.model.threads);
   const auto& m = r.metrics;
@@ -146,12 +148,13 @@ void run_linear_probe(const EvalOptions& o) {
     lp.on_lambda = [](double lambda, double accuracy) {
       std::fprintf(stderr, "linear probe: lambda %.3g  validation accuracy %.4f\n", lambda, accuracy);
     };
-  const Model model = load_model(o.model);
+  hub::ResolvedModel files;
+  const Model model = load_model(o.model, &files);
   const std::string train_spec = o.train_dataset.empty() ? o.dataset : o.train_dataset;
   const auto train_ds = eval::open_dataset(train_spec, o.train_split, dataset_options(o, true));
   const auto test_ds = eval::open_dataset(o.dataset, o.split, dataset_options(o, true));
-  const eval::FeatureSet train = eval::extract_image_features(model, *train_ds, extract_options(o));
-  const eval::FeatureSet test = eval::extract_image_features(model, *test_ds, extract_options(o));
+  const eval::FeatureSet train = eval::extract_image_features(model, *train_ds, extract_options(o, files.weights));
+  const eval::FeatureSet test = eval::extract_image_features(model, *test_ds, extract_options(o, files.weights));
   const eval::LinearProbeResult r = eval::linear_probe(train.features, train.labels, test.features, test.labels, lp);
   std::printf("linear probe  train: %s  test: %s\n", train_ds->description().c_str(), test_ds->description().c_str());
   std::printf("  lambda      validation accuracy\n");
@@ -176,9 +179,10 @@ void run_linear_probe(const EvalOptions& o) {
 }
 
 void run_retrieval(const EvalOptions& o) {
-  const Model model = load_model(o.model);
+  hub::ResolvedModel files;
+  const Model model = load_model(o.model, &files);
   const auto ds = eval::open_dataset(o.dataset, o.split, dataset_options(o, false));
-  const eval::FeatureSet f = eval::extract_image_features(model, *ds, extract_options(o));
+  const eval::FeatureSet f = eval::extract_image_features(model, *ds, extract_options(o, files.weights));
   std::vector<std::string> texts;
   std::vector<int64_t> text_to_image;
   for (size_t i = 0; i < f.captions.size(); ++i)

@@ -51,9 +51,12 @@ void run_build(IndexBuildOptions o) {
   } catch (const Error& e) {
     throw Error("--images: " + std::string(e.what()), e.kind());  // the flag, for the user who gave it
   }
-  const Model model = load_model(o.model);
+  hub::ResolvedModel files;
+  const Model model = load_model(o.model, &files);
+  // The file, not the name: the index reloads it from there (its config, with the
+  // preprocessing, is saved beside the index).
   const index::ModelIdentity identity =
-      index::identify_model(model, o.model.model, precision_from_name(o.model.precision));
+      index::identify_model(model, files.weights, precision_from_name(o.model.precision));
   index::BuildOptions b = build_options(o.model.threads, o.batch, o.chunk);
   b.params = o.params;
   print_report(index::build_index(model, identity, source, o.out, b), o.out);

@@ -22,16 +22,17 @@ void run_search(const SearchOptions& o) {
   if (o.text.empty() == o.image.empty()) throw CLI::ValidationError("search", "give exactly one of --text and --image");
   const index::ImageIndex idx = index::ImageIndex::open(o.index);
   const index::Manifest& m = idx.manifest();
+  hub::ResolvedModel files;
   Model model = [&] {
     if (o.model.model.empty()) {
       keep_freed_memory_for_reuse();
       set_threads(o.model.threads);
       return index::load_index_model(m);
     }
-    return load_model(o.model);
+    return load_model(o.model, &files);
   }();
   if (!o.model.model.empty())
-    index::check_same_model(m.model, index::identify_model(model, o.model.model, model.precision()), o.index);
+    index::check_same_model(m.model, index::identify_model(model, files.weights, model.precision()), o.index);
   const Embedder embedder(model, o.model.threads);
   const torch::Tensor query = o.text.empty() ? embedder.embed_image_files({o.image}) : embedder.embed_texts({o.text});
   const std::vector<index::Hit> hits = idx.search(query, o.k);

@@ -34,18 +34,22 @@ hub::ResolvedModel resolve_model_files(const std::string& model, const std::stri
   return hub::resolve_model(model, hub_options(offline), pretrained);
 }
 
-Model load_model(const ModelOptions& o) {
+Model load_model(const ModelOptions& o, hub::ResolvedModel* resolved) {
   keep_freed_memory_for_reuse();
   set_threads(o.threads);
   const hub::ResolvedModel files = resolve_model_files(o.model, o.pretrained, o.offline);
   LoadOptions lo;
   lo.config_path = o.config.empty() ? files.config : o.config;
+  // The preprocessing the name brings (open_clip_config.json's preprocess_cfg over the table's),
+  // unless --config says otherwise.
+  if (o.config.empty()) lo.preprocess = files.preprocess;
   lo.precision = precision_from_name(o.precision);
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
       throw Error("--device cuda: this build of libtorch has no CUDA device available (use --device cpu)");
     lo.device = torch::Device(torch::kCUDA);
   }
+  if (resolved) *resolved = files;
   return Model::load(files.weights, lo);
 }
 

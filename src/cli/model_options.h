@@ -30,7 +30,8 @@ hub::HubOptions hub_options(bool offline);
 // Resolves --model (a path, or a name through the cache and downloads) to the files to load.
 hub::ResolvedModel resolve_model_files(const std::string& model, const std::string& pretrained, bool offline);
 
-// Sets threads and the allocator policy, then loads the model as the flags say.
-Model load_model(const ModelOptions& o);
+// Sets threads and the allocator policy, then loads the model as the flags say, with the
+// preprocessing the name brings. *resolved, when given, receives the files loaded.
+Model load_model(const ModelOptions& o, hub::ResolvedModel* resolved = nullptr);
 
 }  // namespace clip::cli

@@ -20,9 +20,9 @@ struct Prepared {
   std::vector<SkippedExample> skipped;
 };
 
-Prepared prepare(const data::Dataset& dataset, size_t begin, size_t count, int resolution, const ExtractOptions& o,
-                 util::ThreadPool& pool) {
-  const size_t per_image = static_cast<size_t>(3) * resolution * resolution;
+Prepared prepare(const data::Dataset& dataset, size_t begin, size_t count, const image::PreprocessOptions& pre,
+                 const ExtractOptions& o, util::ThreadPool& pool) {
+  const size_t per_image = static_cast<size_t>(3) * pre.size * pre.size;
   std::vector<float> input(count * per_image);
   std::vector<std::string> errors(count);
   std::vector<data::Example> examples(count);
@@ -35,8 +35,8 @@ Prepared prepare(const data::Dataset& dataset, size_t begin, size_t count, int r
         return;
       }
       const image::Image img = data::decode_example_image(ex, o.decode);
-      const image::Rgb8 rgb = image::resize_crop(img, resolution);
-      const std::vector<float> v = image::normalize(rgb, image::kClipMean, image::kClipStd);
+      const image::Rgb8 rgb = image::resize_crop(img, pre);
+      const std::vector<float> v = image::normalize(rgb, pre.mean, pre.std);
       std::memcpy(&input[i * per_image], v.data(), per_image * sizeof(float));
       ex.image_bytes.clear();  // no longer needed; keeps the batch small
       ex.pixels = {};
@@ -65,12 +65,18 @@ Prepared prepare(const data::Dataset& dataset, size_t begin, size_t count, int r
 FeatureSet extract_image_features(const Model& model, const data::Dataset& dataset, const ExtractOptions& o) {
   if (o.batch_size <= 0) throw Error("batch size must be positive, found " + std::to_string(o.batch_size));
   const int r = model.config().image_resolution;
+  const image::PreprocessOptions pre = model.image_preprocess();
   const size_t n = o.limit > 0 ? std::min(o.limit, dataset.size()) : dataset.size();
   std::string cache_key;
   if (!o.cache_dir.empty()) {
     if (o.model_identity.empty())
       throw Error("a feature cache needs the model's identity (ExtractOptions::model_identity)");
-    cache_key = feature_cache_key(o.model_identity, dataset.description(), n, r,
+    // A model's own preprocessing changes its features: it is part of the key (CLIP's default
+    // is left out, so the keys of earlier caches stay valid).
+    const PreprocessConfig& cfg = model.config().preprocess;
+    const std::string identity =
+        cfg == PreprocessConfig{} ? o.model_identity : o.model_identity + " " + preprocess_config_to_json(cfg);
+    cache_key = feature_cache_key(identity, dataset.description(), n, r,
                                   model.precision() == Precision::kBF16 ? "bf16" : "fp32");
     if (auto cached = load_cached_features(o.cache_dir, cache_key)) return std::move(*cached);
   }
@@ -79,7 +85,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
   const size_t batch = static_cast<size_t>(o.batch_size);
   auto launch = [&](size_t begin) {
     return std::async(std::launch::async,
-                      [&, begin] { return prepare(dataset, begin, std::min(batch, n - begin), r, o, pool); });
+                      [&, begin] { return prepare(dataset, begin, std::min(batch, n - begin), pre, o, pool); });
   };
   FeatureSet out;
   std::vector<torch::Tensor> parts;

@@ -3,6 +3,7 @@
 
 #include "clip/error.h"
 #include "clip/hub.h"
+#include "clip/preprocess_config.h"
 #include "hub/validate.h"
 #include "util/assets.h"
 #include "util/file_io.h"
@@ -12,29 +13,15 @@ namespace {
 
 using nlohmann::json;
 
-PreprocessConfig read_preprocess(const json& j, PreprocessConfig p, const std::string& where) {
-  auto triple = [&](const char* key, std::array<float, 3>& out) {
-    if (!j.contains(key)) return;
-    const json& v = j[key];
-    if (!v.is_array() || v.size() != 3) throw Error(where + ": \"" + key + "\" must be a list of 3 numbers");
-    for (int i = 0; i < 3; ++i) {
-      if (!v[i].is_number()) throw Error(where + ": \"" + key + "\" must be a list of 3 numbers");
-      out[i] = v[i].get<float>();
-    }
-  };
-  triple("mean", p.mean);
-  triple("std", p.std);
-  if (j.contains("interpolation")) p.interpolation = j["interpolation"].get<std::string>();
-  if (j.contains("resize_mode")) p.resize_mode = j["resize_mode"].get<std::string>();
-  if (j.contains("fill_color")) p.fill_color = j["fill_color"].get<int>();
-  return p;
+PreprocessConfig read_preprocess(const json& j, PreprocessConfig base, const std::string& where) {
+  return preprocess_config_from_json(j.dump(), std::move(base), where);
 }
 
 std::vector<PretrainedEntry> load_table() {
   const std::string path = util::find_asset("models/pretrained.json");
   try {
     const json j = json::parse(util::read_file(path, 1 << 20));
-    const PreprocessConfig defaults = read_preprocess(j.at("defaults").at("preprocess"), PreprocessConfig{}, path);
+    const PreprocessConfig defaults = read_preprocess(j.at("defaults").at("preprocess"), PreprocessConfig{}, path + ": defaults.preprocess");
     std::vector<PretrainedEntry> table;
     for (const json& e : j.at("pretrained")) {
       PretrainedEntry entry;

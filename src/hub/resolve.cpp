@@ -6,6 +6,7 @@
 
 #include "clip/error.h"
 #include "clip/hub.h"
+#include "clip/preprocess_config.h"
 #include "hub/cache.h"
 #include "hub/download.h"
 #include "hub/layouts.h"
@@ -39,44 +40,7 @@ std::optional<PreprocessConfig> read_preprocess(const std::string& config_path, 
   if (!j.is_object() || !j.contains("preprocess_cfg")) return base;
   const json& p = j["preprocess_cfg"];
   if (!p.is_object()) throw Error(config_path + ": \"preprocess_cfg\" must be an object");
-  PreprocessConfig out = base.value_or(PreprocessConfig{});
-  const std::string where = config_path + ": preprocess_cfg";
-  try {
-    if (p.contains("size")) {
-      const json& s = p["size"];
-      const int size = s.is_array() ? s.at(0).get<int>() : s.get<int>();
-      if (s.is_array() && (s.size() != 2 || s[1].get<int>() != size))
-        throw Error(where + ": size " + s.dump() + " is not square (CLIP++ crops squares)", ErrorKind::kUnsupported);
-      if (size < 1 || size > 8192) throw Error(where + ": size " + std::to_string(size) + " is not in 1..8192");
-      out.size = size;
-    }
-    for (const char* key : {"mean", "std"}) {
-      if (!p.contains(key)) continue;
-      const json& v = p[key];
-      auto& target = std::string(key) == "mean" ? out.mean : out.std;
-      if (v.is_number()) {
-        target.fill(v.get<float>());
-      } else {
-        if (!v.is_array() || v.size() != 3) throw Error(where + ": \"" + key + "\" must be 3 numbers");
-        for (int i = 0; i < 3; ++i) target[i] = v[i].get<float>();
-      }
-    }
-    for (float s : out.std)
-      if (!(s > 0)) throw Error(where + ": std must be positive");
-    if (p.contains("interpolation")) out.interpolation = p["interpolation"].get<std::string>();
-    if (p.contains("resize_mode")) out.resize_mode = p["resize_mode"].get<std::string>();
-    if (p.contains("fill_color")) out.fill_color = p["fill_color"].get<int>();
-  } catch (const json::exception& e) {
-    throw Error(where + ": " + e.what());
-  }
-  if (out.interpolation != "bicubic" && out.interpolation != "bilinear")
-    throw Error(where + ": interpolation \"" + out.interpolation + "\" is not supported (bicubic or bilinear)",
-                ErrorKind::kUnsupported);
-  if (out.resize_mode != "shortest" && out.resize_mode != "longest" && out.resize_mode != "squash")
-    throw Error(where + ": resize_mode \"" + out.resize_mode + "\" is not supported (shortest, longest or squash)",
-                ErrorKind::kUnsupported);
-  if (out.fill_color < 0 || out.fill_color > 255) throw Error(where + ": fill_color must be 0..255");
-  return out;
+  return preprocess_config_from_json(p.dump(), base.value_or(PreprocessConfig{}), config_path + ": preprocess_cfg");
 }
 
 ResolvedModel from_folder(const std::string& dir, const std::string& name) {

@@ -303,6 +303,16 @@ Geometry clip_geometry(int width, int height, int size) {
 
 Rgb8 resize_crop(const Image& image, int size) { return to_rgb(detail::resize_region_or_crop(image, size)); }
 
+Rgb8 resize_crop(const Image& image, const PreprocessOptions& options) {
+  check_size(options.size);
+  if (options.filter == Filter::kBicubic && options.resize_mode == ResizeMode::kShortest)
+    return resize_crop(image, options.size);
+  Rgb8 scratch, out;
+  Geometry g;
+  configured_resize(image, options, scratch, out, g);
+  return out;
+}
+
 Image detail::resize_region_or_crop(const Image& image, int size) {
   const Geometry g = clip_geometry(image.width, image.height, size);
   if (g.resized_width == image.width && g.resized_height == image.height)

@@ -127,7 +127,7 @@ class Run {
         options_(options),
         cache_(model.config().embed_dim),
         pool_(options.threads) {
-    pre_.size = model.config().image_resolution;
+    pre_ = model.image_preprocess();
   }
 
   BuildReport execute(const Source& source, const IndexParams& params, const Manifest* previous) {

@@ -261,6 +261,12 @@ void ModelConfig::validate(const std::string& where) const {
     need(vision_width % 2 == 0, "a ModifiedResNet needs an even vision_width (its stem has vision_width / 2 channels)");
     need(image_resolution % 32 == 0, "a ModifiedResNet needs image_resolution divisible by 32");
   }
+  validate_preprocess_config(preprocess, where + ": invalid config: preprocess");
+  // The model takes image_resolution pixels only; a different preprocess size would not fit it.
+  if (preprocess.size != 0 && preprocess.size != image_resolution)
+    throw Error(where + ": invalid config: preprocess size " + std::to_string(preprocess.size) +
+                    " differs from image_resolution " + std::to_string(image_resolution),
+                ErrorKind::kUnsupported);
 }
 
 ModelConfig config_from_json_text(const std::string& json_text, const std::string& where) {
@@ -274,6 +280,9 @@ ModelConfig config_from_json_text(const std::string& json_text, const std::strin
   ModelConfig c = j.contains("model_cfg")                                      ? from_open_clip(j["model_cfg"], where)
                   : (j.contains("text_config") || j.contains("vision_config")) ? from_hugging_face(j, where)
                                                                                : from_openai_style(j, where);
+  // open_clip_config.json's "preprocess_cfg"; "preprocess" in our own JSON (config_to_json).
+  for (const char* key : {"preprocess_cfg", "preprocess"})
+    if (j.contains(key)) c.preprocess = preprocess_config_from_json(j[key].dump(), c.preprocess, where + ": " + key);
   c.validate(where);
   return c;
 }
@@ -304,6 +313,7 @@ std::string config_to_json(const ModelConfig& c) {
   j["text_mlp_ratio"] = c.text_mlp_ratio;
   j["layer_norm_eps"] = c.layer_norm_eps;
   j["quick_gelu"] = c.quick_gelu;
+  if (c.preprocess != PreprocessConfig{}) j["preprocess"] = json::parse(preprocess_config_to_json(c.preprocess));
   return j.dump(2);
 }
 

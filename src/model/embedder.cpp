@@ -10,9 +10,19 @@ Embedder::Embedder(const Model& model, int threads) : Embedder(model, tokenizer_
 Embedder::Embedder(const Model& model, Tokenizer tokenizer, int threads)
     : model_(model), tokenizer_(std::move(tokenizer)), threads_(threads) {}
 
-image::PreprocessOptions Embedder::preprocess_options() const {
+image::PreprocessOptions Embedder::preprocess_options() const { return model_.image_preprocess(); }
+
+image::PreprocessOptions Model::image_preprocess() const {
+  const PreprocessConfig& p = config_.preprocess;
   image::PreprocessOptions o;
-  o.size = model_.config().image_resolution;
+  o.size = config_.image_resolution;
+  o.filter = p.interpolation == "bilinear" ? image::Filter::kBilinear : image::Filter::kBicubic;
+  o.resize_mode = p.resize_mode == "squash"    ? image::ResizeMode::kSquash
+                  : p.resize_mode == "longest" ? image::ResizeMode::kLongest
+                                               : image::ResizeMode::kShortest;
+  o.fill = static_cast<uint8_t>(p.fill_color);
+  o.mean = p.mean;
+  o.std = p.std;
   return o;
 }
 

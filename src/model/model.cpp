@@ -39,7 +39,13 @@ std::string sibling_config(const std::string& path) {
   const size_t dot = path.find('.', slash == std::string::npos ? 0 : slash + 1);
   if (dot == std::string::npos) return "";
   const std::string candidate = path.substr(0, dot) + ".config.json";
-  return util::file_exists(candidate) ? candidate : "";
+  if (util::file_exists(candidate)) return candidate;
+  // open_clip's folders (a Hub snapshot, local-dir:): the weights beside open_clip_config.json.
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string file = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (file.rfind("open_clip_", 0) == 0 && util::file_exists(dir + "/open_clip_config.json"))
+    return dir + "/open_clip_config.json";
+  return "";
 }
 
 // Checks names, shapes and dtypes of `tensors` against what `config` needs, from the config
@@ -186,6 +192,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     config = model::infer_config(tensors, path);
     origin = "the config inferred from its tensor shapes";
   }
+  if (options.preprocess) config.preprocess = *options.preprocess;
   Model m(config, module_from_state_dict(config, std::move(tensors), path, origin, options.device), options.device);
   m.set_precision(options.precision);
   return m;
