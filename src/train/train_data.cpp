@@ -10,6 +10,9 @@ TrainData open_train_data(const TrainOptions& o, const ModelConfig& config, cons
   TrainData d;
   data::LoaderOptions lo;
   lo.image_size = config.image_resolution;
+  // The model's normalization (open_clip's preprocess_cfg); the augmentation has its own resize.
+  lo.mean = config.preprocess.mean;
+  lo.std = config.preprocess.std;
   lo.context_length = config.context_length;
   lo.batch_size = o.batch_size / world_size;  // per rank; validate_options() checked the division
   lo.rank = rank;
