@@ -21,7 +21,8 @@ std::vector<PretrainedEntry> load_table() {
   const std::string path = util::find_asset("models/pretrained.json");
   try {
     const json j = json::parse(util::read_file(path, 1 << 20));
-    const PreprocessConfig defaults = read_preprocess(j.at("defaults").at("preprocess"), PreprocessConfig{}, path + ": defaults.preprocess");
+    const PreprocessConfig defaults =
+        read_preprocess(j.at("defaults").at("preprocess"), PreprocessConfig{}, path + ": defaults.preprocess");
     std::vector<PretrainedEntry> table;
     for (const json& e : j.at("pretrained")) {
       PretrainedEntry entry;

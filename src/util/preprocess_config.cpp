@@ -42,7 +42,8 @@ PreprocessConfig preprocess_config_from_json(const std::string& json_text, Prepr
       if (v.is_number()) {
         target.fill(v.get<float>());
       } else {
-        if (!v.is_array() || v.size() != 3) throw Error(where + ": \"" + key + "\" must be 3 numbers, found " + v.dump());
+        if (!v.is_array() || v.size() != 3)
+          throw Error(where + ": \"" + key + "\" must be 3 numbers, found " + v.dump());
         for (int i = 0; i < 3; ++i) target[i] = v[i].get<float>();
       }
     }

@@ -57,7 +57,7 @@ class HubEnvironment {
   std::string repo_folder() const { return cache_ + "/" + kRepoFolder; }
 
  private:
-  static constexpr const char* kNames[] = {"HOME",     "HF_HUB_CACHE", "HF_HOME",        "HF_ENDPOINT",
+  static constexpr const char* kNames[] = {"HOME",     "HF_HUB_CACHE",  "HF_HOME",        "HF_ENDPOINT",
                                            "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "XDG_CACHE_HOME"};
   std::string cache_;
   std::vector<std::optional<std::string>> saved_;
@@ -250,8 +250,8 @@ TEST(ModelsCli, EmbedUsesThePreprocessingTheModelShipsWith) {
   dir.write("plain/open_clip_model.safetensors", weights);
   dir.write("plain/open_clip_config.json", clip::test::fixture_open_clip_config("{}"));
 
-  const clip::util::NpyArray expected =
-      clip::util::read_npy(clip::test::data_dir() + "/images/expected_cfg/astronaut_q95.jpg.bilinear.squash.32.rgb8.npy");
+  const clip::util::NpyArray expected = clip::util::read_npy(
+      clip::test::data_dir() + "/images/expected_cfg/astronaut_q95.jpg.bilinear.squash.32.rgb8.npy");
   ASSERT_EQ(expected.shape, (std::vector<int64_t>{32, 32, 3}));
   clip::image::Rgb8 pillow;
   pillow.width = pillow.height = 32;
