@@ -89,6 +89,27 @@ TEST(HubNames, QuickGeluSuffixAndClipRetrievalDefaultTag) {
   EXPECT_EQ(kind_of([] { parse_model_name("ViT-B-32-quickgelu/laion2b_s34b_b79k"); }), ErrorKind::kNotFound);
 }
 
+// Rows checked against open_clip's pretrained.py (2025): order (the last tag is clip-retrieval's
+// default), repos, QuickGELU and preprocessing of the DFN and MetaCLIP rows.
+TEST(HubNames, TableFollowsOpenClipsRegistry) {
+  EXPECT_EQ(parse_model_name("open_clip:ViT-L-14").entry->tag, "dfn2b_s39b");
+  EXPECT_EQ(parse_model_name("open_clip:ViT-L-14").repo, "apple/DFN2B-CLIP-ViT-L-14-39B");
+  EXPECT_FALSE(parse_model_name("ViT-L-14/dfn2b_s39b").entry->quick_gelu);
+  EXPECT_EQ(parse_model_name("open_clip:ViT-H-14").entry->tag, "dfn5b");
+  EXPECT_EQ(parse_model_name("ViT-H-14/metaclip_altogether").repo,
+            "timm/vit_huge_patch14_clip_224.metaclip_altogether");
+  for (const char* name : {"ViT-H-14/dfn5b", "ViT-H-14-378/dfn5b"}) {
+    const ModelSpec s = parse_model_name(name);
+    EXPECT_TRUE(s.entry->quick_gelu) << name;
+    EXPECT_EQ(s.entry->preprocess.resize_mode, "squash") << name;
+    EXPECT_EQ(s.entry->preprocess.interpolation, "bicubic") << name;
+  }
+  EXPECT_EQ(parse_model_name("ViT-L-14/laion2b_s32b_b82k").entry->preprocess.mean[0], 0.5f);
+  // open_clip maps the e32 tag of ViT-B-16-plus-240 to the e31 repo; the cache is shared with it.
+  EXPECT_EQ(parse_model_name("ViT-B-16-plus-240/laion400m_e32").repo,
+            "timm/vit_base_patch16_plus_clip_240.laion400m_e31");
+}
+
 TEST(HubNames, HubAndLocalDirForms) {
   const ModelSpec s = parse_model_name("hf-hub:openai/clip-vit-base-patch32@refs/pr/1");
   EXPECT_EQ(s.repo, "openai/clip-vit-base-patch32");
