@@ -30,6 +30,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the PyTorch peer and Pillow, run side by side in benchmarks
   python3 python3-numpy python3-pil python3-regex python3-torch
+  # the Python module clip_cpp (python/: pybind11 + the interpreter's headers) and its tests
+  python3-dev pybind11-dev python3-pytest
 )
 
 missing=()

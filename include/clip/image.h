@@ -169,8 +169,13 @@ class Preprocessor {
   void run(std::string_view bytes, const std::string& name, float* input, Rgb8* rgb = nullptr,
            SourceInfo* info = nullptr);
   void run_file(const std::string& path, float* input, Rgb8* rgb = nullptr, SourceInfo* info = nullptr);
+  // The same from an image already decoded (e.g. a Python PIL image's pixels in its own mode):
+  // resized in that mode as Pillow does, so the result equals the file's. The pixels, palette
+  // and size are checked against the mode (clip::Error naming `name`).
+  void run_image(const Image& image, const std::string& name, float* input, Rgb8* rgb = nullptr);
 
  private:
+  void resize_decoded(const Image& image, SourceInfo& src);
   struct Scratch;
   PreprocessOptions options_;
   std::unique_ptr<Scratch> scratch_;

@@ -178,11 +178,7 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
   SourceInfo src;
   src.format = detect_format(bytes);
   if (o.filter != Filter::kBicubic || o.resize_mode != ResizeMode::kShortest) {
-    const Image img = decode(bytes, name, o.decode);
-    src.mode = img.mode;
-    src.width = img.width;
-    src.height = img.height;
-    configured_resize(img, o, s.unpadded, s.rgb, src.geometry);
+    resize_decoded(decode(bytes, name, o.decode), src);
     done = true;
   } else if (src.format == Format::kJpeg) {
     detail::JpegReader r(bytes, name, o.decode);
@@ -247,33 +243,63 @@ void Preprocessor::run(std::string_view bytes, const std::string& name, float* i
       done = true;
     }
   }
-  if (!done) {
-    const Image img = decode(bytes, name, o.decode);
-    const Geometry g = clip_geometry(img.width, img.height, n);
-    src.mode = img.mode;
-    src.width = img.width;
-    src.height = img.height;
-    src.geometry = g;
-    const bool plain = img.mode == Mode::kL || img.mode == Mode::kRGB || img.mode == Mode::kCMYK;
-    if (plain && (g.resized_width != img.width || g.resized_height != img.height)) {
-      const int C = bytes_per_pixel(img.mode);
-      detail::Resampler8& rs = s.resampler;
-      rs.configure(img.width, img.height, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
-      const size_t rb = img.row_bytes();
-      rs.push_rows(rs.row_begin(), img.pixels.data() + rs.row_begin() * rb, rb, rs.row_end() - rs.row_begin());
-      s.cropped.mode = img.mode;
-      s.cropped.width = s.cropped.height = n;
-      s.cropped.format = img.format;
-      s.cropped.pixels.resize(s.cropped.row_bytes() * n);
-      rs.finish(s.cropped.pixels.data(), s.cropped.row_bytes());
-      detail::to_rgb_into(s.cropped, s.rgb);
-    } else {
-      detail::to_rgb_into(detail::resize_region_or_crop(img, n), s.rgb);
-    }
-  }
+  if (!done) resize_decoded(decode(bytes, name, o.decode), src);
   normalize_into(s.rgb, s.lut, input);
   if (rgb) *rgb = s.rgb;
   if (info) *info = src;
+}
+
+void Preprocessor::run_image(const Image& image, const std::string& name, float* input, Rgb8* rgb) {
+  if (image.width <= 0 || image.height <= 0)
+    throw Error(name + ": image size " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                ", expected a positive width and height");
+  if (static_cast<int64_t>(image.width) * image.height > options_.decode.max_pixels)
+    throw Error(name + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) + " pixels exceed the limit of " +
+                    std::to_string(options_.decode.max_pixels),
+                ErrorKind::kTooLarge);
+  if (image.pixels.size() != image.row_bytes() * image.height)
+    throw Error(name + ": " + std::to_string(image.pixels.size()) + " bytes of pixels, expected " +
+                std::to_string(image.row_bytes() * image.height) + " for a " + std::to_string(image.width) + "x" +
+                std::to_string(image.height) + " image in mode " + mode_name(image.mode));
+  if (image.mode == Mode::kP && image.palette.size() != 768)
+    throw Error(name + ": a palette of " + std::to_string(image.palette.size()) + " bytes, expected 768 (256 RGB entries)");
+  SourceInfo src;
+  src.format = image.format;
+  resize_decoded(image, src);
+  normalize_into(scratch_->rgb, scratch_->lut, input);
+  if (rgb) *rgb = scratch_->rgb;
+}
+
+// Resize, crop (or pad) and convert("RGB") of a whole decoded image into scratch_->rgb.
+void Preprocessor::resize_decoded(const Image& img, SourceInfo& src) {
+  Scratch& s = *scratch_;
+  const PreprocessOptions& o = options_;
+  const int n = o.size;
+  src.mode = img.mode;
+  src.width = img.width;
+  src.height = img.height;
+  if (o.filter != Filter::kBicubic || o.resize_mode != ResizeMode::kShortest) {
+    configured_resize(img, o, s.unpadded, s.rgb, src.geometry);
+    return;
+  }
+  const Geometry g = clip_geometry(img.width, img.height, n);
+  src.geometry = g;
+  const bool plain = img.mode == Mode::kL || img.mode == Mode::kRGB || img.mode == Mode::kCMYK;
+  if (plain && (g.resized_width != img.width || g.resized_height != img.height)) {
+    const int C = bytes_per_pixel(img.mode);
+    detail::Resampler8& rs = s.resampler;
+    rs.configure(img.width, img.height, g.resized_width, g.resized_height, g.crop_left, g.crop_top, n, n, C);
+    const size_t rb = img.row_bytes();
+    rs.push_rows(rs.row_begin(), img.pixels.data() + rs.row_begin() * rb, rb, rs.row_end() - rs.row_begin());
+    s.cropped.mode = img.mode;
+    s.cropped.width = s.cropped.height = n;
+    s.cropped.format = img.format;
+    s.cropped.pixels.resize(s.cropped.row_bytes() * n);
+    rs.finish(s.cropped.pixels.data(), s.cropped.row_bytes());
+    detail::to_rgb_into(s.cropped, s.rgb);
+  } else {
+    detail::to_rgb_into(detail::resize_region_or_crop(img, n), s.rgb);
+  }
 }
 
 Geometry clip_geometry(int width, int height, int size) {
