@@ -54,6 +54,11 @@ struct ServerOptions {
   int idle_timeout_seconds = 5;         // a kept-alive connection waiting for its next request
   int shutdown_grace_seconds = 3;       // stop(): requests in flight may finish for this long
   int thumbnail_size = 256;             // longest side of /images/<id>
+  // Image URLs in /v1/embeddings inputs (docs/serve.md): fetched only from these hosts (empty: never).
+  std::vector<std::string> image_url_hosts;
+  int image_url_connect_timeout_ms = 5000;
+  int image_url_timeout_ms = 10000;  // one URL, its redirects included
+  int max_image_url_fetches = 4;     // at once, in the whole server; more: 503
   std::string web_dir;                  // the page's files (empty: the shipped assets/web)
 };
 
