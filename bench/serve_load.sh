@@ -18,8 +18,10 @@
 #   openai_image  POST /v1/embeddings, one JPEG photo (451x300, 21 KB) as a data URI (batch 1)
 # CLIP_BENCH_SERVER_THREADS (default 4): --threads of the server; CLIP_BENCH_CONNECTIONS (default
 # "16 64 256"): the connection counts; CLIP_BENCH_WRK_TIMEOUT (default 30s): wrk's request timeout
-# (a request slower than this counts as a timeout); CLIP_BENCH_SERVE_ARGS: more `clip serve` flags.
-# Any `clip` build works, so the same script measures an older server (e.g. /work/main/build).
+# (a request slower than this counts as a timeout); CLIP_BENCH_SERVE_ARGS: more `clip serve` flags;
+# CLIP_BENCH_OUT (default BUILD/bench): where wrk's outputs and serve_load.json go.
+# Any `clip` build works, so the same script measures an older server (e.g. /work/main/build,
+# with CLIP_BENCH_OUT elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
@@ -29,6 +31,7 @@ threads="${CLIP_BENCH_SERVER_THREADS:-4}"
 connections="${CLIP_BENCH_CONNECTIONS:-16 64 256}"
 endpoints="${CLIP_BENCH_ENDPOINTS:-healthz search embed openai openai_image}"
 wrk_timeout="${CLIP_BENCH_WRK_TIMEOUT:-30s}"
+out_dir="${CLIP_BENCH_OUT:-$build/bench}"
 command -v wrk >/dev/null || { echo "wrk is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
@@ -76,7 +79,7 @@ sed -e "s/MODEL_NAME/$model_name/" -e 's/"input": \[[^]]*\]/"input": ["a photo o
 photo=tests/data/images/files/chelsea_q75.jpg
 sed -e "s/MODEL_NAME/$model_name/" -e "s|IMAGE_DATA_URI|data:image/jpeg;base64,$(base64 -w0 "$photo")|" \
   bench/serve_load_openai_image.lua >"$tmp/openai_image.lua"
-mkdir -p "$build/bench"
+mkdir -p "$out_dir"
 
 # The server's RSS every second, for the whole load.
 (while kill -0 "$server" 2>/dev/null; do rss >>"$tmp/rss.txt" 2>/dev/null || true; sleep 1; done) &
@@ -92,7 +95,7 @@ run() {  # name, connections, wrk args...
   local rss_before
   rss_before=$(rss)
   wrk -t2 -c"$conns" -d"${seconds}s" --timeout "$wrk_timeout" --latency "$@" >"$out" 2>&1 || true
-  cp "$out" "$build/bench/serve_load_${name}_c${conns}.txt"
+  cp "$out" "$out_dir/serve_load_${name}_c${conns}.txt"
   local rps p50 p99 non2xx sockerr timeouts items per_item
   rps=$(awk '/Requests\/sec/ {print $2}' "$out")
   p50=$(awk '$1 == "50%" {print $2}' "$out")
@@ -156,5 +159,5 @@ fi
   echo " \"bench_model\": $model_json, \"results\": ["
   paste -sd, "$tmp/results.jsonl"
   echo "]}"
-} >"$build/bench/serve_load.json"
-echo "wrote $build/bench/serve_load.json"
+} >"$out_dir/serve_load.json"
+echo "wrote $out_dir/serve_load.json"

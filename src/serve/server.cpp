@@ -116,11 +116,12 @@ struct Server::Impl {
         idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
       std::vector<ModelSpec> specs = model_specs(options);
       const Precision precision = precision_from_name(options.precision);
-      auto loader = [precision](const ModelSpec& spec) {
+      const std::chrono::microseconds window(static_cast<int64_t>(options.batch_window_ms) * 1000);
+      auto loader = [precision, window](const ModelSpec& spec) {
         LoadOptions lo;
         lo.config_path = spec.config_path;
         lo.precision = precision;
-        return std::make_shared<const LoadedModel>(Model::load(spec.path, lo));
+        return std::make_shared<const LoadedModel>(Model::load(spec.path, lo), window);
       };
       ModelBudget budget{options.max_models, options.max_memory_bytes};
       index::ModelIdentity model_identity;
@@ -130,7 +131,7 @@ struct Server::Impl {
         model_identity = idx->manifest().model;
         const ModelSpec spec{parse_model_spec(model_identity.path).name, model_identity.path, ""};
         models = std::make_shared<ModelRegistry>(std::vector<ModelSpec>{spec}, budget, loader);
-        pinned = std::make_shared<const LoadedModel>(index::load_index_model(idx->manifest()));
+        pinned = std::make_shared<const LoadedModel>(index::load_index_model(idx->manifest()), window);
       } else {
         models = std::make_shared<ModelRegistry>(specs, budget, loader);
         if (idx) {
@@ -349,7 +350,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       options.shutdown_grace_seconds < 0 || options.max_prompts <= 0 || options.max_prompt_bytes == 0 ||
       options.max_form_parts <= 0 || options.reload_interval_seconds < 0 ||
       options.image_url_connect_timeout_ms <= 0 || options.image_url_timeout_ms <= 0 ||
-      options.max_image_url_fetches <= 0)
+      options.max_image_url_fetches <= 0 || options.batch_window_ms < 0)
     throw Error("server limits must be positive");
   if (!options.index_dir.empty()) index::read_manifest(options.index_dir);  // fail now, not in the background
   s.options = std::move(options);

@@ -30,6 +30,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                         // 0: any free port (see Server::port)
   int threads = 8;                         // endpoint threads: model requests computed at once
+  // > 0: /v1/embeddings and /predict gather concurrent requests' inputs into one forward pass,
+  // waiting up to this long for company (InferenceBatcher); 0: each request computes alone.
+  int batch_window_ms = 0;
   int io_threads = 2;                      // threads serving the connections (never run the model)
   std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address
   std::string api_key;              // non-empty: `Authorization: Bearer KEY` on all but /healthz, /ping and the page
