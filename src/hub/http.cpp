@@ -111,6 +111,13 @@ void global_init() {
 HttpResponse http_request(const HttpRequest& request) {
   global_init();
   HttpResponse response;
+  // Checked before a handle exists: these may throw.
+  SocketGuard guard;
+  std::string resolve_line;
+  if (!request.pinned_addresses.empty()) {
+    for (const std::string& a : request.pinned_addresses) guard.allowed.push_back(address_bytes(a));
+    resolve_line = resolve_entry(request.url, request.pinned_addresses);
+  }
   CURL* curl = curl_easy_init();
   if (!curl) throw Error("libcurl: cannot create a handle", ErrorKind::kInternal);
   Transfer transfer{&request, &response};
@@ -125,11 +132,8 @@ HttpResponse http_request(const HttpRequest& request) {
     headers = curl_slist_append(headers, h.c_str());
   }
   curl_slist* resolve = nullptr;
-  SocketGuard guard;
   if (!request.pinned_addresses.empty()) {
-    for (const std::string& a : request.pinned_addresses) guard.allowed.push_back(address_bytes(a));
-    if (const std::string entry = resolve_entry(request.url, request.pinned_addresses); !entry.empty())
-      resolve = curl_slist_append(resolve, entry.c_str());
+    if (!resolve_line.empty()) resolve = curl_slist_append(resolve, resolve_line.c_str());
     curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_pinned_socket);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &guard);
