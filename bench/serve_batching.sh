@@ -3,7 +3,9 @@
 # throughput? A/B in one run (benchmark, not a test): 16 connections (wrk) sending one short text,
 # or one image (a data URI), per POST /v1/embeddings, against the server as it is (--threads 8,
 # the default), with more endpoint threads alone (--threads 16), and with gathering
-# (--threads 16 --batch-window-ms W). The configurations alternate, REPS times; medians of items/s.
+# (--threads 16 --batch-window-ms W). The configurations alternate, REPS times; medians of items/s
+# and of items per CPU-second of the server (on a machine shared with other work, the share of the
+# CPU a configuration gets depends on its thread count; the work per item does not).
 # Usage: bench/serve_batching.sh [build (default build)] [seconds per run (default 20)] [reps (default 3)]
 #                                [model (default: the tiny test model) | vit-b-32] [window ms (default 5)]
 set -euo pipefail
@@ -30,7 +32,7 @@ for rep in $(seq "$reps"); do
 import json, sys
 j = json.load(open(sys.argv[1]))
 for r in j["results"]:
-    print(sys.argv[2], r["endpoint"], r["items_per_s"], r["p50"], r["p99"], r["errors"])' \
+    print(sys.argv[2], r["endpoint"], r["items_per_s"], r["items_per_cpu_s"], r["p50"], r["p99"], r["errors"])' \
       "$tmp/$name-$rep/serve_load.json" "$name" | tee -a "$tmp/all.txt"
   done
 done
@@ -42,8 +44,13 @@ med = {}
 for endpoint in ("openai_text1", "openai_image"):
     for name in ("threads8", "threads16", "batched"):
         v = [float(r[2]) for r in rows if r[0] == name and r[1] == endpoint]
+        c = [float(r[3]) for r in rows if r[0] == name and r[1] == endpoint]
         med[name, endpoint] = statistics.median(v)
-        print(f"  {endpoint:13s} {name:10s} {med[name, endpoint]:9.2f} items/s  (runs: {', '.join(f'{x:.2f}' for x in v)})")
-    print(f"  {endpoint:13s} batched / threads8 = {med['batched', endpoint] / med['threads8', endpoint]:.2f}x, "
-          f"batched / threads16 = {med['batched', endpoint] / med['threads16', endpoint]:.2f}x")
+        med[name, endpoint, "cpu"] = statistics.median(c)
+        print(f"  {endpoint:13s} {name:10s} {med[name, endpoint]:9.2f} items/s (runs: {', '.join(f'{x:.2f}' for x in v)}); "
+              f"{med[name, endpoint, 'cpu']:9.2f} items per CPU-second (runs: {', '.join(f'{x:.2f}' for x in c)})")
+    for unit, key in (("items/s", None), ("items per CPU-second", "cpu")):
+        k = (lambda n: (n, endpoint, key)) if key else (lambda n: (n, endpoint))
+        print(f"  {endpoint:13s} {unit}: batched / threads8 = {med[k('batched')] / med[k('threads8')]:.2f}x, "
+              f"batched / threads16 = {med[k('batched')] / med[k('threads16')]:.2f}x")
 EOF

@@ -44,7 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+compare_vit=0
 if [ "$model" = vit-b-32 ]; then
+  compare_vit=1
   [ -x "$build/bench_model" ] || { echo "vit-b-32 needs $build/bench_model (cmake --build $build --target bench_model)" >&2; exit 1; }
   "$build/bench_model" --save-model "$tmp/vit-b-32.safetensors" --models vit-b-32
   model="$tmp/vit-b-32.safetensors"
@@ -69,6 +71,9 @@ for _ in $(seq 1200); do
 done
 [ -n "$url" ] && curl -sf "${url}healthz" >/dev/null 2>&1 || { cat "$tmp/serve.log" >&2; exit 1; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+# The server's CPU seconds so far (user + system): items per CPU second do not depend on the share
+# of a busy machine the server gets, requests per second do.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$server/stat"; }
 rss_start=$(rss)
 
 cp bench/serve_load_embed.lua "$tmp/embed.lua"
@@ -92,8 +97,9 @@ run() {  # name, connections, wrk args...
   local name=$1 conns=$2
   shift 2
   local out="$tmp/$name-$conns.txt"
-  local rss_before
+  local rss_before cpu_before
   rss_before=$(rss)
+  cpu_before=$(cpu_s)
   wrk -t2 -c"$conns" -d"${seconds}s" --timeout "$wrk_timeout" --latency "$@" >"$out" 2>&1 || true
   cp "$out" "$out_dir/serve_load_${name}_c${conns}.txt"
   local rps p50 p99 non2xx sockerr timeouts items per_item
@@ -106,13 +112,17 @@ run() {  # name, connections, wrk args...
   local errors=$((${non2xx:-0} + ${sockerr:-0}))
   items=$(items_per_request "$name")
   per_item=$(awk -v r="${rps:-0}" -v n="$items" 'BEGIN {printf "%.2f", r * n}')
-  printf '%-13s %6s %10s %9s %10s %10s %8s %9s %9s\n' "$name" "$conns" "${rps:-0}" "$per_item" "${p50:--}" \
-    "${p99:--}" "$errors" "${timeouts:-0}" "$(rss)"
-  echo "{\"endpoint\": \"$name\", \"connections\": $conns, \"requests_per_s\": ${rps:-0}, \"items_per_request\": $items, \"items_per_s\": $per_item, \"p50\": \"${p50:--}\", \"p99\": \"${p99:--}\", \"errors\": $errors, \"timeouts\": ${timeouts:-0}, \"rss_kib_before\": $rss_before, \"rss_kib_after\": $(rss)}" >>"$tmp/results.jsonl"
+  local requests cpu per_cpu
+  requests=$(awk '/requests in/ {print $1}' "$out")
+  cpu=$(awk -v a="$cpu_before" -v b="$(cpu_s)" 'BEGIN {printf "%.2f", b - a}')
+  per_cpu=$(awk -v r="${requests:-0}" -v n="$items" -v c="$cpu" 'BEGIN {printf "%.2f", (c > 0 ? r * n / c : 0)}')
+  printf '%-13s %6s %10s %9s %9s %10s %10s %8s %9s %9s\n' "$name" "$conns" "${rps:-0}" "$per_item" "$per_cpu" \
+    "${p50:--}" "${p99:--}" "$errors" "${timeouts:-0}" "$(rss)"
+  echo "{\"endpoint\": \"$name\", \"connections\": $conns, \"requests_per_s\": ${rps:-0}, \"items_per_request\": $items, \"items_per_s\": $per_item, \"server_cpu_s\": $cpu, \"items_per_cpu_s\": $per_cpu, \"p50\": \"${p50:--}\", \"p99\": \"${p99:--}\", \"errors\": $errors, \"timeouts\": ${timeouts:-0}, \"rss_kib_before\": $rss_before, \"rss_kib_after\": $(rss)}" >>"$tmp/results.jsonl"
 }
 
 echo "clip serve ($build): model $model, --threads $threads ${CLIP_BENCH_SERVE_ARGS:-}; wrk: 2 threads, ${seconds}s each, timeout $wrk_timeout"
-printf '%-13s %6s %10s %9s %10s %10s %8s %9s %9s\n' endpoint conns "req/s" "items/s" p50 p99 errors timeouts "RSS KiB"
+printf '%-13s %6s %10s %9s %9s %10s %10s %8s %9s %9s\n' endpoint conns "req/s" "items/s" "items/cpu-s" p50 p99 errors timeouts "RSS KiB"
 for c in $connections; do
   for e in $endpoints; do
     case $e in
@@ -142,7 +152,7 @@ echo "server RSS: ${rss_start} KiB at start (model loaded), ${rss_end} KiB after
 # The model alone at the requests' batch sizes (1 image; 1 and 3 texts) and at 16 (what gathering
 # 16 concurrent requests into one batch could at best reach), same machine, same run.
 model_json=null
-if [ "$model" = "$tmp/vit-b-32.safetensors" ] && [ -x "$build/bench_model" ]; then
+if [ "$compare_vit" = 1 ]; then
   kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   server=""
   "$build/bench_model" --no-peer --models vit-b-32 --precisions fp32 --text-batches 1 3 16 --image-batches 1 16 \

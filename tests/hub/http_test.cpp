@@ -40,6 +40,8 @@ class Loopback {
     server_.Get("/moved", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/small", 302); });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the accept loop has started would be lost, and join() would wait forever.
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~Loopback() {
     stopping_ = true;
