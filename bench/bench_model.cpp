@@ -4,6 +4,9 @@
 //               [--image-batches 1 8 32] [--text-batches 1 32 256]
 //               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer]
 //               [--json out.json]
+//   bench_model --save-model PATH [--models vit-b-32]
+// (--save-model writes the first model's random weights, the ones measured here, as a safetensors
+// file and exits: bench/serve_load.sh serves that file to compare the server with these figures.)
 // (An empty batch list skips that tower. The peer always runs its own full set.)
 //
 // Random weights (CLIP's init, seeded), the peer's input construction: random images, and
@@ -122,13 +125,27 @@ json run_peer(const std::string& python, const std::string& peer, const std::vec
   return j;
 }
 
+// The random model (seed 0, as measured) as an fp32 safetensors file with its config.
+void save_random_model(const clip::ModelConfig& cfg, const std::string& path) {
+  const clip::Model m = clip::Model::random(cfg, 0);
+  std::vector<clip::io::TensorToWrite> tensors;
+  std::vector<torch::Tensor> keep;
+  for (const auto& [k, v] : m.state_dict()) {
+    if (!v.is_floating_point()) continue;
+    keep.push_back(v.contiguous());
+    tensors.push_back({k, clip::io::DType::kF32, keep.back().sizes().vec(), keep.back().data_ptr(),
+                       static_cast<size_t>(keep.back().nbytes())});
+  }
+  clip::io::write_safetensors(path, tensors, {{"config", clip::config_to_json(m.config())}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"vit-b-32", "rn50"}, precisions = {"fp32", "bf16"};
   std::vector<std::string> image_batches = {"1", "8", "32"}, text_batches = {"1", "32", "256"};
   std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3",
-              json_out;
+              json_out, save_model;
   int threads = 0, runs = 5;
   bool with_peer = true;
   for (int i = 1; i < argc; ++i) {
@@ -147,10 +164,15 @@ int main(int argc, char** argv) {
     else if (a == "--python" && i + 1 < argc) python = argv[++i];
     else if (a == "--json" && i + 1 < argc) json_out = argv[++i];
     else if (a == "--no-peer") with_peer = false;
+    else if (a == "--save-model" && i + 1 < argc) save_model = argv[++i];
     else {
       std::cerr << "unknown or incomplete flag " << a << "\n";
       return 2;
     }
+  }
+  if (!save_model.empty()) {
+    save_random_model(clip::named_config(config_name(models.at(0))), save_model);
+    return 0;
   }
   clip::keep_freed_memory_for_reuse();
   clip::set_threads(threads);
@@ -185,18 +207,7 @@ int main(int argc, char** argv) {
   const bool load_peak_apart = clip::bench::reset_peak_rss();
   // Load time of a ViT-B/32 safetensors file, warm cache (the second of two loads).
   const std::string st_path = "/tmp/clip_bench_vitb32_" + std::to_string(::getpid()) + ".safetensors";
-  {
-    const clip::Model m = clip::Model::random(clip::named_config("ViT-B/32"), 0);
-    std::vector<clip::io::TensorToWrite> tensors;
-    std::vector<torch::Tensor> keep;
-    for (const auto& [k, v] : m.state_dict()) {
-      if (!v.is_floating_point()) continue;
-      keep.push_back(v.contiguous());
-      tensors.push_back({k, clip::io::DType::kF32, keep.back().sizes().vec(), keep.back().data_ptr(),
-                         static_cast<size_t>(keep.back().nbytes())});
-    }
-    clip::io::write_safetensors(st_path, tensors, {{"config", clip::config_to_json(m.config())}});
-  }
+  save_random_model(clip::named_config("ViT-B/32"), st_path);
   double load_s = 0;
   for (int i = 0; i < 2; ++i) {
     const auto t0 = Clock::now();

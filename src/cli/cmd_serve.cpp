@@ -35,6 +35,8 @@ struct ServeCliOptions {
   int inference_threads = 0;
   size_t max_body_mib = 32;
   uint64_t max_memory_mib = 0;
+  double image_url_timeout = 10;          // seconds
+  double image_url_connect_timeout = 5;   // seconds
   std::string api_key_file;
   std::string pretrained;  // --pretrained, with a --model name
   bool offline = false;    // --offline
@@ -51,6 +53,8 @@ std::string read_api_key(const std::string& path) {
 void run_serve(ServeCliOptions o) {
   o.server.max_body_bytes = o.max_body_mib << 20;
   o.server.max_memory_bytes = o.max_memory_mib << 20;
+  o.server.image_url_timeout_ms = static_cast<int>(o.image_url_timeout * 1000);
+  o.server.image_url_connect_timeout_ms = static_cast<int>(o.image_url_connect_timeout * 1000);
   if (!o.api_key_file.empty()) o.server.api_key = read_api_key(o.api_key_file);
   if (!serve::is_loopback_host(o.server.host) && o.server.api_key.empty())
     std::fprintf(stderr,
@@ -134,6 +138,10 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--batch-window-ms", s.batch_window_ms,
+                  "Gather concurrent /v1/embeddings and /predict requests into one forward pass, waiting up to "
+                  "this many ms for company (0: each request computes alone)")
+      ->check(CLI::Range(0, 1000));
   cmd->add_option("--io-threads", s.io_threads, "Threads serving the connections")->check(CLI::Range(1, 64));
   cmd->add_option("--allowed-hosts", s.allowed_hosts,
                   "Host header values accepted besides the bound address (name or name:port; * for any)")
@@ -163,6 +171,18 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--shutdown-grace", s.shutdown_grace_seconds, "Seconds requests in flight may finish after SIGTERM")
       ->check(CLI::Range(0, 600));
+  cmd->add_option("--allow-image-urls", s.image_url_hosts,
+                  "Fetch http(s) image URLs in /v1/embeddings inputs from these hosts only (comma-separated names "
+                  "or addresses; * for any name). Non-public addresses (loopback, private, link-local, ...) only "
+                  "when the address itself is listed. Default: URLs are refused")
+      ->delimiter(',');
+  cmd->add_option("--image-url-timeout", o->image_url_timeout, "Seconds to fetch one image URL, redirects included")
+      ->check(CLI::Range(0.001, 600.0));
+  cmd->add_option("--image-url-connect-timeout", o->image_url_connect_timeout,
+                  "Seconds to connect to an image URL's host")
+      ->check(CLI::Range(0.001, 600.0));
+  cmd->add_option("--image-url-fetches", s.max_image_url_fetches, "Image URLs fetched at once (503 beyond)")
+      ->check(CLI::Range(1, 1024));
   cmd->callback([o] { run_serve(*o); });
 }
 

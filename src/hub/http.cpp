@@ -1,9 +1,14 @@
 #include "hub/http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "clip/error.h"
@@ -18,7 +23,52 @@ struct Transfer {
   const HttpRequest* request;
   HttpResponse* response;
   size_t header_bytes = 0;
+  uint64_t body_bytes = 0;  // of a 2xx answer
 };
+
+// An address in network byte order: 4 bytes (IPv4) or 16 (IPv6).
+std::string address_bytes(const std::string& numeric) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, numeric.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
+  if (inet_pton(AF_INET6, numeric.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 16);
+  throw Error("pinned address " + numeric + " is not a numeric IPv4 or IPv6 address", ErrorKind::kInternal);
+}
+
+// The pinned addresses and whether libcurl tried another one.
+struct SocketGuard {
+  std::vector<std::string> allowed;  // address_bytes of each
+  bool refused = false;
+};
+
+// libcurl's CURLOPT_OPENSOCKETFUNCTION: a socket only for a pinned address.
+curl_socket_t open_pinned_socket(void* user, curlsocktype, curl_sockaddr* address) {
+  auto* guard = static_cast<SocketGuard*>(user);
+  std::string bytes;
+  if (address->family == AF_INET && address->addrlen >= sizeof(sockaddr_in)) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address->addr);
+    bytes.assign(reinterpret_cast<const char*>(&in->sin_addr), 4);
+  } else if (address->family == AF_INET6 && address->addrlen >= sizeof(sockaddr_in6)) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address->addr);
+    bytes.assign(reinterpret_cast<const char*>(&in6->sin6_addr), 16);
+  }
+  if (bytes.empty() || std::find(guard->allowed.begin(), guard->allowed.end(), bytes) == guard->allowed.end()) {
+    guard->refused = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(address->family, address->socktype, address->protocol);
+}
+
+// "host:port:addr,[v6addr]" for CURLOPT_RESOLVE; empty when the host is an address itself.
+std::string resolve_entry(const std::string& url, const std::vector<std::string>& addresses) {
+  const UrlParts parts = parse_http_url(url);
+  if (parts.host.empty() || parts.host[0] == '[') return "";
+  std::string entry = parts.host + ":" + std::to_string(parts.port) + ":";
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    if (i) entry += ',';
+    entry += addresses[i].find(':') == std::string::npos ? addresses[i] : "[" + addresses[i] + "]";
+  }
+  return entry;
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -61,6 +111,13 @@ void global_init() {
 HttpResponse http_request(const HttpRequest& request) {
   global_init();
   HttpResponse response;
+  // Checked before a handle exists: these may throw.
+  SocketGuard guard;
+  std::string resolve_line;
+  if (!request.pinned_addresses.empty()) {
+    for (const std::string& a : request.pinned_addresses) guard.allowed.push_back(address_bytes(a));
+    resolve_line = resolve_entry(request.url, request.pinned_addresses);
+  }
   CURL* curl = curl_easy_init();
   if (!curl) throw Error("libcurl: cannot create a handle", ErrorKind::kInternal);
   Transfer transfer{&request, &response};
@@ -74,6 +131,14 @@ HttpResponse http_request(const HttpRequest& request) {
       }
     headers = curl_slist_append(headers, h.c_str());
   }
+  curl_slist* resolve = nullptr;
+  if (!request.pinned_addresses.empty()) {
+    if (!resolve_line.empty()) resolve = curl_slist_append(resolve, resolve_line.c_str());
+    curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_pinned_socket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &guard);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");  // a proxy would connect elsewhere: none, whatever the environment says
+  }
   char error[CURL_ERROR_SIZE] = {0};
   // The body writer needs the status: libcurl gives it through CURLINFO_RESPONSE_CODE once the
   // headers are done, so the handle travels with the transfer.
@@ -86,6 +151,11 @@ HttpResponse http_request(const HttpRequest& request) {
     const size_t n = size * count;
     long code = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+    const uint64_t limit = c->transfer->request->max_body_bytes;
+    if (code >= 200 && code < 300 && limit > 0 && (c->transfer->body_bytes += n) > limit) {
+      c->transfer->response->too_large = true;  // counted on what arrived, whatever Content-Length said
+      return 0;
+    }
     if (code >= 200 && code < 300 && c->transfer->request->sink) {
       if (!c->transfer->request->sink(code, data, n)) {
         c->transfer->response->aborted = true;
@@ -104,7 +174,10 @@ HttpResponse http_request(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request.total_timeout_ms);
+  if (request.max_body_bytes > 0)  // refused at once when Content-Length says more
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body_bytes));
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a transfer stalled for 60 s is cut
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "clip++/0.1");
@@ -120,16 +193,49 @@ HttpResponse http_request(const HttpRequest& request) {
   long code = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   response.status = code;
+  if (code >= 300 && code < 400) {
+    char* location = nullptr;
+    if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
+      response.redirect_url = location;
+  }
+  response.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+  response.address_refused = guard.refused;
+  if (rc == CURLE_FILESIZE_EXCEEDED) response.too_large = true;
   if (rc != CURLE_OK) {
     response.transport_error = error[0] ? error : curl_easy_strerror(rc);
     response.retryable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR ||
                          rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING ||
                          rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
-    if (response.aborted) response.retryable = false;
+    if (response.aborted || response.too_large) response.retryable = false;
   }
+  curl_slist_free_all(resolve);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return response;
+}
+
+UrlParts parse_http_url(const std::string& url) {
+  std::unique_ptr<CURLU, void (*)(CURLU*)> handle(curl_url(), curl_url_cleanup);
+  if (!handle) throw Error("libcurl: cannot create a URL handle", ErrorKind::kInternal);
+  auto get = [&](CURLUPart part, unsigned flags) {
+    char* value = nullptr;
+    std::string out;
+    if (curl_url_get(handle.get(), part, &value, flags) == CURLUE_OK && value) out = value;
+    curl_free(value);
+    return out;
+  };
+  const CURLUcode rc = curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0);
+  if (rc != CURLUE_OK) throw Error("not a valid URL (" + std::string(curl_url_strerror(rc)) + ")");
+  UrlParts parts;
+  parts.scheme = lower(get(CURLUPART_SCHEME, 0));
+  if (parts.scheme != "http" && parts.scheme != "https")
+    throw Error("not an http or https URL (scheme \"" + parts.scheme + "\")");
+  parts.host = lower(get(CURLUPART_HOST, 0));
+  if (parts.host.empty()) throw Error("the URL has no host");
+  const std::string port = get(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  parts.port = port.empty() ? 0 : std::stoi(port);  // libcurl checked it: 0..65535
+  parts.url = get(CURLUPART_URL, 0);
+  return parts;
 }
 
 std::string url_origin(const std::string& url) {

@@ -8,8 +8,20 @@
 
 namespace clip::serve {
 
+namespace {
+
+// Token ids [N, context] through the model, in a batch with concurrent requests' (InferenceBatcher).
+torch::Tensor encode_text_batched(const LoadedModel& m, const torch::Tensor& ids) {
+  return m.batcher.run(InferenceBatcher::Kind::kText, ids, [&m](const torch::Tensor& t) { return m.model.encode_text(t); });
+}
+
+}  // namespace
+
 torch::Tensor embed_texts_normalized(const LoadedModel& m, const std::vector<std::string>& texts) {
-  return normalize_rows(m.embedder.embed_texts(texts));
+  const TokenBatch tokens = m.embedder.tokenizer().tokenize(texts, m.model.config().context_length, true, 1);
+  const torch::Tensor ids =
+      torch::from_blob(tokens.ids.get(), {tokens.rows, tokens.context_length}, torch::kInt64).clone();
+  return normalize_rows(encode_text_batched(m, ids));
 }
 
 torch::Tensor embed_token_ids_normalized(const LoadedModel& m, const std::vector<std::vector<int64_t>>& ids,
@@ -34,7 +46,7 @@ torch::Tensor embed_token_ids_normalized(const LoadedModel& m, const std::vector
     }
     rows[static_cast<int64_t>(i)][static_cast<int64_t>(ids[i].size() + 1)] = m.embedder.tokenizer().eot_id();
   }
-  return normalize_rows(m.model.encode_text(tokens));
+  return normalize_rows(encode_text_batched(m, tokens));
 }
 
 int64_t text_token_count(const LoadedModel& m, const std::string& text) {
@@ -58,7 +70,8 @@ torch::Tensor embed_images_normalized(const LoadedModel& m, const ServerOptions&
       throw HttpError(e.kind() == ErrorKind::kTooLarge ? 413 : 400, e.what());  // the input, not the server
     }
   }
-  return normalize_rows(m.model.encode_image(batch.to(m.model.device())));
+  return normalize_rows(m.batcher.run(InferenceBatcher::Kind::kImage, batch,
+                                      [&m](const torch::Tensor& x) { return m.model.encode_image(x.to(m.model.device())); }));
 }
 
 std::string float_array_text(const float* values, size_t n) {

@@ -4,22 +4,27 @@
 // Tokenizer and ImageIndex searches are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "clip/embedder.h"
 #include "clip/image.h"
 #include "clip/index.h"
 #include "clip/model.h"
+#include "serve/inference_batcher.h"
 
 namespace clip::serve {
 
 struct LoadedModel {
-  explicit LoadedModel(Model m) : model(std::move(m)), embedder(model, 1) {}
+  // batch_window: see InferenceBatcher (0: every request computes on its own).
+  explicit LoadedModel(Model m, std::chrono::microseconds batch_window = std::chrono::microseconds(0))
+      : model(std::move(m)), embedder(model, 1), batcher(batch_window, 256, 32) {}
   LoadedModel(const LoadedModel&) = delete;
   LoadedModel& operator=(const LoadedModel&) = delete;
 
   Model model;
   Embedder embedder;  // refers to `model`: LoadedModel never moves (held by shared_ptr)
+  InferenceBatcher batcher;  // the API endpoints' forward passes (embed_inputs.h)
 };
 
 class ModelRegistry;

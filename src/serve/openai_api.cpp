@@ -2,6 +2,7 @@
 
 #include "serve/base64.h"
 #include "serve/embed_inputs.h"
+#include "serve/image_url_fetch.h"
 #include "util/strings.h"
 
 using nlohmann::json;
@@ -15,8 +16,42 @@ struct Input {
   InputKind kind = InputKind::kText;
   std::string text;             // kText
   std::vector<int64_t> tokens;  // kTokens
-  std::string image;            // kImage: the decoded file
+  std::string image;            // kImage: the decoded file (fetched once the request is validated when image_url is set)
+  std::string image_url;        // kImage given as an http(s) URL
 };
+
+bool is_http_url(const std::string& s) { return util::starts_with(s, "http://") || util::starts_with(s, "https://"); }
+
+// A fetch's failure as an OpenAI error naming the input.
+ApiError image_url_error(const ImageUrlError& e, const std::string& where) {
+  using Reason = ImageUrlError::Reason;
+  const std::string message = where + ": " + e.what();
+  switch (e.reason()) {
+    case Reason::kInvalid: return ApiError(400, message, "input", "invalid_image_url");
+    case Reason::kNotAllowed: return ApiError(400, message, "input", "image_url_not_allowed");
+    case Reason::kFailed: return ApiError(400, message, "input", "image_url_fetch_failed");
+    case Reason::kTimeout: return ApiError(400, message, "input", "image_url_timeout");
+    case Reason::kTooLarge: return ApiError(413, message, "input", "image_too_large");
+    case Reason::kBusy: return ApiError(503, message, "input", "image_url_fetches_busy");
+  }
+  return ApiError(500, message, "input");
+}
+
+// Fetches the URL inputs, sequentially, all of them together within the body limit (the most a
+// request could have sent inline).
+void fetch_image_urls(ImageUrlFetcher& fetcher, const ServerOptions& o, std::vector<Input>& inputs, bool single) {
+  uint64_t left = o.max_body_bytes;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].image_url.empty()) continue;
+    const std::string where = single ? "input" : "input[" + std::to_string(i) + "]";
+    try {
+      inputs[i].image = fetcher.fetch(inputs[i].image_url, left);
+    } catch (const ImageUrlError& e) {
+      throw image_url_error(e, where);
+    }
+    left -= inputs[i].image.size();
+  }
+}
 
 json parse_body(const Request& req) {
   if (media_type(req.content_type) != "application/json")
@@ -36,7 +71,7 @@ std::vector<int64_t> token_array(const json& a, const std::string& where) {
   return ids;
 }
 
-Input string_input(const ServerOptions& o, const std::string& s, const std::string& where) {
+Input string_input(const ServerOptions& o, bool urls_allowed, const std::string& s, const std::string& where) {
   Input in;
   if (s.empty()) throw ApiError(400, where + " is an empty string", "input");
   if (is_data_uri(s)) {
@@ -48,12 +83,23 @@ Input string_input(const ServerOptions& o, const std::string& s, const std::stri
     }
     return in;
   }
-  if (util::starts_with(s, "http://") || util::starts_with(s, "https://"))
-    throw ApiError(400,
-                   where +
-                       " is a URL: this server does not fetch images (that would let requests reach other "
-                       "machines); send the image inline as data:image/...;base64,...",
-                   "input", "image_urls_not_allowed");
+  if (is_http_url(s)) {
+    if (!urls_allowed)
+      throw ApiError(400,
+                     where +
+                         " is a URL: this server does not fetch images (that would let requests reach other "
+                         "machines; `clip serve --allow-image-urls HOSTS` fetches from those hosts); send the "
+                         "image inline as data:image/...;base64,...",
+                     "input", "image_urls_not_allowed");
+    if (s.size() > static_cast<size_t>(o.max_text_bytes))
+      throw ApiError(413,
+                     where + ": a URL of " + std::to_string(s.size()) + " bytes, more than the limit of " +
+                         std::to_string(o.max_text_bytes),
+                     "input");
+    in.kind = InputKind::kImage;
+    in.image_url = s;
+    return in;
+  }
   if (static_cast<int>(s.size()) > o.max_text_bytes)
     throw ApiError(413,
                    where + " has " + std::to_string(s.size()) + " bytes, more than the limit of " +
@@ -64,10 +110,10 @@ Input string_input(const ServerOptions& o, const std::string& s, const std::stri
 }
 
 // input: a string, a list of strings, a token array, or a list of token arrays.
-std::vector<Input> parse_inputs(const ServerOptions& o, const json& input) {
+std::vector<Input> parse_inputs(const ServerOptions& o, bool urls_allowed, const json& input) {
   std::vector<Input> out;
   if (input.is_string()) {
-    out.push_back(string_input(o, input.get<std::string>(), "input"));
+    out.push_back(string_input(o, urls_allowed, input.get<std::string>(), "input"));
     return out;
   }
   if (!input.is_array())
@@ -89,7 +135,7 @@ std::vector<Input> parse_inputs(const ServerOptions& o, const json& input) {
   for (size_t i = 0; i < input.size(); ++i) {
     const std::string where = "input[" + std::to_string(i) + "]";
     if (input[i].is_string()) {
-      out.push_back(string_input(o, input[i].get<std::string>(), where));
+      out.push_back(string_input(o, urls_allowed, input[i].get<std::string>(), where));
       if (out.back().kind == InputKind::kImage && ++images > o.max_images)
         throw ApiError(413, "more than " + std::to_string(o.max_images) + " images per request", "input");
     } else if (input[i].is_array()) {
@@ -106,7 +152,8 @@ std::vector<Input> parse_inputs(const ServerOptions& o, const json& input) {
 
 }  // namespace
 
-void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, const Request& req, Response& res) {
+void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, ImageUrlFetcher* image_urls,
+                              const Request& req, Response& res) {
   const json body = parse_body(req);
   if (!body.contains("model") || !body["model"].is_string())
     throw ApiError(400, "\"model\" is missing or not a string; GET /v1/models lists the served models", "model");
@@ -125,7 +172,7 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
   }
   if (body.contains("user") && !body["user"].is_null() && !body["user"].is_string())
     throw ApiError(400, "\"user\" must be a string", "user");
-  const std::vector<Input> inputs = parse_inputs(o, body["input"]);
+  std::vector<Input> inputs = parse_inputs(o, image_urls != nullptr, body["input"]);
 
   const std::shared_ptr<const LoadedModel> model = models.acquire(name);
   const int64_t dim = model->model.config().embed_dim;
@@ -141,6 +188,7 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
                          "(not Matryoshka), so a shorter prefix would not be a meaningful embedding",
                      "dimensions");
   }
+  if (image_urls) fetch_image_urls(*image_urls, o, inputs, body["input"].is_string());  // once all else is valid
 
   // Each kind is computed in one batch, then the rows go back to input order.
   std::vector<std::string> texts, images, labels;
@@ -160,7 +208,8 @@ void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, con
     } else {
       slot.emplace_back(in.kind, static_cast<int64_t>(images.size()));
       images.push_back(in.image);
-      labels.push_back("the image data URI of input[" + std::to_string(i) + "]");
+      labels.push_back((in.image_url.empty() ? "the image data URI of input[" : "the image URL of input[") +
+                       std::to_string(i) + "]");
     }
   }
   torch::Tensor text_rows, token_rows, image_rows;

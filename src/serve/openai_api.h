@@ -23,7 +23,11 @@ class ApiError : public HttpError {
   std::string param_, code_;
 };
 
-void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, const Request& req, Response& res);
+class ImageUrlFetcher;
+
+// `image_urls`: fetches http(s) URL inputs (--allow-image-urls); null refuses them (400).
+void handle_openai_embeddings(ModelRegistry& models, const ServerOptions& o, ImageUrlFetcher* image_urls,
+                              const Request& req, Response& res);
 void handle_openai_models(const ModelRegistry& models, int64_t created, Response& res);
 
 // An error in OpenAI's shape; "type" follows the status (invalid_request_error for 4xx,

@@ -16,6 +16,7 @@
 #include "serve/handlers.h"
 #include "serve/http_core.h"
 #include "serve/http_util.h"
+#include "serve/image_url_fetch.h"
 #include "serve/immich_api.h"
 #include "serve/loaded.h"
 #include "serve/model_registry.h"
@@ -77,6 +78,7 @@ bool is_openai_path(std::string_view path) { return util::starts_with(path, "/v1
 struct Server::Impl {
   ServerOptions options;
   std::map<std::string, WebFile> web;
+  std::unique_ptr<ImageUrlFetcher> image_urls;  // null without --allow-image-urls
   AccessPolicy access;  // set in start(), before the first connection, once the port is known
   std::unique_ptr<HttpCore> core;
   // Declared after the core: joined in stop() and destroyed first, so no response is posted to
@@ -114,11 +116,12 @@ struct Server::Impl {
         idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
       std::vector<ModelSpec> specs = model_specs(options);
       const Precision precision = precision_from_name(options.precision);
-      auto loader = [precision](const ModelSpec& spec) {
+      const std::chrono::microseconds window(static_cast<int64_t>(options.batch_window_ms) * 1000);
+      auto loader = [precision, window](const ModelSpec& spec) {
         LoadOptions lo;
         lo.config_path = spec.config_path;
         lo.precision = precision;
-        return std::make_shared<const LoadedModel>(Model::load(spec.path, lo));
+        return std::make_shared<const LoadedModel>(Model::load(spec.path, lo), window);
       };
       ModelBudget budget{options.max_models, options.max_memory_bytes};
       index::ModelIdentity model_identity;
@@ -128,7 +131,7 @@ struct Server::Impl {
         model_identity = idx->manifest().model;
         const ModelSpec spec{parse_model_spec(model_identity.path).name, model_identity.path, ""};
         models = std::make_shared<ModelRegistry>(std::vector<ModelSpec>{spec}, budget, loader);
-        pinned = std::make_shared<const LoadedModel>(index::load_index_model(idx->manifest()));
+        pinned = std::make_shared<const LoadedModel>(index::load_index_model(idx->manifest()), window);
       } else {
         models = std::make_shared<ModelRegistry>(specs, budget, loader);
         if (idx) {
@@ -254,6 +257,7 @@ struct Server::Impl {
       const std::string message = std::string("internal error: ") + e.what();
       res = openai ? openai_error(500, message) : error_response(500, message);
     }
+    if (res.status == 503) res.set_header("Retry-After", "1");  // busy: clients retry
     return res;
   }
 
@@ -264,7 +268,9 @@ struct Server::Impl {
     const std::string& p = req.path;
     if (m == "POST" && p == "/v1/embeddings")
       return
-          [this](const Loaded& s, Request& r, Response& res) { handle_openai_embeddings(*s.models, options, r, res); };
+          [this](const Loaded& s, Request& r, Response& res) {
+            handle_openai_embeddings(*s.models, options, image_urls.get(), r, res);
+          };
     if (m == "GET" && p == "/v1/models")
       return [this](const Loaded& s, Request&, Response& res) { handle_openai_models(*s.models, started_at, res); };
     if (m == "POST" && p == "/predict")
@@ -342,11 +348,21 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       options.thumbnail_size <= 0 || options.max_connections <= 0 || options.max_header_bytes == 0 ||
       options.max_header_fields <= 0 || options.header_timeout_seconds <= 0 || options.idle_timeout_seconds <= 0 ||
       options.shutdown_grace_seconds < 0 || options.max_prompts <= 0 || options.max_prompt_bytes == 0 ||
-      options.max_form_parts <= 0 || options.reload_interval_seconds < 0)
+      options.max_form_parts <= 0 || options.reload_interval_seconds < 0 ||
+      options.image_url_connect_timeout_ms <= 0 || options.image_url_timeout_ms <= 0 ||
+      options.max_image_url_fetches <= 0 || options.batch_window_ms < 0)
     throw Error("server limits must be positive");
   if (!options.index_dir.empty()) index::read_manifest(options.index_dir);  // fail now, not in the background
   s.options = std::move(options);
   s.web = load_web_files(s.options.web_dir);
+  if (!s.options.image_url_hosts.empty()) {
+    ImageUrlLimits limits;
+    limits.hosts = s.options.image_url_hosts;
+    limits.connect_timeout_ms = s.options.image_url_connect_timeout_ms;
+    limits.total_timeout_ms = s.options.image_url_timeout_ms;
+    limits.max_concurrent = s.options.max_image_url_fetches;
+    s.image_urls = std::make_unique<ImageUrlFetcher>(limits);
+  }
   s.core = std::make_unique<HttpCore>(
       limits_of(s.options), s.options.io_threads,
       [&s](const RequestHead& head) {

@@ -30,6 +30,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                         // 0: any free port (see Server::port)
   int threads = 8;                         // endpoint threads: model requests computed at once
+  // > 0: /v1/embeddings and /predict gather concurrent requests' inputs into one forward pass,
+  // waiting up to this long for company (InferenceBatcher); 0: each request computes alone.
+  int batch_window_ms = 0;
   int io_threads = 2;                      // threads serving the connections (never run the model)
   std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address
   std::string api_key;              // non-empty: `Authorization: Bearer KEY` on all but /healthz, /ping and the page
@@ -54,6 +57,11 @@ struct ServerOptions {
   int idle_timeout_seconds = 5;         // a kept-alive connection waiting for its next request
   int shutdown_grace_seconds = 3;       // stop(): requests in flight may finish for this long
   int thumbnail_size = 256;             // longest side of /images/<id>
+  // Image URLs in /v1/embeddings inputs (docs/serve.md): fetched only from these hosts (empty: never).
+  std::vector<std::string> image_url_hosts;
+  int image_url_connect_timeout_ms = 5000;
+  int image_url_timeout_ms = 10000;  // one URL, its redirects included
+  int max_image_url_fetches = 4;     // at once, in the whole server; more: 503
   std::string web_dir;                  // the page's files (empty: the shipped assets/web)
 };
 
