@@ -71,7 +71,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
     if (o.model_identity.empty())
       throw Error("a feature cache needs the model's identity (ExtractOptions::model_identity)");
     cache_key = feature_cache_key(o.model_identity, dataset.description(), n, r,
-                                  model.precision() == Precision::kBF16 ? "bf16" : "fp32");
+                                  precision_name(model.precision()));
     if (auto cached = load_cached_features(o.cache_dir, cache_key)) return std::move(*cached);
   }
 
