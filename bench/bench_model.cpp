@@ -1,8 +1,8 @@
 // Inference throughput of CLIP++ beside the PyTorch peer, in one run on the same machine.
 //
-//   bench_model [--models vit-b-32 rn50] [--precisions fp32 bf16] [--threads N] [--runs 5]
+//   bench_model [--models vit-b-32 rn50] [--precisions fp32 bf16 int8] [--threads N] [--runs 5]
 //               [--image-batches 1 8 32] [--text-batches 1 32 256]
-//               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer]
+//               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer] [--peer-tuned-only]
 //               [--json out.json]
 //   bench_model --save-model PATH [--models vit-b-32]
 // (--save-model writes the first model's random weights, the ones measured here, as a safetensors
@@ -13,8 +13,9 @@
 // short prompts of 6-10 tokens padded to 77. Medians after a warm-up. The peer runs twice:
 // as users get it, and tuned (glibc told to keep freed memory); ratios are against the tuned one.
 // Also: load time of a ViT-B/32 safetensors file (warm cache), peak RSS (of the inference runs,
-// the peer's work, then of the save and load apart), and the ViT image tower's GFLOP/s against the best fp32/bf16
-// matrix products measured in this run.
+// the peer's work, then of the save and load apart), and the ViT image tower's GFLOP/s against the best fp32/bf16/int8
+// matrix products measured in this run (int8: oneDNN's s8·s8 product with s32 accumulation, weights packed, as the
+// int8 linears run it; its operations counted as FLOPs are).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
 
@@ -105,6 +107,30 @@ double best_matmul_gflops(torch::ScalarType t, int runs) {
   return 2.0 * 2048 * 2048 * 2048 / s / 1e9;
 }
 
+// oneDNN's int8 product on 2048^3: s8 inputs, s8 weights in the layout it chose, f32 output.
+double best_int8_matmul_gflops(int runs) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const int64_t n = 2048;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const dnnl::memory::desc a_md({n, n}, dt::s8, tag::ab), b_any({n, n}, dt::s8, tag::any), c_md({n, n}, dt::f32, tag::ab);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), engine);
+  const torch::Tensor a = torch::randint(-127, 128, {n, n}, torch::kInt8), b = torch::randint(-127, 128, {n, n}, torch::kInt8);
+  torch::Tensor c = torch::empty({n, n}), packed = torch::empty({static_cast<int64_t>(pd.weights_desc().get_size())}, torch::kUInt8);
+  dnnl::stream stream(engine);
+  dnnl::memory a_mem(a_md, engine, a.data_ptr()), b_plain(dnnl::memory::desc({n, n}, dt::s8, tag::ab), engine, b.data_ptr()),
+      b_mem(pd.weights_desc(), engine, packed.data_ptr()), c_mem(c_md, engine, c.data_ptr());
+  dnnl::reorder(b_plain, b_mem).execute(stream, b_plain, b_mem);
+  const dnnl::matmul mm(pd);
+  const double s = median_seconds(
+      [&] {
+        mm.execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+        stream.wait();
+      },
+      runs);
+  return 2.0 * n * n * n / s / 1e9;
+}
+
 json run_peer(const std::string& python, const std::string& peer, const std::vector<std::string>& models,
               const std::vector<std::string>& precisions, int threads, int runs, bool tuned) {
   const std::string out =
@@ -147,7 +173,7 @@ int main(int argc, char** argv) {
   std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3",
               json_out, save_model;
   int threads = 0, runs = 5;
-  bool with_peer = true;
+  bool with_peer = true, peer_plain_too = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto list = [&](std::vector<std::string>& v) {
@@ -165,6 +191,7 @@ int main(int argc, char** argv) {
     else if (a == "--json" && i + 1 < argc) json_out = argv[++i];
     else if (a == "--no-peer") with_peer = false;
     else if (a == "--save-model" && i + 1 < argc) save_model = argv[++i];
+    else if (a == "--peer-tuned-only") peer_plain_too = false;
     else {
       std::cerr << "unknown or incomplete flag " << a << "\n";
       return 2;
@@ -219,13 +246,15 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &ru);
   const double our_rss_mb = ru.ru_maxrss / 1024.0;
   const double load_rss_mb = clip::bench::read_rss().peak_mb;
-  const double mm32 = best_matmul_gflops(torch::kFloat32, runs), mm16 = best_matmul_gflops(torch::kBFloat16, runs);
+  const double mm32 = best_matmul_gflops(torch::kFloat32, runs), mm16 = best_matmul_gflops(torch::kBFloat16, runs),
+               mm8 = best_int8_matmul_gflops(runs);
 
   // The peer, as users get it and tuned.
   std::map<std::string, double> peer_plain, peer_tuned;
   json peer_meta;
   if (with_peer) {
     for (bool tuned : {false, true}) {
+      if (!tuned && !peer_plain_too) continue;
       const json p = run_peer(python, peer, models, precisions, threads, runs, tuned);
       if (p.is_null()) continue;
       auto& dst = tuned ? peer_tuned : peer_plain;
@@ -257,11 +286,12 @@ int main(int argc, char** argv) {
                     {"peer_plain_per_s", pp},
                     {"ratio_vs_tuned", pt > 0 ? v / pt : 0.0}});
   }
-  std::printf("best 2048^3 matmul: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", mm32, mm16);
-  for (auto it = gflops.begin(); it != gflops.end(); ++it)
+  std::printf("best 2048^3 matmul: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s, int8 %.1f GOP/s\n", mm32, mm16, mm8);
+  for (auto it = gflops.begin(); it != gflops.end(); ++it) {
+    const bool bf16 = it.key().find("bf16") != std::string::npos, int8 = it.key().find("int8") != std::string::npos;
     std::printf("image tower (batch 32) %-14s %.1f GFLOP/s (%.0f%% of the best matmul)\n", it.key().c_str(),
-                it.value().get<double>(),
-                100.0 * it.value().get<double>() / (it.key().find("bf16") != std::string::npos ? mm16 : mm32));
+                it.value().get<double>(), 100.0 * it.value().get<double>() / (int8 ? mm8 : bf16 ? mm16 : mm32));
+  }
   std::printf("ViT-B/32 safetensors load (warm cache): %.3f s\n", load_s);
   std::printf("peak RSS of the inference runs: CLIP++ %.0f MB", inference_rss_mb);
   if (peer_meta.contains("tuned")) std::printf(", peer tuned %.0f MB", peer_meta["tuned"]["peak_rss_mb"].get<double>());
@@ -270,7 +300,7 @@ int main(int argc, char** argv) {
   if (load_peak_apart) std::printf("peak RSS while writing and loading the safetensors file: %.0f MB\n", load_rss_mb);
   std::printf("peak RSS of the whole run (getrusage): %.0f MB\n", our_rss_mb);
   result["rows"] = rows;
-  result["matmul_gflops"] = {{"fp32", mm32}, {"bf16", mm16}};
+  result["matmul_gflops"] = {{"fp32", mm32}, {"bf16", mm16}, {"int8", mm8}};
   result["vit_image_gflops"] = gflops;
   result["load_seconds_vit_b32"] = load_s;
   result["peak_rss_mb"] = our_rss_mb;

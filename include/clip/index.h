@@ -41,7 +41,7 @@ struct IndexParams {
 struct ModelIdentity {
   std::string path;         // canonical absolute path of the checkpoint (file or folder)
   std::string config_json;  // config_to_json of the loaded model
-  std::string precision;    // "fp32" or "bf16" (recorded for information; not compared)
+  std::string precision;    // "fp32", "bf16" or "int8" (recorded for information; not compared)
 };
 ModelIdentity identify_model(const Model& model, const std::string& checkpoint_path, Precision precision);
 // Throws clip::Error naming the index folder and what differs (path or architecture).

@@ -32,9 +32,11 @@ using Intermediates = std::map<std::string, torch::Tensor>;
 // Tensors by OpenAI key name (the canonical naming), in a stable order.
 using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
-enum class Precision { kFP32, kBF16 };
-// "fp32" / "bf16"; throws clip::Error naming the value otherwise.
+enum class Precision { kFP32, kBF16, kInt8 };
+// "fp32" / "bf16" / "int8"; throws clip::Error naming the value otherwise.
 Precision precision_from_name(const std::string& name);
+// The name precision_from_name reads.
+std::string precision_name(Precision p);
 
 struct LoadOptions {
   std::string config_path;  // explicit architecture (our JSON, open_clip_config.json or an HF config.json)
@@ -44,7 +46,9 @@ struct LoadOptions {
   torch::Device device = torch::kCPU;
   // Weights stay fp32; kBF16 runs under libtorch's autocast: the transformer linears go through
   // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through
-  // autocast; LayerNorm, softmax and the outputs stay fp32.
+  // autocast; LayerNorm, softmax and the outputs stay fp32. kInt8 (CPU inference only): the
+  // transformer linears and projections in int8 (weights per output channel, activations per
+  // tensor, quantized when first used), the rest in fp32; a ResNet image tower in bf16.
   Precision precision = Precision::kFP32;
 };
 
@@ -70,7 +74,8 @@ class Model {
   image::PreprocessOptions image_preprocess() const;
   torch::Device device() const { return device_; }
   Precision precision() const { return precision_; }
-  void set_precision(Precision p) { precision_ = p; }
+  // kInt8 on a model not on the CPU is refused (ErrorKind::kUnsupported).
+  void set_precision(Precision p);
 
   // images: float [N, 3, R, R] (preprocessed); returns [N, embed_dim], not normalized.
   torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record = nullptr) const;

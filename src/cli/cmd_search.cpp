@@ -59,8 +59,8 @@ void register_search(CLI::App& app) {
   cmd->add_option("--model", o->model.model, "Checkpoint (default: the index's model; another model is an error)");
   cmd->add_option("--config", o->model.config, "Architecture as JSON (with --model)")->check(CLI::ExistingFile);
   cmd->add_option("--threads", o->model.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--precision", o->model.precision, "fp32 or bf16 (with --model)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", o->model.precision, "fp32, bf16 or int8 (with --model)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->callback([o] { run_search(*o); });
 }
 

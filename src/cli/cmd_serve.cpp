@@ -132,7 +132,8 @@ void register_serve(CLI::App& app) {
                   "MiB of weights of the loaded models; the least recently used is unloaded (0: no limit)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
   cmd->add_option("--config", s.config_path, "Architecture as JSON (for the first --model)")->check(CLI::ExistingFile);
-  cmd->add_option("--precision", s.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", s.precision, "fp32, bf16 or int8 (CPU)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
   cmd->add_option("--host", s.host, "Address to listen on");
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));

@@ -43,6 +43,7 @@ std::string flag_of(const std::string& field) {
                                                         {"log_every", "--log-every"},
                                                         {"max_steps", "--steps"},
                                                         {"out_dir", "--out"},
+                                                        {"precision", "--precision"},
                                                         {"resume", "--resume"},
                                                         {"save_every", "--save-every"},
                                                         {"vocab_size", "--vocab-size"},

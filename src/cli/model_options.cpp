@@ -15,7 +15,8 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--threads", o.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--precision", o.precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", o.precision, "fp32, bf16 or int8 (CPU)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
 }
 
 void add_model_name_options(CLI::App* cmd, std::string& pretrained, bool& offline) {

@@ -76,8 +76,7 @@ FeatureSet extract_image_features(const Model& model, const data::Dataset& datas
     const PreprocessConfig& cfg = model.config().preprocess;
     const std::string identity =
         cfg == PreprocessConfig{} ? o.model_identity : o.model_identity + " " + preprocess_config_to_json(cfg);
-    cache_key = feature_cache_key(identity, dataset.description(), n, r,
-                                  model.precision() == Precision::kBF16 ? "bf16" : "fp32");
+    cache_key = feature_cache_key(identity, dataset.description(), n, r, precision_name(model.precision()));
     if (auto cached = load_cached_features(o.cache_dir, cache_key)) return std::move(*cached);
   }
 

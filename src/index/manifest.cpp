@@ -45,7 +45,7 @@ ModelIdentity identify_model(const Model& model, const std::string& checkpoint_p
   std::error_code ec;
   const fs::path canonical = fs::canonical(checkpoint_path, ec);
   if (ec) throw Error(checkpoint_path + ": cannot resolve the model path: " + ec.message());
-  return {canonical.string(), config_to_json(model.config()), precision == Precision::kBF16 ? "bf16" : "fp32"};
+  return {canonical.string(), config_to_json(model.config()), precision_name(precision)};
 }
 
 void check_same_model(const ModelIdentity& index_model, const ModelIdentity& given, const std::string& index_dir) {

@@ -1,7 +1,10 @@
 // One linear layer through oneDNN's matmul primitive with pre-packed weights, for CPU inference.
 //
-// y = act(x · Wᵀ + b), with the bias and the activation fused into the product. Two compute
-// modes: fp32, and bf16 (bf16 inputs and weights, f32 accumulation, f32 or bf16 output).
+// y = act(x · Wᵀ + b), with the bias and the activation fused into the product. Three compute
+// modes: fp32; bf16 (bf16 inputs and weights, f32 accumulation, f32 or bf16 output); int8 (s8
+// weights per output channel and s8 activations per tensor, model/quantize.h; s32 accumulation;
+// the dequantization (one scale per output channel: the activations' scale times the weight
+// row's), bias, activation and residual add fused as post-ops of the same product).
 //
 // Packing and invalidation: the weights are packed lazily, on the first call of each mode, into
 // the blocked layout oneDNN chose for the product. Every call passes the layer's current weight
@@ -9,7 +12,7 @@
 // (Tensor::_version(), bumped by every in-place write such as copy_ or an optimizer step) and is
 // re-packed when either changed. So loading, training and then running inference again all see
 // the current weights, with no call to make by hand. Only the packs of the compute mode used last
-// are kept (packing one mode frees the other's), so memory holds one packed copy at a time.
+// are kept (packing one mode frees the others'), so memory holds one packed copy at a time.
 // Packs live in memory made for streaming reads (util/huge_pages.h).
 //
 // Primitives are cached per (row count M, activation, output type): they are JIT-compiled once per
@@ -33,6 +36,9 @@ const dnnl::engine& onednn_cpu_engine();
 
 enum class Activation { kNone, kQuickGelu, kGelu };
 
+// How a FastLinear computes (see above).
+enum class LinearCompute { kFP32, kBF16, kInt8 };
+
 // The plain libtorch computation: torch::linear followed by the activation (QuickGELU is
 // x·sigmoid(1.702x); GELU the exact, erf-based one).
 torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -55,16 +61,16 @@ class FastLinear {
   FastLinear(const FastLinear&) = delete;
   FastLinear& operator=(const FastLinear&) = delete;
 
-  // x: [..., K] on the CPU, fp32 (or bf16 when bf16 is set); weight: fp32 [N, K]; bias: fp32 [N]
-  // or undefined. bf16: compute in bf16 (f32 accumulation). out: kFloat or kBFloat16.
-  // Returns [..., N] of type out.
+  // x: [..., K] on the CPU, fp32 or bf16; weight: fp32 [N, K]; bias: fp32 [N] or undefined.
+  // compute: the mode (x is cast to bf16 for kBF16, quantized for kInt8). out: kFloat or
+  // kBFloat16. Returns [..., N] of type out.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, Activation act,
-                        bool bf16, torch::ScalarType out);
+                        LinearCompute compute, torch::ScalarType out);
 
   // y += x · Wᵀ + b in place (a residual add fused into the product: oneDNN's sum post-op), with y
-  // a contiguous fp32 CPU tensor of shape [..., N]; x and bf16 as for forward.
-  void accumulate(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, bool bf16,
-                  torch::Tensor& y);
+  // a contiguous fp32 CPU tensor of shape [..., N]; x and compute as for forward.
+  void accumulate(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                  LinearCompute compute, torch::Tensor& y);
 
   // The layer as a model uses it: the fast path when fast_linear_applies (in bf16 when CPU
   // autocast to bf16 is on or x is bf16; the output is then bf16 if bf16_out, else fp32), else
@@ -76,8 +82,8 @@ class FastLinear {
   int pack_count() const;
 
  private:
-  void run(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, Activation act, bool bf16,
-           torch::Tensor& y, bool accumulate);
+  void run(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, Activation act,
+           LinearCompute compute, torch::Tensor& y, bool accumulate);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -13,10 +13,21 @@ namespace {
 
 torch::ScalarType compute_type(bool bf16) { return bf16 ? torch::kBFloat16 : torch::kFloat32; }
 
+// What the linears read and the inner outputs are: bf16 in bf16, fp32 otherwise (int8 quantizes
+// fp32 rows; attention and LayerNorm stay fp32).
+torch::ScalarType inner_type(LinearCompute compute) { return compute_type(compute == LinearCompute::kBF16); }
+
+LinearCompute linear_compute(bool bf16) { return bf16 ? LinearCompute::kBF16 : LinearCompute::kFP32; }
+
+// The mode of a call: int8 when asked, else bf16 under CPU autocast to bf16, else fp32.
+LinearCompute call_compute(Precision precision) {
+  return precision == Precision::kInt8 ? LinearCompute::kInt8 : linear_compute(cpu_autocast_bf16());
+}
+
 // x · p for a projection p [in, out] (CLIP stores projections transposed to a linear's weight),
-// as the linear pᵀ: packed once, so bf16 does not cast p on every call.
-torch::Tensor project(FastLinear& packed, const torch::Tensor& x, const torch::Tensor& p, bool bf16) {
-  return packed.forward(x, p.t(), torch::Tensor(), Activation::kNone, bf16, torch::kFloat32);
+// as the linear pᵀ: packed once, so bf16 and int8 do not convert p on every call.
+torch::Tensor project(FastLinear& packed, const torch::Tensor& x, const torch::Tensor& p, LinearCompute compute) {
+  return packed.forward(x, p.t(), torch::Tensor(), Activation::kNone, compute, torch::kFloat32);
 }
 
 }  // namespace
@@ -25,25 +36,25 @@ void run_block_in_place(ResidualBlockImpl& block, PackedBlock& packed, torch::Te
                         const BlockPath& path) {
   MultiheadAttentionImpl& attn = *block.attn;
   MlpImpl& mlp = *block.mlp;
-  const torch::ScalarType in_type = compute_type(path.bf16);  // what the linears read, and the inner outputs
+  const torch::ScalarType in_type = inner_type(path.compute);  // what the linears read, and the inner outputs
 
   // h += attn(ln_1(h))
   const torch::Tensor a = layer_norm_rows(h, block.ln_1->weight, block.ln_1->bias, block.ln_1->options.eps(), in_type);
   const std::vector<torch::Tensor> qkv =
-      packed.in_proj.forward(a, attn.in_proj_weight, attn.in_proj_bias, Activation::kNone, path.bf16, in_type)
+      packed.in_proj.forward(a, attn.in_proj_weight, attn.in_proj_bias, Activation::kNone, path.compute, in_type)
           .chunk(3, -1);
   const torch::Tensor q = split_heads(qkv[0], attn.heads), k = split_heads(qkv[1], attn.heads),
                       v = split_heads(qkv[2], attn.heads);
   const torch::Tensor heads = path.short_attention ? short_attention(q, k, v, mask, in_type)
                                                    : merge_heads(scaled_dot_product_attention(q, k, v, mask));
-  packed.out_proj.accumulate(heads, attn.out_proj->weight, attn.out_proj->bias, path.bf16, h);
+  packed.out_proj.accumulate(heads, attn.out_proj->weight, attn.out_proj->bias, path.compute, h);
 
   // h += mlp(ln_2(h))
   const torch::Tensor b = layer_norm_rows(h, block.ln_2->weight, block.ln_2->bias, block.ln_2->options.eps(), in_type);
   const torch::Tensor hidden =
       packed.c_fc.forward(b, mlp.c_fc->weight, mlp.c_fc->bias,
-                          mlp.quick_gelu ? Activation::kQuickGelu : Activation::kGelu, path.bf16, in_type);
-  packed.c_proj.accumulate(hidden, mlp.c_proj->weight, mlp.c_proj->bias, path.bf16, h);
+                          mlp.quick_gelu ? Activation::kQuickGelu : Activation::kGelu, path.compute, in_type);
+  packed.c_proj.accumulate(hidden, mlp.c_proj->weight, mlp.c_proj->bias, path.compute, h);
 }
 
 InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
@@ -68,9 +79,9 @@ bool InferencePlan::channels_last_applies(int64_t batch, bool bf16) { return bat
 
 torch::Tensor InferencePlan::run_transformer(TransformerImpl& transformer, std::vector<PackedBlock>& packed,
                                              const torch::Tensor& x, const torch::Tensor& mask, Intermediates* record,
-                                             const std::string& prefix, bool bf16) {
+                                             const std::string& prefix, LinearCompute compute) {
   BlockPath path;
-  path.bf16 = bf16;
+  path.compute = compute;
   const int64_t heads = transformer.resblocks->is_empty() ? 1 : transformer.block(0).attn->heads;
   path.short_attention = x.size(1) <= kShortAttentionMaxLength && x.size(0) * heads <= kShortAttentionMaxHeads;
   torch::Tensor h = x.clone(at::MemoryFormat::Contiguous);  // the stream this call updates in place
@@ -81,13 +92,13 @@ torch::Tensor InferencePlan::run_transformer(TransformerImpl& transformer, std::
   return h;
 }
 
-torch::Tensor InferencePlan::vit_image(const torch::Tensor& images, Intermediates* record, bool bf16) {
+torch::Tensor InferencePlan::vit_image(const torch::Tensor& images, Intermediates* record, LinearCompute compute) {
   VisionTransformerImpl& vit = *module_->visual->as<VisionTransformerImpl>();
   torch::Tensor x = vit.embed(images, record);
-  x = run_transformer(*vit.transformer, vision_blocks_, x, torch::Tensor(), record, "image.resblock", bf16);
+  x = run_transformer(*vit.transformer, vision_blocks_, x, torch::Tensor(), record, "image.resblock", compute);
   x = vit.ln_post(x.select(1, 0));
   record_to(record, "image.ln_post", x);
-  return project(vision_projection_, x, vit.proj, bf16);
+  return project(vision_projection_, x, vit.proj, compute);
 }
 
 torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermediates* record, bool bf16) {
@@ -98,42 +109,50 @@ torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermedi
   AttentionPool2dImpl& pool = *resnet.attnpool;
   const torch::Tensor x = pool.tokens(maps);
   const torch::ScalarType inner = compute_type(bf16);
+  const LinearCompute compute = linear_compute(bf16);
   const torch::Tensor q = split_heads(
-      pool_q_.forward(x.narrow(1, 0, 1), pool.q_proj->weight, pool.q_proj->bias, Activation::kNone, bf16, inner),
+      pool_q_.forward(x.narrow(1, 0, 1), pool.q_proj->weight, pool.q_proj->bias, Activation::kNone, compute, inner),
       pool.heads);
   const torch::Tensor k = split_heads(
-      pool_k_.forward(x, pool.k_proj->weight, pool.k_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+      pool_k_.forward(x, pool.k_proj->weight, pool.k_proj->bias, Activation::kNone, compute, inner), pool.heads);
   const torch::Tensor v = split_heads(
-      pool_v_.forward(x, pool.v_proj->weight, pool.v_proj->bias, Activation::kNone, bf16, inner), pool.heads);
+      pool_v_.forward(x, pool.v_proj->weight, pool.v_proj->bias, Activation::kNone, compute, inner), pool.heads);
   const torch::Tensor heads = merge_heads(scaled_dot_product_attention(q, k, v, torch::Tensor()));
   const torch::Tensor pooled =
-      pool_c_.forward(heads, pool.c_proj->weight, pool.c_proj->bias, Activation::kNone, bf16, torch::kFloat32)
+      pool_c_.forward(heads, pool.c_proj->weight, pool.c_proj->bias, Activation::kNone, compute, torch::kFloat32)
           .select(1, 0);
   record_to(record, "image.attnpool", pooled);
   return pooled;
 }
 
-torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermediates* record) {
+torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermediates* record, Precision precision) {
   if (!fast_path_applies(images)) return module_->encode_image(images, record);
   check_images(module_->config, images);
-  const bool bf16 = cpu_autocast_bf16();
   const torch::Tensor x = images.to(torch::kFloat32);
-  const torch::Tensor features = module_->config.is_vit() ? vit_image(x, record, bf16) : resnet_image(x, record, bf16);
+  torch::Tensor features;
+  if (module_->config.is_vit()) {
+    features = vit_image(x, record, call_compute(precision));
+  } else {
+    // int8: the ResNet in bf16 (its convolutions under autocast), see the header.
+    const AutocastScope bf16_for_int8(precision == Precision::kInt8 ? Precision::kBF16 : Precision::kFP32,
+                                      torch::kCPU);
+    features = resnet_image(x, record, cpu_autocast_bf16());
+  }
   record_to(record, "image.features", features);
   return features;
 }
 
-torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record) {
+torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record, Precision precision) {
   if (!fast_path_applies(tokens)) return module_->encode_text(tokens, record);
   ClipModuleImpl& m = *module_;
-  const bool bf16 = cpu_autocast_bf16();
+  const LinearCompute compute = call_compute(precision);
   const TextBatch batch = text_batch(m.config, tokens, /*all_positions=*/record != nullptr);
   torch::Tensor x = m.embed_text(batch.tokens, record);
   x = run_transformer(*m.transformer, text_blocks_, x, causal_mask(x.size(1), x.options()), record, "text.resblock",
-                      bf16);
+                      compute);
   x = m.ln_final(x);
   record_to(record, "text.ln_final", x);
-  x = project(text_projection_, pool_at(x, batch.end), m.text_projection, bf16);
+  x = project(text_projection_, pool_at(x, batch.end), m.text_projection, compute);
   record_to(record, "text.features", x);
   return x;
 }

@@ -8,6 +8,9 @@
 //     (short_attention.h), and channels-last ResNet maps for batches worth it;
 //   - otherwise the reference modules' forward, unchanged (training, other devices and types).
 // Computes in bf16 when CPU autocast to bf16 is on (Precision::kBF16), as the reference does.
+// Precision::kInt8 (asked for per call): the transformer linears and the projections in int8
+// (fast_linear.h, quantize.h), LayerNorm, attention and softmax in fp32; a ResNet image tower
+// runs in bf16 then (its convolutions have no int8 path here), its text tower in int8.
 //
 // Thread-safe: one plan serves concurrent calls. A call keeps its state on its own stack and
 // tensors; the packs are shared, behind FastLinear's lock.
@@ -34,8 +37,8 @@ struct PackedBlock {
 
 // The choices made once per call for a transformer's blocks.
 struct BlockPath {
-  bool bf16 = false;             // compute the linears in bf16 (f32 accumulation)
-  bool short_attention = false;  // the fused attention of short_attention.h
+  LinearCompute compute = LinearCompute::kFP32;  // how the linears compute
+  bool short_attention = false;                  // the fused attention of short_attention.h
 };
 
 // One residual block on the fast path, updating h (the residual stream: fp32, contiguous, CPU,
@@ -49,9 +52,13 @@ class InferencePlan {
   InferencePlan(const InferencePlan&) = delete;
   InferencePlan& operator=(const InferencePlan&) = delete;
 
-  // As ClipModuleImpl::encode_image / encode_text (same checks, outputs and records).
-  torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record);
-  torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record);
+  // As ClipModuleImpl::encode_image / encode_text (same checks, outputs and records). precision:
+  // kInt8 for the int8 path (on the fast path only; the reference forward runs fp32 otherwise);
+  // bf16 follows CPU autocast (see above).
+  torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record,
+                             Precision precision = Precision::kFP32);
+  torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record,
+                            Precision precision = Precision::kFP32);
 
   // Whether a call with input x takes the fast path (see above).
   bool fast_path_applies(const torch::Tensor& x) const;
@@ -65,11 +72,12 @@ class InferencePlan {
   static bool channels_last_applies(int64_t batch, bool bf16);
 
  private:
-  torch::Tensor vit_image(const torch::Tensor& images, Intermediates* record, bool bf16);
+  torch::Tensor vit_image(const torch::Tensor& images, Intermediates* record, LinearCompute compute);
   torch::Tensor resnet_image(const torch::Tensor& images, Intermediates* record, bool bf16);
   // The blocks of `transformer` on x, in place on a copy (the caller's x is never written).
   torch::Tensor run_transformer(TransformerImpl& transformer, std::vector<PackedBlock>& packed, const torch::Tensor& x,
-                                const torch::Tensor& mask, Intermediates* record, const std::string& prefix, bool bf16);
+                                const torch::Tensor& mask, Intermediates* record, const std::string& prefix,
+                                LinearCompute compute);
 
   std::shared_ptr<ClipModuleImpl> module_;
   std::vector<torch::Tensor> parameters_;  // and buffers: handles that follow Module::to's changes

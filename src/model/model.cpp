@@ -139,7 +139,23 @@ Tokenizer tokenizer_for_model(const ModelConfig& config) {
 Precision precision_from_name(const std::string& name) {
   if (name == "fp32") return Precision::kFP32;
   if (name == "bf16") return Precision::kBF16;
-  throw Error("precision \"" + name + "\" is not supported (expected fp32 or bf16)");
+  if (name == "int8") return Precision::kInt8;
+  throw Error("precision " + util::quoted_for_message(name) + " is not supported (expected fp32, bf16 or int8)");
+}
+
+std::string precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFP32: return "fp32";
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+  }
+  return "fp32";
+}
+
+void Model::set_precision(Precision p) {
+  if (p == Precision::kInt8 && !device_.is_cpu())
+    throw Error("precision int8 runs on the CPU only (the model is on " + device_.str() + ")", ErrorKind::kUnsupported);
+  precision_ = p;
 }
 
 void keep_freed_memory_for_reuse() {
@@ -201,13 +217,13 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
 torch::Tensor Model::encode_image(const torch::Tensor& images, Intermediates* record) const {
   c10::InferenceMode inference;
   AutocastScope autocast(precision_, device_);
-  return inference_->encode_image(images.to(device_), record).to(torch::kFloat32);
+  return inference_->encode_image(images.to(device_), record, precision_).to(torch::kFloat32);
 }
 
 torch::Tensor Model::encode_text(const torch::Tensor& tokens, Intermediates* record) const {
   c10::InferenceMode inference;
   AutocastScope autocast(precision_, device_);
-  return inference_->encode_text(tokens.to(device_), record).to(torch::kFloat32);
+  return inference_->encode_text(tokens.to(device_), record, precision_).to(torch::kFloat32);
 }
 
 torch::Tensor normalize_rows(const torch::Tensor& x) { return x / x.norm(2, -1, true); }

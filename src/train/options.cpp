@@ -37,6 +37,8 @@ void validate_options(const TrainOptions& o, int world_size) {
       {option("accum_steps"),
        {" must divide the per-rank batch (" + std::to_string(per_rank) + "), found " + std::to_string(o.accum_steps)}});
   require(o.dist_timeout_s > 0, {option("dist_timeout_s"), {" must be positive"}});
+  require(o.precision != Precision::kInt8,
+          {option("precision"), {" int8 is for inference only; training runs in fp32 or bf16"}});
   require(!(o.local_loss && o.loss == LossKind::kSigLip),
           {option("local_loss"), {" applies to the contrastive loss, not to siglip"}});
   require(o.epochs > 0 && std::isfinite(o.epochs),

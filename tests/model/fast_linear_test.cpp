@@ -17,6 +17,7 @@ namespace {
 
 using clip::model::Activation;
 using clip::model::FastLinear;
+using clip::model::LinearCompute;
 using clip::model::reference_linear;
 
 using clip::test::relative_error;
@@ -45,7 +46,7 @@ TEST_P(FastLinearTest, Fp32MatchesTorchLinear) {
       const torch::Tensor b = with_bias ? torch::randn({s.n}) : torch::Tensor();
       FastLinear fl;
       c10::InferenceMode inference;
-      const torch::Tensor got = fl.forward(x, w, b, act, false, torch::kFloat32);
+      const torch::Tensor got = fl.forward(x, w, b, act, LinearCompute::kFP32, torch::kFloat32);
       const torch::Tensor want = reference_linear(x, w, b, act);
       ASSERT_EQ(got.sizes(), want.sizes());
       EXPECT_LE(relative_error(got, want), 1e-5) << "K=" << s.k << " N=" << s.n << " bias=" << with_bias;
@@ -68,7 +69,7 @@ TEST_P(FastLinearTest, Bf16WithinBf16Tolerance) {
     const torch::Tensor want = reference_linear(x, w, b, act);
     // bf16 rounding of inputs and weights (8 bits of mantissa) through a K-term sum: a few 1e-3.
     for (torch::ScalarType out : {torch::kFloat32, torch::kBFloat16}) {
-      const torch::Tensor got = fl.forward(x, w, b, act, true, out);
+      const torch::Tensor got = fl.forward(x, w, b, act, LinearCompute::kBF16, out);
       EXPECT_EQ(got.scalar_type(), out);
       EXPECT_LE(relative_error(got, want), 2e-2) << "K=" << s.k << " N=" << s.n;
       // Against the same bf16-rounded operands in fp64, the error is the output rounding only.
@@ -103,13 +104,13 @@ TEST(FastLinear, AccumulateAddsTheProductToTheOutputInPlace) {
     FastLinear fl;
     torch::Tensor y = start.clone();
     const void* storage = y.data_ptr();
-    fl.accumulate(x, w, b, /*bf16=*/false, y);
+    fl.accumulate(x, w, b, LinearCompute::kFP32, y);
     EXPECT_EQ(y.data_ptr(), storage);
     EXPECT_LE(relative_error(y, start + reference_linear(x, w, b, Activation::kNone)), 1e-5)
         << "K=" << s.k << " N=" << s.n;
     // bf16 compute: the product of the bf16-rounded operands, added in fp32.
     torch::Tensor y16 = start.clone();
-    fl.accumulate(x, w, b, /*bf16=*/true, y16);
+    fl.accumulate(x, w, b, LinearCompute::kBF16, y16);
     const torch::Tensor exact = start.to(torch::kFloat64) + reference_linear(x.to(torch::kBFloat16).to(torch::kFloat64),
                                                                              w.to(torch::kBFloat16).to(torch::kFloat64),
                                                                              b.to(torch::kFloat64), Activation::kNone);
@@ -123,16 +124,16 @@ TEST(FastLinear, AccumulateRejectsAnOutputOfTheWrongShapeOrType) {
   FastLinear fl;
   torch::Tensor wrong_shape = torch::zeros({3, 5}), wrong_type = torch::zeros({3, 4}, torch::kFloat64),
                 strided = torch::zeros({4, 3}).t();
-  EXPECT_THROW(fl.accumulate(x, w, b, false, wrong_shape), clip::Error);
-  EXPECT_THROW(fl.accumulate(x, w, b, false, wrong_type), clip::Error);
-  EXPECT_THROW(fl.accumulate(x, w, b, false, strided), clip::Error);
+  EXPECT_THROW(fl.accumulate(x, w, b, LinearCompute::kFP32, wrong_shape), clip::Error);
+  EXPECT_THROW(fl.accumulate(x, w, b, LinearCompute::kFP32, wrong_type), clip::Error);
+  EXPECT_THROW(fl.accumulate(x, w, b, LinearCompute::kFP32, strided), clip::Error);
 }
 
 TEST(FastLinear, EmptyBatch) {
   FastLinear fl;
   c10::InferenceMode inference;
   const torch::Tensor y = fl.forward(torch::randn({0, 8}), torch::randn({4, 8}), torch::randn({4}), Activation::kNone,
-                                     false, torch::kFloat32);
+                                     LinearCompute::kFP32, torch::kFloat32);
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 4}));
 }
 
@@ -143,9 +144,9 @@ TEST(FastLinear, KeepsOnePrecisionsPacksAtATime) {
   FastLinear fl;
   c10::InferenceMode inference;
   for (int round = 0; round < 2; ++round) {
-    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, false, torch::kFloat32), want), 1e-5);
-    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, false, torch::kFloat32), want), 1e-5);
-    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, true, torch::kFloat32), want), 2e-2);
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, LinearCompute::kFP32, torch::kFloat32), want), 1e-5);
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, LinearCompute::kFP32, torch::kFloat32), want), 1e-5);
+    EXPECT_LE(relative_error(fl.forward(x, w, b, Activation::kNone, LinearCompute::kBF16, torch::kFloat32), want), 2e-2);
   }
   // fp32, bf16 (frees fp32's), fp32 again (re-packed, frees bf16's), bf16 again.
   EXPECT_EQ(fl.pack_count(), 4);

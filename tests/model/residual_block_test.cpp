@@ -13,6 +13,7 @@
 namespace {
 
 using clip::model::BlockPath;
+using clip::model::LinearCompute;
 using clip::model::PackedBlock;
 using clip::model::ResidualBlock;
 using clip::model::run_block_in_place;
@@ -43,13 +44,13 @@ TEST(ResidualBlockInPlace, MatchesTheForwardInFp32AndBf16) {
         L <= clip::model::kShortAttentionMaxLength && n * 4 <= clip::model::kShortAttentionMaxHeads;
     PackedBlock packed;
     torch::Tensor h = x.clone();
-    run_block_in_place(*block, packed, h, mask, BlockPath{false, short_attention});
+    run_block_in_place(*block, packed, h, mask, BlockPath{LinearCompute::kFP32, short_attention});
     EXPECT_LT(relative_error(h, want), 1e-5) << "n " << n << " L " << L;
 
     clip::AutocastScope bf16(clip::Precision::kBF16, torch::kCPU);
     const torch::Tensor want16 = block->forward(x, mask);
     torch::Tensor h16 = x.clone();
-    run_block_in_place(*block, packed, h16, mask, BlockPath{true, short_attention});
+    run_block_in_place(*block, packed, h16, mask, BlockPath{LinearCompute::kBF16, short_attention});
     EXPECT_EQ(h16.scalar_type(), torch::kFloat32);
     // Both round the same operands to bf16; they differ by where the residual add rounds.
     EXPECT_LT(relative_error(h16, want16), 1e-2) << "n " << n << " L " << L;
