@@ -212,7 +212,7 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
   for (const std::string& f : files) {
     const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(f + ": cannot open: " + std::strerror(errno), util::open_error_kind(errno));
-    fds.push_back(std::make_unique<Fd>(Fd{fd}));
+    fds.push_back(std::unique_ptr<Fd>(new Fd{fd}));  // a temporary Fd would close it
     headers.push_back(read_chunk_header(fd, f, dim));
     total += headers.back().rows;
     if (total > kMaxCount)

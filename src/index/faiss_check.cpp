@@ -105,7 +105,7 @@ void check_flat(Cursor& c, const char* what, int dim, int64_t count) {
   c.skip(floats * sizeof(float), what);
 }
 
-// IndexIVFFlat ("IwFl") or IndexIVFPQ ("IvPQ", 8-bit codes), after the fourcc: the IVF header and
+// IndexIVFFlat ("IwFl") or IndexIVFPQ ("IwPQ", 8-bit codes), after the fourcc: the IVF header and
 // quantizer, the product quantizer of IVF-PQ, then the inverted lists.
 void check_ivf(Cursor& c, IndexKind kind, int dim, int64_t count) {
   check_header(c, "the IVF index", dim, count);
@@ -221,7 +221,7 @@ void check_faiss_file(std::FILE* file, int64_t file_size, const std::string& pat
       check_ivf(c, kind, dim, count);
       break;
     case IndexKind::kIvfPq:
-      c.expect_fourcc("IvPQ", "the index");
+      c.expect_fourcc("IwPQ", "the index");
       check_ivf(c, kind, dim, count);
       break;
     case IndexKind::kHnsw:

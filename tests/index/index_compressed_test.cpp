@@ -82,7 +82,9 @@ TEST(IndexCompressed, IvfPqRecallWithRerankAndMmapAnswersAsLoaded) {
     double dot = 0;
     for (int j = 0; j < kDim; ++j) dot += double(queries[j]) * rows[hits[i].id * kDim + j];
     EXPECT_NEAR(hits[i].score, dot, 1e-5);
-    if (i > 0) EXPECT_GE(hits[i - 1].score, hits[i].score);
+    if (i > 0) {
+      EXPECT_GE(hits[i - 1].score, hits[i].score);
+    }
   }
 
   // Mapped lists answer exactly as loaded ones, with and without re-ranking.
