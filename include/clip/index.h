@@ -20,10 +20,12 @@ struct Index;
 
 namespace clip::index {
 
+class MappedEmbeddings;
+
 // ---- what an index is built with -----------------------------------------------------------
 
-enum class IndexKind { kFlat, kIvf, kHnsw };
-const char* index_kind_name(IndexKind kind);              // "flat", "ivf", "hnsw"
+enum class IndexKind { kFlat, kIvf, kHnsw, kIvfPq };
+const char* index_kind_name(IndexKind kind);              // "flat", "ivf", "hnsw", "ivfpq"
 IndexKind index_kind_from_name(const std::string& name);  // throws clip::Error naming the value
 
 struct IndexParams {
@@ -33,7 +35,12 @@ struct IndexParams {
   int hnsw_m = 32;                    // hnsw: neighbours per node
   int ef_construction = 80;           // hnsw: candidate list while building
   int ef_search = 64;                 // hnsw: candidate list while searching
+  int pq_m = 0;                       // ivfpq: bytes per vector (sub-quantizers; 0: dim / 8), divides dim
+  int64_t train_sample = 0;           // ivf, ivfpq: rows the quantizers are trained on (0: all)
+  int rerank = 0;                     // candidates re-scored by exact cosine from the stored embeddings (0: none)
   void validate() const;              // throws clip::Error naming the bad parameter
+  // validate() plus the checks that need the dimension (pq_m divides dim).
+  void validate_for(int dim) const;
 };
 
 // The model that computed the embeddings. An index refuses queries from another model: embeddings
@@ -118,6 +125,31 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
 BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
                          const BuildOptions& options);
 
+// ---- moving collections in and out (docs/search.md, "Import and export") ---------------------
+
+// Precomputed embeddings: a float32 or float16 .npy [N, D], or a folder of clip-retrieval chunks
+// (FOLDER/img_emb/img_emb_0.npy, img_emb_1.npy, ... or the same directly in FOLDER, numbered from 0
+// without gaps), with a parallel list of N paths or ids in chunk order: a .jsonl file (objects
+// with "path", optionally "size", "mtime_ns", "sha256", as `export` writes), a .csv file (its
+// --csv-column) or any other file as plain text, one path a line.
+struct ImportOptions {
+  IndexParams params;
+  std::string embeddings;  // the .npy file or the chunk folder
+  std::string paths;       // the list
+  std::string csv_column;  // for a .csv list ("" = the first of path, filepath, image)
+};
+// Writes generation 1 of a new index in out_dir (as build_index does, with source kind "import")
+// from the given embeddings (L2-normalized on the way in), as computed by the model `identity`
+// (its embedding dimension `dim` must be the files'). Throws clip::Error naming the file and field
+// when counts, dimensions or dtypes disagree.
+BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOptions& options,
+                         const std::string& out_dir);
+
+// Writes OUT/embeddings.npy (float32 [N, D], row i = id i) and OUT/metadata.jsonl (row i: "path",
+// "size", "mtime_ns", "sha256") of the index's current generation, each to a temporary name, then
+// renamed. Returns N.
+int64_t export_index(const std::string& index_dir, const std::string& out_dir);
+
 // ---- reading and searching -----------------------------------------------------------------
 
 struct Manifest {
@@ -145,9 +177,17 @@ struct Hit {
 };
 
 // A loaded index generation: metadata and the FAISS index. Searching is thread-safe.
+// How a reader opens an index.
+struct OpenOptions {
+  // Memory-map the IVF inverted lists (FAISS's IO_FLAG_MMAP) instead of reading them: the index
+  // may be larger than memory; answers are the same. Flat and HNSW indexes are always read.
+  bool mmap = false;
+  int rerank = -1;  // -1: the manifest's; 0: off; K: re-score the top K candidates by exact cosine
+};
+
 class ImageIndex {
  public:
-  static ImageIndex open(const std::string& index_dir);
+  static ImageIndex open(const std::string& index_dir, const OpenOptions& options = {});
   ImageIndex(ImageIndex&&) noexcept;
   ImageIndex& operator=(ImageIndex&&) noexcept;
   ~ImageIndex();
@@ -172,6 +212,30 @@ class ImageIndex {
   Manifest manifest_;
   std::vector<FileRecord> records_;
   std::unique_ptr<faiss::Index> faiss_;
+  int rerank_ = 0;
+  std::unique_ptr<MappedEmbeddings> embeddings_;  // mapped when rerank_ > 0
 };
+
+// ---- duplicates -----------------------------------------------------------------------------
+
+struct DuplicateMember {
+  int64_t id = 0;
+  std::string path;
+  float best_score = 0;  // near groups: the highest cosine to another member of the group
+};
+struct DuplicateGroup {
+  std::string sha256;                    // exact groups: the content they share; near groups: ""
+  std::vector<DuplicateMember> members;  // by id
+};
+struct Duplicates {
+  std::vector<DuplicateGroup> exact;  // rows with the same sha256, in groups of two or more
+  // Connected groups of rows whose embeddings have cosine >= threshold (FAISS range search over
+  // the stored embeddings, exact), leaving out groups whose rows all have one content (those are
+  // in `exact`).
+  std::vector<DuplicateGroup> near;
+};
+// threshold in (0, 1]. Costs N² · D multiply-adds (about a minute for 100k images at D = 512 here)
+// and N × D × 4 bytes of memory for the flat search structure.
+Duplicates find_duplicates(const ImageIndex& index, float threshold);
 
 }  // namespace clip::index

@@ -1,5 +1,6 @@
 // `clip index build|update`: the embedding index of an image collection (see docs/search.md).
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/model_options.h"
@@ -15,6 +16,21 @@ struct IndexBuildOptions {
   std::string images, csv_column, out, index_type = "flat";
   index::IndexParams params;
   int batch = 32, chunk = 256;
+};
+
+struct IndexImportOptions {
+  ModelOptions model;
+  std::string out, index_type = "flat";
+  index::ImportOptions import;
+};
+
+struct IndexExportOptions {
+  std::string index, out;
+};
+
+struct IndexDuplicatesOptions {
+  std::string index;
+  float threshold = 0.95f;
 };
 
 struct IndexUpdateOptions {
@@ -75,6 +91,63 @@ void run_update(const IndexUpdateOptions& o) {
   print_report(index::update_index(model, identity, o.index, build_options(o.threads, o.batch, o.chunk)), o.index);
 }
 
+void run_import(IndexImportOptions o) {
+  o.import.params.kind = index::index_kind_from_name(o.index_type);
+  const Model model = load_model(o.model);
+  const index::ModelIdentity identity =
+      index::identify_model(model, o.model.model, precision_from_name(o.model.precision));
+  print_report(index::import_index(identity, model.config().embed_dim, o.import, o.out), o.out);
+}
+
+void run_export(const IndexExportOptions& o) {
+  const int64_t n = index::export_index(o.index, o.out);
+  std::fprintf(stderr, "%s: %lld embeddings and their metadata written\n", o.out.c_str(), static_cast<long long>(n));
+}
+
+void run_duplicates(const IndexDuplicatesOptions& o) {
+  const index::ImageIndex idx = index::ImageIndex::open(o.index, {false, 0});
+  const index::Duplicates d = index::find_duplicates(idx, o.threshold);
+  auto groups = [](const std::vector<index::DuplicateGroup>& list, bool exact) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : list) {
+      nlohmann::json members = nlohmann::json::array();
+      for (const auto& m : g.members) {
+        nlohmann::json member = {{"id", m.id}, {"path", m.path}};
+        if (!exact) member["best_score"] = m.best_score;
+        members.push_back(member);
+      }
+      out.push_back(exact ? nlohmann::json{{"sha256", g.sha256}, {"members", members}}
+                          : nlohmann::json{{"members", members}});
+    }
+    return out;
+  };
+  const nlohmann::json out = {
+      {"threshold", o.threshold}, {"exact", groups(d.exact, true)}, {"near", groups(d.near, false)}};
+  std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+// The flags of the search structure, shared by build and import.
+void add_index_type_options(CLI::App* cmd, std::string& index_type, index::IndexParams& params) {
+  cmd->add_option("--index-type", index_type,
+                  "flat (exact), ivf or hnsw (approximate, for large collections), ivfpq (compressed, pq-m bytes "
+                  "per image)")
+      ->check(CLI::IsMember({"flat", "ivf", "hnsw", "ivfpq"}));
+  cmd->add_option("--nlist", params.nlist, "ivf, ivfpq: inverted lists (0: about 4*sqrt(N))")
+      ->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--nprobe", params.nprobe, "ivf, ivfpq: lists searched per query")->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--pq-m", params.pq_m, "ivfpq: bytes per image (sub-quantizers; divides the dimension; 0: dim/8)")
+      ->check(CLI::Range(0, 1 << 12));
+  cmd->add_option("--train-sample", params.train_sample, "ivf, ivfpq: images to train the quantizers on (0: all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 36));
+  cmd->add_option("--rerank", params.rerank,
+                  "Searches re-score the top K candidates by exact cosine from the stored embeddings (0: off)")
+      ->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--hnsw-m", params.hnsw_m, "hnsw: neighbours per node")->check(CLI::Range(2, 512));
+  cmd->add_option("--ef-construction", params.ef_construction, "hnsw: build-time candidates")
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--ef-search", params.ef_search, "hnsw: search-time candidates")->check(CLI::Range(1, 1 << 16));
+}
+
 }  // namespace
 
 void register_index(CLI::App& app) {
@@ -94,15 +167,7 @@ void register_index(CLI::App& app) {
       ->required();
   build->add_option("--csv-column", b->csv_column, "CSV column of paths (default: path, filepath or image)");
   build->add_option("--out", b->out, "The index folder to create")->required();
-  build->add_option("--index-type", b->index_type, "flat (exact), ivf or hnsw (approximate, for large collections)")
-      ->check(CLI::IsMember({"flat", "ivf", "hnsw"}));
-  build->add_option("--nlist", b->params.nlist, "ivf: inverted lists (0: about 4*sqrt(N))")
-      ->check(CLI::Range(0, 1 << 24));
-  build->add_option("--nprobe", b->params.nprobe, "ivf: lists searched per query")->check(CLI::Range(1, 1 << 24));
-  build->add_option("--hnsw-m", b->params.hnsw_m, "hnsw: neighbours per node")->check(CLI::Range(2, 512));
-  build->add_option("--ef-construction", b->params.ef_construction, "hnsw: build-time candidates")
-      ->check(CLI::Range(1, 1 << 16));
-  build->add_option("--ef-search", b->params.ef_search, "hnsw: search-time candidates")->check(CLI::Range(1, 1 << 16));
+  add_index_type_options(build, b->index_type, b->params);
   build->add_option("--batch", b->batch, "Images per forward pass")->check(CLI::Range(1, 4096));
   build->add_option("--chunk", b->chunk, "Images per saved work chunk (what an interrupted build keeps)")
       ->check(CLI::Range(1, 1 << 20));
@@ -117,6 +182,40 @@ void register_index(CLI::App& app) {
   update->add_option("--batch", u->batch, "Images per forward pass")->check(CLI::Range(1, 4096));
   update->add_option("--chunk", u->chunk, "Images per saved work chunk")->check(CLI::Range(1, 1 << 20));
   update->callback([u] { run_update(*u); });
-}
+
+  auto im = std::make_shared<IndexImportOptions>();
+  CLI::App* import = cmd->add_subcommand(
+      "import", "A new index from precomputed embeddings (a .npy, or clip-retrieval img_emb/img_emb_N.npy chunks)");
+  add_model_options(import, im->model);
+  import
+      ->add_option("--embeddings", im->import.embeddings,
+                   "A float32/float16 .npy [N, D], or a folder of img_emb_N.npy chunks (in FOLDER/img_emb/ or FOLDER)")
+      ->required();
+  import
+      ->add_option("--paths", im->import.paths,
+                   "The N paths or ids in chunk order: .jsonl ({\"path\"} a line), .csv (--csv-column), or text (a "
+                   "path a line)")
+      ->required();
+  import->add_option("--csv-column", im->import.csv_column, "CSV column of paths (default: path, filepath or image)");
+  import->add_option("--out", im->out, "The index folder to create")->required();
+  add_index_type_options(import, im->index_type, im->import.params);
+  import->callback([im] { run_import(*im);
+});
+
+auto du = std::make_shared<IndexDuplicatesOptions>();
+CLI::App* dup = cmd->add_subcommand(
+    "duplicates", "List groups of exact (same sha256) and near duplicates (cosine >= threshold) as JSON");
+dup->add_option("--index", du->index, "The index folder")->required();
+dup->add_option("--threshold", du->threshold, "Cosine at or above which two images are near duplicates")
+    ->check(CLI::Range(0.0001, 1.0));
+dup->callback([du] { run_duplicates(*du); });
+
+auto ex = std::make_shared<IndexExportOptions>();
+CLI::App* exp = cmd->add_subcommand(
+    "export", "Write an index's embeddings (OUT/embeddings.npy) and metadata (OUT/metadata.jsonl), row by row");
+exp->add_option("--index", ex->index, "The index folder")->required();
+exp->add_option("--out", ex->out, "The folder to write")->required();
+exp->callback([ex] { run_export(*ex); });
+}  // namespace clip::cli
 
 }  // namespace clip::cli

@@ -16,11 +16,12 @@ struct SearchOptions {
   std::string index, text, image;
   int k = 10;
   bool json = false;
+  index::OpenOptions open;
 };
 
 void run_search(const SearchOptions& o) {
   if (o.text.empty() == o.image.empty()) throw CLI::ValidationError("search", "give exactly one of --text and --image");
-  const index::ImageIndex idx = index::ImageIndex::open(o.index);
+  const index::ImageIndex idx = index::ImageIndex::open(o.index, o.open);
   const index::Manifest& m = idx.manifest();
   hub::ResolvedModel files;
   Model model = [&] {
@@ -56,6 +57,11 @@ void register_search(CLI::App& app) {
   cmd->add_option("--image", o->image, "Search by example image")->check(CLI::ExistingFile);
   cmd->add_option("-k,--top-k", o->k, "Results to show")->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->add_flag("--mmap", o->open.mmap,
+                "Memory-map the index's IVF lists instead of reading them (indexes larger than memory)");
+  cmd->add_option("--rerank", o->open.rerank,
+                  "Re-score the top K candidates by exact cosine (-1: the index's setting, 0: off)")
+      ->check(CLI::Range(-1, 1 << 16));
   cmd->add_option("--model", o->model.model, "Checkpoint (default: the index's model; another model is an error)");
   cmd->add_option("--config", o->model.config, "Architecture as JSON (with --model)")->check(CLI::ExistingFile);
   cmd->add_option("--threads", o->model.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));

@@ -135,6 +135,11 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--precision", s.precision, "fp32, bf16 or int8 (CPU)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_option("--index", s.index_dir, "An index folder (from `clip index build`) to search");
+  cmd->add_flag("--mmap", s.index_mmap,
+                "Memory-map the index's IVF lists instead of reading them (indexes larger than memory)");
+  cmd->add_option("--rerank", s.index_rerank,
+                  "Re-score the top K candidates by exact cosine (-1: the index's setting, 0: off)")
+      ->check(CLI::Range(-1, 1 << 16));
   cmd->add_option("--host", s.host, "Address to listen on");
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")

@@ -1,15 +1,9 @@
 // build_index and update_index: list the source, reuse what is known, embed the rest in chunks,
 // then write a new generation (files first, manifest last) and remove the old one.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <optional>
-#include <regex>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,6 +14,7 @@
 #include "index/embedding_cache.h"
 #include "index/faiss_store.h"
 #include "index/file_hash.h"
+#include "index/index_folder.h"
 #include "index/manifest.h"
 #include "index/shard_members.h"
 #include "index/sources.h"
@@ -36,57 +31,6 @@ namespace fs = std::filesystem;
 
 namespace clip::index {
 namespace {
-
-// An exclusive lock on INDEX/.lock for the whole run: two writers would interleave generations.
-class FolderLock {
- public:
-  explicit FolderLock(const std::string& dir) {
-    const std::string path = dir + "/.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(path + ": cannot open the lock file: " + std::strerror(errno), ErrorKind::kIo);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw Error(dir + ": another `clip index` run is writing this index (it holds " + path + ")");
-    }
-  }
-  ~FolderLock() { ::close(fd_); }  // closing releases the lock
-  FolderLock(const FolderLock&) = delete;
-  FolderLock& operator=(const FolderLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
-// The files an index folder may hold; anything else means the folder is not ours to write.
-const std::regex kGenerationFile(R"((embeddings|metadata|faiss|skipped)-(\d{1,18})\.(npy|jsonl|index)(\.tmp\.\d+)?)");
-bool is_index_file(const std::string& name) {
-  return name == kManifestName || name == kModelConfigName || name == ".lock" || name == "work" ||
-         std::regex_match(name, kGenerationFile) || name.find(".tmp.") != std::string::npos;
-}
-
-// Removes what no reader can be using any more, given the generation `current` that the manifest
-// names: temporary files of an interrupted writer, the files of generations other than `current`
-// and its predecessor, and the predecessor's embeddings and skipped list (readers open only the
-// metadata and FAISS files). The predecessor's metadata and FAISS file stay until the next
-// generation is published, so that a reader that read the manifest just before the switch still
-// finds them (docs/search.md, "Readers and writers"). Only called under the folder lock.
-void remove_unused_files(const std::string& dir, int64_t current) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    std::smatch m;
-    bool unused = false;
-    if (std::regex_match(name, m, kGenerationFile)) {
-      const int64_t g = std::stoll(m[2]);
-      const bool read_by_readers = m[1] == "metadata" || m[1] == "faiss";
-      unused = m[4].matched || !(g == current || (g == current - 1 && read_by_readers));
-    } else {
-      unused = (name.rfind(kManifestName, 0) == 0 && name != kManifestName) ||
-               (name.rfind(kModelConfigName, 0) == 0 && name != kModelConfigName);
-    }
-    if (unused) fs::remove(entry.path(), ec);
-  }
-}
 
 // A record to embed. A file's bytes are read by the decoding worker; a tar member's bytes were
 // read with its shard (a tar is read in order, not seeked into member by member).
@@ -343,33 +287,14 @@ class Run {
   void write_generation(const Source& source, const IndexParams& params, int64_t generation,
                         const std::vector<FileRecord>& records, const std::vector<float>& matrix,
                         const std::vector<SkippedFile>& skipped, const std::vector<ShardState>& shards) {
-    const int dim = cache_.dim();
-    const int64_t n = static_cast<int64_t>(records.size());
-    const std::unique_ptr<faiss::Index> faiss_index = build_faiss(params, dim, n, matrix.data());
     Manifest m;
     m.generation = generation;
     m.model = identity_;
     m.source = source;
     m.params = params;
-    m.dim = dim;
-    m.count = n;
+    m.dim = cache_.dim();
     m.shards = shards;
-    const std::string g = std::to_string(generation);
-    m.embeddings_file = "embeddings-" + g + ".npy";
-    m.metadata_file = "metadata-" + g + ".jsonl";
-    m.faiss_file = "faiss-" + g + ".index";
-    m.skipped_file = "skipped-" + g + ".jsonl";
-    util::write_npy(dir_ + "/" + m.embeddings_file, "<f4", {n, dim}, matrix.data(), matrix.size() * sizeof(float));
-    util::write_file_atomic(dir_ + "/" + m.metadata_file, records_to_jsonl(records));
-    util::write_file_atomic(dir_ + "/" + m.skipped_file, skipped_to_jsonl(skipped));
-    write_faiss(*faiss_index, dir_ + "/" + m.faiss_file);
-    util::write_file_atomic(dir_ + "/" + kModelConfigName, identity_.config_json + "\n");
-    write_manifest(dir_, m);  // the switch to the new generation
-    // The new generation is durable (write_manifest synced the folder): the work folder is fully
-    // used, and generations before the previous one are unreferenced.
-    std::error_code ec;
-    fs::remove_all(dir_ + "/work", ec);
-    remove_unused_files(dir_, generation);
+    publish_generation(dir_, std::move(m), records, matrix.data(), skipped);
   }
 
   const Model& model_;
@@ -394,20 +319,9 @@ void validate_options(const BuildOptions& o) {
 BuildReport build_index(const Model& model, const ModelIdentity& identity, const Source& source,
                         const std::string& out_dir, const BuildOptions& options) {
   validate_options(options);
-  options.params.validate();
   if (model.config().embed_dim <= 0) throw Error("the model has no embedding dimension");
-  util::create_directories(out_dir, "the index folder");
-  if (util::file_exists(out_dir + "/" + kManifestName))
-    throw Error(out_dir +
-                ": already holds an index (update it with `clip index update`, or remove the folder to "
-                "rebuild)");
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(out_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!is_index_file(name))
-      throw Error(out_dir + ": the folder is not empty and not an index (found \"" + name +
-                  "\"); give a new or empty folder");
-  }
+  options.params.validate_for(model.config().embed_dim);
+  prepare_new_index_folder(out_dir);
   FolderLock lock(out_dir);
   remove_unused_files(out_dir, 0);  // an interrupted build's temporary and unpublished files
   Run run(model, identity, out_dir, options);
@@ -423,6 +337,9 @@ BuildReport update_index(const Model& model, const ModelIdentity& identity, cons
   FolderLock lock(index_dir);  // before reading: the manifest must not change under us
   const Manifest previous = read_manifest(index_dir);
   check_same_model(previous.model, identity, index_dir);
+  if (previous.source.kind == "import")
+    throw Error(index_dir + ": the index was imported from " + previous.source.path +
+                "; it has no source to re-list (import the new embeddings into a new index)");
   remove_unused_files(index_dir, previous.generation);  // what an interrupted update left
   Run run(model, identity, index_dir, options);
   return run.execute(previous.source, previous.params, &previous);

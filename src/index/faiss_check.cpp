@@ -105,7 +105,9 @@ void check_flat(Cursor& c, const char* what, int dim, int64_t count) {
   c.skip(floats * sizeof(float), what);
 }
 
-void check_ivf(Cursor& c, int dim, int64_t count) {
+// IndexIVFFlat ("IwFl") or IndexIVFPQ ("IwPQ", 8-bit codes), after the fourcc: the IVF header and
+// quantizer, the product quantizer of IVF-PQ, then the inverted lists.
+void check_ivf(Cursor& c, IndexKind kind, int dim, int64_t count) {
   check_header(c, "the IVF index", dim, count);
   const uint64_t nlist = c.read<uint64_t>("the IVF index");
   c.skip(sizeof(uint64_t), "the IVF index");  // nprobe (set from the manifest after reading)
@@ -115,12 +117,30 @@ void check_ivf(Cursor& c, int dim, int64_t count) {
   check_flat(c, "the IVF quantizer", dim, static_cast<int64_t>(nlist));
   if (c.read<char>("the IVF direct map") != 0) c.fail("the IVF index has a direct map (clip index writes none)");
   if (c.vector_count(sizeof(int64_t), "the IVF direct map") != 0) c.fail("the IVF direct map is not empty");
+  uint64_t code_size = static_cast<uint64_t>(dim) * sizeof(float);
+  if (kind == IndexKind::kIvfPq) {
+    c.skip(1, "the IVF-PQ index");  // by_residual
+    code_size = c.read<uint64_t>("the IVF-PQ code size");
+    const uint64_t pq_d = c.read<uint64_t>("the product quantizer");
+    const uint64_t pq_m = c.read<uint64_t>("the product quantizer");
+    const uint64_t pq_bits = c.read<uint64_t>("the product quantizer");
+    if (pq_d != static_cast<uint64_t>(dim) || pq_m < 1 || dim % pq_m != 0 || pq_bits != 8 || code_size != pq_m)
+      c.fail("the product quantizer claims dimension " + std::to_string(pq_d) + ", " + std::to_string(pq_m) +
+             " sub-quantizers of " + std::to_string(pq_bits) + " bits and " + std::to_string(code_size) +
+             "-byte codes, expected dimension " + std::to_string(dim) + ", sub-quantizers dividing it, 8 bits, " +
+             "one byte per sub-quantizer");
+    const uint64_t centroids = c.vector_count(sizeof(float), "the product quantizer's centroids");
+    if (centroids != static_cast<uint64_t>(dim) * 256)
+      c.fail("the product quantizer stores " + std::to_string(centroids) + " centroid floats, expected " +
+             std::to_string(dim) + " × 256");
+    c.skip(centroids * sizeof(float), "the product quantizer's centroids");
+  }
   c.expect_fourcc("ilar", "the IVF inverted lists");
   const uint64_t lists = c.read<uint64_t>("the IVF inverted lists");
-  const uint64_t code_size = c.read<uint64_t>("the IVF inverted lists");
-  if (lists != nlist || code_size != static_cast<uint64_t>(dim) * sizeof(float))
-    c.fail("the IVF inverted lists claim " + std::to_string(lists) + " lists of " + std::to_string(code_size) +
-           "-byte codes, expected " + std::to_string(nlist) + " of " + std::to_string(dim * sizeof(float)));
+  const uint64_t list_code_size = c.read<uint64_t>("the IVF inverted lists");
+  if (lists != nlist || list_code_size != code_size)
+    c.fail("the IVF inverted lists claim " + std::to_string(lists) + " lists of " + std::to_string(list_code_size) +
+           "-byte codes, expected " + std::to_string(nlist) + " of " + std::to_string(code_size));
   c.expect_fourcc("full", "the IVF list sizes");
   if (c.vector_count(sizeof(uint64_t), "the IVF list sizes") != nlist)
     c.fail("the IVF list sizes do not match the list count");
@@ -198,7 +218,11 @@ void check_faiss_file(std::FILE* file, int64_t file_size, const std::string& pat
     case IndexKind::kFlat: check_flat(c, "the flat index", dim, count); break;
     case IndexKind::kIvf:
       c.expect_fourcc("IwFl", "the index");
-      check_ivf(c, dim, count);
+      check_ivf(c, kind, dim, count);
+      break;
+    case IndexKind::kIvfPq:
+      c.expect_fourcc("IwPQ", "the index");
+      check_ivf(c, kind, dim, count);
       break;
     case IndexKind::kHnsw:
       c.expect_fourcc("IHNf", "the index");

@@ -3,8 +3,9 @@
 // links point past its vectors makes searches read out of bounds), so the file's structure is walked
 // here first: the index type, dimension and count match the manifest, every length fits in the
 // bytes that follow it, the file ends where the structure ends, and stored ids and links point at
-// rows. Only what `clip index` writes is accepted: IndexFlatIP, IndexIVFFlat (inner product, no
-// direct map, array inverted lists) and IndexHNSWFlat (inner product), in FAISS 1.7's format.
+// rows. Only what `clip index` writes is accepted: IndexFlatIP, IndexIVFFlat and IndexIVFPQ (8-bit
+// codes) (inner product, no direct map, array inverted lists) and IndexHNSWFlat (inner product), in
+// FAISS 1.7's format.
 #pragma once
 
 #include <cstdint>

@@ -3,40 +3,84 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "clip/error.h"
 #include "index/faiss_check.h"
 #include "util/file_io.h"
 
 namespace clip::index {
+namespace {
+
+// The number of inverted lists: the given one, or about 4·sqrt(N) (at most N). Refuses more lists
+// than rows to train on.
+size_t ivf_list_count(const IndexParams& params, int64_t n) {
+  int64_t nlist = params.nlist;
+  if (nlist == 0) nlist = std::max<int64_t>(1, std::min<int64_t>(n, static_cast<int64_t>(4 * std::sqrt(double(n)))));
+  if (n == 0) throw Error("an IVF index needs at least one image to train on (use --index-type flat)");
+  if (nlist > n)
+    throw Error("IVF nlist = " + std::to_string(nlist) + " is more than the " + std::to_string(n) +
+                " images to train on (lower --nlist, or use --index-type flat)");
+  return static_cast<size_t>(nlist);
+}
+
+// The rows the quantizers are trained on: all of them, or train_sample rows evenly spaced through
+// the collection (deterministic; a source listed folder by folder is sampled in every folder).
+int64_t training_row_count(const IndexParams& params, int64_t n) {
+  return params.train_sample == 0 ? n : std::min(n, params.train_sample);
+}
+// Empty when every row is trained on (the caller passes `rows` itself).
+std::vector<float> training_rows(const IndexParams& params, int dim, int64_t n, const float* rows) {
+  const int64_t s = training_row_count(params, n);
+  if (s == n) return {};
+  std::vector<float> sample(static_cast<size_t>(s) * static_cast<size_t>(dim));
+  for (int64_t i = 0; i < s; ++i) {
+    const int64_t row =
+        static_cast<int64_t>((static_cast<unsigned __int128>(i) * static_cast<uint64_t>(n)) / static_cast<uint64_t>(s));
+    std::copy(rows + row * dim, rows + (row + 1) * dim, sample.begin() + i * dim);
+  }
+  return sample;
+}
+
+}  // namespace
 
 std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows) {
-  params.validate();
+  params.validate_for(dim);
   try {
     std::unique_ptr<faiss::Index> index;
     switch (params.kind) {
       case IndexKind::kFlat: index = std::make_unique<faiss::IndexFlatIP>(dim); break;
-      case IndexKind::kIvf: {
-        int64_t nlist = params.nlist;
-        if (nlist == 0)
-          nlist = std::max<int64_t>(1, std::min<int64_t>(n, static_cast<int64_t>(4 * std::sqrt(double(n)))));
-        if (n == 0) throw Error("an IVF index needs at least one image to train on (use --index-type flat)");
-        if (nlist > n)
-          throw Error("IVF nlist = " + std::to_string(nlist) + " is more than the " + std::to_string(n) +
-                      " images to train on (lower --nlist, or use --index-type flat)");
-        auto ivf = std::make_unique<faiss::IndexIVFFlat>(new faiss::IndexFlatIP(dim), dim, static_cast<size_t>(nlist),
-                                                         faiss::METRIC_INNER_PRODUCT);
+      case IndexKind::kIvf:
+      case IndexKind::kIvfPq: {
+        const int64_t sample_count = training_row_count(params, n);
+        const size_t nlist = ivf_list_count(params, sample_count);
+        std::unique_ptr<faiss::IndexIVF> ivf;
+        if (params.kind == IndexKind::kIvf) {
+          ivf = std::make_unique<faiss::IndexIVFFlat>(new faiss::IndexFlatIP(dim), dim, nlist,
+                                                      faiss::METRIC_INNER_PRODUCT);
+        } else {
+          const int m = params.pq_m == 0 ? std::max(1, dim / 8) : params.pq_m;
+          // 8 bits per sub-quantizer: 256 centroids each, so at least 256 rows to train them on.
+          if (sample_count < 256)
+            throw Error("an ivfpq index needs at least 256 images to train its product quantizer on, got " +
+                        std::to_string(sample_count) + " (use --index-type flat or ivf)");
+          ivf = std::make_unique<faiss::IndexIVFPQ>(new faiss::IndexFlatIP(dim), dim, nlist, static_cast<size_t>(m), 8,
+                                                    faiss::METRIC_INNER_PRODUCT);
+        }
         ivf->own_fields = true;  // the index deletes its quantizer
         ivf->cp.verbose = false;
-        ivf->train(n, rows);
+        const std::vector<float> sample = training_rows(params, dim, n, rows);
+        ivf->train(sample_count, sample.empty() ? rows : sample.data());
         ivf->nprobe = static_cast<size_t>(params.nprobe);
         index = std::move(ivf);
         break;
@@ -67,7 +111,8 @@ void write_faiss(const faiss::Index& index, const std::string& path) {
   util::publish_file(tmp, path);  // fsync, rename, fsync of the folder
 }
 
-std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexParams& params, int dim, int64_t count) {
+std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexParams& params, int dim, int64_t count,
+                                         bool mmap) {
   // One open file for the check and the read: what FAISS reads is what was checked.
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (!file)
@@ -81,7 +126,10 @@ std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexPar
   if (std::fseek(file, 0, SEEK_SET) != 0) throw Error(path + ": cannot seek", ErrorKind::kIo);
   std::unique_ptr<faiss::Index> index;
   try {
-    index.reset(faiss::read_index(file));
+    // IO_FLAG_MMAP maps the inverted lists of an IVF index (read-only, pages loaded on demand)
+    // instead of reading them; other index types ignore it.
+    const bool ivf = params.kind == IndexKind::kIvf || params.kind == IndexKind::kIvfPq;
+    index.reset(faiss::read_index(file, mmap && ivf ? faiss::IO_FLAG_MMAP : 0));
   } catch (const faiss::FaissException& e) {
     throw Error(path + ": cannot read the FAISS index: " + e.what());
   }

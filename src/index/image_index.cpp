@@ -14,6 +14,7 @@
 #include "clip/index.h"
 #include "index/faiss_store.h"
 #include "index/manifest.h"
+#include "index/mapped_embeddings.h"
 #include "index/shard_members.h"
 #include "util/file_io.h"
 
@@ -69,7 +70,9 @@ ImageIndex::ImageIndex(ImageIndex&&) noexcept = default;
 ImageIndex& ImageIndex::operator=(ImageIndex&&) noexcept = default;
 ImageIndex::~ImageIndex() = default;
 
-ImageIndex ImageIndex::open(const std::string& index_dir) {
+ImageIndex ImageIndex::open(const std::string& index_dir, const OpenOptions& options) {
+  if (options.rerank < -1 || options.rerank > kMaxRerank)
+    throw Error("rerank = " + std::to_string(options.rerank) + ": expected 0.." + std::to_string(kMaxRerank));
   // The manifest names one generation; its files are opened by their generation's names, so the
   // result is always one generation whole. A writer keeps the files of the generation before the
   // current one, so they vanish only when a second newer generation is published while we read:
@@ -82,7 +85,11 @@ ImageIndex ImageIndex::open(const std::string& index_dir) {
     const Manifest& m = index.manifest_;
     try {
       index.records_ = read_metadata(index_dir, m);
-      index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count);
+      index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count, options.mmap);
+      index.rerank_ = options.rerank >= 0 ? options.rerank : m.params.rerank;
+      if (index.rerank_ > 0)  // mapped, not read: only the candidates' rows are touched
+        index.embeddings_ = std::make_unique<MappedEmbeddings>(
+            MappedEmbeddings::open(index_dir + "/" + m.embeddings_file, m.count, m.dim));
       return index;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kNotFound || attempt == kAttempts) throw;
@@ -124,7 +131,9 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
   for (float v : q) norm += double(v) * v;
   if (!(norm > 0) || !std::isfinite(norm)) throw Error("the query embedding is zero or not finite");
   for (float& v : q) v = static_cast<float>(v / std::sqrt(norm));
-  const int64_t kk = std::min<int64_t>(k, size());
+  // With re-ranking, FAISS proposes the top `rerank_` candidates (approximate scores from
+  // compressed codes) and the stored embeddings decide their order by exact cosine.
+  const int64_t kk = std::min<int64_t>(std::max(k, rerank_), size());
   std::vector<Hit> hits;
   if (kk == 0) return hits;
   std::vector<float> scores(static_cast<size_t>(kk));
@@ -141,6 +150,17 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
                       std::to_string(size()) + " rows",
                   ErrorKind::kInternal);
     hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
+  }
+  if (rerank_ > 0) {
+    for (Hit& h : hits) {
+      const float* row = embeddings_->row(h.id);
+      double dot = 0;
+      for (int j = 0; j < dim(); ++j) dot += double(q[static_cast<size_t>(j)]) * row[j];
+      h.score = static_cast<float>(dot);
+    }
+    std::sort(hits.begin(), hits.end(),
+              [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score > b.score : a.id < b.id; });
+    if (hits.size() > static_cast<size_t>(k)) hits.resize(static_cast<size_t>(k));
   }
   return hits;
 }

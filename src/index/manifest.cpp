@@ -1,5 +1,6 @@
 #include "index/manifest.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@ const char* index_kind_name(IndexKind kind) {
     case IndexKind::kFlat: return "flat";
     case IndexKind::kIvf: return "ivf";
     case IndexKind::kHnsw: return "hnsw";
+    case IndexKind::kIvfPq: return "ivfpq";
   }
   return "?";
 }
@@ -25,7 +27,8 @@ IndexKind index_kind_from_name(const std::string& name) {
   if (name == "flat") return IndexKind::kFlat;
   if (name == "ivf") return IndexKind::kIvf;
   if (name == "hnsw") return IndexKind::kHnsw;
-  throw Error("index type \"" + name + "\": expected flat, ivf or hnsw");
+  if (name == "ivfpq") return IndexKind::kIvfPq;
+  throw Error("index type \"" + name + "\": expected flat, ivf, hnsw or ivfpq");
 }
 
 void IndexParams::validate() const {
@@ -39,6 +42,20 @@ void IndexParams::validate() const {
   check("hnsw M", hnsw_m, 2, 512);
   check("efConstruction", ef_construction, 1, 1 << 16);
   check("efSearch", ef_search, 1, 1 << 16);
+  check("pq_m", pq_m, 0, 1 << 12);
+  check("rerank", rerank, 0, kMaxRerank);
+  if (train_sample < 0 || train_sample > kMaxCount)
+    throw Error("train_sample = " + std::to_string(train_sample) + ": expected 0.." + std::to_string(kMaxCount));
+}
+
+void IndexParams::validate_for(int dim) const {
+  validate();
+  if (kind == IndexKind::kIvfPq) {
+    const int m = pq_m == 0 ? std::max(1, dim / 8) : pq_m;
+    if (dim % m != 0)
+      throw Error("pq_m = " + std::to_string(m) + " does not divide the dimension " + std::to_string(dim) +
+                  " (each sub-quantizer codes dim / pq_m dimensions)");
+  }
 }
 
 ModelIdentity identify_model(const Model& model, const std::string& checkpoint_path, Precision precision) {
@@ -61,8 +78,15 @@ void check_same_model(const ModelIdentity& index_model, const ModelIdentity& giv
 namespace {
 
 json params_to_json(const IndexParams& p) {
-  return {{"type", index_kind_name(p.kind)},      {"nlist", p.nlist},        {"nprobe", p.nprobe}, {"hnsw_m", p.hnsw_m},
-          {"ef_construction", p.ef_construction}, {"ef_search", p.ef_search}};
+  return {{"type", index_kind_name(p.kind)},
+          {"nlist", p.nlist},
+          {"nprobe", p.nprobe},
+          {"hnsw_m", p.hnsw_m},
+          {"ef_construction", p.ef_construction},
+          {"ef_search", p.ef_search},
+          {"pq_m", p.pq_m},
+          {"train_sample", p.train_sample},
+          {"rerank", p.rerank}};
 }
 
 // Field access that names the file and the field on any mismatch.
@@ -158,8 +182,8 @@ Manifest read_manifest(const std::string& index_dir) {
   m.source.kind = field<std::string>(source, "kind", where + " source");
   m.source.path = field<std::string>(source, "path", where + " source");
   m.source.csv_column = field<std::string>(source, "csv_column", where + " source");
-  if (m.source.kind != "dir" && m.source.kind != "csv" && m.source.kind != "shards")
-    throw Error(where + ": source kind \"" + m.source.kind + "\": expected \"dir\", \"csv\" or \"shards\"");
+  if (m.source.kind != "dir" && m.source.kind != "csv" && m.source.kind != "shards" && m.source.kind != "import")
+    throw Error(where + ": source kind \"" + m.source.kind + "\": expected \"dir\", \"csv\", \"shards\" or \"import\"");
   if (m.source.path.empty() || m.source.path[0] != '/')
     throw Error(where + ": source path \"" + m.source.path + "\" is not absolute");
   if (m.source.kind != "csv" && !m.source.csv_column.empty())
@@ -186,6 +210,10 @@ Manifest read_manifest(const std::string& index_dir) {
   m.params.hnsw_m = field<int>(index, "hnsw_m", where + " index");
   m.params.ef_construction = field<int>(index, "ef_construction", where + " index");
   m.params.ef_search = field<int>(index, "ef_search", where + " index");
+  // Added after version 1 was first written: absent in older manifests.
+  if (index.contains("pq_m")) m.params.pq_m = field<int>(index, "pq_m", where + " index");
+  if (index.contains("train_sample")) m.params.train_sample = field<int64_t>(index, "train_sample", where + " index");
+  if (index.contains("rerank")) m.params.rerank = field<int>(index, "rerank", where + " index");
   m.params.validate();
   m.dim = field<int>(j, "dim", where);
   m.count = field<int64_t>(j, "count", where);
@@ -193,6 +221,7 @@ Manifest read_manifest(const std::string& index_dir) {
     throw Error(where + ": dim " + std::to_string(m.dim) + " and count " + std::to_string(m.count) +
                 ": expected dim 1.." + std::to_string(kMaxDim) + " and count 0.." + std::to_string(kMaxCount));
   const json files = field<json>(j, "files", where);
+  m.params.validate_for(m.dim);
   m.embeddings_file = file_field(files, "embeddings", where + " files");
   m.metadata_file = file_field(files, "metadata", where + " files");
   m.faiss_file = file_field(files, "faiss", where + " files");
@@ -232,7 +261,8 @@ std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::s
     r.size = field<int64_t>(j, "size", at);
     r.mtime_ns = field<int64_t>(j, "mtime_ns", at);
     r.sha256 = field<std::string>(j, "sha256", at);
-    if (r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
+    // Empty for imported rows, whose files were never read here.
+    if (!r.sha256.empty() && r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
     out.push_back(std::move(r));
   });
   return out;

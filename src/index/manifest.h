@@ -15,6 +15,7 @@ inline constexpr int kFormatVersion = 1;
 // Bounds on what a manifest may claim, checked before anything is sized from it.
 inline constexpr int kMaxDim = 1 << 16;
 inline constexpr int64_t kMaxCount = int64_t{1} << 36;
+inline constexpr int kMaxRerank = 1 << 16;  // candidates re-scored per query
 inline constexpr uint64_t kMaxManifestBytes = uint64_t{1} << 30;  // a shard list of millions fits
 
 // The largest metadata file `count` rows can make (a line is a path of at most 4096 bytes,

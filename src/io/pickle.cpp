@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "clip/error.h"
+#include "util/half.h"
 #include "util/strings.h"
 #include "util/utf8.h"
 
@@ -137,15 +138,6 @@ bool utf8_to_latin1(std::string_view s, std::string& out) {
     }
   }
   return true;
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
 }
 
 std::string quoted(std::string_view s) { return util::quoted_for_message(s, 80); }
@@ -505,7 +497,7 @@ class Unpickler {
         std::memcpy(&f, &u32, 4);
         d = f;
       } else {
-        d = half_to_float(static_cast<uint16_t>(u));
+        d = util::half_to_float(static_cast<uint16_t>(u));
       }
       val(push_new(Kind::kFloat)).f = d;
       return true;

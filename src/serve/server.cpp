@@ -113,7 +113,8 @@ struct Server::Impl {
     try {
       std::shared_ptr<const index::ImageIndex> idx;
       if (!options.index_dir.empty())
-        idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
+        idx = std::make_shared<const index::ImageIndex>(
+            index::ImageIndex::open(options.index_dir, {options.index_mmap, options.index_rerank}));
       std::vector<ModelSpec> specs = model_specs(options);
       const Precision precision = precision_from_name(options.precision);
       const std::chrono::microseconds window(static_cast<int64_t>(options.batch_window_ms) * 1000);
@@ -174,7 +175,8 @@ struct Server::Impl {
     const int64_t serving = current->index->manifest().generation;
     try {
       if (index::read_manifest(options.index_dir).generation == serving) return serving;
-      auto idx = std::make_shared<const index::ImageIndex>(index::ImageIndex::open(options.index_dir));
+      auto idx = std::make_shared<const index::ImageIndex>(
+          index::ImageIndex::open(options.index_dir, {options.index_mmap, options.index_rerank}));
       index::check_same_model(idx->manifest().model, model_identity, options.index_dir);
       auto next = std::make_shared<Loaded>();
       next->loaded_model = current->loaded_model;

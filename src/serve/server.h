@@ -27,6 +27,8 @@ struct ServerOptions {
   std::string config_path;        // --config for model_path (or the first of models)
   std::string precision = "fp32";
   std::string index_dir;  // optional: enables /search and /images
+  bool index_mmap = false;  // map the index's IVF lists instead of reading them (index::OpenOptions)
+  int index_rerank = -1;    // re-rank the top K by exact cosine (-1: the index's setting, 0: off)
   std::string host = "127.0.0.1";
   int port = 8080;                         // 0: any free port (see Server::port)
   int threads = 8;                         // endpoint threads: model requests computed at once

@@ -16,7 +16,7 @@ int64_t NpyArray::numel() const {
 
 size_t NpyArray::item_size() const { return static_cast<size_t>(std::stoi(dtype.substr(2))); }
 
-NpyArray parse_npy(const std::string& bytes, const std::string& what) {
+NpyHeader parse_npy_header(std::string_view bytes, uint64_t file_size, const std::string& what) {
   static const char kMagic[] = "\x93NUMPY";
   if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0)
     throw Error(what + ": not a .npy file (bad magic)");
@@ -33,10 +33,14 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
   } else {
     throw Error(what + ": unsupported .npy version " + std::to_string(major), ErrorKind::kUnsupported);
   }
-  if (bytes.size() < offset + header_len) throw Error(what + ": truncated .npy header");
-  const std::string header = bytes.substr(offset, header_len);
+  if (header_len > kMaxNpyHeaderBytes - offset)
+    throw Error(what + ": .npy header of " + std::to_string(header_len) + " bytes, more than the limit of " +
+                std::to_string(kMaxNpyHeaderBytes - offset));
+  if (bytes.size() < offset + header_len || file_size < offset + header_len)
+    throw Error(what + ": truncated .npy header");
+  const std::string header(bytes.substr(offset, header_len));
   std::smatch m;
-  NpyArray out;
+  NpyHeader out;
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<>|][a-z][0-9]+)'")))
     throw Error(what + ": .npy header has no descr");
   out.dtype = m[1];
@@ -47,26 +51,36 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
     throw Error(what + ": .npy header has no shape");
   const std::string dims = m[1];
   std::regex num("[0-9]+");
-  const size_t data_at = offset + header_len;
-  const size_t item = out.dtype.size() <= 4 ? out.item_size() : 0;
+  out.data_offset = offset + header_len;
+  const uint64_t present = file_size - out.data_offset;
+  const size_t item = out.dtype.size() <= 4 ? static_cast<size_t>(std::stoi(out.dtype.substr(2))) : 0;
   if (item == 0) throw Error(what + ": .npy dtype \"" + out.dtype + "\" has no valid item size");
   // Every dimension and the product are bounded by the bytes present before anything is computed
   // from them, so a header claiming absurd sizes is an error, not an overflow or an allocation.
-  size_t need = item;
+  uint64_t need = item;
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
     const std::string digits = it->str();
     const uint64_t dim = digits.size() <= 18 ? std::stoull(digits) : UINT64_MAX;
     if (dim > (uint64_t{1} << 48)) throw Error(what + ": .npy shape (" + dims + ") has a dimension over 2^48");
-    if (dim > 0 && need > (bytes.size() - data_at) / dim)
+    if (dim > 0 && need > present / dim)
       throw Error(what + ": .npy data truncated: the shape (" + dims + ") needs more than the " +
-                  std::to_string(bytes.size() - data_at) + " data bytes present");
-    need *= static_cast<size_t>(dim);
+                  std::to_string(present) + " data bytes present");
+    need *= dim;
     out.shape.push_back(static_cast<int64_t>(dim));
   }
-  if (bytes.size() - data_at < need)
+  if (present < need)
     throw Error(what + ": .npy data truncated: need " + std::to_string(need) + " bytes, have " +
-                std::to_string(bytes.size() - data_at));
-  out.data = bytes.substr(data_at, need);
+                std::to_string(present));
+  out.data_bytes = need;
+  return out;
+}
+
+NpyArray parse_npy(const std::string& bytes, const std::string& what) {
+  const NpyHeader h = parse_npy_header(bytes, bytes.size(), what);
+  NpyArray out;
+  out.dtype = h.dtype;
+  out.shape = h.shape;
+  out.data = bytes.substr(h.data_offset, h.data_bytes);
   return out;
 }
 

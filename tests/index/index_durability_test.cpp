@@ -122,8 +122,8 @@ TEST(IndexReadersAndWriters, SearchesDuringUpdatesNeverFailOrMixGenerations) {
   EXPECT_EQ(failures, 0) << failures << " of " << searches << " searches failed during " << updates
                          << " updates; the first: " << first_failure;
   std::printf("%d searches during %d updates, %d failed\n", searches, updates.load(), failures);
-  // What readers may still open stays: the current generation and the previous one's metadata and
-  // FAISS file; nothing older, no temporary file.
+  // What readers may still open stays: the current generation and the previous one's metadata,
+  // FAISS file and embeddings (re-ranking readers map them); nothing older, no temporary file.
   const int64_t g = clip::index::read_manifest(s.index).generation;
   for (const auto& e : fs::directory_iterator(s.index)) {
     const std::string name = e.path().filename().string();
@@ -132,7 +132,8 @@ TEST(IndexReadersAndWriters, SearchesDuringUpdatesNeverFailOrMixGenerations) {
       EXPECT_EQ(name.find("-" + std::to_string(old) + "."), std::string::npos) << name;
   }
   EXPECT_TRUE(fs::exists(s.index + "/faiss-" + std::to_string(g - 1) + ".index"));
-  EXPECT_FALSE(fs::exists(s.index + "/embeddings-" + std::to_string(g - 1) + ".npy"));
+  EXPECT_TRUE(fs::exists(s.index + "/embeddings-" + std::to_string(g - 1) + ".npy"));
+  EXPECT_FALSE(fs::exists(s.index + "/skipped-" + std::to_string(g - 1) + ".jsonl"));
 }
 
 // A generation file missing from the current generation is an error naming it, not a loop.

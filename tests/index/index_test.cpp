@@ -137,7 +137,7 @@ TEST(IndexBuild, ApproximateIndexTypesFindTheExactResultsOnASmallCollection) {
 TEST(IndexUpdate, EmbedsNewAndChangedFilesKeepsTouchedOnesAndDropsDeletedOnes) {
   Collection c;
   clip::index::build_index(tiny_model(), c.identity(), c.source(), c.index, quiet_options());
-  const std::string first_embeddings = c.index + "/" + clip::index::read_manifest(c.index).embeddings_file;
+  const std::string first_skipped = c.index + "/" + clip::index::read_manifest(c.index).skipped_file;
 
   // Added, changed (other content), touched (same content, new mtime), deleted.
   const std::string added = Collection::copy("motorcycle_200x500.png", c.images + "/sub/motorcycle.png");
@@ -162,7 +162,7 @@ TEST(IndexUpdate, EmbedsNewAndChangedFilesKeepsTouchedOnesAndDropsDeletedOnes) {
   const ImageIndex index = ImageIndex::open(c.index);
   EXPECT_EQ(index.manifest().generation, 2);
   EXPECT_EQ(sorted(indexed_paths(index)), now);
-  EXPECT_FALSE(fs::exists(first_embeddings));  // the old generation is gone
+  EXPECT_FALSE(fs::exists(first_skipped));  // the old generation's writer-only file is gone
   for (int64_t i = 0; i < index.size(); ++i)
     if (index.record(i).path == touched) {
       EXPECT_EQ(index.record(i).mtime_ns, clip::index::stat_file(touched).mtime_ns);

@@ -1,0 +1,256 @@
+// `clip index import` and `clip index export`: moving embeddings computed elsewhere (clip-retrieval's
+// img_emb chunks, another CLIP++ index's export) in without re-embedding, and an index's rows out.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string_view>
+
+#include "clip/error.h"
+#include "clip/index.h"
+#include "index/csv_paths.h"
+#include "index/index_folder.h"
+#include "index/manifest.h"
+#include "index/mapped_embeddings.h"
+#include "util/file_io.h"
+#include "util/half.h"
+#include "util/npy.h"
+#include "util/strings.h"
+#include "util/utf8.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace clip::index {
+namespace {
+
+constexpr size_t kMaxPathBytes = 4096;  // as the metadata of a built index
+
+// The embedding files to import, in row order: the .npy itself, or the numbered chunks of a
+// clip-retrieval folder (FOLDER/img_emb/ or FOLDER), which must run from 0 without a gap.
+std::vector<std::string> embedding_files(const std::string& argument) {
+  std::error_code ec;
+  if (fs::is_regular_file(argument, ec)) return {argument};
+  if (!fs::is_directory(argument, ec))
+    throw Error(argument + ": no such file or folder (expected a .npy file or a folder of img_emb_N.npy chunks)",
+                ErrorKind::kNotFound);
+  const std::string folder = fs::is_directory(argument + "/img_emb", ec) ? argument + "/img_emb" : argument;
+  static const std::regex kChunk(R"(img_emb_(\d{1,9})\.npy)");
+  std::map<int64_t, std::string> chunks;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::smatch m;
+    if (std::regex_match(name, m, kChunk)) chunks[std::stoll(m[1])] = entry.path().string();
+  }
+  if (ec) throw Error(folder + ": cannot list the folder: " + ec.message(), ErrorKind::kIo);
+  if (chunks.empty()) throw Error(folder + ": holds no img_emb_N.npy chunk", ErrorKind::kNotFound);
+  std::vector<std::string> files;
+  for (const auto& [number, path] : chunks) {
+    if (number != static_cast<int64_t>(files.size()))
+      throw Error(folder + ": img_emb_" + std::to_string(files.size()) +
+                      ".npy is missing (the chunks found run to img_emb_" + std::to_string(chunks.rbegin()->first) +
+                      ".npy)",
+                  ErrorKind::kNotFound);
+    files.push_back(path);
+  }
+  return files;
+}
+
+// One embedding file's header, read through `fd`, checked to be float32 or float16 [n, dim].
+struct ChunkHeader {
+  util::NpyHeader npy;
+  int64_t rows = 0;
+};
+
+ChunkHeader read_chunk_header(int fd, const std::string& path, int dim) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
+  std::string prefix(static_cast<size_t>(std::min<uint64_t>(st.st_size, util::kMaxNpyHeaderBytes)), '\0');
+  if (::pread(fd, prefix.data(), prefix.size(), 0) != static_cast<ssize_t>(prefix.size()))
+    throw Error(path + ": cannot read the .npy header", ErrorKind::kIo);
+  ChunkHeader h;
+  h.npy = util::parse_npy_header(prefix, static_cast<uint64_t>(st.st_size), path);
+  if (h.npy.dtype != "<f4" && h.npy.dtype != "<f2")
+    throw Error(path + ": dtype " + h.npy.dtype + ", expected float32 (<f4) or float16 (<f2) embeddings",
+                ErrorKind::kUnsupported);
+  if (h.npy.shape.size() != 2 || h.npy.shape[1] != dim)
+    throw Error(path + ": shape (" +
+                [&] {
+                  std::string dims;
+                  for (int64_t d : h.npy.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+                  return dims;
+                }() +
+                "), expected [N, " + std::to_string(dim) + "] (the model's embedding dimension)");
+  if (h.npy.data_offset + h.npy.data_bytes != static_cast<uint64_t>(st.st_size))
+    throw Error(path + ": " + std::to_string(st.st_size - h.npy.data_offset - h.npy.data_bytes) +
+                " bytes follow the data its header describes");
+  h.rows = h.npy.shape[0];
+  return h;
+}
+
+// Appends the rows of one file to `out` as normalized float32; a zero or non-finite row is an error
+// naming the file and row (it has no direction to search by).
+void append_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, std::vector<float>& out) {
+  std::string data(static_cast<size_t>(h.npy.data_bytes), '\0');
+  for (size_t got = 0; got < data.size();) {
+    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(h.npy.data_offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(path + ": cannot read the embeddings", ErrorKind::kIo);
+    got += static_cast<size_t>(n);
+  }
+  const bool half = h.npy.dtype == "<f2";
+  std::vector<float> row(static_cast<size_t>(dim));
+  for (int64_t i = 0; i < h.rows; ++i) {
+    double norm = 0;
+    for (int j = 0; j < dim; ++j) {
+      const size_t at = static_cast<size_t>(i) * dim + j;
+      if (half) {
+        uint16_t v;
+        std::memcpy(&v, data.data() + at * 2, 2);
+        row[j] = util::half_to_float(v);
+      } else {
+        std::memcpy(&row[j], data.data() + at * 4, 4);
+      }
+      norm += double(row[j]) * row[j];
+    }
+    if (!(norm > 0) || !std::isfinite(norm))
+      throw Error(path + ": row " + std::to_string(i) + " is zero or not finite (cannot be normalized)");
+    // Rows already of unit length (an export of an index, clip-retrieval's float32) are kept bit
+    // for bit, so that an import searches exactly as the index it came from.
+    const double scale = std::abs(norm - 1.0) < 1e-6 ? 1.0 : 1.0 / std::sqrt(norm);
+    for (int j = 0; j < dim; ++j) out.push_back(scale == 1.0 ? row[j] : static_cast<float>(row[j] * scale));
+  }
+}
+
+// A path of the list: UTF-8 text (the metadata is JSON) of at most kMaxPathBytes.
+void check_path(const std::string& path, const std::string& at) {
+  if (path.empty()) throw Error(at + ": empty path");
+  if (path.size() > kMaxPathBytes)
+    throw Error(at + ": a path of " + std::to_string(path.size()) + " bytes, more than " +
+                std::to_string(kMaxPathBytes));
+  if (!util::is_valid_utf8(path)) throw Error(at + ": the path is not valid UTF-8");
+}
+
+// The rows' records from the list (see ImportOptions), at most `expected` rows read before the
+// count is compared.
+std::vector<FileRecord> read_path_list(const ImportOptions& o, int64_t expected) {
+  const std::string& list = o.paths;
+  std::vector<FileRecord> records;
+  const std::string ext = fs::path(list).extension().string();
+  if (ext == ".csv") {
+    const uint64_t size = fs::file_size(list);
+    if (size > max_metadata_bytes(expected))
+      throw Error(
+          list + ": " + std::to_string(size) + " bytes, more than " + std::to_string(expected) + " paths can take",
+          ErrorKind::kTooLarge);
+    for (const CsvPath& p : read_csv_paths(list, o.csv_column)) {
+      check_path(p.path, list + ":" + std::to_string(p.line));
+      records.push_back({p.path, 0, 0, ""});
+    }
+  } else {
+    const std::string text = util::read_file(list, max_metadata_bytes(expected));
+    const std::vector<std::string> lines = util::split_lines(text);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const std::string at = list + ":" + std::to_string(i + 1);
+      if (lines[i].empty()) {
+        if (i + 1 == lines.size()) break;  // the final newline
+        throw Error(at + ": empty line (expected one path a line)");
+      }
+      FileRecord r;
+      if (ext == ".jsonl") {
+        json j;
+        try {
+          j = json::parse(lines[i]);
+        } catch (const json::parse_error& e) {
+          throw Error(at + ": not valid JSON: " + e.what());
+        }
+        if (!j.is_object() || !j.contains("path") || !j["path"].is_string())
+          throw Error(at + ": expected an object with a \"path\" string");
+        r.path = j["path"].get<std::string>();
+        if (j.contains("size") && j["size"].is_number_integer()) r.size = j["size"].get<int64_t>();
+        if (j.contains("mtime_ns") && j["mtime_ns"].is_number_integer()) r.mtime_ns = j["mtime_ns"].get<int64_t>();
+        if (j.contains("sha256") && j["sha256"].is_string()) r.sha256 = j["sha256"].get<std::string>();
+        if (!r.sha256.empty() && r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
+      } else {
+        r.path = lines[i];
+        if (!r.path.empty() && r.path.back() == '\r') r.path.pop_back();
+      }
+      check_path(r.path, at);
+      records.push_back(std::move(r));
+    }
+  }
+  if (static_cast<int64_t>(records.size()) != expected)
+    throw Error(list + ": " + std::to_string(records.size()) + " paths, the embeddings hold " +
+                std::to_string(expected) + " rows (one path per row, in the order of the chunks)");
+  return records;
+}
+
+struct Fd {
+  int fd;
+  ~Fd() { ::close(fd); }
+};
+
+}  // namespace
+
+BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOptions& o, const std::string& out_dir) {
+  if (dim < 1 || dim > kMaxDim)
+    throw Error("the model's embedding dimension " + std::to_string(dim) + " is not usable");
+  o.params.validate_for(dim);
+  const std::vector<std::string> files = embedding_files(o.embeddings);
+  // Every header first: counts, dimensions and dtypes are checked before any row is read.
+  std::vector<std::unique_ptr<Fd>> fds;
+  std::vector<ChunkHeader> headers;
+  int64_t total = 0;
+  for (const std::string& f : files) {
+    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(f + ": cannot open: " + std::strerror(errno), util::open_error_kind(errno));
+    fds.push_back(std::unique_ptr<Fd>(new Fd{fd}));  // a temporary Fd would close it
+    headers.push_back(read_chunk_header(fd, f, dim));
+    total += headers.back().rows;
+    if (total > kMaxCount)
+      throw Error(f + ": the chunks hold more than " + std::to_string(kMaxCount) + " rows", ErrorKind::kTooLarge);
+  }
+  const std::vector<FileRecord> records = read_path_list(o, total);
+  prepare_new_index_folder(out_dir);
+  FolderLock lock(out_dir);
+  remove_unused_files(out_dir, 0);
+  std::vector<float> rows;
+  rows.reserve(static_cast<size_t>(total) * dim);
+  for (size_t i = 0; i < files.size(); ++i) append_rows(fds[i]->fd, files[i], headers[i], dim, rows);
+  Manifest m;
+  m.generation = 1;
+  m.model = identity;
+  m.source = {"import", fs::absolute(o.embeddings).lexically_normal().string(), ""};
+  m.params = o.params;
+  m.dim = dim;
+  publish_generation(out_dir, m, records, rows.data(), {});
+  BuildReport report;
+  report.indexed = total;
+  report.generation = 1;
+  return report;
+}
+
+int64_t export_index(const std::string& index_dir, const std::string& out_dir) {
+  const Manifest m = read_manifest(index_dir);
+  const std::vector<FileRecord> records = read_metadata(index_dir, m);
+  const MappedEmbeddings rows = MappedEmbeddings::open(index_dir + "/" + m.embeddings_file, m.count, m.dim);
+  util::create_directories(out_dir, "the export folder");
+  const size_t bytes = static_cast<size_t>(m.count) * static_cast<size_t>(m.dim) * sizeof(float);
+  // The header, then the mapped rows as they are: nothing of the size of the collection is copied.
+  const std::string header = util::to_npy("<f4", {m.count, m.dim}, "", 0);
+  util::write_file_atomic(out_dir + "/embeddings.npy",
+                          {std::string_view(header),
+                           std::string_view(m.count > 0 ? reinterpret_cast<const char*>(rows.row(0)) : "", bytes)});
+  util::write_file_atomic(out_dir + "/metadata.jsonl", records_to_jsonl(records));
+  return m.count;
+}
+
+}  // namespace clip::index

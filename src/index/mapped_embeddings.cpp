@@ -1,0 +1,79 @@
+#include "index/mapped_embeddings.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "clip/error.h"
+#include "util/file_io.h"
+#include "util/npy.h"
+
+namespace clip::index {
+
+MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, int dim) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path + ": cannot open the embeddings: " + std::strerror(errno), util::open_error_kind(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }  // the mapping outlives the descriptor
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::string prefix(static_cast<size_t>(std::min<uint64_t>(file_size, util::kMaxNpyHeaderBytes)), '\0');
+  for (size_t got = 0; got < prefix.size();) {
+    const ssize_t n = ::pread(fd, prefix.data() + got, prefix.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(path + ": cannot read the .npy header", ErrorKind::kIo);
+    got += static_cast<size_t>(n);
+  }
+  const util::NpyHeader h = util::parse_npy_header(prefix, file_size, path);
+  if (h.dtype != "<f4" || h.shape.size() != 2 || h.shape[1] != dim || (count >= 0 && h.shape[0] != count))
+    throw Error(path + ": expected float32 [" + (count >= 0 ? std::to_string(count) : std::string("N")) + ", " +
+                std::to_string(dim) + "] embeddings, found dtype " + h.dtype + " with " +
+                std::to_string(h.shape.size()) + " dimensions" +
+                (h.shape.size() == 2 ? " [" + std::to_string(h.shape[0]) + ", " + std::to_string(h.shape[1]) + "]"
+                                     : std::string()));
+  if (h.data_offset + h.data_bytes != file_size)
+    throw Error(path + ": " + std::to_string(file_size - h.data_offset - h.data_bytes) +
+                " bytes follow the embeddings the header describes");
+  if (h.data_offset % alignof(float) != 0)
+    throw Error(path + ": the .npy data starts at an unaligned offset (" + std::to_string(h.data_offset) + ")",
+                ErrorKind::kUnsupported);
+  MappedEmbeddings out;
+  out.count_ = h.shape[0];
+  out.dim_ = dim;
+  if (out.count_ == 0) return out;
+  void* map = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) throw Error(path + ": cannot map the embeddings: " + std::strerror(errno), ErrorKind::kIo);
+  out.map_ = map;
+  out.map_bytes_ = static_cast<size_t>(file_size);
+  out.rows_ = reinterpret_cast<const float*>(static_cast<const char*>(map) + h.data_offset);
+  return out;
+}
+
+MappedEmbeddings::MappedEmbeddings(MappedEmbeddings&& other) noexcept { *this = std::move(other); }
+
+MappedEmbeddings& MappedEmbeddings::operator=(MappedEmbeddings&& other) noexcept {
+  if (this != &other) {
+    if (map_) ::munmap(map_, map_bytes_);
+    map_ = std::exchange(other.map_, nullptr);
+    map_bytes_ = std::exchange(other.map_bytes_, 0);
+    rows_ = std::exchange(other.rows_, nullptr);
+    count_ = std::exchange(other.count_, 0);
+    dim_ = std::exchange(other.dim_, 0);
+  }
+  return *this;
+}
+
+MappedEmbeddings::~MappedEmbeddings() {
+  if (map_) ::munmap(map_, map_bytes_);
+}
+
+}  // namespace clip::index

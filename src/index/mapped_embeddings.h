@@ -1,0 +1,37 @@
+// A read-only memory map of an embeddings .npy (float32 [count, dim], C order), checked against
+// what the manifest (or the caller) expects before any row is read. Pages are read on demand, so
+// a file larger than memory costs only the rows touched (re-ranking reads a few hundred).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace clip::index {
+
+class MappedEmbeddings {
+ public:
+  MappedEmbeddings() = default;
+  // Maps `path`; throws clip::Error naming the file when it is missing (kNotFound), not a regular
+  // file, not a float32 .npy of shape [count, dim] (count < 0: any row count), or not exactly
+  // header + data bytes long.
+  static MappedEmbeddings open(const std::string& path, int64_t count, int dim);
+  MappedEmbeddings(MappedEmbeddings&& other) noexcept;
+  MappedEmbeddings& operator=(MappedEmbeddings&& other) noexcept;
+  MappedEmbeddings(const MappedEmbeddings&) = delete;
+  MappedEmbeddings& operator=(const MappedEmbeddings&) = delete;
+  ~MappedEmbeddings();
+
+  int64_t count() const { return count_; }
+  int dim() const { return dim_; }
+  // Row i (0 <= i < count, not checked: callers check ids against count()).
+  const float* row(int64_t i) const { return rows_ + i * dim_; }
+
+ private:
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  const float* rows_ = nullptr;
+  int64_t count_ = 0;
+  int dim_ = 0;
+};
+
+}  // namespace clip::index

@@ -1,0 +1,192 @@
+// `clip index import` (clip-retrieval img_emb chunks, an export) and `clip index export`, on
+// synthetic vectors: an import searches exactly as an index built from the same vectors, and every
+// mismatch of counts, dimensions or dtypes is refused naming the file (docs/search.md).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clip/error.h"
+#include "clip/index.h"
+#include "index/manifest.h"
+#include "synthetic_index.h"
+#include "temp_dir.h"
+#include "util/file_io.h"
+#include "util/npy.h"
+#include "util/strings.h"
+
+namespace clip {
+namespace {
+
+using test::TempDir;
+
+constexpr int kExDim = 32;
+const index::ModelIdentity kModel{"/synthetic/model.safetensors", "{}", "fp32"};
+
+// rows [begin, end) of a row-major matrix as a float32 .npy.
+void write_rows(const std::string& path, const std::vector<float>& rows, int64_t begin, int64_t end) {
+  util::write_npy(path, "<f4", {end - begin, kExDim}, rows.data() + begin * kExDim,
+                  static_cast<size_t>(end - begin) * kExDim * sizeof(float));
+}
+
+// clip-retrieval's layout: FOLDER/img_emb/img_emb_N.npy of `per_chunk` rows, and a text list.
+void write_chunks(const TempDir& dir, const std::vector<float>& rows, int64_t per_chunk) {
+  const int64_t n = static_cast<int64_t>(rows.size()) / kExDim;
+  std::filesystem::create_directories(dir.file("emb/img_emb"));
+  std::string list;
+  for (int64_t begin = 0, c = 0; begin < n; begin += per_chunk, ++c)
+    write_rows(dir.file("emb/img_emb/img_emb_" + std::to_string(c) + ".npy"), rows, begin,
+               std::min(n, begin + per_chunk));
+  for (const auto& r : test::synthetic_records(n)) list += r.path + "\n";
+  dir.write("paths.txt", list);
+}
+
+void expect_same_results(const index::ImageIndex& a, const index::ImageIndex& b, const std::vector<float>& queries) {
+  for (size_t q = 0; q < queries.size() / kExDim; ++q) {
+    const auto ha = a.search(&queries[q * kExDim], 10), hb = b.search(&queries[q * kExDim], 10);
+    ASSERT_EQ(ha.size(), hb.size());
+    for (size_t i = 0; i < ha.size(); ++i) {
+      EXPECT_EQ(ha[i].id, hb[i].id) << "query " << q << " rank " << i;
+      EXPECT_EQ(ha[i].score, hb[i].score) << "query " << q << " rank " << i;
+      EXPECT_EQ(ha[i].path, hb[i].path);
+    }
+  }
+}
+
+TEST(IndexExchange, ImportOfClipRetrievalChunksSearchesAsABuiltIndex) {
+  const std::vector<float> all = test::clustered_vectors(5050, kExDim, 50, 3);
+  const std::vector<float> rows(all.begin(), all.begin() + 5000 * kExDim),
+      queries(all.begin() + 5000 * kExDim, all.end());
+  TempDir dir;
+  write_chunks(dir, rows, 1200);  // 5 chunks, the last one shorter
+  for (const char* type : {"flat", "ivfpq"}) {
+    index::IndexParams params;
+    params.kind = index::index_kind_from_name(type);
+    params.nlist = 32;
+    params.pq_m = 8;
+    test::publish_synthetic_index(dir.file(std::string("built-") + type), params, kExDim, rows);
+    index::ImportOptions o;
+    o.params = params;
+    o.embeddings = dir.file("emb");
+    o.paths = dir.file("paths.txt");
+    const index::BuildReport r = index::import_index(kModel, kExDim, o, dir.file(std::string("imported-") + type));
+    EXPECT_EQ(r.indexed, 5000);
+    const index::ImageIndex built = index::ImageIndex::open(dir.file(std::string("built-") + type));
+    const index::ImageIndex imported = index::ImageIndex::open(dir.file(std::string("imported-") + type));
+    EXPECT_EQ(imported.manifest().source.kind, "import");
+    EXPECT_EQ(imported.record(4999).path, "/synthetic/4999.jpg");
+    expect_same_results(built, imported, queries);
+  }
+  // An imported index has no source to re-list.
+  EXPECT_EQ(index::read_manifest(dir.file("imported-flat")).count, 5000);
+}
+
+TEST(IndexExchange, ExportThenImportRoundTrips) {
+  const std::vector<float> all = test::clustered_vectors(1010, kExDim, 10, 4);
+  const std::vector<float> rows(all.begin(), all.begin() + 1000 * kExDim),
+      queries(all.begin() + 1000 * kExDim, all.end());
+  TempDir dir;
+  index::IndexParams params;
+  test::publish_synthetic_index(dir.file("a"), params, kExDim, rows);
+  EXPECT_EQ(index::export_index(dir.file("a"), dir.file("out")), 1000);
+  const util::NpyArray e = util::read_npy(dir.file("out/embeddings.npy"));
+  ASSERT_EQ(e.dtype, "<f4");
+  ASSERT_EQ(e.shape, (std::vector<int64_t>{1000, kExDim}));
+  EXPECT_EQ(e.data, std::string(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float)));
+  const std::vector<std::string> lines = util::split_lines(util::read_file(dir.file("out/metadata.jsonl")));
+  ASSERT_GE(lines.size(), 1000u);
+  EXPECT_EQ(nlohmann::json::parse(lines[7])["path"], "/synthetic/7.jpg");
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("out")))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos);  // nothing left behind
+
+  index::ImportOptions o;
+  o.embeddings = dir.file("out/embeddings.npy");
+  o.paths = dir.file("out/metadata.jsonl");
+  index::import_index(kModel, kExDim, o, dir.file("b"));
+  expect_same_results(index::ImageIndex::open(dir.file("a")), index::ImageIndex::open(dir.file("b")), queries);
+  EXPECT_EQ(index::ImageIndex::open(dir.file("b")).record(3).sha256,
+            index::ImageIndex::open(dir.file("a")).record(3).sha256);
+}
+
+TEST(IndexExchange, Float16ChunksAreConvertedAndNormalized) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("emb"));
+  // 0x3C00 = 1.0, 0x4000 = 2.0, 0xBC00 = -1.0 in IEEE half precision.
+  std::vector<uint16_t> halves(2 * 4, 0);
+  halves[0] = 0x4000;                      // row 0: (2, 0, 0, 0) -> (1, 0, 0, 0)
+  halves[5] = 0x3C00, halves[6] = 0xBC00;  // row 1: (0, 1, -1, 0) -> (0, 0.7071, -0.7071, 0)
+  util::write_npy(dir.file("emb/img_emb_0.npy"), "<f2", {2, 4}, halves.data(), halves.size() * 2);
+  dir.write("paths.txt", "a.jpg\nb.jpg\n");
+  index::ImportOptions o;
+  o.embeddings = dir.file("emb");
+  o.paths = dir.file("paths.txt");
+  index::import_index(kModel, 4, o, dir.file("idx"));
+  const index::Manifest m = index::read_manifest(dir.file("idx"));
+  const util::NpyArray e = util::read_npy(dir.file("idx/" + m.embeddings_file));
+  const float* v = reinterpret_cast<const float*>(e.data.data());
+  EXPECT_FLOAT_EQ(v[0], 1.0f);
+  EXPECT_FLOAT_EQ(v[5], static_cast<float>(1 / std::sqrt(2.0)));
+  EXPECT_FLOAT_EQ(v[6], static_cast<float>(-1 / std::sqrt(2.0)));
+}
+
+// The error's message must name `file`; the index folder must not have been created.
+void expect_refused(const index::ImportOptions& o, const std::string& out, const std::string& file,
+                    const std::string& words) {
+  try {
+    index::import_index(kModel, kExDim, o, out);
+    FAIL() << "accepted; expected an error naming " << file;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(util::file_exists(out + "/manifest.json"));
+}
+
+TEST(IndexExchange, MismatchedCountsDimensionsAndDtypesAreRefused) {
+  const std::vector<float> rows = test::clustered_vectors(300, kExDim, 5, 5);
+  TempDir dir;
+  write_chunks(dir, rows, 100);
+  index::ImportOptions o;
+  o.embeddings = dir.file("emb");
+  o.paths = dir.file("paths.txt");
+  const std::string out = dir.file("idx");
+  const std::string chunk1 = dir.file("emb/img_emb/img_emb_1.npy");
+
+  dir.write("short.txt", util::read_file(dir.file("paths.txt")).substr(20));  // one path fewer
+  index::ImportOptions short_list = o;
+  short_list.paths = dir.file("short.txt");
+  expect_refused(short_list, out, dir.file("short.txt"), "299 paths, the embeddings hold 300 rows");
+
+  std::vector<float> wide(100 * (kExDim + 1), 0.5f);
+  util::write_npy(chunk1, "<f4", {100, kExDim + 1}, wide.data(), wide.size() * sizeof(float));
+  expect_refused(o, out, chunk1, "expected [N, 32]");
+
+  std::vector<int32_t> ints(100 * kExDim, 1);
+  util::write_npy(chunk1, "<i4", {100, kExDim}, ints.data(), ints.size() * sizeof(int32_t));
+  expect_refused(o, out, chunk1, "dtype <i4");
+
+  // A header claiming more rows than the file holds: refused before anything is allocated.
+  std::string npy = util::to_npy("<f4", {1000000000, kExDim}, rows.data(), 100 * kExDim * sizeof(float));
+  util::write_file_atomic(chunk1, npy);
+  expect_refused(o, out, chunk1, "truncated");
+
+  std::vector<float> zero(100 * kExDim, 0.0f);
+  util::write_npy(chunk1, "<f4", {100, kExDim}, zero.data(), zero.size() * sizeof(float));
+  expect_refused(o, out, chunk1, "row 0 is zero");
+
+  std::filesystem::remove(chunk1);  // a gap between img_emb_0 and img_emb_2
+  expect_refused(o, out, "img_emb_1.npy", "missing");
+
+  // A path list line that is not JSON.
+  write_rows(chunk1, rows, 100, 200);
+  dir.write("list.jsonl", "{\"path\": \"a\"}\nnot json\n");
+  index::ImportOptions bad_json = o;
+  bad_json.paths = dir.file("list.jsonl");
+  expect_refused(bad_json, out, dir.file("list.jsonl") + ":2", "not valid JSON");
+  EXPECT_NO_THROW(index::import_index(kModel, kExDim, o, out));  // the files as they should be
+}
+
+}  // namespace
+}  // namespace clip
