@@ -95,7 +95,9 @@ def get_tokenizer(model_name="", context_length=None):
     """The tokenizer of a model name (open_clip's get_tokenizer). Every model CLIP++ runs by name
     uses OpenAI's vocabulary; an unknown name raises FileNotFoundError. For a checkpoint trained
     with a smaller vocabulary, use model.tokenizer."""
-    if model_name:
+    # An architecture alone (open_clip's usage) or a checkpoint path needs no further check.
+    known = {m.lower() for m in _core.list_models()}
+    if model_name and model_name.lower() not in known and not os.path.exists(model_name):
         _core.check_model_name(model_name)
     return Tokenizer(_core.Tokenizer(), context_length or 77)
 

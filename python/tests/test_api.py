@@ -42,7 +42,7 @@ def test_model_and_transforms(tiny_model):
 
 def test_training_transform_follows_torch_seed(tiny_model):
     preprocess_train = tiny_model[1]
-    path = str(LOCAL_FIXTURES / "images" / "chelsea_120x80.png")
+    path = str(LOCAL_FIXTURES / "images" / "astronaut_224x224.png")
     torch.manual_seed(1)
     a = preprocess_train(path)
     torch.manual_seed(1)

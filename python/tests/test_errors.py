@@ -19,7 +19,7 @@ def test_missing_files_raise_file_not_found(tiny_model, tmp_path):
 
 
 def test_unknown_model_names_raise_file_not_found_with_suggestions():
-    with pytest.raises(FileNotFoundError, match="ViT-B-32"):
+    with pytest.raises(FileNotFoundError, match="closest known: ViT-B/32"):
         clip_cpp.create_model("ViT-B-33", pretrained="openai")
     with pytest.raises(FileNotFoundError):
         clip_cpp.get_tokenizer("ViT-Q-99/no_such_tag")
