@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   const std::string local = std::string(CLIP_SOURCE_DIR) + "/tests/data/fixtures";
   const std::string shared = std::string(CLIP_SOURCE_DIR) + "/../shared/fixtures/images";
   const clip::Model model = model_name == "tiny" ? clip::Model::load(local + "/models/tiny-vit-f16.safetensors",
-                                                                     {local + "/models/tiny-vit-f16.config.json"})
+                                                                     {local + "/models/tiny-vit-f16.config.json", {}})
                                                  : clip::Model::random(clip::named_config(model_name), 0);
   std::vector<std::string> files;
   const std::string dir = std::filesystem::exists(shared) ? shared : local + "/images";

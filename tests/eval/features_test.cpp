@@ -14,7 +14,7 @@ namespace {
 
 std::string fx() { return test::data_dir() + "/fixtures"; }
 Model tiny() {
-  return Model::load(fx() + "/models/tiny-vit-f16.safetensors", {fx() + "/models/tiny-vit-f16.config.json"});
+  return Model::load(fx() + "/models/tiny-vit-f16.safetensors", {fx() + "/models/tiny-vit-f16.config.json", {}});
 }
 
 // A data set mixing image files, a broken record, undecodable bytes and raw grey pixels.

@@ -75,7 +75,7 @@ TEST(ZeroShotFixture, PredictionsAndAccuracyMatchTheReferenceLogits) {
   const auto ds = data::open_table(csv_path, table);
 
   const Model model =
-      Model::load(local + "/models/tiny-vit-f16.safetensors", {local + "/models/tiny-vit-f16.config.json"});
+      Model::load(local + "/models/tiny-vit-f16.safetensors", {local + "/models/tiny-vit-f16.config.json", {}});
   ExtractOptions eo;
   eo.batch_size = 5;  // several batches, the last one partial: exercises the double buffering
   eo.progress = false;

@@ -26,7 +26,7 @@ TEST_P(EndToEnd, FilesAndStringsMatchReferenceFeatures) {
   const std::string fx = clip::test::shared_fixtures(), name = GetParam();
   const auto index = nlohmann::json::parse(clip::util::read_file(fx + "/ref/" + name + "/index.json"));
   const clip::Model model =
-      clip::Model::load(fx + "/models/" + name + ".safetensors", {fx + "/models/" + name + ".config.json"});
+      clip::Model::load(fx + "/models/" + name + ".safetensors", {fx + "/models/" + name + ".config.json", {}});
   const clip::Embedder embedder(model);
   std::vector<std::string> images;
   for (const auto& f : index["images"]) images.push_back(fx + "/images/" + f.get<std::string>());
@@ -52,7 +52,7 @@ TEST(Embedder, ZeroShotWeightsAreNormalizedTemplateMeans) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   const std::string fx = clip::test::shared_fixtures();
   const clip::Model model =
-      clip::Model::load(fx + "/models/tiny-vit.safetensors", {fx + "/models/tiny-vit.config.json"});
+      clip::Model::load(fx + "/models/tiny-vit.safetensors", {fx + "/models/tiny-vit.config.json", {}});
   const clip::Embedder embedder(model);
   const torch::Tensor w = embedder.zero_shot_weights({"cat", "dog"}, {"a photo of a {}.", "a drawing of a {}."});
   ASSERT_EQ(w.sizes(), (std::vector<int64_t>{64, 2}));

@@ -152,7 +152,7 @@ TEST_P(Int8Fixture, DISABLED_EveryLayerAndTheFeaturesWithinCosine0999AndZeroShot
   const torch::Tensor images = load_npy(fx + "/" + index["image_input"].get<std::string>());
   const torch::Tensor tokens = load_npy(ref_dir + "/text_tokens.npy").to(torch::kInt64);
   clip::Model m =
-      clip::Model::load(fx + "/models/" + name + ".safetensors", {fx + "/models/" + name + ".config.json"});
+      clip::Model::load(fx + "/models/" + name + ".safetensors", {fx + "/models/" + name + ".config.json", {}});
 
   clip::Intermediates fp32, int8;
   const torch::Tensor img32 = m.encode_image(images, &fp32), txt32 = m.encode_text(tokens, &fp32);

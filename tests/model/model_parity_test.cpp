@@ -95,7 +95,7 @@ TEST_P(ModelParity, SafetensorsWithConfigMatchesReference) {
   const std::string name = GetParam();
   REQUIRE_FIXTURE_MODEL(name);
   const std::string base = fixtures() + "/models/" + name;
-  const clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json"});
+  const clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json", {}});
   expect_model_matches(m, fixtures() + "/ref/" + name, name + ".safetensors");
   expect_intermediates_match(m, fixtures() + "/ref/" + name, name + ".safetensors");
 }
@@ -109,7 +109,7 @@ TEST_P(ModelFormatParity, MatchesReference) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   const auto [name, ext] = GetParam();
   const std::string base = fixtures() + "/models/" + name;
-  const clip::Model m = clip::Model::load(base + ext, {base + ".config.json"});
+  const clip::Model m = clip::Model::load(base + ext, {base + ".config.json", {}});
   expect_model_matches(m, fixtures() + "/ref/" + name, std::string(name) + ext);
 }
 
@@ -126,7 +126,7 @@ TEST(ModelLoading, HuggingFaceFolderMatchesReference) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   // The fixture ships the HF weights as a file next to a folder holding config.json.
   const std::string dir = fixtures() + "/models/tiny-vit-f16.hf";
-  const clip::Model m = clip::Model::load(fixtures() + "/models/tiny-vit-f16.hf.safetensors", {dir + "/config.json"});
+  const clip::Model m = clip::Model::load(fixtures() + "/models/tiny-vit-f16.hf.safetensors", {dir + "/config.json", {}});
   expect_model_matches(m, fixtures() + "/ref/tiny-vit-f16", "tiny-vit-f16.hf.safetensors");
 }
 
@@ -146,7 +146,7 @@ void expect_load_error(const std::string& config_json, const std::string& expect
   const std::string cfg = std::string(::testing::TempDir()) + "/wrong.config.json";
   clip::util::write_file_atomic(cfg, config_json);
   try {
-    clip::Model::load(fixtures() + "/models/tiny-vit-f16.safetensors", {cfg});
+    clip::Model::load(fixtures() + "/models/tiny-vit-f16.safetensors", {cfg, {}});
     ADD_FAILURE() << "expected an error containing " << expected;
   } catch (const clip::Error& e) {
     EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
@@ -168,7 +168,7 @@ TEST(ModelLoading, ConfigContradictingTheTensorsIsNamed) {
 
 TEST(ModelLoading, TextTruncationToTheLastEndTokenChangesNothing) {
   const std::string base = fixtures() + "/models/tiny-vit-f16";
-  const clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json"});
+  const clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json", {}});
   const torch::Tensor tokens =
       load_npy(fixtures() + "/ref/tiny-vit-f16/text_tokens.npy").to(torch::kInt64).narrow(0, 0, 3);
   clip::Intermediates rec;  // recording computes all 77 positions
@@ -181,7 +181,7 @@ TEST(ModelPrecision, Bf16FeaturesAreCloseToFp32) {
   for (const char* name : {"tiny-vit-f16", "tiny-rn-f16"}) {
     const std::string base = fixtures() + "/models/" + name;
     if (!clip::test::path_exists(base + ".config.json")) continue;  // tiny-rn-f16 needs ../shared
-    clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json"});
+    clip::Model m = clip::Model::load(base + ".safetensors", {base + ".config.json", {}});
     const auto index = nlohmann::json::parse(clip::util::read_file(fixtures() + "/ref/" + name + "/index.json"));
     const torch::Tensor images = load_npy(fixtures() + "/" + index["image_input"].get<std::string>());
     const torch::Tensor tokens = load_npy(fixtures() + "/ref/" + name + "/text_tokens.npy").to(torch::kInt64);
