@@ -53,23 +53,23 @@ TEST(IndexCompressed, IvfPqRecallWithRerankAndMmapAnswersAsLoaded) {
   params.kind = index::IndexKind::kIvfPq;
   params.nlist = 512;
   params.nprobe = 16;
-  params.pq_m = 8;  // 8 bytes per vector instead of 256
+  params.pq_m = 16;  // 16 bytes per vector instead of 256
   params.train_sample = 40000;
   params.rerank = 100;
   test::publish_synthetic_index(dir.path(), params, kDim, rows);
   const index::Manifest m = index::read_manifest(dir.path());
   EXPECT_EQ(m.params.kind, index::IndexKind::kIvfPq);
-  EXPECT_EQ(m.params.pq_m, 8);
+  EXPECT_EQ(m.params.pq_m, 16);
   EXPECT_EQ(m.params.train_sample, 40000);
   EXPECT_EQ(m.params.rerank, 100);
-  // The codes take 8 bytes a row (plus an 8-byte id), not 256.
-  EXPECT_LT(std::filesystem::file_size(dir.file(m.faiss_file)), uint64_t{kRows} * 24);
+  // The codes take 16 bytes a row (plus an 8-byte id), not 256.
+  EXPECT_LT(std::filesystem::file_size(dir.file(m.faiss_file)), uint64_t{kRows} * 32);
 
   const index::ImageIndex plain = index::ImageIndex::open(dir.path(), {false, 0});
   const index::ImageIndex reranked = index::ImageIndex::open(dir.path());  // the manifest's rerank = 100
   const double recall_plain = mean_recall(plain, rows, queries, 10);
   const double recall_reranked = mean_recall(reranked, rows, queries, 10);
-  std::printf("IVF-PQ (nlist 512, nprobe 16, m 8) on 200k x %d: recall@10 %.3f, with rerank 100: %.3f\n", kDim,
+  std::printf("IVF-PQ (nlist 512, nprobe 16, m 16) on 200k x %d: recall@10 %.3f, with rerank 100: %.3f\n", kDim,
               recall_plain, recall_reranked);
   RecordProperty("recall_at_10", std::to_string(recall_plain));
   RecordProperty("recall_at_10_rerank_100", std::to_string(recall_reranked));
