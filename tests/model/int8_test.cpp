@@ -10,16 +10,18 @@
 #include "clip/model.h"
 #include "model/fast_linear.h"
 #include "model/quantize.h"
+#include "reference_data.h"
 #include "tensor_compare.h"
 #include "test_paths.h"
 #include "util/file_io.h"
-#include "util/npy.h"
 
 namespace {
 
 using clip::model::Activation;
 using clip::model::FastLinear;
 using clip::model::LinearCompute;
+using clip::test::fixtures;
+using clip::test::load_npy;
 using clip::test::relative_error;
 
 // The quantization as documented, written with libtorch operations in fp32: s = max|v| / 127
@@ -65,7 +67,8 @@ TEST_P(Int8Linear, MatchesTheQuantizedProductComputedInDouble) {
       c10::InferenceMode inference;
       FastLinear fl;
       const torch::Tensor got = fl.forward(x, w, b, act, LinearCompute::kInt8, torch::kFloat32);
-      EXPECT_LE(relative_error(got, want), 1e-5) << "M " << c.m << " K " << c.k << " N " << c.n << " bias " << with_bias;
+      EXPECT_LE(relative_error(got, want), 1e-5)
+          << "M " << c.m << " K " << c.k << " N " << c.n << " bias " << with_bias;
       if (act == Activation::kNone) {
         torch::Tensor y = torch::randn({c.m, c.n});
         const torch::Tensor before = y.to(torch::kFloat64);
@@ -109,22 +112,6 @@ TEST(Int8Precision, NamesAndDevices) {
   for (const clip::Precision p : {clip::Precision::kFP32, clip::Precision::kBF16, clip::Precision::kInt8})
     EXPECT_EQ(clip::precision_from_name(clip::precision_name(p)), p);
   EXPECT_THROW(clip::precision_from_name("int4"), clip::Error);
-}
-
-// ../shared/fixtures when present, else the partial mirror in tests/data/fixtures (tiny-vit-f16).
-std::string fixtures() {
-  const std::string shared = clip::test::shared_fixtures();
-  return shared.empty() ? clip::test::data_dir() + "/fixtures" : shared;
-}
-
-torch::Tensor load_npy(const std::string& path) {
-  clip::util::NpyArray a = clip::util::read_npy(path);
-  torch::ScalarType t;
-  if (a.dtype == "<f4") t = torch::kFloat32;
-  else if (a.dtype == "<i4") t = torch::kInt32;
-  else if (a.dtype == "<i8") t = torch::kInt64;
-  else throw clip::Error(path + ": unexpected dtype " + a.dtype);
-  return torch::from_blob(a.data.data(), a.shape, t).clone();
 }
 
 // The smallest cosine between matching rows (one row per batch item, all its values).

@@ -6,33 +6,20 @@
 
 #include "clip/error.h"
 #include "clip/model.h"
+#include "reference_data.h"
 #include "test_paths.h"
 #include "util/file_io.h"
-#include "util/npy.h"
 
 namespace {
 
-// ../shared/fixtures when present, else the partial mirror in tests/data/fixtures (tiny-vit-f16).
-std::string fixtures() {
-  const std::string shared = clip::test::shared_fixtures();
-  return shared.empty() ? clip::test::data_dir() + "/fixtures" : shared;
-}
+using clip::test::fixtures;
+using clip::test::load_npy;
 
 #define REQUIRE_FIXTURE_MODEL(name)                                                                  \
   do {                                                                                               \
     if (!clip::test::path_exists(fixtures() + "/models/" + std::string(name) + ".config.json"))      \
       GTEST_SKIP() << "fixture model " << (name) << " needs ../shared/fixtures (set CLIP_FIXTURES)"; \
   } while (0)
-
-torch::Tensor load_npy(const std::string& path) {
-  clip::util::NpyArray a = clip::util::read_npy(path);
-  torch::ScalarType t;
-  if (a.dtype == "<f4") t = torch::kFloat32;
-  else if (a.dtype == "<i4") t = torch::kInt32;
-  else if (a.dtype == "<i8") t = torch::kInt64;
-  else throw clip::Error(path + ": unexpected dtype " + a.dtype);
-  return torch::from_blob(a.data.data(), a.shape, t).clone();
-}
 
 struct Diff {
   double max_abs, ref_max, cosine_min;
@@ -126,7 +113,8 @@ TEST(ModelLoading, HuggingFaceFolderMatchesReference) {
   CLIP_REQUIRE_SHARED_FIXTURES();
   // The fixture ships the HF weights as a file next to a folder holding config.json.
   const std::string dir = fixtures() + "/models/tiny-vit-f16.hf";
-  const clip::Model m = clip::Model::load(fixtures() + "/models/tiny-vit-f16.hf.safetensors", {dir + "/config.json", {}});
+  const clip::Model m =
+      clip::Model::load(fixtures() + "/models/tiny-vit-f16.hf.safetensors", {dir + "/config.json", {}});
   expect_model_matches(m, fixtures() + "/ref/tiny-vit-f16", "tiny-vit-f16.hf.safetensors");
 }
 
