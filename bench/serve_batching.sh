@@ -18,7 +18,7 @@ window="${5:-5}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ "$model" = vit-b-32 ]; then
-  "$build/bench_model" --save-model "$tmp/vit-b-32.safetensors" --models vit-b-32
+  "$build/bench/bench_model" --save-model "$tmp/vit-b-32.safetensors" --models vit-b-32
   model="$tmp/vit-b-32.safetensors"
 fi
 configs=("threads8:8:" "threads16:16:" "batched:16:--batch-window-ms $window")  # name:--threads:more flags

@@ -47,8 +47,8 @@ trap cleanup EXIT
 compare_vit=0
 if [ "$model" = vit-b-32 ]; then
   compare_vit=1
-  [ -x "$build/bench_model" ] || { echo "vit-b-32 needs $build/bench_model (cmake --build $build --target bench_model)" >&2; exit 1; }
-  "$build/bench_model" --save-model "$tmp/vit-b-32.safetensors" --models vit-b-32
+  [ -x "$build/bench/bench_model" ] || { echo "vit-b-32 needs $build/bench/bench_model (cmake --build $build --target bench_model)" >&2; exit 1; }
+  "$build/bench/bench_model" --save-model "$tmp/vit-b-32.safetensors" --models vit-b-32
   model="$tmp/vit-b-32.safetensors"
 fi
 
@@ -155,7 +155,7 @@ model_json=null
 if [ "$compare_vit" = 1 ]; then
   kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   server=""
-  "$build/bench_model" --no-peer --models vit-b-32 --precisions fp32 --text-batches 1 3 16 --image-batches 1 16 \
+  "$build/bench/bench_model" --no-peer --models vit-b-32 --precisions fp32 --text-batches 1 3 16 --image-batches 1 16 \
     --json "$tmp/bench_model.json" >"$tmp/bench_model.txt" 2>&1
   model_json=$(cat "$tmp/bench_model.json")
   echo "bench_model (same run, server stopped), ViT-B/32 fp32, items/s by batch:"
