@@ -142,12 +142,13 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(-1, 1 << 16));
   cmd->add_option("--host", s.host, "Address to listen on");
   cmd->add_option("--port", s.port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", s.threads, "Endpoint threads (model requests computed at once)")
+  cmd->add_option("--threads", s.threads, "Endpoint threads (model requests in progress at once)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--batch-window-ms", s.batch_window_ms,
-                  "Gather concurrent /v1/embeddings and /predict requests into one forward pass, waiting up to "
-                  "this many ms for company (0: each request computes alone)")
-      ->check(CLI::Range(0, 1000));
+                  "Concurrent /v1/embeddings and /predict requests share one forward pass: 0 gathers those "
+                  "that queue while a pass computes, W > 0 also waits up to W ms for company when idle, -1 turns "
+                  "gathering off")
+      ->check(CLI::Range(-1, 1000));
   cmd->add_option("--io-threads", s.io_threads, "Threads serving the connections")->check(CLI::Range(1, 64));
   cmd->add_option("--allowed-hosts", s.allowed_hosts,
                   "Host header values accepted besides the bound address (name or name:port; * for any)")

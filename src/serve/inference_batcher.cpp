@@ -17,7 +17,7 @@ InferenceBatcher::InferenceBatcher(std::chrono::microseconds window, int64_t max
 }
 
 torch::Tensor InferenceBatcher::run(Kind kind, const torch::Tensor& input, const Encode& encode) const {
-  if (window_.count() <= 0) return encode(input);
+  if (window_.count() < 0) return encode(input);
   Call call;
   call.input = input;
   std::unique_lock<std::mutex> lock(mutex_);
@@ -30,9 +30,9 @@ torch::Tensor InferenceBatcher::run(Kind kind, const torch::Tensor& input, const
       changed_.wait(lock);
       continue;
     }
-    // This call leads the next batch: alone after an idle spell, it waits for company first.
+    // This call leads the next batch: alone after an idle spell, it may wait for company first.
     q.busy = true;
-    if (q.waiting.size() == 1)
+    if (q.waiting.size() == 1 && window_.count() > 0)
       changed_.wait_for(lock, window_, [&] { return q.rows >= q.max_rows; });
     std::vector<Call*> batch;
     int64_t rows = 0;

@@ -1,8 +1,8 @@
 // Gathers the model calls of concurrent requests into one batch (`clip serve --batch-window-ms`,
-// docs/serve.md): a call that finds the model idle waits up to the window for others, then runs
-// them all as one forward pass; calls that arrive while a batch runs queue up and form the next
-// batch as soon as it ends (no window then). One batch per kind (texts, images) runs at a time.
-// With a window of 0 every call runs at once on its own thread (no gathering).
+// docs/serve.md): calls that arrive while a batch runs queue up and form the next batch as soon as
+// it ends; one batch per kind (texts, images) runs at a time. A call that finds the model idle
+// runs at once (window 0), or first waits up to the window for others (window > 0). With a
+// negative window there is no gathering: every call runs at once on its own thread.
 #pragma once
 
 #include <chrono>

@@ -16,8 +16,8 @@
 namespace clip::serve {
 
 struct LoadedModel {
-  // batch_window: see InferenceBatcher (0: every request computes on its own).
-  explicit LoadedModel(Model m, std::chrono::microseconds batch_window = std::chrono::microseconds(0))
+  // batch_window: see InferenceBatcher (negative: every request computes on its own).
+  explicit LoadedModel(Model m, std::chrono::microseconds batch_window = std::chrono::microseconds(-1))
       : model(std::move(m)), embedder(model, 1), batcher(batch_window, 256, 32) {}
   LoadedModel(const LoadedModel&) = delete;
   LoadedModel& operator=(const LoadedModel&) = delete;

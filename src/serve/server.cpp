@@ -352,7 +352,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       options.shutdown_grace_seconds < 0 || options.max_prompts <= 0 || options.max_prompt_bytes == 0 ||
       options.max_form_parts <= 0 || options.reload_interval_seconds < 0 ||
       options.image_url_connect_timeout_ms <= 0 || options.image_url_timeout_ms <= 0 ||
-      options.max_image_url_fetches <= 0 || options.batch_window_ms < 0)
+      options.max_image_url_fetches <= 0 || options.batch_window_ms < -1)
     throw Error("server limits must be positive");
   if (!options.index_dir.empty()) index::read_manifest(options.index_dir);  // fail now, not in the background
   s.options = std::move(options);

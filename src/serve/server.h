@@ -31,9 +31,10 @@ struct ServerOptions {
   int index_rerank = -1;    // re-rank the top K by exact cosine (-1: the index's setting, 0: off)
   std::string host = "127.0.0.1";
   int port = 8080;                         // 0: any free port (see Server::port)
-  int threads = 8;                         // endpoint threads: model requests computed at once
-  // > 0: /v1/embeddings and /predict gather concurrent requests' inputs into one forward pass,
-  // waiting up to this long for company (InferenceBatcher); 0: each request computes alone.
+  int threads = 16;                        // endpoint threads: model requests in progress at once
+  // /v1/embeddings and /predict gather the inputs of concurrent requests into one forward pass
+  // (InferenceBatcher): 0 gathers those that queue while a batch computes, > 0 also waits up to
+  // this long for company when idle, -1 turns gathering off (each request computes alone).
   int batch_window_ms = 0;
   int io_threads = 2;                      // threads serving the connections (never run the model)
   std::vector<std::string> allowed_hosts;  // Host names accepted besides the bound address

@@ -1,9 +1,11 @@
 // InferenceBatcher: concurrent calls gathered into one forward pass, each given back its own rows,
-// errors reaching every call of the batch. Deterministic: the batch size bound, not the window's
-// timing, closes the batch (the window is far longer than the test).
+// errors reaching every call of the batch. The batch size bound, not the window's timing, closes
+// a batch (the window is far longer than the test); without a window, the first batch holds the
+// model until the others have had 200 ms to queue.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -59,8 +61,8 @@ TEST(InferenceBatcher, AnErrorReachesEveryCallOfTheBatch) {
   EXPECT_EQ(errors.load(), 2);
 }
 
-TEST(InferenceBatcher, WithoutAWindowEachCallRunsAlone) {
-  const InferenceBatcher batcher(std::chrono::microseconds(0), 256, 32);
+TEST(InferenceBatcher, GatheringOffEachCallRunsAlone) {
+  const InferenceBatcher batcher(std::chrono::microseconds(-1), 256, 32);
   int calls = 0;
   const InferenceBatcher::Encode encode = [&](const torch::Tensor& x) {
     ++calls;
@@ -70,6 +72,41 @@ TEST(InferenceBatcher, WithoutAWindowEachCallRunsAlone) {
                            torch::ones({2, 2})));
   batcher.run(InferenceBatcher::Kind::kImage, torch::zeros({1, 2}), encode);
   EXPECT_EQ(calls, 2);
+}
+
+// Window 0 (the server's default): a lone call runs at once (with a window it would wait for
+// company), and the calls that arrive while a batch computes form the next batch together.
+TEST(InferenceBatcher, WithoutAWindowCallsQueuedDuringABatchFormTheNext) {
+  const InferenceBatcher batcher(std::chrono::microseconds(0), 256, 32);
+  std::atomic<bool> lead_computing{false};
+  std::atomic<int> started{0};
+  std::vector<int64_t> batch_rows;  // written by one batch at a time (the batcher serializes them)
+  const InferenceBatcher::Encode encode = [&](const torch::Tensor& x) {
+    if (!lead_computing.exchange(true)) {
+      // The first batch holds the model until the three other callers are on their way in.
+      while (started.load() < 3) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    batch_rows.push_back(x.size(0));
+    return x * 5;
+  };
+  torch::Tensor first;
+  std::thread lead([&] { first = batcher.run(InferenceBatcher::Kind::kText, torch::ones({1, 3}), encode); });
+  while (!lead_computing.load()) std::this_thread::yield();  // the lone lead call runs without waiting
+  std::vector<torch::Tensor> outputs(3);
+  std::vector<std::thread> others;
+  for (int i = 0; i < 3; ++i)
+    others.emplace_back([&, i] {
+      ++started;
+      outputs[i] = batcher.run(InferenceBatcher::Kind::kText, torch::full({i + 1, 3}, double(i + 1)), encode);
+    });
+  lead.join();
+  for (auto& t : others) t.join();
+  ASSERT_EQ(batch_rows.size(), 2u);
+  EXPECT_EQ(batch_rows[0], 1);
+  EXPECT_EQ(batch_rows[1], 6);
+  EXPECT_TRUE(torch::equal(first, torch::full({1, 3}, 5.0)));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(outputs[i], torch::full({i + 1, 3}, 5.0 * (i + 1)))) << i;
 }
 
 TEST(InferenceBatcher, ACallOverTheBoundRunsAloneAtOnce) {
