@@ -6,6 +6,7 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,20 @@ const void* pointer_of(const torch::Tensor& t) { return t.defined() ? t.data_ptr
 
 // More primitives than this (e.g. text batches of many lengths) clear the cache.
 constexpr size_t kMaxPrimitives = 128;
+
+// Runs a primitive made with a user scratchpad: each execution brings its own (a tensor from
+// libtorch's allocator), so concurrent calls never share one.
+void execute_with_scratchpad(const dnnl::primitive& p, size_t bytes, std::unordered_map<int, dnnl::memory>& args,
+                             dnnl::stream& stream) {
+  torch::Tensor scratch;
+  if (bytes > 0) {
+    scratch = torch::empty({static_cast<int64_t>(bytes)}, torch::kUInt8);
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(bytes)}, dt::u8, tag::a),
+                                             onednn_cpu_engine(), scratch.data_ptr());
+  }
+  p.execute(stream, args);
+  stream.wait();
+}
 
 }  // namespace
 
@@ -66,6 +81,9 @@ struct FastLinear::Impl {
     dnnl::matmul matmul;
     dnnl::memory::desc weights_desc;
     size_t scratchpad_bytes = 0;
+    // int8 only: y = act(z · row scale + b) (+ y), the pass after the product z (see run).
+    dnnl::binary rescale;
+    size_t rescale_scratchpad_bytes = 0;
   };
   // Weights in the layout a primitive wants, in memory made for streaming reads (huge pages).
   struct Packed {
@@ -134,10 +152,9 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
     else y.copy_(r);
     return;
   }
-  // The input as the product reads it: fp32, bf16, or int8 with its scale.
-  torch::Tensor x;
-  float x_scale = 1.0f;
-  if (int8) x_scale = quantize_per_tensor(x_in.contiguous(), x);
+  // The input as the product reads it: fp32, bf16, or int8 with one scale per row.
+  torch::Tensor x, x_scales;
+  if (int8) x_scales = quantize_per_row(x_in.contiguous(), x);
   else x = x_in.to(compute == LinearCompute::kBF16 ? torch::kBFloat16 : torch::kFloat32).contiguous();
 
   const dt xdt = int8 ? dt::s8 : compute == LinearCompute::kBF16 ? dt::bf16 : dt::f32;
@@ -167,22 +184,27 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
       if (mode.primitives.size() >= kMaxPrimitives) mode.primitives.clear();
       const dnnl::memory::desc src_md({m, k}, xdt, tag::ab);
       const dnnl::memory::desc w_md({k, n}, int8 ? dt::s8 : xdt, tag::any);
-      const dnnl::memory::desc dst_md({m, n}, ydt, tag::ab);
+      const dnnl::memory::desc dst_md({m, n}, int8 ? dt::f32 : ydt, tag::ab);
       const dnnl::memory::desc row_md({1, n}, dt::f32, tag::ab);
+      // The bias, activation and residual add: post-ops of the product, or in int8 of the rescale.
+      dnnl::post_ops tail;
+      if (int8 && mode.bias.defined()) tail.append_binary(dnnl::algorithm::binary_add, row_md);
+      if (act == Activation::kQuickGelu) tail.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
+      else if (act == Activation::kGelu) tail.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+      if (accumulate) tail.append_sum(1.0f);  // dst = dst + (x·W + b): the residual add, in the same pass
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::post_ops ops;
       if (int8) {
-        // Dequantization and bias as binary post-ops with per-call operands: oneDNN 2.6 takes its
-        // fast int8 kernel only with output scales fixed at creation, and the activations' scale
-        // changes every call. So: s32 · (x_scale · weight_scales) + bias, one [1, N] row each.
-        ops.append_binary(dnnl::algorithm::binary_mul, row_md);
-        if (mode.bias.defined()) ops.append_binary(dnnl::algorithm::binary_add, row_md);
+        // The product keeps oneDNN's fast (brgemm, VNNI) int8 kernel only with scales per output
+        // column: z = s32 · weight_scales, one [1, N] binary post-op. The activations' scales are
+        // per row, so they, and everything after them, go to a second pass: a binary primitive
+        // z · [M, 1] (jit:uni in f32; measured, its bf16 output takes the reference kernel).
+        dnnl::post_ops dequantize;
+        dequantize.append_binary(dnnl::algorithm::binary_mul, row_md);
+        attr.set_post_ops(dequantize);
+      } else if (tail.len() > 0) {
+        attr.set_post_ops(tail);
       }
-      if (act == Activation::kQuickGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
-      else if (act == Activation::kGelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-      if (accumulate) ops.append_sum(1.0f);  // dst = dst + (x·W + b): the residual add, in the same pass
-      if (ops.len() > 0) attr.set_post_ops(ops);
       const dnnl::matmul::desc desc = mode.bias.defined() && !int8 ? dnnl::matmul::desc(src_md, w_md, row_md, dst_md)
                                                                     : dnnl::matmul::desc(src_md, w_md, dst_md);
       const dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
@@ -190,6 +212,17 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
       p.matmul = dnnl::matmul(pd);
       p.weights_desc = pd.weights_desc();
       p.scratchpad_bytes = pd.scratchpad_desc().get_size();
+      if (int8) {
+        dnnl::primitive_attr rescale_attr;
+        rescale_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        if (tail.len() > 0) rescale_attr.set_post_ops(tail);
+        const dnnl::memory::desc column_md({m, 1}, dt::f32, tag::ab);
+        const dnnl::binary::primitive_desc rescale_pd(
+            dnnl::binary::desc(dnnl::algorithm::binary_mul, dst_md, column_md, dst_md), rescale_attr,
+            onednn_cpu_engine());
+        p.rescale = dnnl::binary(rescale_pd);
+        p.rescale_scratchpad_bytes = rescale_pd.scratchpad_desc().get_size();
+      }
       it = mode.primitives.emplace(key, std::move(p)).first;
     }
     prim = it->second;
@@ -227,31 +260,34 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
 
   const dnnl::engine& engine = onednn_cpu_engine();
   const dnnl::memory::desc row_md({1, n}, dt::f32, tag::ab);
+  // int8: the product's output z, fp32. It is y itself when y is fp32 and not accumulated into
+  // (the rescale then runs in place), else a temporary.
+  torch::Tensor z = y;
+  if (int8 && (accumulate || out != torch::kFloat32)) z = torch::empty({m, n}, x.options().dtype(torch::kFloat32));
   dnnl::memory src(dnnl::memory::desc({m, k}, xdt, tag::ab), engine, x.data_ptr());
-  dnnl::memory dst(dnnl::memory::desc({m, n}, ydt, tag::ab), engine, y.data_ptr());
+  dnnl::memory dst(dnnl::memory::desc({m, n}, int8 ? dt::f32 : ydt, tag::ab), engine, z.data_ptr());
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed.memory}, {DNNL_ARG_DST, dst}};
-  torch::Tensor dequantize;  // int8: x_scale · weight_scales, this call's
   if (int8) {
-    dequantize = (weight_scales * x_scale).contiguous();
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                 dnnl::memory(row_md, engine, dequantize.data_ptr()));
-    if (bias_copy.defined())
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
-                   dnnl::memory(row_md, engine, bias_copy.data_ptr()));
+                 dnnl::memory(row_md, engine, weight_scales.data_ptr()));
   } else if (bias_copy.defined()) {
     args.emplace(DNNL_ARG_BIAS, dnnl::memory(row_md, engine, bias_copy.data_ptr()));
   }
-  torch::Tensor scratch;
-  if (prim.scratchpad_bytes > 0) {
-    scratch = torch::empty({static_cast<int64_t>(prim.scratchpad_bytes)}, torch::kUInt8);
-    args.emplace(DNNL_ARG_SCRATCHPAD,
-                 dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(prim.scratchpad_bytes)}, dt::u8, tag::a), engine,
-                              scratch.data_ptr()));
-  }
   dnnl::stream stream(engine);
-  prim.matmul.execute(stream, args);
-  stream.wait();
+  execute_with_scratchpad(prim.matmul, prim.scratchpad_bytes, args, stream);
+  if (int8) {
+    const torch::Tensor& rescaled = out == torch::kFloat32 ? y : z;
+    std::unordered_map<int, dnnl::memory> rescale_args{
+        {DNNL_ARG_SRC_0, dst},
+        {DNNL_ARG_SRC_1, dnnl::memory(dnnl::memory::desc({m, 1}, dt::f32, tag::ab), engine, x_scales.data_ptr())},
+        {DNNL_ARG_DST, dnnl::memory(dnnl::memory::desc({m, n}, dt::f32, tag::ab), engine, rescaled.data_ptr())}};
+    if (bias_copy.defined())
+      rescale_args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                           dnnl::memory(row_md, engine, bias_copy.data_ptr()));
+    execute_with_scratchpad(prim.rescale, prim.rescale_scratchpad_bytes, rescale_args, stream);
+    if (out != torch::kFloat32) y.view({m, n}).copy_(z);
+  }
 }
 
 torch::Tensor FastLinear::operator()(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

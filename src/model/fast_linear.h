@@ -2,9 +2,9 @@
 //
 // y = act(x · Wᵀ + b), with the bias and the activation fused into the product. Three compute
 // modes: fp32; bf16 (bf16 inputs and weights, f32 accumulation, f32 or bf16 output); int8 (s8
-// weights per output channel and s8 activations per tensor, model/quantize.h; s32 accumulation;
-// the dequantization (one scale per output channel: the activations' scale times the weight
-// row's), bias, activation and residual add fused as post-ops of the same product).
+// weights per output channel and s8 activations per token, model/quantize.h; s32 accumulation;
+// the weight rows' scales as a post-op of the product, then one elementwise pass applying the
+// activations' row scales, bias, activation and residual add).
 //
 // Packing and invalidation: the weights are packed lazily, on the first call of each mode, into
 // the blocked layout oneDNN chose for the product. Every call passes the layer's current weight

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "clip/error.h"
 
@@ -13,28 +12,27 @@ namespace {
 
 constexpr float kQmax = 127.0f;
 
+// Row by row, rows spread over the threads: each row's scale, then its values.
 template <class T>
-float max_abs(const T* x, int64_t n) {
-  // One partial maximum per task, combined after: no shared state between threads.
-  const int64_t grain = 1 << 16;
-  std::vector<float> partial(static_cast<size_t>(std::max<int64_t>(1, (n + grain - 1) / grain)), 0.0f);
-  at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-    float m[16] = {0};
-    int64_t i = begin;
-    for (; i + 16 <= end; i += 16)
-      for (int j = 0; j < 16; ++j) m[j] = std::max(m[j], std::fabs(static_cast<float>(x[i + j])));
-    for (; i < end; ++i) m[0] = std::max(m[0], std::fabs(static_cast<float>(x[i])));
-    partial[static_cast<size_t>(begin / grain)] = *std::max_element(m, m + 16);
-  });
-  return *std::max_element(partial.begin(), partial.end());
-}
-
-template <class T>
-void quantize(const T* x, int64_t n, float inverse_scale, int8_t* q) {
-  at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float v = std::nearbyint(static_cast<float>(x[i]) * inverse_scale);
-      q[i] = static_cast<int8_t>(std::min(kQmax, std::max(-kQmax, v)));
+void quantize_rows(const T* x, int64_t rows, int64_t k, float* scales, int8_t* q) {
+  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(k, 1));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* row = x + r * k;
+      float m[16] = {0};
+      int64_t i = 0;
+      for (; i + 16 <= k; i += 16)
+        for (int j = 0; j < 16; ++j) m[j] = std::max(m[j], std::fabs(static_cast<float>(row[i + j])));
+      for (; i < k; ++i) m[0] = std::max(m[0], std::fabs(static_cast<float>(row[i])));
+      const float amax = *std::max_element(m, m + 16);
+      const float scale = amax > 0 ? amax / kQmax : 1.0f;
+      const float inverse = 1.0f / scale;
+      int8_t* out = q + r * k;
+      for (i = 0; i < k; ++i) {
+        const float v = std::nearbyint(static_cast<float>(row[i]) * inverse);
+        out[i] = static_cast<int8_t>(std::min(kQmax, std::max(-kQmax, v)));
+      }
+      scales[r] = scale;
     }
   });
 }
@@ -57,19 +55,18 @@ QuantizedWeight quantize_per_channel(const torch::Tensor& w) {
   return {values, scales};
 }
 
-float quantize_per_tensor(const torch::Tensor& x, torch::Tensor& q) {
-  if (!x.is_contiguous() || !x.device().is_cpu() ||
+torch::Tensor quantize_per_row(const torch::Tensor& x, torch::Tensor& q) {
+  if (!x.is_contiguous() || !x.device().is_cpu() || x.dim() < 1 ||
       (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
-    throw Error("quantize_per_tensor: expected a contiguous fp32 or bf16 CPU tensor");
+    throw Error("quantize_per_row: expected a contiguous fp32 or bf16 CPU tensor");
   q = torch::empty(x.sizes(), x.options().dtype(torch::kInt8));
-  const int64_t n = x.numel();
-  const bool bf16 = x.scalar_type() == torch::kBFloat16;
-  const float amax = bf16 ? max_abs(x.data_ptr<c10::BFloat16>(), n) : max_abs(x.data_ptr<float>(), n);
-  const float scale = amax > 0 ? amax / kQmax : 1.0f;
-  const float inverse = 1.0f / scale;
-  if (bf16) quantize(x.data_ptr<c10::BFloat16>(), n, inverse, q.data_ptr<int8_t>());
-  else quantize(x.data_ptr<float>(), n, inverse, q.data_ptr<int8_t>());
-  return scale;
+  const int64_t k = x.size(-1), rows = k == 0 ? 0 : x.numel() / k;
+  torch::Tensor scales = torch::ones({rows}, x.options().dtype(torch::kFloat32));
+  if (x.scalar_type() == torch::kBFloat16)
+    quantize_rows(x.data_ptr<c10::BFloat16>(), rows, k, scales.data_ptr<float>(), q.data_ptr<int8_t>());
+  else
+    quantize_rows(x.data_ptr<float>(), rows, k, scales.data_ptr<float>(), q.data_ptr<int8_t>());
+  return scales;
 }
 
 }  // namespace clip::model
