@@ -90,8 +90,9 @@ class Model {
   // The weights with OpenAI key names (for saving and conversion).
   StateDict state_dict() const;
   // Writes the weights (OpenAI key names, floating-point tensors converted to `dtype`: kFloat32,
-  // kFloat16 or kBFloat16) and the config (metadata "config") to one safetensors file, atomically.
-  // Returns the number of tensors written.
+  // kFloat16 or kBFloat16; kInt8 stores the weights int8 inference quantizes as int8 with their
+  // scales and the rest as float16/float32, docs/checkpoints.md) and the config (metadata "config")
+  // to one safetensors file, atomically. Returns the number of tensors written.
   size_t save_safetensors(const std::string& path, torch::ScalarType dtype = torch::kFloat32) const;
 
   // Training: recompute each transformer block in the backward pass instead of keeping its

@@ -3,12 +3,14 @@
 #include <ATen/autocast_mode.h>
 #include <malloc.h>
 
+#include <map>
 #include <set>
 #include <thread>
 
 #include "clip/error.h"
 #include "io/safetensors.h"
 #include "model/inference_plan.h"
+#include "model/int8_checkpoint.h"
 #include "model/modules.h"
 #include "model/parameter_shapes.h"
 #include "model/state_dict.h"
@@ -17,6 +19,15 @@
 
 namespace clip {
 namespace {
+
+io::DType io_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat16: return io::DType::kF16;
+    case torch::kBFloat16: return io::DType::kBF16;
+    case torch::kInt8: return io::DType::kI8;
+    default: return io::DType::kF32;  // save_safetensors stores only these four
+  }
+}
 
 // Entries a checkpoint may hold that no CLIP module uses.
 bool ignorable(const std::string& key) {
@@ -243,21 +254,24 @@ StateDict Model::state_dict() const {
 }
 
 size_t Model::save_safetensors(const std::string& path, torch::ScalarType dtype) const {
-  io::DType dt = io::DType::kF32;
-  if (dtype == torch::kFloat16) dt = io::DType::kF16;
-  else if (dtype == torch::kBFloat16) dt = io::DType::kBF16;
-  else if (dtype != torch::kFloat32)
-    throw Error(path + ": weights can be saved as float32, float16 or bfloat16, not " +
-                std::string(c10::toString(dtype)));
-  std::vector<torch::Tensor> keep;
-  std::vector<io::TensorToWrite> tensors;
-  for (const auto& [name, t] : state_dict()) {
-    if (!t.is_floating_point()) continue;  // BatchNorm's num_batches_tracked: not needed to run
-    keep.push_back(t.to(torch::kCPU, dtype).contiguous());
-    tensors.push_back(
-        {name, dt, keep.back().sizes().vec(), keep.back().data_ptr(), static_cast<size_t>(keep.back().nbytes())});
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat16 && dtype != torch::kBFloat16 && dtype != torch::kInt8)
+    throw Error(path + ": weights can be saved as float32, float16, bfloat16 or int8, not " +
+                    std::string(c10::toString(dtype)),
+                ErrorKind::kUnsupported);
+  StateDict stored;
+  if (dtype == torch::kInt8) {
+    stored = model::quantize_for_saving(state_dict());
+  } else {
+    for (const auto& [name, t] : state_dict())
+      if (t.is_floating_point()) stored.emplace_back(name, t.to(torch::kCPU, dtype).contiguous());
+    // (BatchNorm's num_batches_tracked, not floating-point, is not needed to run.)
   }
-  io::write_safetensors(path, tensors, {{"format", "pt"}, {"config", config_to_json(config_)}});
+  std::vector<io::TensorToWrite> tensors;
+  for (const auto& [name, t] : stored)
+    tensors.push_back({name, io_dtype(t.scalar_type()), t.sizes().vec(), t.data_ptr(), static_cast<size_t>(t.nbytes())});
+  std::map<std::string, std::string> metadata{{"format", "pt"}, {"config", config_to_json(config_)}};
+  if (dtype == torch::kInt8) metadata["quantization"] = "int8 per output channel: NAME x NAME.int8_scale";
+  io::write_safetensors(path, tensors, metadata);
   return tensors.size();
 }
 

@@ -11,6 +11,7 @@
 #include "clip/error.h"
 #include "io/safetensors.h"
 #include "io/torch/torch_checkpoint.h"
+#include "model/int8_checkpoint.h"
 #include "util/file_io.h"
 #include "util/strings.h"
 
@@ -50,6 +51,7 @@ Checkpoint read_safetensors(const std::string& path) {
                                 const_cast<uint8_t*>(file->data(t)), t.shape, [file, t](void*) { file->release(t); },
                                 torch::TensorOptions().dtype(to_torch(t.dtype))));
   }
+  dequantize_int8_tensors(ck.tensors, path);  // a quantized file (clip convert --dtype int8)
   auto it = file->header().metadata.find("config");
   if (it != file->header().metadata.end())
     ck.config = config_from_json_text(it->second, path + " (metadata \"config\")");
