@@ -96,4 +96,20 @@ TEST(CliConvert, ConvertedFileLoadsWithTheSameFeatures) {
   EXPECT_EQ(clip::util::read_file(a), clip::util::read_file(b));
 }
 
+// --dtype int8: the file is smaller, loads by path alone, and int8 inference of it gives the bytes
+// int8 inference of the original gives (the fixture is float16, which the rest keeps exactly).
+TEST(CliConvert, Int8FileRunsInt8AsTheOriginal) {
+  const std::string in = fx() + "/models/tiny-vit-f16.safetensors", out = tmp("int8.safetensors");
+  auto r = run_clip("convert " + in + " " + out + " --dtype int8 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("(int8)"), std::string::npos) << r.output;
+  const std::string a = tmp("q.npy"), b = tmp("o.npy"), embed = " --precision int8 --text 'a cat' --text 'a dog' --out ";
+  ASSERT_EQ(run_clip("embed --model " + out + embed + a + " 2>&1").status, 0);
+  ASSERT_EQ(run_clip("embed --model " + in + embed + b + " 2>&1").status, 0);
+  EXPECT_EQ(clip::util::read_file(a), clip::util::read_file(b));
+  const auto bad = run_clip("convert " + in + " " + tmp("x.safetensors") + " --dtype int4 2>&1");
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--dtype"), std::string::npos) << bad.output;
+}
+
 }  // namespace
