@@ -11,6 +11,11 @@
 
 namespace clip {
 
+enum class TextEncoder { kTransformer, kCbow };
+// "transformer" / "cbow"; text_encoder_from_name throws clip::Error naming `where` otherwise.
+std::string text_encoder_name(TextEncoder e);
+TextEncoder text_encoder_from_name(const std::string& name, const std::string& where);
+
 struct ModelConfig {
   std::string name;  // e.g. "ViT-B-32"; empty when inferred
   int embed_dim = 0;
@@ -23,12 +28,15 @@ struct ModelConfig {
   int vision_heads = 0;  // 0: derived (ViT width/head_width, ResNet width*32/64)
   int vision_head_width = 64;
   double vision_mlp_ratio = 4.0;
-  // Text tower.
+  // Text tower: CLIP's causal Transformer, or a continuous bag of words (CBOW: the mean of the
+  // caption's token embeddings, padding excluded, then a linear projection; no positions, no
+  // attention; the paper's cheapest text encoder). JSON "text_encoder": "transformer" | "cbow".
+  TextEncoder text_encoder = TextEncoder::kTransformer;
   int context_length = 77;
   int vocab_size = 49408;
   int transformer_width = 0;
-  int transformer_heads = 0;  // 0: derived (width / 64)
-  int transformer_layers = 0;
+  int transformer_heads = 0;   // 0: derived (width / 64)
+  int transformer_layers = 0;  // CBOW: 0 (transformer_width is its embedding width)
   double text_mlp_ratio = 4.0;
   double layer_norm_eps = 1e-5;
   bool quick_gelu = true;  // OpenAI models: QuickGELU; most open_clip ones: GELU
@@ -37,6 +45,7 @@ struct ModelConfig {
   PreprocessConfig preprocess;
 
   bool is_vit() const { return vision_patch_size > 0; }
+  bool is_cbow() const { return text_encoder == TextEncoder::kCbow; }
   int resolved_vision_heads() const;
   int resolved_text_heads() const;
   int vision_grid() const { return is_vit() ? image_resolution / vision_patch_size : image_resolution / 32; }

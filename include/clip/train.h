@@ -35,6 +35,19 @@ torch::Tensor contrastive_loss_local(const torch::Tensor& local_image, const tor
 torch::Tensor siglip_loss(const torch::Tensor& image_features, const torch::Tensor& text_features,
                           const torch::Tensor& logit_scale, const torch::Tensor& logit_bias);
 
+// The bag-of-words baseline of CLIP's paper (--objective bow-predict, src/train/bow_predict.cpp):
+// each caption's words are the tokens after its start token and before its end token (the row's
+// largest id, the first if repeated; padding after it). bag_of_words: [N, L] token rows → [N, V]
+// float, each row the counts of its words divided by their number (all zero for a caption with
+// no words).
+torch::Tensor bag_of_words(const torch::Tensor& tokens, int64_t vocab_size);
+// Softmax cross-entropy against target distributions: −mean_n Σ_v targets[n, v] · log_softmax(logits[n])_v.
+torch::Tensor bow_predict_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+// Zero-shot by scoring each class prompt's words: log_probs [N, V] (an image's log-probabilities of
+// the words), prompt_bags [C, T, V] (bag_of_words of class c's prompt t) → [N, C], the mean over
+// the class's T prompts of Σ_v prompt_bags[c, t, v] · log_probs[n, v].
+torch::Tensor bow_zero_shot_scores(const torch::Tensor& log_probs, const torch::Tensor& prompt_bags);
+
 // Whether a parameter gets weight decay: matrices and convolution kernels do; gains, biases,
 // embeddings (token, positional, class) and the temperature do not (open_clip's rule, with the
 // embeddings added).
@@ -63,6 +76,10 @@ double cosine_lr(int64_t step, double base_lr, int64_t warmup_steps, int64_t tot
 // ---- the training job -------------------------------------------------------------------------
 
 enum class LossKind { kContrastive, kSigLip };
+// What the image tower learns from the captions: matching them (the CLIP loss, --loss), or
+// predicting their bag of words through a linear head on the image features (the paper's
+// baseline; the text tower is not used).
+enum class Objective { kContrastive, kBowPredict };
 
 struct TrainOptions {
   // Data: "fashion-mnist" (captions from class synonyms × training templates), "csv:FILE" /
@@ -89,6 +106,7 @@ struct TrainOptions {
   Precision precision = Precision::kBF16;
   bool grad_checkpointing = false;
   LossKind loss = LossKind::kContrastive;
+  Objective objective = Objective::kContrastive;
   bool local_loss = false;      // distributed: each rank computes only its rows and columns
   double dist_timeout_s = 300;  // distributed: rendezvous and every collective must finish in this time
 

@@ -21,7 +21,7 @@ extern "C" void request_stop(int) { g_stop_requested.store(true); }
 
 struct TrainFlags {
   train::TrainOptions o;
-  std::string precision = "bf16", loss = "contrastive";
+  std::string precision = "bf16", loss = "contrastive", objective = "contrastive";
   bool no_augment_progress = false;
   int nproc_per_node = 1;
 };
@@ -40,6 +40,8 @@ std::string flag_of(const std::string& field) {
                                                         {"local_loss", "--local-loss"},
                                                         {"lock_image", "--lock-image"},
                                                         {"lock_text", "--lock-text"},
+                                                        {"loss", "--loss"},
+                                                        {"objective", "--objective"},
                                                         {"log_every", "--log-every"},
                                                         {"max_steps", "--steps"},
                                                         {"out_dir", "--out"},
@@ -84,6 +86,9 @@ void run_train(TrainFlags& f) {
   if (f.loss == "contrastive") o.loss = train::LossKind::kContrastive;
   else if (f.loss == "siglip") o.loss = train::LossKind::kSigLip;
   else throw CLI::ValidationError("--loss", "expected contrastive or siglip, found \"" + f.loss + "\"");
+  if (f.objective == "contrastive") o.objective = train::Objective::kContrastive;
+  else if (f.objective == "bow-predict") o.objective = train::Objective::kBowPredict;
+  else throw CLI::ValidationError("--objective", "expected contrastive or bow-predict, found \"" + f.objective + "\"");
   keep_freed_memory_for_reuse();
   o.stop_flag = &g_stop_requested;
   std::signal(SIGINT, request_stop);
@@ -110,7 +115,10 @@ void run_train(TrainFlags& f) {
     return;
   }
   std::printf("model: %s\n", r.model_path.c_str());
-  if (r.test_zeroshot_top1 >= 0)
+  if (r.test_zeroshot_top1 >= 0 && r.linear_probe_accuracy < 0)  // bow-predict: zero-shot only
+    std::printf("test set: zero-shot top-1 %.2f%% (held-out templates, by the prompts' words)\n",
+                100 * r.test_zeroshot_top1);
+  else if (r.test_zeroshot_top1 >= 0)
     std::printf("test set: zero-shot top-1 %.2f%% (held-out templates), linear probe %.2f%%; report: %s/report.html\n",
                 100 * r.test_zeroshot_top1, 100 * r.linear_probe_accuracy, o.out_dir.c_str());
 }
@@ -178,6 +186,11 @@ void register_train(CLI::App& app) {
   cmd->add_option("--loss", f->loss, "contrastive or siglip")
       ->capture_default_str()
       ->check(CLI::IsMember({"contrastive", "siglip"}));
+  cmd->add_option("--objective", f->objective,
+                  "contrastive (match images and captions, --loss) or bow-predict (the image tower predicts each "
+                  "caption's bag of words through a linear head; the text tower is unused)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"contrastive", "bow-predict"}));
   cmd->add_option("--out", o.out_dir, "Run folder (checkpoints, metrics, model, plots)")->capture_default_str();
   cmd->add_option("--save-every", o.save_every, "Steps between checkpoints (0: at the end only)")
       ->check(CLI::NonNegativeNumber);

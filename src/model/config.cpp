@@ -60,9 +60,15 @@ ModelConfig from_openai_style(const json& j, const std::string& where) {
   c.vision_mlp_ratio = get_double(j, "vision_mlp_ratio", where, 4.0);
   c.context_length = get_int(j, "context_length", where, 77);
   c.vocab_size = get_int(j, "vocab_size", where, 49408);
+  if (j.contains("text_encoder")) {
+    if (!j["text_encoder"].is_string())
+      throw Error(where + ": field \"text_encoder\" must be \"transformer\" or \"cbow\", found " +
+                  j["text_encoder"].dump());
+    c.text_encoder = text_encoder_from_name(j["text_encoder"].get<std::string>(), where + ": field \"text_encoder\"");
+  }
   c.transformer_width = get_int(j, "transformer_width", where);
   c.transformer_heads = get_int(j, "transformer_heads", where, 0);
-  c.transformer_layers = get_int(j, "transformer_layers", where);
+  c.transformer_layers = get_int(j, "transformer_layers", where, c.is_cbow() ? 0 : -1);
   c.text_mlp_ratio = get_double(j, "text_mlp_ratio", where, 4.0);
   c.layer_norm_eps = get_double(j, "layer_norm_eps", where, 1e-5);
   if (j.contains("quick_gelu")) {
@@ -192,6 +198,14 @@ const json& named_configs() {
 
 }  // namespace
 
+std::string text_encoder_name(TextEncoder e) { return e == TextEncoder::kCbow ? "cbow" : "transformer"; }
+
+TextEncoder text_encoder_from_name(const std::string& name, const std::string& where) {
+  if (name == "transformer") return TextEncoder::kTransformer;
+  if (name == "cbow") return TextEncoder::kCbow;
+  throw Error(where + ": text encoder \"" + name + "\" is not known (expected \"transformer\" or \"cbow\")");
+}
+
 int ModelConfig::resolved_vision_heads() const {
   if (vision_heads > 0) return vision_heads;
   return is_vit() ? vision_width / vision_head_width : vision_width * 32 / 64;
@@ -233,7 +247,9 @@ void ModelConfig::validate(const std::string& where) const {
   within(vision_head_width, 1, kMaxWidth, "vision_head_width");
   within(transformer_width, 1, kMaxWidth, "transformer_width");
   within(transformer_heads, 0, kMaxHeads, "transformer_heads");
-  within(transformer_layers, 1, kMaxLayers, "transformer_layers");
+  // CBOW has no blocks: its transformer_layers must say so (0), so that no config means both.
+  if (is_cbow()) within(transformer_layers, 0, 0, "transformer_layers (a CBOW text encoder has none)");
+  else within(transformer_layers, 1, kMaxLayers, "transformer_layers");
   within(context_length, 2, kMaxContextLength, "context_length");
   within(vocab_size, 1, kMaxVocabSize, "vocab_size");
   if (is_vit()) within(vision_layers, 1, kMaxLayers, "vision_layers");
@@ -247,8 +263,8 @@ void ModelConfig::validate(const std::string& where) const {
   need(std::isfinite(layer_norm_eps) && layer_norm_eps > 0 && layer_norm_eps < 1,
        "layer_norm_eps must be in (0, 1), found " + std::to_string(layer_norm_eps));
   within(resolved_vision_heads(), 1, kMaxHeads, "the vision head count");
-  within(resolved_text_heads(), 1, kMaxHeads, "transformer_heads");
-  const int vh = resolved_vision_heads(), th = resolved_text_heads();
+  if (!is_cbow()) within(resolved_text_heads(), 1, kMaxHeads, "transformer_heads");
+  const int vh = resolved_vision_heads(), th = is_cbow() ? 1 : resolved_text_heads();
   need((is_vit() ? vision_width : vision_width * 32) % vh == 0,
        "vision width must be a multiple of the vision head count (" + std::to_string(vh) + ")");
   need(transformer_width % th == 0, "transformer_width " + std::to_string(transformer_width) +
@@ -307,8 +323,9 @@ std::string config_to_json(const ModelConfig& c) {
   j["vision_mlp_ratio"] = c.vision_mlp_ratio;
   j["context_length"] = c.context_length;
   j["vocab_size"] = c.vocab_size;
+  if (c.is_cbow()) j["text_encoder"] = text_encoder_name(c.text_encoder);  // absent: the Transformer
   j["transformer_width"] = c.transformer_width;
-  j["transformer_heads"] = c.resolved_text_heads();
+  j["transformer_heads"] = c.is_cbow() ? 0 : c.resolved_text_heads();
   j["transformer_layers"] = c.transformer_layers;
   j["text_mlp_ratio"] = c.text_mlp_ratio;
   j["layer_norm_eps"] = c.layer_norm_eps;

@@ -143,7 +143,8 @@ torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermedi
 }
 
 torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record, Precision precision) {
-  if (!fast_path_applies(tokens)) return module_->encode_text(tokens, record);
+  // CBOW: a gather, a mean and one small product; the reference is the fast path.
+  if (module_->config.is_cbow() || !fast_path_applies(tokens)) return module_->encode_text(tokens, record);
   ClipModuleImpl& m = *module_;
   const LinearCompute compute = call_compute(precision);
   const TextBatch batch = text_batch(m.config, tokens, /*all_positions=*/record != nullptr);

@@ -220,14 +220,18 @@ torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermedi
 ClipModuleImpl::ClipModuleImpl(const ModelConfig& c) : config(c) {
   if (c.is_vit()) visual = register_module("visual", std::make_shared<VisionTransformerImpl>(c));
   else visual = register_module("visual", std::make_shared<ModifiedResNetImpl>(c));
-  transformer =
-      register_module("transformer", Transformer(c.transformer_width, c.transformer_layers, c.resolved_text_heads(),
-                                                 static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu,
-                                                 c.layer_norm_eps));
+  // A CBOW text tower keeps an empty Transformer (no blocks, no parameters), so that code walking
+  // the blocks (inference plan, gradient checkpointing) needs no case of its own.
+  transformer = register_module(
+      "transformer",
+      Transformer(c.transformer_width, c.transformer_layers, c.is_cbow() ? 1 : c.resolved_text_heads(),
+                  static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
   token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.transformer_width));
-  positional_embedding =
-      register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));
-  ln_final = register_module("ln_final", layer_norm(c.transformer_width, c.layer_norm_eps));
+  if (!c.is_cbow()) {
+    positional_embedding =
+        register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));
+    ln_final = register_module("ln_final", layer_norm(c.transformer_width, c.layer_norm_eps));
+  }
   text_projection = register_parameter("text_projection", torch::empty({c.transformer_width, c.embed_dim}));
   logit_scale = register_parameter("logit_scale", torch::full({}, std::log(1.0 / 0.07)));
 }
@@ -248,6 +252,7 @@ torch::Tensor ClipModuleImpl::embed_text(const torch::Tensor& tokens, Intermedia
 }
 
 torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens, Intermediates* record) {
+  if (config.is_cbow()) return encode_text_cbow(tokens, record);
   const TextBatch batch = text_batch(config, tokens, /*all_positions=*/record != nullptr);
   torch::Tensor x = embed_text(batch.tokens, record);
   x = transformer(x, causal_mask(x.size(1), x.options()), record, "text.resblock");
@@ -258,11 +263,26 @@ torch::Tensor ClipModuleImpl::encode_text(const torch::Tensor& tokens, Intermedi
   return x;
 }
 
+torch::Tensor ClipModuleImpl::encode_text_cbow(const torch::Tensor& tokens, Intermediates* record) {
+  const TextBatch batch = text_batch(config, tokens, /*all_positions=*/record != nullptr);
+  const torch::Tensor x = token_embedding(batch.tokens);  // [N, L, D]
+  record_to(record, "text.token_embedding", x);
+  // The caption's tokens are those up to its end token (start and end tokens included); the
+  // positions after it are padding.
+  const torch::Tensor positions = torch::arange(batch.tokens.size(1), batch.end.options());
+  const torch::Tensor kept = (positions.unsqueeze(0) <= batch.end.unsqueeze(1)).to(x.scalar_type());  // [N, L]
+  const torch::Tensor mean = (x * kept.unsqueeze(-1)).sum(1) / (batch.end + 1).to(x.scalar_type()).unsqueeze(1);
+  record_to(record, "text.cbow_mean", mean);
+  torch::Tensor out = trainable_matmul(mean, text_projection);
+  record_to(record, "text.features", out);
+  return out;
+}
+
 void ClipModuleImpl::initialize_parameters() {
   torch::NoGradGuard no_grad;
   const ModelConfig& c = config;
   torch::nn::init::normal_(token_embedding->weight, 0.0, 0.02);
-  torch::nn::init::normal_(positional_embedding, 0.0, 0.01);
+  if (!c.is_cbow()) torch::nn::init::normal_(positional_embedding, 0.0, 0.01);
   auto init_transformer = [](Transformer& t, int width, int layers) {
     const double proj_std = std::pow(width, -0.5) * std::pow(2.0 * layers, -0.5);
     const double attn_std = std::pow(width, -0.5);

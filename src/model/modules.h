@@ -121,6 +121,9 @@ class ClipModuleImpl : public torch::nn::Module {
   explicit ClipModuleImpl(const ModelConfig& c);
   torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record);
   torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record);
+  // The CBOW text tower (config.is_cbow()): the mean of the token embeddings up to each row's end
+  // token, times text_projection.
+  torch::Tensor encode_text_cbow(const torch::Tensor& tokens, Intermediates* record);
   // The text transformer's input: token plus positional embeddings.
   torch::Tensor embed_text(const torch::Tensor& tokens, Intermediates* record);
   // CLIP's initialisation (normal std per OpenAI's initialize_parameters), from the global
@@ -129,10 +132,10 @@ class ClipModuleImpl : public torch::nn::Module {
 
   ModelConfig config;
   std::shared_ptr<torch::nn::Module> visual;  // VisionTransformerImpl or ModifiedResNetImpl
-  Transformer transformer{nullptr};
+  Transformer transformer{nullptr};           // no blocks for a CBOW text tower
   torch::nn::Embedding token_embedding{nullptr};
-  torch::Tensor positional_embedding, text_projection, logit_scale;
-  torch::nn::LayerNorm ln_final{nullptr};
+  torch::Tensor positional_embedding, text_projection, logit_scale;  // positional_embedding: undefined for CBOW
+  torch::nn::LayerNorm ln_final{nullptr};                            // null for CBOW
 };
 
 }  // namespace clip::model

@@ -99,14 +99,14 @@ void modified_resnet(ShapeList& s, const ModelConfig& c) {
 std::vector<ParameterShape> parameter_shapes(const ModelConfig& c) {
   ShapeList s;
   const int64_t tw = c.transformer_width;
-  s.add("positional_embedding", {c.context_length, tw});
+  if (!c.is_cbow()) s.add("positional_embedding", {c.context_length, tw});
   s.add("text_projection", {tw, c.embed_dim});
   s.add("logit_scale", {});
   if (c.is_vit()) vision_transformer(s, c);
   else modified_resnet(s, c);
   s.transformer("transformer", tw, c.transformer_layers, static_cast<int>(tw * c.text_mlp_ratio));
   s.add("token_embedding.weight", {c.vocab_size, tw});
-  s.layer_norm("ln_final", tw);
+  if (!c.is_cbow()) s.layer_norm("ln_final", tw);
   return std::move(s.out);
 }
 

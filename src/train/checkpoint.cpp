@@ -30,7 +30,7 @@ using json = nlohmann::json;
 // The file is a safetensors file (src/io/safetensors.h: a validated JSON header and raw tensor
 // bytes, nothing in it ever runs):
 //   model/<name>                  the model's parameters and buffers
-//   extra/<i>                     the trainer's tensors outside the model (SigLIP's logit bias)
+//   extra/<i>                     the trainer's tensors outside the model (SigLIP's logit bias; bow-predict's head)
 //   adamw/<param>/exp_avg         AdamW's moments per trained parameter, <param> being model/<name>
 //   adamw/<param>/exp_avg_sq        or extra/<i>; max_exp_avg_sq only with amsgrad
 //   adamw/<param>/max_exp_avg_sq

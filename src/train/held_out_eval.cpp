@@ -20,8 +20,12 @@ std::optional<double> evaluate_held_out(Run& run, const TrainCallbacks& callback
   eo.threads = o.workers;
   const eval::FeatureSet features = eval::extract_image_features(run.model, *run.data.held_out, eo);
   const double top1 =
-      eval::zero_shot(run.model, features, run.data.prompts.classes, run.data.prompts.templates, 5, o.workers)
-          .metrics.top1;
+      o.objective == Objective::kBowPredict
+          ? bow_zero_shot(run.bow_head, run.model.config(), features, run.data.prompts.classes,
+                          run.data.prompts.templates)
+                .top1
+          : eval::zero_shot(run.model, features, run.data.prompts.classes, run.data.prompts.templates, 5, o.workers)
+                .metrics.top1;
   at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train
   m.train();
   const TrainPosition& at = run.state.position;

@@ -52,6 +52,15 @@ void validate_options(const TrainOptions& o, int world_size) {
   require(!(o.lock_image && o.lock_text),
           {option("lock_image"), {" and "}, option("lock_text"), {" together leave nothing to train"}});
   require(!o.out_dir.empty(), {option("out_dir"), {" must name a folder"}});
+  require(o.objective == Objective::kContrastive || (o.loss == LossKind::kContrastive && !o.local_loss),
+          {option("loss"),
+           {" and "},
+           option("local_loss"),
+           {" apply to the contrastive objective, not to "},
+           option("objective"),
+           {" bow-predict"}});
+  require(!(o.objective == Objective::kBowPredict && o.lock_image),
+          {option("lock_image"), {" leaves "}, option("objective"), {" bow-predict only its head to train"}});
 }
 
 }  // namespace clip::train

@@ -36,4 +36,23 @@ TEST(CliTrain, OptionErrorsNameTheFlags) {
       << r.output;
 }
 
+TEST(CliTrain, ObjectiveErrorsNameTheFlags) {
+  clip::test::TempDir tmp;
+  const std::string out = " --out " + tmp.path() + "/run";
+  auto r = run_clip("train --objective caption" + out + " 2>&1");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("--objective: caption not in {contrastive,bow-predict}"), std::string::npos) << r.output;
+  r = run_clip("train --objective bow-predict --loss siglip" + out + " 2>&1");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("error: --loss and --local-loss apply to the contrastive objective, not to --objective "
+                          "bow-predict"),
+            std::string::npos)
+      << r.output;
+  r = run_clip("train --objective bow-predict --lock-image" + out + " 2>&1");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("error: --lock-image leaves --objective bow-predict only its head to train"),
+            std::string::npos)
+      << r.output;
+}
+
 }  // namespace
