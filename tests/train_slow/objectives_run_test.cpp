@@ -3,8 +3,10 @@
 // held-out zero-shot accuracy far above chance (0.1), and saves what it trained.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "clip/error.h"
 #include "clip/model.h"
 #include "clip/train.h"
 #include "io/safetensors.h"
@@ -65,6 +67,47 @@ TEST(ObjectivesRun, BowPredictBeatsChanceByFarAndEvaluatesOnTheTestSplit) {
   ASSERT_NE(head.find("bias"), nullptr);
   const nlohmann::json summary = nlohmann::json::parse(clip::util::read_file(o.out_dir + "/summary.json"));
   EXPECT_EQ(summary["objective"], "bow-predict");
+}
+
+// The head is part of the run's state: a bow-predict run stopped and resumed ends with the same
+// model and head as one that never stopped, and its checkpoint does not resume a contrastive run.
+TEST(ObjectivesRun, ResumedBowPredictRunEndsWithTheSameModelAndHead) {
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("train_bow_resume");
+  clip::train::TrainOptions o = cbow_options(dir);
+  o.objective = clip::train::Objective::kBowPredict;
+  o.val_size = 0;
+  o.final_eval = false;
+  o.max_steps = 12;
+  const clip::train::TrainResult whole = clip::train::train(o);
+
+  clip::train::TrainOptions first = o;
+  first.out_dir = dir + "/split";
+  first.max_steps = 5;
+  clip::train::train(first);
+  clip::train::TrainOptions rest = first;
+  rest.max_steps = 12;
+  rest.resume = "latest";
+  const clip::train::TrainResult resumed = clip::train::train(rest);
+  EXPECT_EQ(resumed.steps, 12);
+
+  const clip::StateDict a = clip::Model::load(whole.model_path).state_dict();
+  const clip::StateDict b = clip::Model::load(resumed.model_path).state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  const clip::io::SafetensorsFile head_a(o.out_dir + "/bow_head.safetensors");
+  const clip::io::SafetensorsFile head_b(rest.out_dir + "/bow_head.safetensors");
+  for (const char* name : {"weight", "bias"}) {
+    const clip::io::TensorInfo* ta = head_a.find(name);
+    const clip::io::TensorInfo* tb = head_b.find(name);
+    ASSERT_TRUE(ta && tb) << name;
+    ASSERT_EQ(ta->end - ta->begin, tb->end - tb->begin) << name;
+    EXPECT_EQ(std::memcmp(head_a.data(*ta), head_b.data(*tb), ta->end - ta->begin), 0) << name << " differs";
+  }
+  // The same folder with the contrastive objective: other settings, refused.
+  clip::train::TrainOptions contrastive = rest;
+  contrastive.objective = clip::train::Objective::kContrastive;
+  EXPECT_THROW(clip::train::train(contrastive), clip::Error);
 }
 
 }  // namespace
