@@ -46,12 +46,10 @@ QuantizedWeight quantize_per_channel(const torch::Tensor& w) {
   const torch::Tensor w32 = w.detach().to(torch::kFloat32).contiguous();
   if (!torch::isfinite(w32).all().item<bool>())
     throw Error("quantize_per_channel: the weight holds non-finite values", ErrorKind::kInvalidInput);
-  torch::Tensor amax = std::get<0>(w32.abs().max(1));
-  torch::Tensor scales = torch::where(amax > 0, amax / kQmax, torch::ones_like(amax));
-  // Divided as the activations are quantized (x · (1/s) in float), so a row's largest weight
-  // maps to exactly ±127.
-  const torch::Tensor inverse = 1.0f / scales;
-  torch::Tensor values = torch::round(w32 * inverse.unsqueeze(1)).clamp_(-kQmax, kQmax).to(torch::kInt8);
+  // The same rows-by-rows quantization as the activations', so a row's largest weight maps to
+  // exactly ±127.
+  torch::Tensor values;
+  torch::Tensor scales = quantize_per_row(w32, values);
   return {values, scales};
 }
 
@@ -60,7 +58,7 @@ torch::Tensor quantize_per_row(const torch::Tensor& x, torch::Tensor& q) {
       (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
     throw Error("quantize_per_row: expected a contiguous fp32 or bf16 CPU tensor");
   q = torch::empty(x.sizes(), x.options().dtype(torch::kInt8));
-  const int64_t k = x.size(-1), rows = k == 0 ? 0 : x.numel() / k;
+  const int64_t k = x.size(-1), rows = c10::multiply_integers(x.sizes().slice(0, x.dim() - 1));
   torch::Tensor scales = torch::ones({rows}, x.options().dtype(torch::kFloat32));
   if (x.scalar_type() == torch::kBFloat16)
     quantize_rows(x.data_ptr<c10::BFloat16>(), rows, k, scales.data_ptr<float>(), q.data_ptr<int8_t>());
