@@ -48,6 +48,15 @@ torch::Tensor bow_predict_loss(const torch::Tensor& logits, const torch::Tensor&
 // the class's T prompts of Σ_v prompt_bags[c, t, v] · log_probs[n, v].
 torch::Tensor bow_zero_shot_scores(const torch::Tensor& log_probs, const torch::Tensor& prompt_bags);
 
+// The captioning baseline (--objective caption, src/train/caption.cpp): next-token logits
+// [N, M, V] (position j predicts token j + 1) and the captions' token rows [N, L ≥ M + 1] → [N],
+// each caption's log-likelihood: Σ over its tokens after the start token up to and including its
+// end token (the row's largest id, the first if repeated; it must lie within the M predicted
+// positions) of log_softmax(logits[n, j − 1])[token j]. Padding after the end token is ignored.
+torch::Tensor caption_log_likelihood(const torch::Tensor& logits, const torch::Tensor& tokens);
+// The loss: the mean over captions of each caption's mean negative log-likelihood per token.
+torch::Tensor caption_loss(const torch::Tensor& logits, const torch::Tensor& tokens);
+
 // Whether a parameter gets weight decay: matrices and convolution kernels do; gains, biases,
 // embeddings (token, positional, class) and the temperature do not (open_clip's rule, with the
 // embeddings added).
@@ -76,10 +85,11 @@ double cosine_lr(int64_t step, double base_lr, int64_t warmup_steps, int64_t tot
 // ---- the training job -------------------------------------------------------------------------
 
 enum class LossKind { kContrastive, kSigLip };
-// What the image tower learns from the captions: matching them (the CLIP loss, --loss), or
+// What the image tower learns from the captions: matching them (the CLIP loss, --loss),
 // predicting their bag of words through a linear head on the image features (the paper's
-// baseline; the text tower is not used).
-enum class Objective { kContrastive, kBowPredict };
+// baseline; the text tower is not used), or predicting them token by token with the text
+// Transformer conditioned on the image (the paper's first, captioning, baseline).
+enum class Objective { kContrastive, kBowPredict, kCaption };
 
 struct TrainOptions {
   // Data: "fashion-mnist" (captions from class synonyms × training templates), "csv:FILE" /

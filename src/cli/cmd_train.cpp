@@ -88,7 +88,8 @@ void run_train(TrainFlags& f) {
   else throw CLI::ValidationError("--loss", "expected contrastive or siglip, found \"" + f.loss + "\"");
   if (f.objective == "contrastive") o.objective = train::Objective::kContrastive;
   else if (f.objective == "bow-predict") o.objective = train::Objective::kBowPredict;
-  else throw CLI::ValidationError("--objective", "expected contrastive or bow-predict, found \"" + f.objective + "\"");
+  else if (f.objective == "caption") o.objective = train::Objective::kCaption;
+  else throw CLI::ValidationError("--objective", "expected contrastive, bow-predict or caption, found \"" + f.objective + "\"");
   keep_freed_memory_for_reuse();
   o.stop_flag = &g_stop_requested;
   std::signal(SIGINT, request_stop);
@@ -115,9 +116,9 @@ void run_train(TrainFlags& f) {
     return;
   }
   std::printf("model: %s\n", r.model_path.c_str());
-  if (r.test_zeroshot_top1 >= 0 && r.linear_probe_accuracy < 0)  // bow-predict: zero-shot only
-    std::printf("test set: zero-shot top-1 %.2f%% (held-out templates, by the prompts' words)\n",
-                100 * r.test_zeroshot_top1);
+  if (r.test_zeroshot_top1 >= 0 && r.linear_probe_accuracy < 0)  // bow-predict, caption: zero-shot only
+    std::printf("test set: zero-shot top-1 %.2f%% (held-out templates, by the prompts' %s)\n",
+                100 * r.test_zeroshot_top1, o.objective == train::Objective::kCaption ? "log-likelihood" : "words");
   else if (r.test_zeroshot_top1 >= 0)
     std::printf("test set: zero-shot top-1 %.2f%% (held-out templates), linear probe %.2f%%; report: %s/report.html\n",
                 100 * r.test_zeroshot_top1, 100 * r.linear_probe_accuracy, o.out_dir.c_str());
@@ -187,10 +188,11 @@ void register_train(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"contrastive", "siglip"}));
   cmd->add_option("--objective", f->objective,
-                  "contrastive (match images and captions, --loss) or bow-predict (the image tower predicts each "
-                  "caption's bag of words through a linear head; the text tower is unused)")
+                  "contrastive (match images and captions, --loss), bow-predict (the image tower predicts each "
+                  "caption's bag of words through a linear head; the text tower is unused) or caption (the text "
+                  "Transformer, conditioned on the image, predicts each caption token by token)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"contrastive", "bow-predict"}));
+      ->check(CLI::IsMember({"contrastive", "bow-predict", "caption"}));
   cmd->add_option("--out", o.out_dir, "Run folder (checkpoints, metrics, model, plots)")->capture_default_str();
   cmd->add_option("--save-every", o.save_every, "Steps between checkpoints (0: at the end only)")
       ->check(CLI::NonNegativeNumber);

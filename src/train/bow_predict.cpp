@@ -43,8 +43,8 @@ torch::Tensor bow_zero_shot_scores(const torch::Tensor& log_probs, const torch::
   return torch::matmul(log_probs, bags.t()).view({log_probs.size(0), c, t}).mean(2);
 }
 
-BowHead make_bow_head(const ModelConfig& config) {
-  BowHead head;
+ObjectiveHead make_bow_head(const ModelConfig& config) {
+  ObjectiveHead head;
   head.weight = torch::empty({config.vocab_size, config.embed_dim});
   // Unit-variance logits at the start (the features are normalized): with a smaller weight the
   // head's image-dependent part starts too small to steer the image tower.
@@ -54,12 +54,12 @@ BowHead make_bow_head(const ModelConfig& config) {
   return head;
 }
 
-torch::Tensor bow_logits(const BowHead& head, const torch::Tensor& image_features) {
+torch::Tensor bow_logits(const ObjectiveHead& head, const torch::Tensor& image_features) {
   const torch::Tensor f = at_least_fp32(image_features);
   return torch::addmm(head.bias.to(f.scalar_type()), f / f.norm(2, -1, true), head.weight.to(f.scalar_type()).t());
 }
 
-double accumulate_bow_gradients(model::ClipModuleImpl& m, const BowHead& head, Precision precision,
+double accumulate_bow_gradients(model::ClipModuleImpl& m, const ObjectiveHead& head, Precision precision,
                                 torch::Device device, const torch::Tensor& images, const torch::Tensor& tokens,
                                 int64_t micro_batches) {
   const int64_t rows = images.size(0);
@@ -94,7 +94,7 @@ torch::Tensor class_prompt_bags(const ModelConfig& config, const std::vector<std
       .view({static_cast<int64_t>(classes.size()), static_cast<int64_t>(templates.size()), config.vocab_size});
 }
 
-eval::ClassificationMetrics bow_zero_shot(const BowHead& head, const ModelConfig& config,
+eval::ClassificationMetrics bow_zero_shot(const ObjectiveHead& head, const ModelConfig& config,
                                           const eval::FeatureSet& features, const std::vector<std::string>& classes,
                                           const std::vector<std::string>& templates) {
   if (features.features.size(0) == 0) throw Error("bag-of-words zero-shot: no examples to classify");

@@ -7,6 +7,7 @@
 
 #include "clip/eval.h"
 #include "train/log_window.h"
+#include "train/objectives.h"
 
 namespace clip::train {
 
@@ -20,10 +21,8 @@ std::optional<double> evaluate_held_out(Run& run, const TrainCallbacks& callback
   eo.threads = o.workers;
   const eval::FeatureSet features = eval::extract_image_features(run.model, *run.data.held_out, eo);
   const double top1 =
-      o.objective == Objective::kBowPredict
-          ? bow_zero_shot(run.bow_head, run.model.config(), features, run.data.prompts.classes,
-                          run.data.prompts.templates)
-                .top1
+      o.objective != Objective::kContrastive
+          ? head_zero_shot(run, features).top1
           : eval::zero_shot(run.model, features, run.data.prompts.classes, run.data.prompts.templates, 5, o.workers)
                 .metrics.top1;
   at::autocast::clear_cache();  // bf16 weight copies made under inference mode cannot train

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "train/objective_head.h"
+
 namespace clip::train {
 namespace {
 
@@ -58,7 +60,7 @@ void validate_options(const TrainOptions& o, int world_size) {
            option("local_loss"),
            {" apply to the contrastive objective, not to "},
            option("objective"),
-           {" bow-predict"}});
+           {std::string(" ") + objective_name(o.objective)}});
   require(!(o.objective == Objective::kBowPredict && o.lock_image),
           {option("lock_image"), {" leaves "}, option("objective"), {" bow-predict only its head to train"}});
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "train/objectives.h"
 #include "train/options.h"
 #include "util/file_io.h"
 #include "util/strings.h"
@@ -70,12 +71,13 @@ json run_identity(const TrainOptions& o, const ModelConfig& c) {
 // Runs of the contrastive objective keep the identity they had before objectives existed.
 json run_identity_with_objective(const TrainOptions& o, const ModelConfig& c) {
   json j = run_identity(o, c);
-  if (o.objective == Objective::kBowPredict) j["objective"] = "bow-predict";
+  if (o.objective != Objective::kContrastive) j["objective"] = objective_name(o.objective);
   return j;
 }
 
 // Locks the towers the options freeze (bow-predict: the text tower and the temperature, which it
-// does not use), gives SigLIP its initial temperature and bias, and bow-predict its head.
+// does not use; caption: the text projection and the temperature), gives SigLIP its initial
+// temperature and bias, and bow-predict and caption their head.
 void prepare_parameters(Run& run, bool from_scratch) {
   const TrainOptions& o = run.options;
   model::ClipModuleImpl& m = run.module();
@@ -83,10 +85,11 @@ void prepare_parameters(Run& run, bool from_scratch) {
   for (auto& p : m.named_parameters(true)) {
     const bool image = util::starts_with(p.key(), "visual.");
     if ((image && o.lock_image) || (!image && o.lock_text && p.key() != "logit_scale") ||
-        (!image && o.objective == Objective::kBowPredict))
+        (!image && o.objective == Objective::kBowPredict) ||
+        (o.objective == Objective::kCaption && (p.key() == "text_projection" || p.key() == "logit_scale")))
       p.value().set_requires_grad(false);
   }
-  if (o.objective == Objective::kBowPredict) run.bow_head = make_bow_head(run.model.config());
+  run.head = make_objective_head(o.objective, run.model.config());
   run.logit_bias = torch::zeros({1});
   if (o.loss == LossKind::kSigLip) {
     torch::NoGradGuard g;
@@ -105,9 +108,9 @@ void join_ranks(Run& run, const DistributedEnv& env) {
   for (const auto& p : m.named_parameters(true)) state_tensors.push_back(p.value());
   for (const auto& b : m.named_buffers(true)) state_tensors.push_back(b.value());
   state_tensors.push_back(run.logit_bias);
-  if (run.bow_head.weight.defined()) {
-    state_tensors.push_back(run.bow_head.weight);
-    state_tensors.push_back(run.bow_head.bias);
+  if (run.head.defined()) {
+    state_tensors.push_back(run.head.weight);
+    state_tensors.push_back(run.head.bias);
   }
   run.dist->broadcast(state_tensors);
   run.dist->reset_comm_counters();  // the per-step figures count the steps only
@@ -116,16 +119,18 @@ void join_ranks(Run& run, const DistributedEnv& env) {
 void build_optimizer(Run& run) {
   for (const auto& p : run.module().named_parameters(true)) run.named.emplace_back(p.key(), p.value());
   if (run.options.loss == LossKind::kSigLip) run.named.emplace_back("logit_bias", run.logit_bias);
-  if (run.bow_head.weight.defined()) {
-    run.named.emplace_back("bow_head.weight", run.bow_head.weight);
-    run.named.emplace_back("bow_head.bias", run.bow_head.bias);
+  if (run.head.defined()) {
+    const std::string prefix = objective_head_file(run.options.objective);  // "bow_head.safetensors"
+    const std::string name = prefix.substr(0, prefix.find('.'));
+    run.named.emplace_back(name + ".weight", run.head.weight);
+    run.named.emplace_back(name + ".bias", run.head.bias);
   }
   run.optimizer = make_optimizer(run.named, run.options.optimizer);
   // Which parameters train is settled now (the locks above): the steps reuse this list.
   for (const auto& [name, p] : run.named)
     if (p.requires_grad()) run.trainable.push_back(p);
   run.extra = {run.logit_bias};
-  if (run.bow_head.weight.defined()) run.extra.insert(run.extra.end(), {run.bow_head.weight, run.bow_head.bias});
+  if (run.head.defined()) run.extra.insert(run.extra.end(), {run.head.weight, run.head.bias});
 }
 
 // The steps of this run and of its schedule: whole epochs (a fraction ends the last part way),

@@ -13,7 +13,7 @@
 #include "clip/train.h"
 #include "model/model_access.h"
 #include "model/modules.h"
-#include "train/bow_predict.h"
+#include "train/objective_head.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/metrics_log.h"
@@ -30,7 +30,7 @@ struct Run {
   std::string checkpoint_dir;
   Model model;
   torch::Tensor logit_bias;                  // SigLIP's bias (trained with the siglip loss only)
-  BowHead bow_head;                          // --objective bow-predict: the head (else undefined)
+  ObjectiveHead head;                        // bow-predict, caption: the objective's head (else undefined)
   std::unique_ptr<DistributedContext> dist;  // null in a single process
   TrainData data;
   NamedParameters named;                 // the model's parameters, then logit_bias (siglip)

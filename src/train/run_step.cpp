@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "train/objectives.h"
+
 namespace clip::train {
 
 LossFn make_run_loss(const Run& run) {
@@ -52,11 +54,9 @@ StepOutcome run_step(Run& run, data::Batch& batch, int64_t global_rows, const Lo
   out.lr = cosine_lr(at.step, o.optimizer.lr, o.warmup_steps, run.schedule_steps);
   set_learning_rate(*run.optimizer, out.lr);
   clear_gradients(*run.optimizer);
-  out.loss =
-      o.objective == Objective::kBowPredict
-          ? accumulate_bow_gradients(m, run.bow_head, run.model.precision(), run.model.device(), images, tokens,
-                                     o.accum_steps)
-          : accumulate_gradients(m, run.model.precision(), run.model.device(), images, tokens, o.accum_steps, loss);
+  out.loss = o.objective == Objective::kContrastive
+                 ? accumulate_gradients(m, run.model.precision(), run.model.device(), images, tokens, o.accum_steps, loss)
+                 : accumulate_head_gradients(run, images, tokens);
   if (run.dist) run.dist->average_gradients(run.trainable);
   if (o.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(run.trainable, o.grad_clip_norm);
   run.optimizer->step();

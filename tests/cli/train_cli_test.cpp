@@ -39,9 +39,16 @@ TEST(CliTrain, OptionErrorsNameTheFlags) {
 TEST(CliTrain, ObjectiveErrorsNameTheFlags) {
   clip::test::TempDir tmp;
   const std::string out = " --out " + tmp.path() + "/run";
-  auto r = run_clip("train --objective caption" + out + " 2>&1");
+  auto r = run_clip("train --objective captions" + out + " 2>&1");
   EXPECT_NE(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("--objective: caption not in {contrastive,bow-predict}"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--objective: captions not in {contrastive,bow-predict,caption}"), std::string::npos)
+      << r.output;
+  r = run_clip("train --objective caption --model FMNIST-CBOW" + out + " 2>&1");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("error: the caption objective needs a Transformer text tower; this config's text tower is "
+                          "CBOW"),
+            std::string::npos)
+      << r.output;
   r = run_clip("train --objective bow-predict --loss siglip" + out + " 2>&1");
   EXPECT_NE(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("error: --loss and --local-loss apply to the contrastive objective, not to --objective "

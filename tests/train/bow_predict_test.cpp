@@ -86,7 +86,7 @@ TEST(BowPredict, MicroBatchGradientsEqualTheWholeBatchs) {
   m->to(torch::kFloat64);
   m->train();
   torch::manual_seed(2);
-  clip::train::BowHead head = clip::train::make_bow_head(config);
+  clip::train::ObjectiveHead head = clip::train::make_bow_head(config);
   head.weight = head.weight.detach().to(torch::kFloat64).requires_grad_(true);
   head.bias = head.bias.detach().to(torch::kFloat64).requires_grad_(true);
   const torch::Tensor images = torch::randn({6, 3, 8, 8}, torch::kFloat64);
