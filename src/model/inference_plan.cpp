@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "clip/error.h"
 #include "model/attention.h"
 #include "model/encoder_inputs.h"
 #include "model/layer_norm.h"
@@ -156,6 +157,14 @@ torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermedia
   x = project(text_projection_, pool_at(x, batch.end), m.text_projection, compute);
   record_to(record, "text.features", x);
   return x;
+}
+
+torch::Tensor InferencePlan::text_states(const torch::Tensor& x, Precision precision) {
+  ClipModuleImpl& m = *module_;
+  if (m.config.is_cbow()) throw Error("text states: the model's text tower is CBOW, it has no Transformer");
+  const torch::Tensor mask = causal_mask(x.size(1), x.options());
+  if (!fast_path_applies(x)) return m.ln_final(m.transformer(x, mask, nullptr, "text.resblock"));
+  return m.ln_final(run_transformer(*m.transformer, text_blocks_, x, mask, nullptr, "", call_compute(precision)));
 }
 
 }  // namespace clip::model

@@ -59,6 +59,10 @@ class InferencePlan {
                              Precision precision = Precision::kFP32);
   torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record,
                             Precision precision = Precision::kFP32);
+  // The text Transformer's blocks and ln_final on embedded tokens x [N, L, W] (embed_text's
+  // output, plus whatever the caller adds) under the causal mask: the states of every position,
+  // [N, L, W]. What the caption objective's zero-shot scoring runs for every image and prompt.
+  torch::Tensor text_states(const torch::Tensor& x, Precision precision = Precision::kFP32);
 
   // Whether a call with input x takes the fast path (see above).
   bool fast_path_applies(const torch::Tensor& x) const;

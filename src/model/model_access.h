@@ -11,9 +11,12 @@ namespace clip::model {
 
 struct ModelAccess {
   static std::shared_ptr<ClipModuleImpl> module(const Model& model) { return model.module_; }
+  static std::shared_ptr<InferencePlan> plan(const Model& model) { return model.inference_; }
 };
 
 // The module of `model` (shared: training updates the model's own parameters through it).
 inline std::shared_ptr<ClipModuleImpl> module_of(const Model& model) { return ModelAccess::module(model); }
+// Its CPU inference plan (inference_plan.h).
+inline std::shared_ptr<InferencePlan> plan_of(const Model& model) { return ModelAccess::plan(model); }
 
 }  // namespace clip::model

@@ -1,12 +1,15 @@
 #include "train/caption.h"
 
 #include <algorithm>
+#include <map>
 
 #include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/train.h"
 #include "model/encoder_inputs.h"
+#include "model/inference_plan.h"
 #include "model/matmul.h"
+#include "model/model_access.h"
 #include "train/precision.h"
 
 namespace clip::train {
@@ -52,7 +55,11 @@ ObjectiveHead make_caption_head(const ModelConfig& config) {
   return head;
 }
 
-torch::Tensor caption_logits(model::ClipModuleImpl& m, const ObjectiveHead& head, const torch::Tensor& image_features,
+namespace {
+
+// The text Transformer's input: token plus position embeddings of tokens [N, L] cut after the
+// batch's last end token, the image's prefix added at the start position.
+torch::Tensor caption_inputs(model::ClipModuleImpl& m, const ObjectiveHead& head, const torch::Tensor& image_features,
                              const torch::Tensor& tokens) {
   if (m.config.is_cbow())
     throw Error("the caption objective needs a Transformer text tower; this model's text tower is CBOW");
@@ -65,10 +72,16 @@ torch::Tensor caption_logits(model::ClipModuleImpl& m, const ObjectiveHead& head
       model::trainable_linear(f / f.norm(2, -1, true), head.weight.to(f.scalar_type()), head.bias.to(f.scalar_type()));
   torch::Tensor x = m.embed_text(batch.tokens, nullptr);  // [N, L', W]
   const int64_t length = x.size(1);
-  x = torch::cat({(x.narrow(1, 0, 1) + prefix.to(x.scalar_type()).unsqueeze(1)), x.narrow(1, 1, length - 1)}, 1);
-  x = m.transformer(x, model::causal_mask(length, x.options()), nullptr, "text.resblock");
-  x = m.ln_final(x);
-  return model::trainable_matmul(x.narrow(1, 0, length - 1), m.token_embedding->weight.t());
+  return torch::cat({(x.narrow(1, 0, 1) + prefix.to(x.scalar_type()).unsqueeze(1)), x.narrow(1, 1, length - 1)}, 1);
+}
+
+}  // namespace
+
+torch::Tensor caption_logits(model::ClipModuleImpl& m, const ObjectiveHead& head, const torch::Tensor& image_features,
+                             const torch::Tensor& tokens) {
+  torch::Tensor x = caption_inputs(m, head, image_features, tokens);
+  x = m.ln_final(m.transformer(x, model::causal_mask(x.size(1), x.options()), nullptr, "text.resblock"));
+  return model::trainable_matmul(x.narrow(1, 0, x.size(1) - 1), m.token_embedding->weight.t());
 }
 
 double accumulate_caption_gradients(model::ClipModuleImpl& m, const ObjectiveHead& head, Precision precision,
@@ -93,7 +106,43 @@ double accumulate_caption_gradients(model::ClipModuleImpl& m, const ObjectiveHea
   return total;
 }
 
-torch::Tensor caption_class_scores(model::ClipModuleImpl& m, const ObjectiveHead& head,
+namespace {
+
+// Which output states zero-shot scoring needs, found once for all images. Prompt p's token j
+// (1 <= j <= its end) is predicted by its state at position j - 1. Where p shares its first j
+// tokens with an earlier prompt (the same template before the class name), that state is the
+// earlier prompt's (the causal mask: a state depends on the tokens up to it), so each distinct
+// state gets the vocabulary product and log-softmax once.
+struct ScoredPositions {
+  torch::Tensor states;   // int64 [S]: flat indices (prompt · L' + position) of the distinct states
+  torch::Tensor state;    // int64 [K]: for each scored token, its entry in `states`
+  torch::Tensor target;   // int64 [K]: the token's id
+  torch::Tensor prompt;   // int64 [K]: the prompt it belongs to
+};
+
+ScoredPositions scored_positions(const torch::Tensor& tokens /* [P, L'] int64, contiguous */) {
+  const int64_t prompts = tokens.size(0), length = tokens.size(1);
+  const int64_t* ids = tokens.data_ptr<int64_t>();
+  std::vector<int64_t> states, state, target, prompt;
+  std::map<std::vector<int64_t>, int64_t> seen;  // token prefix → entry in `states`
+  for (int64_t p = 0; p < prompts; ++p) {
+    const int64_t* row = ids + p * length;
+    const int64_t end = std::max_element(row, row + length) - row;  // the first largest id
+    for (int64_t j = 1; j <= end; ++j) {
+      const auto [it, added] = seen.emplace(std::vector<int64_t>(row, row + j), static_cast<int64_t>(states.size()));
+      if (added) states.push_back(p * length + j - 1);
+      state.push_back(it->second);
+      target.push_back(row[j]);
+      prompt.push_back(p);
+    }
+  }
+  auto tensor = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
+  return {tensor(states), tensor(state), tensor(target), tensor(prompt)};
+}
+
+}  // namespace
+
+torch::Tensor caption_class_scores(const Model& model, const ObjectiveHead& head,
                                    const torch::Tensor& image_features, const torch::Tensor& prompt_tokens,
                                    int64_t classes, Precision precision) {
   const int64_t prompts = prompt_tokens.size(0);
@@ -102,28 +151,40 @@ torch::Tensor caption_class_scores(model::ClipModuleImpl& m, const ObjectiveHead
                 c10::str(image_features.sizes()) + ", " + c10::str(prompt_tokens.sizes()) + " and C = " +
                 std::to_string(classes));
   torch::NoGradGuard no_grad;
+  model::ClipModuleImpl& m = *model::module_of(model);
+  model::InferencePlan& plan = *model::plan_of(model);
   const torch::Device device = head.weight.device();
   // The prompts' positions past their last end token are never needed: cut them once.
-  const torch::Tensor tokens = model::text_batch(m.config, prompt_tokens, false).tokens.to(device);
+  const torch::Tensor cut = model::text_batch(m.config, prompt_tokens, false).tokens.to(torch::kCPU).contiguous();
+  const ScoredPositions scored = scored_positions(cut);
+  const torch::Tensor tokens = cut.to(device);
+  const int64_t length = tokens.size(1), distinct = scored.states.size(0);
   // Images per chunk: about 2^24 logits (64 MB in fp32) at a time.
-  const int64_t per_image = prompts * std::max<int64_t>(1, tokens.size(1) - 1) * m.config.vocab_size;
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / per_image);
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / (std::max<int64_t>(1, distinct) * m.config.vocab_size));
+  const torch::Tensor states = scored.states.to(device), state = scored.state.to(device);
+  const torch::Tensor target = scored.target.to(device), prompt = scored.prompt.to(device);
   std::vector<torch::Tensor> scores;
   for (int64_t i = 0; i < image_features.size(0); i += chunk) {
     const int64_t n = std::min(chunk, image_features.size(0) - i);
     const torch::Tensor f = image_features.narrow(0, i, n).to(device).repeat_interleave(prompts, 0);
-    const torch::Tensor rows = tokens.repeat({n, 1});
-    torch::Tensor logits;
+    torch::Tensor log_probs;  // [n, S, V]
     {
       AutocastScope autocast(precision, device);
-      logits = caption_logits(m, head, f, rows);
+      const torch::Tensor x = plan.text_states(caption_inputs(m, head, f, tokens.repeat({n, 1})));  // [n·P, L', W]
+      const torch::Tensor picked = x.reshape({n, prompts * length, -1}).index_select(1, states);
+      log_probs = torch::log_softmax(
+          at_least_fp32(model::trainable_matmul(picked.reshape({n * distinct, -1}), m.token_embedding->weight.t())),
+          1).view({n, distinct, -1});
     }
-    scores.push_back(caption_log_likelihood(logits, rows).view({n, classes, prompts / classes}).mean(2));
+    // Each scored token's log-probability, summed by prompt.
+    const torch::Tensor token_log_probs = log_probs.index({torch::indexing::Slice(), state, target});  // [n, K]
+    const torch::Tensor sums = torch::zeros({n, prompts}, token_log_probs.options()).index_add_(1, prompt, token_log_probs);
+    scores.push_back(sums.view({n, classes, prompts / classes}).mean(2));
   }
   return torch::cat(scores).cpu();
 }
 
-eval::ClassificationMetrics caption_zero_shot(model::ClipModuleImpl& m, const ObjectiveHead& head,
+eval::ClassificationMetrics caption_zero_shot(const Model& model, const ObjectiveHead& head,
                                               Precision precision, const eval::FeatureSet& features,
                                               const std::vector<std::string>& classes,
                                               const std::vector<std::string>& templates) {
@@ -133,9 +194,9 @@ eval::ClassificationMetrics caption_zero_shot(model::ClipModuleImpl& m, const Ob
   std::vector<std::string> prompts;
   for (const std::string& c : classes)
     for (const std::string& t : templates) prompts.push_back(fill_template(t, c));
-  const TokenBatch batch = tokenizer_for_model(m.config).tokenize(prompts, m.config.context_length);
+  const TokenBatch batch = tokenizer_for_model(model.config()).tokenize(prompts, model.config().context_length);
   const torch::Tensor tokens = torch::from_blob(batch.ids.get(), {batch.rows, batch.context_length}, torch::kInt64);
-  const torch::Tensor scores = caption_class_scores(m, head, features.features, tokens,
+  const torch::Tensor scores = caption_class_scores(model, head, features.features, tokens,
                                                     static_cast<int64_t>(classes.size()), precision);
   return eval::classification_metrics(scores, features.labels, 5);
 }

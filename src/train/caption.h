@@ -42,15 +42,16 @@ double accumulate_caption_gradients(model::ClipModuleImpl& module, const Objecti
 
 // Zero-shot scores [N, C]: for each image (features [N, embed_dim]) and class, the mean over the
 // class's T prompts of caption_log_likelihood of the prompt given the image. prompt_tokens:
-// [C·T, L], class-major (class c's prompts are rows c·T .. c·T + T − 1). No gradients; the
-// products in bf16 when precision is bf16.
-torch::Tensor caption_class_scores(model::ClipModuleImpl& module, const ObjectiveHead& head,
+// [C·T, L], class-major (class c's prompts are rows c·T .. c·T + T − 1). No gradients; the text
+// Transformer on the model's inference path (fast when the model is in eval mode on the CPU in
+// fp32), the products in bf16 when precision is bf16.
+torch::Tensor caption_class_scores(const Model& model, const ObjectiveHead& head,
                                    const torch::Tensor& image_features, const torch::Tensor& prompt_tokens,
                                    int64_t classes, Precision precision);
 
 // Zero-shot classification of `features` (extract_image_features) by caption_class_scores of
 // the classes × templates prompts.
-eval::ClassificationMetrics caption_zero_shot(model::ClipModuleImpl& module, const ObjectiveHead& head,
+eval::ClassificationMetrics caption_zero_shot(const Model& model, const ObjectiveHead& head,
                                               Precision precision, const eval::FeatureSet& features,
                                               const std::vector<std::string>& classes,
                                               const std::vector<std::string>& templates);

@@ -29,7 +29,9 @@ double accumulate_head_gradients(Run& run, const torch::Tensor& images, const to
 eval::ClassificationMetrics head_zero_shot(Run& run, const eval::FeatureSet& features) {
   const data::ClassPrompts& p = run.data.prompts;
   if (run.options.objective == Objective::kCaption)
-    return caption_zero_shot(run.module(), run.head, run.model.precision(), features, p.classes, p.templates);
+    // In fp32 whatever the run's precision: on the CPU the scoring's small products run no faster
+    // in bf16 (measured: 29 s fp32, 35 s bf16 for 2,000 images × 80 prompts on a 2-core machine).
+    return caption_zero_shot(run.model, run.head, Precision::kFP32, features, p.classes, p.templates);
   if (run.options.objective == Objective::kBowPredict)
     return bow_zero_shot(run.head, run.model.config(), features, p.classes, p.templates);
   throw Error("the contrastive objective has no head");

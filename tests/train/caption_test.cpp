@@ -55,7 +55,8 @@ TEST(Caption, LogLikelihoodRefusesWhatItCannotScore) {
   EXPECT_THROW(caption_loss(torch::zeros({0, 2, 5}), torch::zeros({0, 3}, torch::kInt64)), clip::Error);
 }
 
-// A tiny model with a 1-block text Transformer, in float64.
+// A tiny model with a 1-block text Transformer, in float64 (the reference modules everywhere) or
+// float32 (zero-shot scoring then takes the inference plan's fast path).
 clip::ModelConfig tiny_caption_config() {
   return clip::config_from_json_text(
       R"({"embed_dim": 4, "image_resolution": 8, "vision_layers": 1, "vision_width": 8, "vision_patch_size": 4,
@@ -65,13 +66,13 @@ clip::ModelConfig tiny_caption_config() {
 }
 
 struct TinyCaptionModel {
-  TinyCaptionModel()
+  explicit TinyCaptionModel(torch::ScalarType type = torch::kFloat64)
       : config(tiny_caption_config()), model(clip::Model::random(config, 1)), m(clip::model::module_of(model)) {
-    m->to(torch::kFloat64);
+    m->to(type);
     torch::manual_seed(2);
     head = clip::train::make_caption_head(config);
-    head.weight = head.weight.detach().to(torch::kFloat64).requires_grad_(true);
-    head.bias = (0.1 * torch::randn({config.transformer_width}, torch::kFloat64)).requires_grad_(true);
+    head.weight = head.weight.detach().to(type).requires_grad_(true);
+    head.bias = (0.1 * torch::randn({config.transformer_width}, type)).requires_grad_(true);
   }
   clip::ModelConfig config;
   clip::Model model;
@@ -115,29 +116,56 @@ TEST(Caption, LogitsAreTheTransformerConditionedOnTheImageAtTheStartToken) {
   EXPECT_GT((other - logits).abs().amax({0, 2}).min().item<double>(), 1e-6);
 }
 
-TEST(Caption, ZeroShotScoresAverageEachPromptsLogLikelihood) {
-  TinyCaptionModel t;
+// Scores by the batched, de-duplicated computation against one image and one prompt at a time.
+void expect_scores_are_each_prompts_log_likelihood(torch::ScalarType type, double tolerance) {
+  TinyCaptionModel t(type);
   t.m->eval();
   torch::NoGradGuard no_grad;
-  const torch::Tensor features = torch::randn({3, 4}, torch::kFloat64);
+  const torch::Tensor features = torch::randn({3, 4}, type);
   // 2 classes × 3 prompts, of different lengths.
   const torch::Tensor prompts = tiny_tokens();
   const torch::Tensor scores =
-      clip::train::caption_class_scores(*t.m, t.head, features, prompts, 2, clip::Precision::kFP32);
+      clip::train::caption_class_scores(t.model, t.head, features, prompts, 2, clip::Precision::kFP32);
   ASSERT_EQ(scores.sizes(), (std::vector<int64_t>{3, 2}));
   for (int64_t n = 0; n < 3; ++n)
     for (int64_t c = 0; c < 2; ++c) {
       double want = 0;
       for (int64_t p = 3 * c; p < 3 * c + 3; ++p) {
-        // One image and one prompt alone, its log-likelihood summed position by position.
+        // One image and one prompt alone through the reference modules, summed position by position.
         const torch::Tensor row = prompts.narrow(0, p, 1);
         const torch::Tensor logits = clip::train::caption_logits(*t.m, t.head, features.narrow(0, n, 1), row);
-        const torch::Tensor log_p = torch::log_softmax(logits[0], 1);
+        const torch::Tensor log_p = torch::log_softmax(logits[0].to(torch::kFloat64), 1);
         const int64_t end = row[0].argmax().item<int64_t>();
         for (int64_t j = 1; j <= end; ++j) want += log_p[j - 1][row[0][j].item<int64_t>()].item<double>() / 3;
       }
-      EXPECT_NEAR(scores[n][c].item<double>(), want, 1e-10) << "image " << n << ", class " << c;
+      EXPECT_NEAR(scores[n][c].item<double>(), want, tolerance) << "image " << n << ", class " << c;
     }
+}
+
+TEST(Caption, ZeroShotScoresAverageEachPromptsLogLikelihood) {
+  expect_scores_are_each_prompts_log_likelihood(torch::kFloat64, 1e-10);
+}
+
+TEST(Caption, ZeroShotScoresOnTheFastPathMatchTheReference) {
+  expect_scores_are_each_prompts_log_likelihood(torch::kFloat32, 2e-5);
+}
+
+// Prompts sharing their first tokens share those states; the scores must not mix prompts up.
+TEST(Caption, ZeroShotScoresOfPromptsSharingAPrefix) {
+  TinyCaptionModel t;
+  t.m->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor features = torch::randn({2, 4}, torch::kFloat64);
+  // Class 0 "1 2 3", class 1 "1 2 4", class 2 "1 2": one template each.
+  const torch::Tensor prompts = torch::tensor({{10, 1, 2, 3, 11, 0}, {10, 1, 2, 4, 11, 0}, {10, 1, 2, 11, 0, 0}},
+                                              torch::kInt64);
+  const torch::Tensor together = clip::train::caption_class_scores(t.model, t.head, features, prompts, 3,
+                                                                    clip::Precision::kFP32);
+  for (int64_t c = 0; c < 3; ++c) {
+    const torch::Tensor alone = clip::train::caption_class_scores(t.model, t.head, features, prompts.narrow(0, c, 1),
+                                                                   1, clip::Precision::kFP32);
+    EXPECT_LT((together.select(1, c) - alone.select(1, 0)).abs().max().item<double>(), 1e-12) << "class " << c;
+  }
 }
 
 TEST(Caption, MicroBatchGradientsEqualTheWholeBatchsAndFiniteDifferences) {
