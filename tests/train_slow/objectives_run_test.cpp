@@ -1,6 +1,7 @@
 // Short real runs on Fashion-MNIST of the paper's other variants: the contrastive objective with a
-// CBOW text encoder, and bag-of-words prediction (--objective bow-predict); each must raise the
-// held-out zero-shot accuracy far above chance (0.1), and saves what it trained.
+// CBOW text encoder, bag-of-words prediction (--objective bow-predict) and caption prediction
+// (--objective caption); each must raise the held-out zero-shot accuracy far above chance (0.1),
+// and saves what it trained.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -108,6 +109,32 @@ TEST(ObjectivesRun, ResumedBowPredictRunEndsWithTheSameModelAndHead) {
   clip::train::TrainOptions contrastive = rest;
   contrastive.objective = clip::train::Objective::kContrastive;
   EXPECT_THROW(clip::train::train(contrastive), clip::Error);
+}
+
+TEST(ObjectivesRun, CaptionBeatsChanceByFarAndEvaluatesOnTheTestSplit) {
+  CLIP_REQUIRE_FASHION_MNIST();
+  const std::string dir = clip::test::fresh_temp_dir("train_caption");
+  // cbow_options' image tower with a one-block text Transformer.
+  const nlohmann::json c{{"embed_dim", 64},         {"image_resolution", 28}, {"vision_layers", 2},
+                         {"vision_width", 64},      {"vision_patch_size", 7}, {"vision_head_width", 32},
+                         {"context_length", 16},    {"vocab_size", 1024},     {"transformer_width", 64},
+                         {"transformer_heads", 2},  {"transformer_layers", 1}};
+  clip::train::TrainOptions o = cbow_options(dir);
+  clip::util::write_file_atomic(dir + "/caption.json", c.dump());
+  o.model = dir + "/caption.json";
+  o.objective = clip::train::Objective::kCaption;
+  const clip::train::TrainResult r = clip::train::train(o);
+  EXPECT_EQ(r.steps, 400);
+  EXPECT_GT(r.val_top1, 0.3) << "held-out zero-shot top-1 (chance: 0.1)";
+  EXPECT_GT(r.test_zeroshot_top1, 0.3) << "test zero-shot top-1 (chance: 0.1)";
+  EXPECT_LT(r.linear_probe_accuracy, 0) << "caption's final evaluation is zero-shot alone";
+  // The image-prefix head is saved beside the model: text width × embedding width.
+  const clip::io::SafetensorsFile head(o.out_dir + "/caption_head.safetensors");
+  ASSERT_NE(head.find("weight"), nullptr);
+  EXPECT_EQ(head.find("weight")->shape, (std::vector<int64_t>{64, 64}));
+  ASSERT_NE(head.find("bias"), nullptr);
+  const nlohmann::json summary = nlohmann::json::parse(clip::util::read_file(o.out_dir + "/summary.json"));
+  EXPECT_EQ(summary["objective"], "caption");
 }
 
 }  // namespace
