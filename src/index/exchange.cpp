@@ -98,39 +98,62 @@ ChunkHeader read_chunk_header(int fd, const std::string& path, int dim) {
 
 // Appends the rows of one file to `out` as normalized float32; a zero or non-finite row is an error
 // naming the file and row (it has no direction to search by).
-void append_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, std::vector<float>& out) {
-  std::string data(static_cast<size_t>(h.npy.data_bytes), '\0');
-  for (size_t got = 0; got < data.size();) {
-    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(h.npy.data_offset + got));
+// Writes all of `data` to `out` (the import's embeddings file).
+void write_all(int out, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(out, data, size);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(path + ": cannot read the embeddings", ErrorKind::kIo);
-    got += static_cast<size_t>(n);
-  }
-  const bool half = h.npy.dtype == "<f2";
-  std::vector<float> row(static_cast<size_t>(dim));
-  for (int64_t i = 0; i < h.rows; ++i) {
-    double norm = 0;
-    for (int j = 0; j < dim; ++j) {
-      const size_t at = static_cast<size_t>(i) * dim + j;
-      if (half) {
-        uint16_t v;
-        std::memcpy(&v, data.data() + at * 2, 2);
-        row[j] = util::half_to_float(v);
-      } else {
-        std::memcpy(&row[j], data.data() + at * 4, 4);
-      }
-      norm += double(row[j]) * row[j];
-    }
-    if (!(norm > 0) || !std::isfinite(norm))
-      throw Error(path + ": row " + std::to_string(i) + " is zero or not finite (cannot be normalized)");
-    // Rows already of unit length (an export of an index, clip-retrieval's float32) are kept bit
-    // for bit, so that an import searches exactly as the index it came from.
-    const double scale = std::abs(norm - 1.0) < 1e-6 ? 1.0 : 1.0 / std::sqrt(norm);
-    for (int j = 0; j < dim; ++j) out.push_back(scale == 1.0 ? row[j] : static_cast<float>(row[j] * scale));
+    if (n <= 0) throw Error(path + ": cannot write the embeddings: " + std::strerror(errno), ErrorKind::kIo);
+    data += n;
+    size -= static_cast<size_t>(n);
   }
 }
 
-// A path of the list: UTF-8 text (the metadata is JSON) of at most kMaxPathBytes.
+// Copies a chunk's rows to `out` as float32, each L2-normalized, a block of rows at a time (the
+// memory of a block, whatever the chunk's size). Rows already of unit length (|‖x‖² − 1| < 1e-6)
+// are kept bit for bit, so an export imported again searches exactly as its index.
+void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, int out, const std::string& out_path) {
+  const bool half = h.npy.dtype == "<f2";
+  const size_t in_row = static_cast<size_t>(dim) * (half ? 2 : 4);
+  const int64_t block = std::max<int64_t>(1, (int64_t{16} << 20) / static_cast<int64_t>(in_row));  // ~16 MB
+  std::string data;
+  std::vector<float> rows;
+  for (int64_t first = 0; first < h.rows; first += block) {
+    const int64_t count = std::min(block, h.rows - first);
+    data.resize(static_cast<size_t>(count) * in_row);
+    const uint64_t offset = h.npy.data_offset + static_cast<uint64_t>(first) * in_row;
+    for (size_t got = 0; got < data.size();) {
+      const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw Error(path + ": cannot read the embeddings", ErrorKind::kIo);
+      got += static_cast<size_t>(n);
+    }
+    rows.resize(static_cast<size_t>(count) * dim);
+    for (int64_t i = 0; i < count; ++i) {
+      float* row = rows.data() + i * dim;
+      double norm = 0;
+      for (int j = 0; j < dim; ++j) {
+        const size_t at = static_cast<size_t>(i) * dim + j;
+        if (half) {
+          uint16_t v;
+          std::memcpy(&v, data.data() + at * 2, 2);
+          row[j] = util::half_to_float(v);
+        } else {
+          std::memcpy(&row[j], data.data() + at * 4, 4);
+        }
+        norm += double(row[j]) * row[j];
+      }
+      if (!(norm > 0) || !std::isfinite(norm))
+        throw Error(path + ": row " + std::to_string(first + i) + " is zero or not finite (cannot be normalized)");
+      if (std::abs(norm - 1.0) >= 1e-6) {
+        const double scale = 1.0 / std::sqrt(norm);
+        for (int j = 0; j < dim; ++j) row[j] = static_cast<float>(row[j] * scale);
+      }
+    }
+    write_all(out, reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float), out_path);
+  }
+}
+
 void check_path(const std::string& path, const std::string& at) {
   if (path.empty()) throw Error(at + ": empty path");
   if (path.size() > kMaxPathBytes)
@@ -222,16 +245,34 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
   prepare_new_index_folder(out_dir);
   FolderLock lock(out_dir);
   remove_unused_files(out_dir, 0);
-  std::vector<float> rows;
-  rows.reserve(static_cast<size_t>(total) * dim);
-  for (size_t i = 0; i < files.size(); ++i) append_rows(fds[i]->fd, files[i], headers[i], dim, rows);
+  // The normalized rows go straight to the generation's embeddings file (a temporary name until
+  // published), so the collection is never held in memory.
+  const std::string tmp = embeddings_temp_path(out_dir, 1);
+  {
+    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) throw Error(tmp + ": cannot create: " + std::strerror(errno), ErrorKind::kIo);
+    const Fd closer{out};
+    try {
+      const std::string header = util::to_npy("<f4", {total, dim}, "", 0);
+      write_all(out, header.data(), header.size(), tmp);
+      for (size_t i = 0; i < files.size(); ++i) copy_rows(fds[i]->fd, files[i], headers[i], dim, out, tmp);
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
+  }
   Manifest m;
   m.generation = 1;
   m.model = identity;
   m.source = {"import", fs::absolute(o.embeddings).lexically_normal().string(), ""};
   m.params = o.params;
   m.dim = dim;
-  publish_generation(out_dir, m, records, rows.data(), {});
+  try {
+    publish_generation_from_file(out_dir, m, records, tmp, {});
+  } catch (...) {
+    ::unlink(tmp.c_str());  // gone already once renamed into place
+    throw;
+  }
   BuildReport report;
   report.indexed = total;
   report.generation = 1;

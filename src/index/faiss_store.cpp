@@ -39,8 +39,11 @@ size_t ivf_list_count(const IndexParams& params, int64_t n) {
 int64_t training_row_count(const IndexParams& params, int64_t n) {
   return params.train_sample == 0 ? n : std::min(n, params.train_sample);
 }
-// Empty when every row is trained on (the caller passes `rows` itself).
-std::vector<float> training_rows(const IndexParams& params, int dim, int64_t n, const float* rows) {
+// Empty when every row is trained on (the caller passes `rows` itself). The rows before each
+// sampled one are done with as the sampling goes (read from a memory map, every sampled row would
+// otherwise keep the pages around it mapped: nearly the whole file).
+std::vector<float> training_rows(const IndexParams& params, int dim, int64_t n, const float* rows,
+                                 const RowsDone& done) {
   const int64_t s = training_row_count(params, n);
   if (s == n) return {};
   std::vector<float> sample(static_cast<size_t>(s) * static_cast<size_t>(dim));
@@ -48,13 +51,15 @@ std::vector<float> training_rows(const IndexParams& params, int dim, int64_t n, 
     const int64_t row =
         static_cast<int64_t>((static_cast<unsigned __int128>(i) * static_cast<uint64_t>(n)) / static_cast<uint64_t>(s));
     std::copy(rows + row * dim, rows + (row + 1) * dim, sample.begin() + i * dim);
+    if (done && (i + 1) % 64 == 0) done(0, row + 1);
   }
   return sample;
 }
 
 }  // namespace
 
-std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows) {
+std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows,
+                                          const RowsDone& done) {
   params.validate_for(dim);
   try {
     std::unique_ptr<faiss::Index> index;
@@ -79,8 +84,9 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
         }
         ivf->own_fields = true;  // the index deletes its quantizer
         ivf->cp.verbose = false;
-        const std::vector<float> sample = training_rows(params, dim, n, rows);
+        const std::vector<float> sample = training_rows(params, dim, n, rows, done);
         ivf->train(sample_count, sample.empty() ? rows : sample.data());
+        if (done) done(0, n);  // the sample was spread over all rows; adding reads them in order
         ivf->nprobe = static_cast<size_t>(params.nprobe);
         index = std::move(ivf);
         break;
@@ -93,7 +99,16 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
         break;
       }
     }
-    if (n > 0) index->add(n, rows);
+    // IVF kinds in batches (each row is assigned and encoded alone: the same lists and codes as
+    // one call). Flat and HNSW keep every row in memory anyway, and HNSW's graph depends on the
+    // order of insertion within a call: one call.
+    const bool ivf = params.kind == IndexKind::kIvf || params.kind == IndexKind::kIvfPq;
+    const int64_t batch = ivf ? kAddBatchRows : std::max<int64_t>(n, 1);
+    for (int64_t begin = 0; begin < n; begin += batch) {
+      const int64_t count = std::min(batch, n - begin);
+      index->add(count, rows + begin * static_cast<int64_t>(dim));
+      if (done) done(begin, begin + count);
+    }
     return index;
   } catch (const faiss::FaissException& e) {
     throw Error(std::string("FAISS could not build the ") + index_kind_name(params.kind) + " index: " + e.what());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,10 +11,19 @@
 
 namespace clip::index {
 
+// Rows [begin, end) of the input are not needed any more (see build_faiss).
+using RowsDone = std::function<void(int64_t begin, int64_t end)>;
+
 // Builds an inner-product index over n rows of `dim` floats (row i gets id i); IVF kinds are
-// trained on params.train_sample rows (0: all). Throws clip::Error when the parameters do not fit n
-// (e.g. IVF with more lists than rows).
-std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows);
+// trained on params.train_sample rows (0: all). IVF kinds add rows in batches of kAddBatchRows; while
+// sampling, after training and after each batch, `done` (if set) is told which rows it has
+// finished with for now, so that rows read from a memory map can be released. Throws clip::Error when the parameters do not fit
+// n (e.g. IVF with more lists than rows).
+// FAISS's product quantizer encodes a batch through distance tables of rows × m × 256 floats when
+// a sub-vector has 16 dimensions or more: small batches keep that bounded (4096 rows, m = 16: 64 MiB).
+inline constexpr int64_t kAddBatchRows = 4096;
+std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows,
+                                          const RowsDone& done = nullptr);
 
 // Writes to a temporary file beside `path`, then renames.
 void write_faiss(const faiss::Index& index, const std::string& path);

@@ -13,6 +13,7 @@
 #include "clip/error.h"
 #include "index/faiss_store.h"
 #include "index/manifest.h"
+#include "index/mapped_embeddings.h"
 #include "util/file_io.h"
 #include "util/npy.h"
 
@@ -83,28 +84,63 @@ void remove_unused_files(const std::string& dir, int64_t current) {
   }
 }
 
-void publish_generation(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
-                        const float* embeddings, const std::vector<SkippedFile>& skipped) {
-  const int64_t n = static_cast<int64_t>(records.size());
-  const std::unique_ptr<faiss::Index> faiss_index = build_faiss(m.params, m.dim, n, embeddings);
-  m.count = n;
+namespace {
+
+// The generation's file names, filled into m.
+void name_generation_files(Manifest& m) {
   const std::string g = std::to_string(m.generation);
   m.embeddings_file = "embeddings-" + g + ".npy";
   m.metadata_file = "metadata-" + g + ".jsonl";
   m.faiss_file = "faiss-" + g + ".index";
   m.skipped_file = "skipped-" + g + ".jsonl";
-  util::write_npy(dir + "/" + m.embeddings_file, "<f4", {n, m.dim}, embeddings,
-                  static_cast<size_t>(n) * static_cast<size_t>(m.dim) * sizeof(float));
+}
+
+// The files besides the embeddings, then the manifest (the switch to the new generation), then
+// the clean-up.
+void publish_rest(const std::string& dir, const Manifest& m, const std::vector<FileRecord>& records,
+                  const faiss::Index& faiss_index, const std::vector<SkippedFile>& skipped) {
   util::write_file_atomic(dir + "/" + m.metadata_file, records_to_jsonl(records));
   util::write_file_atomic(dir + "/" + m.skipped_file, skipped_to_jsonl(skipped));
-  write_faiss(*faiss_index, dir + "/" + m.faiss_file);
+  write_faiss(faiss_index, dir + "/" + m.faiss_file);
   util::write_file_atomic(dir + "/" + kModelConfigName, m.model.config_json + "\n");
-  write_manifest(dir, m);  // the switch to the new generation
+  write_manifest(dir, m);
   // The new generation is durable (write_manifest synced the folder): the work folder is fully
   // used, and generations before the previous one are unreferenced.
   std::error_code ec;
   fs::remove_all(dir + "/work", ec);
   remove_unused_files(dir, m.generation);
+}
+
+}  // namespace
+
+void publish_generation(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
+                        const float* embeddings, const std::vector<SkippedFile>& skipped) {
+  const int64_t n = static_cast<int64_t>(records.size());
+  const std::unique_ptr<faiss::Index> faiss_index = build_faiss(m.params, m.dim, n, embeddings);
+  m.count = n;
+  name_generation_files(m);
+  util::write_npy(dir + "/" + m.embeddings_file, "<f4", {n, m.dim}, embeddings,
+                  static_cast<size_t>(n) * static_cast<size_t>(m.dim) * sizeof(float));
+  publish_rest(dir, m, records, *faiss_index, skipped);
+}
+
+std::string embeddings_temp_path(const std::string& dir, int64_t generation) {
+  return util::temp_path_for(dir + "/embeddings-" + std::to_string(generation) + ".npy");
+}
+
+void publish_generation_from_file(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
+                                  const std::string& embeddings_tmp, const std::vector<SkippedFile>& skipped) {
+  const int64_t n = static_cast<int64_t>(records.size());
+  std::unique_ptr<faiss::Index> faiss_index;
+  {
+    const MappedEmbeddings rows = MappedEmbeddings::open(embeddings_tmp, n, m.dim);
+    faiss_index = build_faiss(m.params, m.dim, n, n > 0 ? rows.row(0) : nullptr,
+                              [&rows](int64_t begin, int64_t end) { rows.release(begin, end); });
+  }
+  m.count = n;
+  name_generation_files(m);
+  util::publish_file(embeddings_tmp, dir + "/" + m.embeddings_file);
+  publish_rest(dir, m, records, *faiss_index, skipped);
 }
 
 }  // namespace clip::index

@@ -39,4 +39,13 @@ void remove_unused_files(const std::string& dir, int64_t current);
 void publish_generation(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
                         const float* embeddings, const std::vector<SkippedFile>& skipped);
 
+// The same for embeddings already written to embeddings_temp_path(dir, m.generation) (a float32
+// .npy of records.size() × m.dim normalized rows): the FAISS index is built from a memory map of
+// it, releasing the pages of the rows it has added (IVF kinds), and the file is renamed into
+// place, so publishing a collection larger than memory needs the memory of its index (and of a
+// flat or HNSW index's copy of the rows), not of its embeddings.
+std::string embeddings_temp_path(const std::string& dir, int64_t generation);
+void publish_generation_from_file(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
+                                  const std::string& embeddings_tmp, const std::vector<SkippedFile>& skipped);
+
 }  // namespace clip::index

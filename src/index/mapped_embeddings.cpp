@@ -58,6 +58,14 @@ MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, 
   return out;
 }
 
+void MappedEmbeddings::release(int64_t begin, int64_t end) const {
+  if (!map_ || begin >= end) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t from = (reinterpret_cast<uintptr_t>(row(begin)) + page - 1) / page * page;
+  const uintptr_t to = reinterpret_cast<uintptr_t>(row(end)) / page * page;
+  if (from < to) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // advice: a failure only costs memory
+}
+
 MappedEmbeddings::MappedEmbeddings(MappedEmbeddings&& other) noexcept { *this = std::move(other); }
 
 MappedEmbeddings& MappedEmbeddings::operator=(MappedEmbeddings&& other) noexcept {

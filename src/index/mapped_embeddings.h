@@ -25,6 +25,10 @@ class MappedEmbeddings {
   int dim() const { return dim_; }
   // Row i (0 <= i < count, not checked: callers check ids against count()).
   const float* row(int64_t i) const { return rows_ + i * dim_; }
+  // Drops the pages that lie wholly inside rows [begin, end) from this process's memory (they are
+  // read from the file again if touched): a pass over a collection larger than memory keeps only
+  // what it has not finished with.
+  void release(int64_t begin, int64_t end) const;
 
  private:
   void* map_ = nullptr;

@@ -3,7 +3,10 @@
 // mismatch of counts, dimensions or dtypes is refused naming the file (docs/search.md).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -129,6 +132,68 @@ TEST(IndexExchange, Float16ChunksAreConvertedAndNormalized) {
   EXPECT_FLOAT_EQ(v[0], 1.0f);
   EXPECT_FLOAT_EQ(v[5], static_cast<float>(1 / std::sqrt(2.0)));
   EXPECT_FLOAT_EQ(v[6], static_cast<float>(-1 / std::sqrt(2.0)));
+}
+
+// A "Name:   123 kB" line of /proc/self/status, in KiB (-1 if absent).
+int64_t proc_status_kib(const std::string& name) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(name + ":", 0) == 0) return std::stoll(line.substr(name.size() + 1));
+  return -1;
+}
+
+// An import streams: the rows go from the chunks to the index's embeddings file a block at a time,
+// and the IVF-PQ index is trained on a sample and filled from a memory map whose pages are
+// released as they are added. Importing 200k × 512 float32 rows (390 MiB; ViT-B/32's width, 64
+// bytes a row) must raise the peak resident size by far less than the rows' size; holding them
+// (as imports did) costs at least that much.
+TEST(IndexExchange, ImportOfAnIvfPqIndexTakesMemoryOfTheIndexNotOfTheRows) {
+  TempDir dir;
+  constexpr int kDim = 512;
+  constexpr int64_t kRows = 200000, kPerChunk = 50000;
+  std::filesystem::create_directories(dir.file("emb/img_emb"));
+  {
+    const std::vector<float> rows = test::clustered_vectors(kPerChunk, kDim, 200, 5);
+    for (int c = 0; c < kRows / kPerChunk; ++c)  // the same rows in each chunk: the memory is the test
+      util::write_npy(dir.file("emb/img_emb/img_emb_" + std::to_string(c) + ".npy"), "<f4", {kPerChunk, kDim},
+                      rows.data(), rows.size() * sizeof(float));
+    std::string list;
+    for (int64_t i = 0; i < kRows; ++i) list += std::to_string(i) + ".jpg\n";
+    dir.write("paths.txt", list);
+  }
+  index::ImportOptions o;
+  o.embeddings = dir.file("emb");
+  o.paths = dir.file("paths.txt");
+  o.params.kind = index::IndexKind::kIvfPq;
+  o.params.nlist = 64;
+  o.params.pq_m = 64;
+  o.params.train_sample = 10000;
+  // The peak resident size is reset to the current one first (/proc/self/clear_refs, "5"), so the
+  // tests run before this one in the same process do not hide the import's own peak.
+  const int64_t before = proc_status_kib("VmRSS");
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+  }
+  index::import_index(kModel, kDim, o, dir.file("idx"));
+  const int64_t growth = (proc_status_kib("VmHWM") - before) / 1024;
+  const int64_t rows_mib = kRows * kDim * 4 / (1 << 20);
+  std::printf("import of %lld x %d float32 (%lld MiB) into IVF-PQ: peak resident size +%lld MiB\n",
+              static_cast<long long>(kRows), kDim, static_cast<long long>(rows_mib), static_cast<long long>(growth));
+  EXPECT_LT(growth, rows_mib / 3) << "MiB of peak memory growth";
+  // What was published is the whole collection, searchable, rows normalized in order.
+  const index::ImageIndex idx = index::ImageIndex::open(dir.file("idx"));
+  EXPECT_EQ(idx.size(), kRows);
+  const util::NpyArray e = util::read_npy(dir.file("idx/" + index::read_manifest(dir.file("idx")).embeddings_file));
+  ASSERT_EQ(e.shape, (std::vector<int64_t>{kRows, kDim}));
+  const float* v = reinterpret_cast<const float*>(e.data.data());
+  for (int64_t row : {int64_t{0}, kPerChunk + 7, kRows - 1}) {
+    double norm = 0;
+    for (int j = 0; j < kDim; ++j) norm += double(v[row * kDim + j]) * v[row * kDim + j];
+    EXPECT_NEAR(norm, 1.0, 1e-5) << "row " << row;
+  }
+  EXPECT_EQ(std::memcmp(v, v + kPerChunk * kDim, kDim * sizeof(float)), 0) << "chunk 1 starts as chunk 0";
 }
 
 // The error's message must name `file`; the index folder must not have been created.
