@@ -185,3 +185,28 @@ TEST(ModelLoading, ConfigFileAndMissingTensorsAreCheckedFirst) {
 }
 
 }  // namespace
+
+namespace {
+
+// The modules' linear layer draws what torch::nn::Linear draws (so a seeded Model::random is
+// unchanged), and kNone (loading: every value then comes from the checkpoint) draws nothing.
+TEST(LinearLayer, DrawsWhatTorchLinearDrawsOrNothing) {
+  torch::manual_seed(3);
+  torch::nn::Linear torch_linear(12, 7);
+  const torch::Tensor after_torch = torch::rand({4});
+  torch::manual_seed(3);
+  clip::model::Linear ours(12, 7, clip::model::ParameterInit::kRandom);
+  EXPECT_TRUE(torch::equal(ours->weight, torch_linear->weight));
+  EXPECT_TRUE(torch::equal(ours->bias, torch_linear->bias));
+  EXPECT_TRUE(torch::equal(torch::rand({4}), after_torch));  // the generator left in the same state
+  torch::manual_seed(3);
+  const torch::Tensor first_draws = torch::rand({4});
+  torch::manual_seed(3);
+  clip::model::Linear uninitialized(12, 7, clip::model::ParameterInit::kNone);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), first_draws));  // nothing drawn
+  EXPECT_EQ(uninitialized->weight.sizes(), torch::IntArrayRef({7, 12}));
+  EXPECT_EQ(uninitialized->bias.sizes(), torch::IntArrayRef({7}));
+  EXPECT_EQ(uninitialized->named_parameters().keys(), torch_linear->named_parameters().keys());
+}
+
+}  // namespace
