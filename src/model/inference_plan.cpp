@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "clip/error.h"
 #include "model/attention.h"
 #include "model/encoder_inputs.h"
 #include "model/layer_norm.h"
@@ -65,6 +66,45 @@ InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
   for (const auto& p : module_->parameters(true)) parameters_.push_back(p);
   for (const auto& b : module_->buffers(true))
     if (b.is_floating_point()) parameters_.push_back(b);  // BatchNorm's statistics (not its int64 counter)
+  // The weights the int8 path runs (call_compute: every block linear, both projections; not the
+  // ResNet's attention pool, which runs in bf16, nor a CBOW text tower, which has no fast path).
+  const auto add_blocks = [this](const std::string& prefix, std::vector<PackedBlock>& blocks) {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const std::string b = prefix + std::to_string(i) + ".";
+      int8_linears_[b + "attn.in_proj_weight"] = &blocks[i].in_proj;
+      int8_linears_[b + "attn.out_proj.weight"] = &blocks[i].out_proj;
+      int8_linears_[b + "mlp.c_fc.weight"] = &blocks[i].c_fc;
+      int8_linears_[b + "mlp.c_proj.weight"] = &blocks[i].c_proj;
+    }
+  };
+  add_blocks("transformer.resblocks.", text_blocks_);
+  add_blocks("visual.transformer.resblocks.", vision_blocks_);
+  if (!module_->config.is_cbow()) int8_linears_["text_projection"] = &text_projection_;
+  if (module_->config.is_vit()) int8_linears_["visual.proj"] = &vision_projection_;
+}
+
+bool InferencePlan::take_int8_weight(const std::string& name, const torch::Tensor& values, const torch::Tensor& scales,
+                                     torch::Tensor& parameter) {
+  const auto it = int8_linears_.find(name);
+  if (it == int8_linears_.end()) return false;
+  // Projections are stored [in, out] and run as the linear pᵀ (project), one scale per column.
+  const bool projection = name == "text_projection" || name == "visual.proj";
+  it->second->set_int8_weight(projection ? values.t().contiguous() : values, scales.reshape({-1}));
+  torch::NoGradGuard no_grad;
+  parameter.set_data(torch::zeros({1}, torch::dtype(parameter.scalar_type())).expand(parameter.sizes()));
+  int8_only_ = true;
+  int8_weight_bytes_ += values.nbytes() + scales.nbytes();
+  return true;
+}
+
+void InferencePlan::check_int8_only(const torch::Tensor& x, Precision precision) const {
+  if (!int8_only_) return;
+  if (precision != Precision::kInt8)
+    throw Error(std::string(kInt8OnlyReason) + ": it runs precision int8 only, not " + precision_name(precision),
+                ErrorKind::kUnsupported);
+  if (!fast_path_applies(x))
+    throw Error(std::string(kInt8OnlyReason) + ": it runs CPU inference only (eval mode, no autograd)",
+                ErrorKind::kUnsupported);
 }
 
 bool InferencePlan::fast_path_applies(const torch::Tensor& x) const {
@@ -126,6 +166,7 @@ torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermedi
 }
 
 torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermediates* record, Precision precision) {
+  check_int8_only(images, precision);
   if (!fast_path_applies(images)) return module_->encode_image(images, record);
   check_images(module_->config, images);
   const torch::Tensor x = images.to(torch::kFloat32);
@@ -143,6 +184,7 @@ torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermedi
 }
 
 torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record, Precision precision) {
+  check_int8_only(tokens, precision);
   // CBOW: a gather, a mean and one small product; the reference is the fast path.
   if (module_->config.is_cbow() || !fast_path_applies(tokens)) return module_->encode_text(tokens, record);
   ClipModuleImpl& m = *module_;
