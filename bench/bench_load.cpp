@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   nlohmann::json result = {{"model", path}, {"precision", precision}, {"threads", threads}};
   if (images > 0) {
     const clip::Model model = timed_load();
+    const clip::bench::Rss loaded = clip::bench::read_rss();
+    std::printf("after the load: RSS %.0f MB, peak so far %.0f MB\n", loaded.now_mb, loaded.peak_mb);
+    result["rss_after_load_mb"] = loaded.now_mb;
+    result["peak_rss_load_mb"] = loaded.peak_mb;
     const int r = model.config().image_resolution;
     torch::manual_seed(1);
     const torch::Tensor batch = torch::rand({images, 3, r, r});

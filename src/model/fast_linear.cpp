@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "clip/error.h"
+#include "model/int8_pack.h"
 #include "model/quantize.h"
 #include "util/huge_pages.h"
 
@@ -122,12 +123,14 @@ dnnl::primitive_attr int8_product_attr(int64_t n) {
   return attr;
 }
 
-// Reorders a plain weight (torch's row-major [N, K], the [K, N] matrix "ba") into `desc`.
+// Reorders a plain weight (torch's row-major [N, K], the [K, N] matrix "ba") into `desc`; int8
+// through our own packing where it applies (model/int8_pack.h: oneDNN's reorder is slow there).
 std::shared_ptr<void> pack_weight(const torch::Tensor& w, int64_t n, int64_t k, dt type, const dnnl::memory::desc& desc,
                                   dnnl::memory& packed) {
-  dnnl::memory plain(dnnl::memory::desc({k, n}, type, tag::ba), onednn_cpu_engine(), w.data_ptr());
   std::shared_ptr<void> buffer = util::allocate_for_streaming(desc.get_size());
   packed = dnnl::memory(desc, onednn_cpu_engine(), buffer.get());
+  if (type == dt::s8 && pack_int8_weight(w, desc, buffer.get())) return buffer;
+  dnnl::memory plain(dnnl::memory::desc({k, n}, type, tag::ba), onednn_cpu_engine(), w.data_ptr());
   dnnl::stream stream(onednn_cpu_engine());
   dnnl::reorder(plain, packed).execute(stream, plain, packed);
   stream.wait();

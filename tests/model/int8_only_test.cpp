@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "model/fast_linear.h"
 #include "model/int8_checkpoint.h"
+#include "model/int8_pack.h"
 #include "model/model_access.h"
 #include "model/quantize.h"
 #include "reference_data.h"
@@ -76,6 +77,37 @@ TEST(Int8OnlyLinear, EqualsTheInt8PathOfTheFloatWeightBitForBit) {
           error_of([&] { from_ints.forward(x, placeholder, b, Activation::kNone, other, torch::kFloat32); });
       EXPECT_TRUE(says_int8_only(e)) << e;
     }
+  }
+}
+
+// Our int8 packing writes the bytes oneDNN's reorder writes, padding and compensation included,
+// for the layouts oneDNN's int8 matmul asks for (ViT-B/32's shapes, and shapes that need padding).
+TEST(Int8Pack, WritesTheBytesOfOneDnnsReorder) {
+  torch::manual_seed(32);
+  const dnnl::engine& engine = clip::model::onednn_cpu_engine();
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  for (const auto& [k, n] : std::vector<std::pair<int64_t, int64_t>>{
+           {768, 2304}, {768, 768}, {768, 3072}, {3072, 768}, {512, 1536}, {768, 512}, {64, 48}, {5, 7}, {100, 33}}) {
+    const torch::Tensor values = torch::randint(-127, 128, {n, k}).to(torch::kInt8);
+    dnnl::post_ops po;
+    po.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, n}, dt::f32, tag::ab));
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(dnnl::memory::desc({1, k}, dt::s8, tag::ab), dnnl::memory::desc({k, n}, dt::s8, tag::any),
+                           dnnl::memory::desc({1, n}, dt::f32, tag::ab)),
+        attr, engine);
+    const dnnl::memory::desc desc = pd.weights_desc();
+    // oneDNN allocates more than it writes: the bytes after the compensation stay as they were.
+    std::vector<uint8_t> want(desc.get_size(), 0xAB), got(desc.get_size(), 0xAB);
+    dnnl::memory plain(dnnl::memory::desc({k, n}, dt::s8, tag::ba), engine, values.data_ptr());
+    dnnl::memory packed(desc, engine, want.data());
+    dnnl::stream stream(engine);
+    dnnl::reorder(plain, packed).execute(stream, plain, packed);
+    stream.wait();
+    ASSERT_TRUE(clip::model::pack_int8_weight(values, desc, got.data())) << k << "x" << n;
+    EXPECT_TRUE(got == want) << k << "x" << n;
   }
 }
 
