@@ -125,9 +125,10 @@ dnnl::primitive_attr int8_product_attr(int64_t n) {
 
 // Reorders a plain weight (torch's row-major [N, K], the [K, N] matrix "ba") into `desc`; int8
 // through our own packing where it applies (model/int8_pack.h: oneDNN's reorder is slow there).
+// `buffer`: the memory to pack into (desc.get_size() bytes), or null for a new block.
 std::shared_ptr<void> pack_weight(const torch::Tensor& w, int64_t n, int64_t k, dt type, const dnnl::memory::desc& desc,
-                                  dnnl::memory& packed) {
-  std::shared_ptr<void> buffer = util::allocate_for_streaming(desc.get_size());
+                                  dnnl::memory& packed, std::shared_ptr<void> buffer = nullptr) {
+  if (!buffer) buffer = util::allocate_for_streaming(desc.get_size());
   packed = dnnl::memory(desc, onednn_cpu_engine(), buffer.get());
   if (type == dt::s8 && pack_int8_weight(w, desc, buffer.get())) return buffer;
   dnnl::memory plain(dnnl::memory::desc({k, n}, type, tag::ba), onednn_cpu_engine(), w.data_ptr());
@@ -142,23 +143,34 @@ std::shared_ptr<void> pack_weight(const torch::Tensor& w, int64_t n, int64_t k, 
 FastLinear::FastLinear() : impl_(std::make_unique<Impl>()) {}
 FastLinear::~FastLinear() = default;
 
-void FastLinear::set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales) {
+namespace {
+
+// The int8 product's weight layout for an [N, K] weight. brgemm's int8 layout depends on N and K,
+// not on the row count (checked on ViT-B/32's shapes), and an int8-only layer creates every
+// primitive with this very layout, so one pack serves all calls.
+dnnl::memory::desc int8_weight_layout(int64_t n, int64_t k) {
+  const dnnl::memory::desc src_md({1, k}, dt::s8, tag::ab), w_md({k, n}, dt::s8, tag::any),
+      dst_md({1, n}, dt::f32, tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), int8_product_attr(n),
+                                      onednn_cpu_engine())
+      .weights_desc();
+}
+
+}  // namespace
+
+size_t FastLinear::int8_pack_bytes(int64_t n, int64_t k) { return int8_weight_layout(n, k).get_size(); }
+
+void FastLinear::set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales,
+                                 std::shared_ptr<void> memory) {
   if (values.scalar_type() != torch::kInt8 || values.dim() != 2 || !values.device().is_cpu() ||
       scales.scalar_type() != torch::kFloat32 || scales.numel() != values.size(0) || values.size(1) == 0)
     throw Error("FastLinear::set_int8_weight: expected int8 [N, K] values with N float32 scales, found " +
                 std::string(c10::toString(values.scalar_type())) + " " + c10::str(values.sizes()) + " and " +
                 c10::str(scales.sizes()));
   const int64_t n = values.size(0), k = values.size(1);
-  // The layout oneDNN wants for this product; brgemm's int8 layout depends on N and K, not on the
-  // row count (checked on ViT-B/32's shapes), and run() creates every primitive with this very
-  // layout, so one pack serves all calls.
-  const dnnl::memory::desc src_md({1, k}, dt::s8, tag::ab), w_md({k, n}, dt::s8, tag::any),
-      dst_md({1, n}, dt::f32, tag::ab);
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_md, dst_md), int8_product_attr(n),
-                                        onednn_cpu_engine());
   Impl::Packed packed;
-  packed.desc = pd.weights_desc();
-  packed.buffer = pack_weight(values.contiguous(), n, k, dt::s8, packed.desc, packed.memory);
+  packed.desc = int8_weight_layout(n, k);
+  packed.buffer = pack_weight(values.contiguous(), n, k, dt::s8, packed.desc, packed.memory, std::move(memory));
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
   for (Impl::Mode& mode : impl_->modes) mode = Impl::Mode();

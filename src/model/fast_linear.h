@@ -89,8 +89,13 @@ class FastLinear {
   // clip::Error), the weight passed to a call only gives the shape [N, K] (the model holds a
   // placeholder, model/int8_only.h), and the products use this pack: the same integers and
   // scales give the same outputs as packing a float weight that quantizes to them.
-  void set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales);
+  // memory: where the pack goes (int8_pack_bytes(N, K) bytes, 64-byte aligned, kept alive by the
+  // pointer), e.g. a slice of one block for a whole model; null: a block of its own.
+  void set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales,
+                       std::shared_ptr<void> memory = nullptr);
   bool int8_only() const;
+  // The bytes of an int8 pack of an [N, K] weight.
+  static size_t int8_pack_bytes(int64_t n, int64_t k);
 
   // How many times the weights were packed (for tests of the invalidation).
   int pack_count() const;

@@ -8,6 +8,7 @@
 #include "model/layer_norm.h"
 #include "model/modules.h"
 #include "model/short_attention.h"
+#include "util/huge_pages.h"
 
 namespace clip::model {
 namespace {
@@ -19,6 +20,12 @@ torch::ScalarType compute_type(bool bf16) { return bf16 ? torch::kBFloat16 : tor
 torch::ScalarType inner_type(LinearCompute compute) { return compute_type(compute == LinearCompute::kBF16); }
 
 LinearCompute linear_compute(bool bf16) { return bf16 ? LinearCompute::kBF16 : LinearCompute::kFP32; }
+
+// CLIP's projections, stored [in, out] where a linear's weight is [out, in].
+bool is_projection(const std::string& name) { return name == "text_projection" || name == "visual.proj"; }
+
+// An int8-only pack's share of the model's block: whole cache lines, so each pack starts aligned.
+size_t slice_bytes(size_t pack_bytes) { return (pack_bytes + 63) / 64 * 64; }
 
 // The mode of a call: int8 when asked, else bf16 under CPU autocast to bf16, else fp32.
 LinearCompute call_compute(Precision precision) {
@@ -68,28 +75,46 @@ InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
     if (b.is_floating_point()) parameters_.push_back(b);  // BatchNorm's statistics (not its int64 counter)
   // The weights the int8 path runs (call_compute: every block linear, both projections; not the
   // ResNet's attention pool, which runs in bf16, nor a CBOW text tower, which has no fast path).
-  const auto add_blocks = [this](const std::string& prefix, std::vector<PackedBlock>& blocks) {
+  std::map<std::string, FastLinear*> layers;
+  const auto add_blocks = [&layers](const std::string& prefix, std::vector<PackedBlock>& blocks) {
     for (size_t i = 0; i < blocks.size(); ++i) {
       const std::string b = prefix + std::to_string(i) + ".";
-      int8_linears_[b + "attn.in_proj_weight"] = &blocks[i].in_proj;
-      int8_linears_[b + "attn.out_proj.weight"] = &blocks[i].out_proj;
-      int8_linears_[b + "mlp.c_fc.weight"] = &blocks[i].c_fc;
-      int8_linears_[b + "mlp.c_proj.weight"] = &blocks[i].c_proj;
+      layers[b + "attn.in_proj_weight"] = &blocks[i].in_proj;
+      layers[b + "attn.out_proj.weight"] = &blocks[i].out_proj;
+      layers[b + "mlp.c_fc.weight"] = &blocks[i].c_fc;
+      layers[b + "mlp.c_proj.weight"] = &blocks[i].c_proj;
     }
   };
   add_blocks("transformer.resblocks.", text_blocks_);
   add_blocks("visual.transformer.resblocks.", vision_blocks_);
-  if (!module_->config.is_cbow()) int8_linears_["text_projection"] = &text_projection_;
-  if (module_->config.is_vit()) int8_linears_["visual.proj"] = &vision_projection_;
+  if (!module_->config.is_cbow()) layers["text_projection"] = &text_projection_;
+  if (module_->config.is_vit()) layers["visual.proj"] = &vision_projection_;
+  for (const auto& p : module_->named_parameters(true)) {
+    const auto it = layers.find(p.key());
+    if (it == layers.end()) continue;
+    const bool projection = is_projection(p.key());  // [in, out]: the linear's [N, K] transposed
+    const int64_t n = p.value().size(projection ? 1 : 0), k = p.value().size(projection ? 0 : 1);
+    int8_linears_[p.key()] = {it->second, n, k};
+  }
 }
 
 bool InferencePlan::take_int8_weight(const std::string& name, const torch::Tensor& values, const torch::Tensor& scales,
                                      torch::Tensor& parameter) {
   const auto it = int8_linears_.find(name);
   if (it == int8_linears_.end()) return false;
+  const Int8Linear& linear = it->second;
+  if (!int8_block_) {
+    size_t total = 0;
+    for (const auto& [n, l] : int8_linears_) total += slice_bytes(FastLinear::int8_pack_bytes(l.n, l.k));
+    int8_block_ = util::allocate_for_streaming(total);
+  }
+  const size_t bytes = slice_bytes(FastLinear::int8_pack_bytes(linear.n, linear.k));
+  // The slice shares the block's ownership (shared_ptr's aliasing constructor).
+  std::shared_ptr<void> slice(int8_block_, static_cast<char*>(int8_block_.get()) + int8_block_used_);
+  int8_block_used_ += bytes;
   // Projections are stored [in, out] and run as the linear pᵀ (project), one scale per column.
-  const bool projection = name == "text_projection" || name == "visual.proj";
-  it->second->set_int8_weight(projection ? values.t().contiguous() : values, scales.reshape({-1}));
+  linear.layer->set_int8_weight(is_projection(name) ? values.t().contiguous() : values, scales.reshape({-1}),
+                                std::move(slice));
   torch::NoGradGuard no_grad;
   parameter.set_data(torch::zeros({1}, torch::dtype(parameter.scalar_type())).expand(parameter.sizes()));
   int8_only_ = true;

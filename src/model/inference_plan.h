@@ -106,9 +106,19 @@ class InferencePlan {
   std::vector<PackedBlock> text_blocks_, vision_blocks_;
   FastLinear text_projection_, vision_projection_;  // projections x·P, packed as the linear Pᵀ
   FastLinear pool_q_, pool_k_, pool_v_, pool_c_;    // the ResNet's attention pool
-  std::map<std::string, FastLinear*> int8_linears_;  // by weight name: the linears the int8 path runs
+  // The linears the int8 path runs, by weight name, with their [N, K].
+  struct Int8Linear {
+    FastLinear* layer;
+    int64_t n, k;
+  };
+  std::map<std::string, Int8Linear> int8_linears_;
   bool int8_only_ = false;
   uint64_t int8_weight_bytes_ = 0;
+  // Int8-only: one block for all the packs, sliced in turn. Packs are in memory rounded up to
+  // whole 2 MiB pages (util/huge_pages.h); a block each would round up 98 packs of ViT-B/32, ~220
+  // MB for its ~125 MB of int8 weights.
+  std::shared_ptr<void> int8_block_;
+  size_t int8_block_used_ = 0;
 };
 
 }  // namespace clip::model
