@@ -50,6 +50,13 @@ LinearImpl::LinearImpl(int in, int out, ParameterInit init) {
   torch::nn::init::uniform_(bias, -bound, bound);
 }
 
+EmbeddingImpl::EmbeddingImpl(int count, int width, ParameterInit init) {
+  weight = register_parameter("weight", torch::empty({count, width}));
+  if (init == ParameterInit::kRandom) torch::nn::init::normal_(weight);  // torch::nn::EmbeddingImpl's draws
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& tokens) { return torch::embedding(weight, tokens); }
+
 MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_, ParameterInit init) : heads(heads_) {
   in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
@@ -239,7 +246,7 @@ ClipModuleImpl::ClipModuleImpl(const ModelConfig& c, ParameterInit init) : confi
       "transformer",
       Transformer(c.transformer_width, c.transformer_layers, c.is_cbow() ? 1 : c.resolved_text_heads(),
                   static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu, c.layer_norm_eps, init));
-  token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.transformer_width));
+  token_embedding = register_module("token_embedding", Embedding(c.vocab_size, c.transformer_width, init));
   if (!c.is_cbow()) {
     positional_embedding =
         register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));

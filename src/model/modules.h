@@ -39,6 +39,17 @@ class LinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Linear);
 
+// A token embedding, weight [vocab, width], as torch::nn::Embedding holds it (same name and
+// lookup), with kRandom drawing what torch::nn::Embedding draws (normal(0, 1)) and kNone drawing
+// nothing (ViT-B/32's 25 M draws were a third of an int8-only load).
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int count, int width, ParameterInit init);
+  torch::Tensor forward(const torch::Tensor& tokens);
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
 class MultiheadAttentionImpl : public torch::nn::Module {
  public:
   MultiheadAttentionImpl(int width, int heads, ParameterInit init = ParameterInit::kRandom);
@@ -155,7 +166,7 @@ class ClipModuleImpl : public torch::nn::Module {
   ModelConfig config;
   std::shared_ptr<torch::nn::Module> visual;  // VisionTransformerImpl or ModifiedResNetImpl
   Transformer transformer{nullptr};           // no blocks for a CBOW text tower
-  torch::nn::Embedding token_embedding{nullptr};
+  Embedding token_embedding{nullptr};
   torch::Tensor positional_embedding, text_projection, logit_scale;  // positional_embedding: undefined for CBOW
   torch::nn::LayerNorm ln_final{nullptr};                            // null for CBOW
 };
