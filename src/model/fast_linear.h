@@ -87,7 +87,7 @@ class FastLinear {
   // int8 weights, as a quantized checkpoint stores them (model/int8_checkpoint.h), so that no float
   // weight needs to exist. From then on the layer computes kInt8 only (another mode throws
   // clip::Error), the weight passed to a call only gives the shape [N, K] (the model holds a
-  // placeholder, model/int8_only.h), and the products use this pack: the same integers and
+  // placeholder, inference_plan.h), and the products use this pack: the same integers and
   // scales give the same outputs as packing a float weight that quantizes to them.
   // memory: where the pack goes (int8_pack_bytes(N, K) bytes, 64-byte aligned, kept alive by the
   // pointer), e.g. a slice of one block for a whole model; null: a block of its own.

@@ -21,11 +21,11 @@ inline void record_to(Intermediates* r, const std::string& tag, const torch::Ten
 }
 
 // How a module's parameters start. kRandom: libtorch's defaults (what Model::random then
-// re-initialises in part, initialize_parameters). kNone: the linear layers' weights and biases
-// left uninitialized, for a model whose every parameter a checkpoint then overwrites: libtorch's
-// default draws for ViT-B/32's linears (~92 M uniform numbers, drawn one at a time) cost more than
-// the rest of a load, and an int8-only load (int8_only.h) must not touch float copies of the
-// weights it keeps as int8 at all.
+// re-initialises in part, initialize_parameters). kNone: the linear layers' weights and biases and
+// the token embedding left uninitialized, for a model whose every parameter a checkpoint then
+// overwrites: libtorch's default draws for ViT-B/32 (~92 M uniform numbers for the linears, drawn
+// one at a time, 25 M normal ones for the embedding) cost more than the rest of a load, and an
+// int8-only load (inference_plan.h) must not touch float copies of the weights it keeps as int8.
 enum class ParameterInit { kRandom, kNone };
 
 // A linear layer's parameters, weight [out, in] and bias [out], as torch::nn::Linear holds them
