@@ -9,7 +9,8 @@
 // --images N, then loads it once more and encodes N random images in one batch, and prints the
 // process's peak RSS (getrusage): run one process per configuration with --runs 0, so that the
 // peak is that of one load and one batch. The process keeps freed memory for reuse, as the `clip`
-// command does.
+// command does (environment BENCH_LOAD_GLIBC_DEFAULTS=1: glibc's defaults instead). Figures:
+// docs/models.md (int8) and docs/checkpoints.md.
 #include <sys/resource.h>
 
 #include <chrono>
