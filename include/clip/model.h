@@ -48,8 +48,14 @@ struct LoadOptions {
   // our oneDNN path with bf16 packed weights (model/inference_plan.h), other matrix products through
   // autocast; LayerNorm, softmax and the outputs stay fp32. kInt8 (CPU inference only): the
   // transformer linears and projections in int8 (weights per output channel, activations per
-  // tensor, quantized when first used), the rest in fp32; a ResNet image tower in bf16.
+  // token, quantized when first used), the rest in fp32; a ResNet image tower in bf16.
   Precision precision = Precision::kFP32;
+  // kInt8 on a quantized checkpoint (clip convert --dtype int8) loads the model int8-only: the
+  // file's int8 weights go straight into the int8 packs, and no float copy of them is made, so
+  // it loads faster and holds about a quarter of those weights' memory. Such a model runs
+  // precision int8 only; other precisions, state_dict, saving and training refuse (clip::Error).
+  // true keeps the float weights (dequantized) as for any other file.
+  bool keep_float_weights = false;
 };
 
 class Model {
@@ -74,8 +80,11 @@ class Model {
   image::PreprocessOptions image_preprocess() const;
   torch::Device device() const { return device_; }
   Precision precision() const { return precision_; }
-  // kInt8 on a model not on the CPU is refused (ErrorKind::kUnsupported).
+  // kInt8 on a model not on the CPU is refused (ErrorKind::kUnsupported), and any other than kInt8
+  // on an int8-only model (LoadOptions::keep_float_weights).
   void set_precision(Precision p);
+  // Whether the model was loaded int8-only (LoadOptions::keep_float_weights).
+  bool int8_only() const;
 
   // images: float [N, 3, R, R] (preprocessed); returns [N, embed_dim], not normalized.
   torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record = nullptr) const;
@@ -87,8 +96,11 @@ class Model {
   torch::Tensor logits(const torch::Tensor& image_features, const torch::Tensor& text_features) const;
   float logit_scale() const;
 
-  // The weights with OpenAI key names (for saving and conversion).
+  // The weights with OpenAI key names (for saving and conversion). Refused on an int8-only model.
   StateDict state_dict() const;
+  // The bytes the weights take in memory (parameters and buffers; an int8-only model's int8
+  // weights and scales in place of the float weights it does not hold).
+  uint64_t weight_bytes() const;
   // Writes the weights (OpenAI key names, floating-point tensors converted to `dtype`: kFloat32,
   // kFloat16 or kBFloat16; kInt8 stores the weights int8 inference quantizes as int8 with their
   // scales and the rest as float16/float32, docs/checkpoints.md) and the config (metadata "config")
@@ -96,12 +108,22 @@ class Model {
   size_t save_safetensors(const std::string& path, torch::ScalarType dtype = torch::kFloat32) const;
 
   // Training: recompute each transformer block in the backward pass instead of keeping its
-  // activations (less memory, about a third more compute). Off by default.
+  // activations (less memory, about a third more compute). Off by default. Refused on an
+  // int8-only model.
   void set_gradient_checkpointing(bool on);
 
  private:
   friend struct model::ModelAccess;
   Model(ModelConfig config, std::shared_ptr<model::ClipModuleImpl> module, torch::Device device);
+  // The model `config` describes with the weights of `tensors` (checked against the config
+  // before the model is built; released one by one as copied), in eval mode on `device`.
+  // int8_scales (read_checkpoint with keep_int8): the int8 weights the int8 path runs go into
+  // its packs (int8-only), any other is dequantized.
+  static Model from_tensors(const ModelConfig& config, StateDict tensors,
+                            const std::map<std::string, torch::Tensor>& int8_scales, const std::string& source,
+                            const std::string& config_origin, torch::Device device);
+  // Throws clip::Error naming `what` when the model is int8-only.
+  void refuse_if_int8_only(const std::string& what) const;
   ModelConfig config_;
   std::shared_ptr<model::ClipModuleImpl> module_;
   std::shared_ptr<model::InferencePlan> inference_;  // the CPU fast path and its packed weights

@@ -241,7 +241,14 @@ class CLIP:
 
     @property
     def precision(self):
+        """"fp32", "bf16" or "int8"."""
         return self._core.precision
+
+    @property
+    def int8_only(self):
+        """Whether the model was loaded int8-only (precision "int8" on a file from `clip convert
+        --dtype int8`: int8 weights without float copies; it runs int8 only)."""
+        return self._core.int8_only
 
     def encode_image(self, image, normalize=False):
         """Image features [N, embed_dim] of preprocessed images float32 [N, 3, H, W]."""
@@ -300,7 +307,8 @@ def create_model(model_name, pretrained=None, precision="fp32", device="cpu", th
     file or folder, OpenAI's names (ViT-B/32), open_clip's (ViT-B-32 with pretrained=TAG, or
     ViT-B-32/TAG), hf-hub:ORG/REPO, local-dir:PATH and the spellings of clip-retrieval,
     clip-as-service and immich. pretrained may also be a checkpoint path (then loaded as is).
-    precision: "fp32" or "bf16" (fp32 weights, bf16 compute under autocast). threads: libtorch's
+    precision: "fp32", "bf16" (fp32 weights, bf16 compute under autocast) or "int8" (CPU; a file from
+    `clip convert --dtype int8` then loads int8-only, docs/models.md). threads: libtorch's
     intra-op threads (process-wide) and the decoding pool; None: all cores."""
     name, tag = model_name, pretrained or ""
     if tag and os.path.exists(tag):

@@ -100,8 +100,8 @@ void bind_model(py::module_& m) {
       .def_property_readonly("context_length", [](const LoadedModel& l) { return l.model->config().context_length; })
       .def_property_readonly("vocab_size", [](const LoadedModel& l) { return l.model->config().vocab_size; })
       .def_property_readonly("logit_scale", [](const LoadedModel& l) { return l.model->logit_scale(); })
-      .def_property_readonly("precision",
-                             [](const LoadedModel& l) { return l.model->precision() == Precision::kBF16 ? "bf16" : "fp32"; })
+      .def_property_readonly("precision", [](const LoadedModel& l) { return precision_name(l.model->precision()); })
+      .def_property_readonly("int8_only", [](const LoadedModel& l) { return l.model->int8_only(); })
       .def_property_readonly("device", [](const LoadedModel& l) { return l.model->device().str(); })
       .def_property_readonly("config_json", [](const LoadedModel& l) { return config_to_json(l.model->config()); })
       .def_property_readonly("source", [](const LoadedModel& l) { return l.source; })

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "clip/error.h"
+#include "model/int8_pack.h"
 #include "model/quantize.h"
 #include "util/huge_pages.h"
 
@@ -107,10 +108,85 @@ struct FastLinear::Impl {
   std::mutex mutex;
   Mode modes[3];  // by LinearCompute
   int packs = 0;
+  bool int8_only = false;  // set_int8_weight: modes[kInt8] holds the only weights
 };
+
+namespace {
+
+// The int8 product's attributes: the weight rows' scales as a [1, N] post-op (see run).
+dnnl::primitive_attr int8_product_attr(int64_t n) {
+  dnnl::post_ops dequantize;
+  dequantize.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, n}, dt::f32, tag::ab));
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  attr.set_post_ops(dequantize);
+  return attr;
+}
+
+// Reorders a plain weight (torch's row-major [N, K], the [K, N] matrix "ba") into `desc`; int8
+// through our own packing where it applies (model/int8_pack.h: oneDNN's reorder is slow there).
+// `buffer`: the memory to pack into (desc.get_size() bytes), or null for a new block.
+std::shared_ptr<void> pack_weight(const torch::Tensor& w, int64_t n, int64_t k, dt type, const dnnl::memory::desc& desc,
+                                  dnnl::memory& packed, std::shared_ptr<void> buffer = nullptr) {
+  if (!buffer) buffer = util::allocate_for_streaming(desc.get_size());
+  packed = dnnl::memory(desc, onednn_cpu_engine(), buffer.get());
+  if (type == dt::s8 && pack_int8_weight(w, desc, buffer.get())) return buffer;
+  dnnl::memory plain(dnnl::memory::desc({k, n}, type, tag::ba), onednn_cpu_engine(), w.data_ptr());
+  dnnl::stream stream(onednn_cpu_engine());
+  dnnl::reorder(plain, packed).execute(stream, plain, packed);
+  stream.wait();
+  return buffer;
+}
+
+}  // namespace
 
 FastLinear::FastLinear() : impl_(std::make_unique<Impl>()) {}
 FastLinear::~FastLinear() = default;
+
+namespace {
+
+// The int8 product's weight layout for an [N, K] weight. brgemm's int8 layout depends on N and K,
+// not on the row count (checked on ViT-B/32's shapes), and an int8-only layer creates every
+// primitive with this very layout, so one pack serves all calls.
+dnnl::memory::desc int8_weight_layout(int64_t n, int64_t k) {
+  const dnnl::memory::desc src_md({1, k}, dt::s8, tag::ab), w_md({k, n}, dt::s8, tag::any),
+      dst_md({1, n}, dt::f32, tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), int8_product_attr(n),
+                                      onednn_cpu_engine())
+      .weights_desc();
+}
+
+}  // namespace
+
+size_t FastLinear::int8_pack_bytes(int64_t n, int64_t k) { return int8_weight_layout(n, k).get_size(); }
+
+void FastLinear::set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales,
+                                 std::shared_ptr<void> memory) {
+  if (values.scalar_type() != torch::kInt8 || values.dim() != 2 || !values.device().is_cpu() ||
+      scales.scalar_type() != torch::kFloat32 || scales.numel() != values.size(0) || values.size(1) == 0)
+    throw Error("FastLinear::set_int8_weight: expected int8 [N, K] values with N float32 scales, found " +
+                std::string(c10::toString(values.scalar_type())) + " " + c10::str(values.sizes()) + " and " +
+                c10::str(scales.sizes()));
+  const int64_t n = values.size(0), k = values.size(1);
+  Impl::Packed packed;
+  packed.desc = int8_weight_layout(n, k);
+  packed.buffer = pack_weight(values.contiguous(), n, k, dt::s8, packed.desc, packed.memory, std::move(memory));
+
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  for (Impl::Mode& mode : impl_->modes) mode = Impl::Mode();
+  Impl::Mode& mode = impl_->modes[static_cast<int>(LinearCompute::kInt8)];
+  mode.n = n;
+  mode.k = k;
+  mode.weight_scales = scales.reshape({n}).contiguous().clone();
+  mode.packed.push_back(packed);
+  impl_->int8_only = true;
+  ++impl_->packs;
+}
+
+bool FastLinear::int8_only() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->int8_only;
+}
 
 int FastLinear::pack_count() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -164,10 +240,26 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
   torch::Tensor bias_copy, weight_scales;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->int8_only && !int8)
+      throw Error(std::string(kInt8OnlyReason) + ": it runs precision int8 only", ErrorKind::kUnsupported);
     Impl::Mode& mode = impl_->modes[static_cast<int>(compute)];
-    if (mode.weight_ptr != weight.data_ptr() || mode.weight_version != version_of(weight) ||
-        mode.bias_ptr != pointer_of(bias) || mode.bias_version != version_of(bias) || mode.n != n || mode.k != k) {
-      if (mode.n != n || mode.k != k) mode.primitives.clear();
+    const bool bias_changed = mode.bias_ptr != pointer_of(bias) || mode.bias_version != version_of(bias);
+    if (impl_->int8_only) {
+      // The pack is the weight; the tensor passed is a placeholder of its shape. Only the bias
+      // may be new (the first call).
+      if (mode.n != n || mode.k != k)
+        throw Error("FastLinear: an int8-only layer of " + std::to_string(mode.n) + "x" + std::to_string(mode.k) +
+                    " called with a weight of " + std::to_string(n) + "x" + std::to_string(k));
+      if (bias_changed) {
+        mode.bias_ptr = pointer_of(bias);
+        mode.bias_version = version_of(bias);
+        mode.bias = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous().clone() : torch::Tensor();
+        mode.primitives.clear();  // they were made with or without a bias post-op
+      }
+    } else if (mode.weight_ptr != weight.data_ptr() || mode.weight_version != version_of(weight) || bias_changed ||
+               mode.n != n || mode.k != k) {
+      // Primitives hold the shape and whether a bias post-op exists.
+      if (mode.n != n || mode.k != k || mode.bias.defined() != bias.defined()) mode.primitives.clear();
       mode.packed.clear();
       mode.weight_ptr = weight.data_ptr();
       mode.weight_version = version_of(weight);
@@ -183,7 +275,9 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
     if (it == mode.primitives.end()) {
       if (mode.primitives.size() >= kMaxPrimitives) mode.primitives.clear();
       const dnnl::memory::desc src_md({m, k}, xdt, tag::ab);
-      const dnnl::memory::desc w_md({k, n}, int8 ? dt::s8 : xdt, tag::any);
+      // Int8-only: the layout of the one pack (set_int8_weight), else the layout oneDNN prefers.
+      const dnnl::memory::desc w_md =
+          impl_->int8_only ? mode.packed.front().desc : dnnl::memory::desc({k, n}, int8 ? dt::s8 : xdt, tag::any);
       const dnnl::memory::desc dst_md({m, n}, int8 ? dt::f32 : ydt, tag::ab);
       const dnnl::memory::desc row_md({1, n}, dt::f32, tag::ab);
       // The bias, activation and residual add: post-ops of the product, or in int8 of the rescale.
@@ -192,19 +286,13 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
       if (act == Activation::kQuickGelu) tail.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.702f, 0.0f);
       else if (act == Activation::kGelu) tail.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
       if (accumulate) tail.append_sum(1.0f);  // dst = dst + (x·W + b): the residual add, in the same pass
-      dnnl::primitive_attr attr;
+      // The product keeps oneDNN's fast (brgemm, VNNI) int8 kernel only with scales per output
+      // column: z = s32 · weight_scales, one [1, N] binary post-op. The activations' scales are
+      // per row, so they, and everything after them, go to a second pass: a binary primitive
+      // z · [M, 1] (jit:uni in f32; measured, its bf16 output takes the reference kernel).
+      dnnl::primitive_attr attr = int8 ? int8_product_attr(n) : dnnl::primitive_attr();
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      if (int8) {
-        // The product keeps oneDNN's fast (brgemm, VNNI) int8 kernel only with scales per output
-        // column: z = s32 · weight_scales, one [1, N] binary post-op. The activations' scales are
-        // per row, so they, and everything after them, go to a second pass: a binary primitive
-        // z · [M, 1] (jit:uni in f32; measured, its bf16 output takes the reference kernel).
-        dnnl::post_ops dequantize;
-        dequantize.append_binary(dnnl::algorithm::binary_mul, row_md);
-        attr.set_post_ops(dequantize);
-      } else if (tail.len() > 0) {
-        attr.set_post_ops(tail);
-      }
+      if (!int8 && tail.len() > 0) attr.set_post_ops(tail);
       const dnnl::matmul::desc desc = mode.bias.defined() && !int8 ? dnnl::matmul::desc(src_md, w_md, row_md, dst_md)
                                                                     : dnnl::matmul::desc(src_md, w_md, dst_md);
       const dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
@@ -229,7 +317,7 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
     for (const Impl::Packed& p : mode.packed)
       if (p.desc == prim.weights_desc) packed = p;
     if (!packed.buffer) {
-      // Torch's [N, K] row-major weight is the [K, N] matrix with strides {1, K} ("ba").
+      if (impl_->int8_only) throw Error("FastLinear: an int8-only layer's product wants another weight layout");
       torch::Tensor w;
       if (int8) {
         QuantizedWeight q = quantize_per_channel(weight);
@@ -238,14 +326,8 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
       } else {
         w = weight.detach().contiguous();
       }
-      dnnl::memory plain(dnnl::memory::desc({k, n}, int8 ? dt::s8 : dt::f32, tag::ba), onednn_cpu_engine(),
-                         w.data_ptr());
       packed.desc = prim.weights_desc;
-      packed.buffer = util::allocate_for_streaming(prim.weights_desc.get_size());
-      packed.memory = dnnl::memory(prim.weights_desc, onednn_cpu_engine(), packed.buffer.get());
-      dnnl::stream stream(onednn_cpu_engine());
-      dnnl::reorder(plain, packed.memory).execute(stream, plain, packed.memory);
-      stream.wait();
+      packed.buffer = pack_weight(w, n, k, int8 ? dt::s8 : dt::f32, packed.desc, packed.memory);
       mode.packed.push_back(packed);
       ++impl_->packs;
       // One precision's packed weights at a time: a model runs in one precision, and a second

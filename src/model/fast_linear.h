@@ -39,6 +39,11 @@ enum class Activation { kNone, kQuickGelu, kGelu };
 // How a FastLinear computes (see above).
 enum class LinearCompute { kFP32, kBF16, kInt8 };
 
+// What every refusal of an int8-only layer or model (FastLinear::set_int8_weight) says first.
+inline constexpr const char* kInt8OnlyReason =
+    "this model was loaded int8-only (a quantized checkpoint loaded for precision int8: its linear weights are int8, "
+    "without float copies)";
+
 // The plain libtorch computation: torch::linear followed by the activation (QuickGELU is
 // x·sigmoid(1.702x); GELU the exact, erf-based one).
 torch::Tensor reference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -77,6 +82,20 @@ class FastLinear {
   // reference_linear.
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                            Activation act = Activation::kNone, bool bf16_out = false);
+
+  // Int8-only: packs `values` (int8 [N, K]) and their row scales (fp32, N of them) as this layer's
+  // int8 weights, as a quantized checkpoint stores them (model/int8_checkpoint.h), so that no float
+  // weight needs to exist. From then on the layer computes kInt8 only (another mode throws
+  // clip::Error), the weight passed to a call only gives the shape [N, K] (the model holds a
+  // placeholder, inference_plan.h), and the products use this pack: the same integers and
+  // scales give the same outputs as packing a float weight that quantizes to them.
+  // memory: where the pack goes (int8_pack_bytes(N, K) bytes, 64-byte aligned, kept alive by the
+  // pointer), e.g. a slice of one block for a whole model; null: a block of its own.
+  void set_int8_weight(const torch::Tensor& values, const torch::Tensor& scales,
+                       std::shared_ptr<void> memory = nullptr);
+  bool int8_only() const;
+  // The bytes of an int8 pack of an [N, K] weight.
+  static size_t int8_pack_bytes(int64_t n, int64_t k);
 
   // How many times the weights were packed (for tests of the invalidation).
   int pack_count() const;

@@ -8,6 +8,7 @@
 #include "model/layer_norm.h"
 #include "model/modules.h"
 #include "model/short_attention.h"
+#include "util/huge_pages.h"
 
 namespace clip::model {
 namespace {
@@ -19,6 +20,12 @@ torch::ScalarType compute_type(bool bf16) { return bf16 ? torch::kBFloat16 : tor
 torch::ScalarType inner_type(LinearCompute compute) { return compute_type(compute == LinearCompute::kBF16); }
 
 LinearCompute linear_compute(bool bf16) { return bf16 ? LinearCompute::kBF16 : LinearCompute::kFP32; }
+
+// CLIP's projections, stored [in, out] where a linear's weight is [out, in].
+bool is_projection(const std::string& name) { return name == "text_projection" || name == "visual.proj"; }
+
+// An int8-only pack's share of the model's block: whole cache lines, so each pack starts aligned.
+size_t slice_bytes(size_t pack_bytes) { return (pack_bytes + 63) / 64 * 64; }
 
 // The mode of a call: int8 when asked, else bf16 under CPU autocast to bf16, else fp32.
 LinearCompute call_compute(Precision precision) {
@@ -66,6 +73,63 @@ InferencePlan::InferencePlan(std::shared_ptr<ClipModuleImpl> module)
   for (const auto& p : module_->parameters(true)) parameters_.push_back(p);
   for (const auto& b : module_->buffers(true))
     if (b.is_floating_point()) parameters_.push_back(b);  // BatchNorm's statistics (not its int64 counter)
+  // The weights the int8 path runs (call_compute: every block linear, both projections; not the
+  // ResNet's attention pool, which runs in bf16, nor a CBOW text tower, which has no fast path).
+  std::map<std::string, FastLinear*> layers;
+  const auto add_blocks = [&layers](const std::string& prefix, std::vector<PackedBlock>& blocks) {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const std::string b = prefix + std::to_string(i) + ".";
+      layers[b + "attn.in_proj_weight"] = &blocks[i].in_proj;
+      layers[b + "attn.out_proj.weight"] = &blocks[i].out_proj;
+      layers[b + "mlp.c_fc.weight"] = &blocks[i].c_fc;
+      layers[b + "mlp.c_proj.weight"] = &blocks[i].c_proj;
+    }
+  };
+  add_blocks("transformer.resblocks.", text_blocks_);
+  add_blocks("visual.transformer.resblocks.", vision_blocks_);
+  if (!module_->config.is_cbow()) layers["text_projection"] = &text_projection_;
+  if (module_->config.is_vit()) layers["visual.proj"] = &vision_projection_;
+  for (const auto& p : module_->named_parameters(true)) {
+    const auto it = layers.find(p.key());
+    if (it == layers.end()) continue;
+    const bool projection = is_projection(p.key());  // [in, out]: the linear's [N, K] transposed
+    const int64_t n = p.value().size(projection ? 1 : 0), k = p.value().size(projection ? 0 : 1);
+    int8_linears_[p.key()] = {it->second, n, k};
+  }
+}
+
+bool InferencePlan::take_int8_weight(const std::string& name, const torch::Tensor& values, const torch::Tensor& scales,
+                                     torch::Tensor& parameter) {
+  const auto it = int8_linears_.find(name);
+  if (it == int8_linears_.end()) return false;
+  const Int8Linear& linear = it->second;
+  if (!int8_block_) {
+    size_t total = 0;
+    for (const auto& [n, l] : int8_linears_) total += slice_bytes(FastLinear::int8_pack_bytes(l.n, l.k));
+    int8_block_ = util::allocate_for_streaming(total);
+  }
+  const size_t bytes = slice_bytes(FastLinear::int8_pack_bytes(linear.n, linear.k));
+  // The slice shares the block's ownership (shared_ptr's aliasing constructor).
+  std::shared_ptr<void> slice(int8_block_, static_cast<char*>(int8_block_.get()) + int8_block_used_);
+  int8_block_used_ += bytes;
+  // Projections are stored [in, out] and run as the linear pᵀ (project), one scale per column.
+  linear.layer->set_int8_weight(is_projection(name) ? values.t().contiguous() : values, scales.reshape({-1}),
+                                std::move(slice));
+  torch::NoGradGuard no_grad;
+  parameter.set_data(torch::zeros({1}, torch::dtype(parameter.scalar_type())).expand(parameter.sizes()));
+  int8_only_ = true;
+  int8_weight_bytes_ += values.nbytes() + scales.nbytes();
+  return true;
+}
+
+void InferencePlan::check_int8_only(const torch::Tensor& x, Precision precision) const {
+  if (!int8_only_) return;
+  if (precision != Precision::kInt8)
+    throw Error(std::string(kInt8OnlyReason) + ": it runs precision int8 only, not " + precision_name(precision),
+                ErrorKind::kUnsupported);
+  if (!fast_path_applies(x))
+    throw Error(std::string(kInt8OnlyReason) + ": it runs CPU inference only (eval mode, no autograd)",
+                ErrorKind::kUnsupported);
 }
 
 bool InferencePlan::fast_path_applies(const torch::Tensor& x) const {
@@ -127,6 +191,7 @@ torch::Tensor InferencePlan::resnet_image(const torch::Tensor& images, Intermedi
 }
 
 torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermediates* record, Precision precision) {
+  check_int8_only(images, precision);
   if (!fast_path_applies(images)) return module_->encode_image(images, record);
   check_images(module_->config, images);
   const torch::Tensor x = images.to(torch::kFloat32);
@@ -144,6 +209,7 @@ torch::Tensor InferencePlan::encode_image(const torch::Tensor& images, Intermedi
 }
 
 torch::Tensor InferencePlan::encode_text(const torch::Tensor& tokens, Intermediates* record, Precision precision) {
+  check_int8_only(tokens, precision);
   // CBOW: a gather, a mean and one small product; the reference is the fast path.
   if (module_->config.is_cbow() || !fast_path_applies(tokens)) return module_->encode_text(tokens, record);
   ClipModuleImpl& m = *module_;

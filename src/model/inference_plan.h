@@ -12,13 +12,20 @@
 // (fast_linear.h, quantize.h), LayerNorm, attention and softmax in fp32; a ResNet image tower
 // runs in bf16 then (its convolutions have no int8 path here), its text tower in int8.
 //
+// Int8-only (a quantized checkpoint loaded for precision int8 alone, Model::load): the plan takes
+// the file's int8 weights straight into its packs (take_int8_weight) and the module keeps
+// placeholders in place of those float weights, which then exist nowhere; such a plan runs kInt8
+// on the fast path only and refuses anything else with clip::Error.
+//
 // Thread-safe: one plan serves concurrent calls. A call keeps its state on its own stack and
 // tensors; the packs are shared, behind FastLinear's lock.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "clip/model.h"
@@ -64,6 +71,18 @@ class InferencePlan {
   // [N, L, W]. What the caption objective's zero-shot scoring runs for every image and prompt.
   torch::Tensor text_states(const torch::Tensor& x, Precision precision = Precision::kFP32);
 
+  // Int8-only loading: when the int8 path runs the weight `name` (OpenAI key; model/int8_checkpoint.h
+  // stored_as_int8), packs `values` (int8, as the file stores NAME: [N, K] for a linear, [K, N]
+  // for a projection) with `scales` (its NAME.int8_scale), replaces `parameter`'s data by a
+  // placeholder of its shape holding no weights (one float, broadcast), and returns true. Returns
+  // false, changing nothing, for a weight the int8 path does not run (a CBOW text projection).
+  bool take_int8_weight(const std::string& name, const torch::Tensor& values, const torch::Tensor& scales,
+                        torch::Tensor& parameter);
+  // Whether take_int8_weight took any weight: the model then runs int8 only.
+  bool int8_only() const { return int8_only_; }
+  // The bytes of the int8 weights and scales take_int8_weight took.
+  uint64_t int8_weight_bytes() const { return int8_weight_bytes_; }
+
   // Whether a call with input x takes the fast path (see above).
   bool fast_path_applies(const torch::Tensor& x) const;
   // Whether the ResNet tower runs its maps channels-last (NHWC) for this batch (fast path only):
@@ -78,6 +97,9 @@ class InferencePlan {
  private:
   torch::Tensor vit_image(const torch::Tensor& images, Intermediates* record, LinearCompute compute);
   torch::Tensor resnet_image(const torch::Tensor& images, Intermediates* record, bool bf16);
+  // Refuses (clip::Error) a call an int8-only plan cannot serve: another precision, or the
+  // reference forward, which would read the placeholders.
+  void check_int8_only(const torch::Tensor& x, Precision precision) const;
   // The blocks of `transformer` on x, in place on a copy (the caller's x is never written).
   torch::Tensor run_transformer(TransformerImpl& transformer, std::vector<PackedBlock>& packed, const torch::Tensor& x,
                                 const torch::Tensor& mask, Intermediates* record, const std::string& prefix,
@@ -88,6 +110,19 @@ class InferencePlan {
   std::vector<PackedBlock> text_blocks_, vision_blocks_;
   FastLinear text_projection_, vision_projection_;  // projections x·P, packed as the linear Pᵀ
   FastLinear pool_q_, pool_k_, pool_v_, pool_c_;    // the ResNet's attention pool
+  // The linears the int8 path runs, by weight name, with their [N, K].
+  struct Int8Linear {
+    FastLinear* layer;
+    int64_t n, k;
+  };
+  std::map<std::string, Int8Linear> int8_linears_;
+  bool int8_only_ = false;
+  uint64_t int8_weight_bytes_ = 0;
+  // Int8-only: one block for all the packs, sliced in turn. Packs are in memory rounded up to
+  // whole 2 MiB pages (util/huge_pages.h); a block each would round up 98 packs of ViT-B/32, ~220
+  // MB for its ~125 MB of int8 weights.
+  std::shared_ptr<void> int8_block_;
+  size_t int8_block_used_ = 0;
 };
 
 }  // namespace clip::model

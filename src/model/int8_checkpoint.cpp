@@ -48,10 +48,11 @@ StateDict quantize_for_saving(const StateDict& weights) {
   return out;
 }
 
-void dequantize_int8_tensors(StateDict& tensors, const std::string& source) {
+std::map<std::string, torch::Tensor> take_int8_scales(StateDict& tensors, const std::string& source) {
+  std::map<std::string, torch::Tensor> scales;
   std::map<std::string, size_t> at;
   for (size_t i = 0; i < tensors.size(); ++i) at[tensors[i].first] = i;
-  std::vector<bool> scale_entry(tensors.size(), false), dequantized(tensors.size(), false);
+  std::vector<bool> scale_entry(tensors.size(), false), scaled(tensors.size(), false);
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& [scale_name, scale] = tensors[i];
     if (!util::ends_with(scale_name, kInt8ScaleSuffix)) continue;
@@ -60,7 +61,7 @@ void dequantize_int8_tensors(StateDict& tensors, const std::string& source) {
     if (found == at.end())
       throw Error(source + ": tensor " + quoted(scale_name) + " scales a tensor " + quoted(name) +
                   " that the file does not hold");
-    torch::Tensor& q = tensors[found->second].second;
+    const torch::Tensor& q = tensors[found->second].second;
     if (q.scalar_type() != torch::kInt8 || q.dim() != 2)
       throw Error(source + ": tensor " + quoted(name) + " has a scale " + quoted(scale_name) +
                   ", so it must be an int8 matrix; found " + std::string(c10::toString(q.scalar_type())) + " " +
@@ -73,20 +74,33 @@ void dequantize_int8_tensors(StateDict& tensors, const std::string& source) {
                   std::to_string(q.size(1)) + "] for " + quoted(name) + " " + c10::str(q.sizes()));
     if (!(torch::isfinite(scale).all().item<bool>() && (scale > 0).all().item<bool>()))
       throw Error(source + ": tensor " + quoted(scale_name) + " holds scales that are not finite and positive");
-    q = q * scale;  // int8 × float32 promotes to float32 in one pass
+    scales[name] = scale;
     scale_entry[i] = true;
-    dequantized[found->second] = true;
+    scaled[found->second] = true;
   }
   StateDict kept;
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (scale_entry[i]) continue;
     const auto& [name, t] = tensors[i];
-    if (!dequantized[i] && t.scalar_type() == torch::kInt8 && stored_as_int8(name))
+    if (!scaled[i] && t.scalar_type() == torch::kInt8 && stored_as_int8(name))
       throw Error(source + ": tensor " + quoted(name) + " is int8 without its scale " +
                   quoted(name + kInt8ScaleSuffix));
     kept.push_back(std::move(tensors[i]));
   }
   tensors = std::move(kept);
+  return scales;
+}
+
+torch::Tensor dequantize_int8(const torch::Tensor& values, const torch::Tensor& scales) {
+  // Cast, then scale in place: the same values as int8 × float32 with type promotion, whose
+  // mixed-type loop took ~2 s for ViT-B/32 where these two vectorized passes take a fraction.
+  return values.to(torch::kFloat32).mul_(scales);
+}
+
+void dequantize_int8_tensors(StateDict& tensors, const std::string& source) {
+  const std::map<std::string, torch::Tensor> scales = take_int8_scales(tensors, source);
+  for (auto& [name, t] : tensors)
+    if (const auto it = scales.find(name); it != scales.end()) t = dequantize_int8(t, it->second);
 }
 
 }  // namespace clip::model

@@ -10,6 +10,7 @@
 // an int8 run of the file quantizes its weights back to the same integers.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "clip/model.h"
@@ -24,8 +25,16 @@ bool stored_as_int8(const std::string& name);
 // The tensors of a quantized file, from a model's float state dict (OpenAI key names).
 StateDict quantize_for_saving(const StateDict& weights);
 
-// Replaces each NAME / NAME.int8_scale pair of a file's tensors by NAME's float32 values. Validates
-// the pairs (dtypes, shapes, finite positive scales); `source` names the file in errors.
+// Removes the NAME.int8_scale entries of a file's tensors and returns them by NAME, NAME staying
+// int8. Validates the pairs (dtypes, shapes, finite positive scales) and refuses a NAME that
+// int8 inference runs stored int8 without its scale; `source` names the file in errors.
+std::map<std::string, torch::Tensor> take_int8_scales(StateDict& tensors, const std::string& source);
+
+// NAME's float32 values from its int8 values and its scales (as take_int8_scales returns them).
+torch::Tensor dequantize_int8(const torch::Tensor& values, const torch::Tensor& scales);
+
+// Replaces each NAME / NAME.int8_scale pair of a file's tensors by NAME's float32 values
+// (take_int8_scales, then dequantize_int8).
 void dequantize_int8_tensors(StateDict& tensors, const std::string& source);
 
 }  // namespace clip::model

@@ -61,8 +61,10 @@ std::string sibling_config(const std::string& path) {
 
 // Checks names, shapes and dtypes of `tensors` against what `config` needs, from the config
 // alone: called before the model is built, so that a config claiming more than the file holds
-// fails here instead of allocating the model it describes.
-void check_tensors_fit(const ModelConfig& config, const StateDict& tensors, const std::string& source,
+// fails here instead of allocating the model it describes. The names in int8_scales are int8
+// weights (an int8-only load), the others must be floating-point where the model's are.
+void check_tensors_fit(const ModelConfig& config, const StateDict& tensors,
+                       const std::map<std::string, torch::Tensor>& int8_scales, const std::string& source,
                        const std::string& config_origin) {
   std::map<std::string, const model::ParameterShape*> expected;
   const std::vector<model::ParameterShape> shapes = model::parameter_shapes(config);
@@ -79,7 +81,7 @@ void check_tensors_fit(const ModelConfig& config, const StateDict& tensors, cons
     if (t.sizes() != c10::IntArrayRef(want.shape))
       throw Error(source + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) + ", expected " +
                   model::shape_string(want.shape) + " for " + config_origin);
-    if (!t.is_floating_point() && want.floating)
+    if (!t.is_floating_point() && want.floating && !int8_scales.count(name))
       throw Error(source + ": tensor \"" + name + "\" has dtype " + std::string(c10::toString(t.scalar_type())) +
                   ", expected a floating-point tensor");
     seen.insert(name);
@@ -94,30 +96,33 @@ void check_tensors_fit(const ModelConfig& config, const StateDict& tensors, cons
   }
 }
 
-// The model `config` describes, with the weights of `tensors` (released one by one as copied),
-// in eval mode on `device`. The tensors are checked against the config before the model is built.
-std::shared_ptr<model::ClipModuleImpl> module_from_state_dict(const ModelConfig& config, StateDict tensors,
-                                                              const std::string& source,
-                                                              const std::string& config_origin, torch::Device device) {
+}  // namespace
+
+Model Model::from_tensors(const ModelConfig& config, StateDict tensors,
+                          const std::map<std::string, torch::Tensor>& int8_scales, const std::string& source,
+                          const std::string& config_origin, torch::Device device) {
   config.validate(source + " (" + config_origin + ")");
-  check_tensors_fit(config, tensors, source, config_origin);
-  auto m = std::make_shared<model::ClipModuleImpl>(config);
+  check_tensors_fit(config, tensors, int8_scales, source, config_origin);
+  // Uninitialized: every parameter is overwritten below (check_tensors_fit found them all).
+  Model model(config, std::make_shared<model::ClipModuleImpl>(config, model::ParameterInit::kNone), device);
+  model::ClipModuleImpl& m = *model.module_;
   std::map<std::string, torch::Tensor> targets;
-  for (const auto& p : m->named_parameters(true)) targets[p.key()] = p.value();
-  for (const auto& b : m->named_buffers(true)) targets[b.key()] = b.value();
+  for (const auto& p : m.named_parameters(true)) targets[p.key()] = p.value();
+  for (const auto& b : m.named_buffers(true)) targets[b.key()] = b.value();
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : tensors) {
     auto it = targets.find(name);
     if (it == targets.end()) continue;  // an ignorable entry: check_tensors_fit refused the others
-    it->second.copy_(t);                // converts: fp16/bf16 -> fp32 is exact (subnormals kept)
-    t = torch::Tensor();                // its memory (or mapped pages) can go now
+    const auto scales = int8_scales.find(name);
+    if (scales == int8_scales.end()) it->second.copy_(t);  // converts: fp16/bf16 -> fp32 is exact (subnormals kept)
+    else if (!model.inference_->take_int8_weight(name, t, scales->second, it->second))
+      it->second.copy_(model::dequantize_int8(t, scales->second));
+    t = torch::Tensor();  // its memory (or mapped pages) can go now
   }
-  m->to(device);
-  m->eval();
-  return m;
+  m.to(device);
+  m.eval();
+  return model;
 }
-
-}  // namespace
 
 AutocastScope::AutocastScope(Precision p, torch::Device device) : active_(p == Precision::kBF16) {
   if (!active_) return;
@@ -166,7 +171,21 @@ std::string precision_name(Precision p) {
 void Model::set_precision(Precision p) {
   if (p == Precision::kInt8 && !device_.is_cpu())
     throw Error("precision int8 runs on the CPU only (the model is on " + device_.str() + ")", ErrorKind::kUnsupported);
+  if (p != Precision::kInt8 && int8_only())
+    throw Error("precision " + precision_name(p) + ": " + model::kInt8OnlyReason +
+                    "; it runs precision int8 only (load the file with another precision for " + precision_name(p) +
+                    ")",
+                ErrorKind::kUnsupported);
   precision_ = p;
+}
+
+bool Model::int8_only() const { return inference_->int8_only(); }
+
+void Model::refuse_if_int8_only(const std::string& what) const {
+  if (int8_only())
+    throw Error(what + ": " + model::kInt8OnlyReason +
+                    "; load the file with precision fp32 or bf16 (or LoadOptions::keep_float_weights) for this",
+                ErrorKind::kUnsupported);
 }
 
 void keep_freed_memory_for_reuse() {
@@ -198,11 +217,15 @@ Model Model::random(const ModelConfig& config, uint64_t seed, torch::Device devi
 
 Model Model::from_state_dict(const ModelConfig& config, StateDict tensors, const std::string& source,
                              torch::Device device) {
-  return Model(config, module_from_state_dict(config, std::move(tensors), source, "the given config", device), device);
+  return from_tensors(config, std::move(tensors), {}, source, "the given config", device);
 }
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
-  model::Checkpoint ck = model::read_checkpoint(path);
+  // Int8-only when only int8 will run: a quantized file's int8 weights then stay int8, straight
+  // into the packs, instead of int8 -> float32 -> int8 again (and the float32 copies kept).
+  const bool int8_only =
+      options.precision == Precision::kInt8 && !options.keep_float_weights && options.device.is_cpu();
+  model::Checkpoint ck = model::read_checkpoint(path, int8_only);
   StateDict tensors = model::to_openai_names(std::move(ck.tensors), path);
   ModelConfig config;
   std::string origin;
@@ -220,7 +243,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     origin = "the config inferred from its tensor shapes";
   }
   if (options.preprocess) config.preprocess = *options.preprocess;
-  Model m(config, module_from_state_dict(config, std::move(tensors), path, origin, options.device), options.device);
+  Model m = from_tensors(config, std::move(tensors), ck.int8_scales, path, origin, options.device);
   m.set_precision(options.precision);
   return m;
 }
@@ -247,10 +270,19 @@ torch::Tensor Model::logits(const torch::Tensor& image_features, const torch::Te
 float Model::logit_scale() const { return module_->logit_scale.item<float>(); }
 
 StateDict Model::state_dict() const {
+  refuse_if_int8_only("the model's weights (state_dict, saving, converting)");
   StateDict out;
   for (const auto& p : module_->named_parameters(true)) out.emplace_back(p.key(), p.value().detach());
   for (const auto& b : module_->named_buffers(true)) out.emplace_back(b.key(), b.value().detach());
   return out;
+}
+
+uint64_t Model::weight_bytes() const {
+  // Storage, not the logical size: an int8-only model's placeholders hold one float each.
+  uint64_t bytes = inference_->int8_weight_bytes();
+  for (const auto& p : module_->parameters(true)) bytes += p.storage().nbytes();
+  for (const auto& b : module_->buffers(true)) bytes += b.storage().nbytes();
+  return bytes;
 }
 
 size_t Model::save_safetensors(const std::string& path, torch::ScalarType dtype) const {
@@ -276,6 +308,7 @@ size_t Model::save_safetensors(const std::string& path, torch::ScalarType dtype)
 }
 
 void Model::set_gradient_checkpointing(bool on) {
+  refuse_if_int8_only("gradient checkpointing (training)");
   module_->transformer->checkpoint_blocks = on;
   if (config_.is_vit()) module_->visual->as<model::VisionTransformerImpl>()->transformer->checkpoint_blocks = on;
 }

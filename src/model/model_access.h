@@ -10,7 +10,11 @@
 namespace clip::model {
 
 struct ModelAccess {
-  static std::shared_ptr<ClipModuleImpl> module(const Model& model) { return model.module_; }
+  // Refused on an int8-only model: its module holds placeholders for the weights it runs in int8.
+  static std::shared_ptr<ClipModuleImpl> module(const Model& model) {
+    model.refuse_if_int8_only("training and access to the model's layers");
+    return model.module_;
+  }
   static std::shared_ptr<InferencePlan> plan(const Model& model) { return model.inference_; }
 };
 

@@ -24,7 +24,7 @@ torch::nn::BatchNorm2d batch_norm(int channels) {
   return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(1e-5));
 }
 
-torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+torch::Tensor linear(const Linear& layer, const torch::Tensor& x) {
   return trainable_linear(x, layer->weight, layer->bias);
 }
 
@@ -40,10 +40,27 @@ torch::Tensor conv_bn_relu(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, 
 
 }  // namespace
 
-MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_) : heads(heads_) {
+LinearImpl::LinearImpl(int in, int out, ParameterInit init) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  bias = register_parameter("bias", torch::empty({out}));
+  if (init == ParameterInit::kNone) return;
+  // torch::nn::LinearImpl::reset_parameters, call for call.
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5));
+  const double bound = 1 / std::sqrt(static_cast<double>(in));
+  torch::nn::init::uniform_(bias, -bound, bound);
+}
+
+EmbeddingImpl::EmbeddingImpl(int count, int width, ParameterInit init) {
+  weight = register_parameter("weight", torch::empty({count, width}));
+  if (init == ParameterInit::kRandom) torch::nn::init::normal_(weight);  // torch::nn::EmbeddingImpl's draws
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& tokens) { return torch::embedding(weight, tokens); }
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int width, int heads_, ParameterInit init) : heads(heads_) {
   in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * width, width}));
   in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * width}));
-  out_proj = register_module("out_proj", torch::nn::Linear(width, width));
+  out_proj = register_module("out_proj", Linear(width, width, init));
 }
 
 torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
@@ -52,9 +69,9 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& x, const torc
   return linear(out_proj, merge_heads(scaled_dot_product_attention(q, k, v, mask)));
 }
 
-MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_) : quick_gelu(quick_gelu_) {
-  c_fc = register_module("c_fc", torch::nn::Linear(width, hidden));
-  c_proj = register_module("c_proj", torch::nn::Linear(hidden, width));
+MlpImpl::MlpImpl(int width, int hidden, bool quick_gelu_, ParameterInit init) : quick_gelu(quick_gelu_) {
+  c_fc = register_module("c_fc", Linear(width, hidden, init));
+  c_proj = register_module("c_proj", Linear(hidden, width, init));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
@@ -62,11 +79,12 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return linear(c_proj, quick_gelu ? model::quick_gelu(h) : torch::gelu(h));
 }
 
-ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps) {
+ResidualBlockImpl::ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps,
+                                     ParameterInit init) {
   ln_1 = register_module("ln_1", layer_norm(width, eps));
-  attn = register_module("attn", MultiheadAttention(width, heads));
+  attn = register_module("attn", MultiheadAttention(width, heads, init));
   ln_2 = register_module("ln_2", layer_norm(width, eps));
-  mlp = register_module("mlp", Mlp(width, mlp_width, quick_gelu));
+  mlp = register_module("mlp", Mlp(width, mlp_width, quick_gelu, init));
 }
 
 torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x_in, const torch::Tensor& mask) {
@@ -74,9 +92,10 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x_in, const torch:
   return x + mlp(ln_2(x));
 }
 
-TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps) {
+TransformerImpl::TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps,
+                                 ParameterInit init) {
   resblocks = register_module("resblocks", torch::nn::ModuleList());
-  for (int i = 0; i < layers; ++i) resblocks->push_back(ResidualBlock(width, heads, mlp_width, quick_gelu, eps));
+  for (int i = 0; i < layers; ++i) resblocks->push_back(ResidualBlock(width, heads, mlp_width, quick_gelu, eps, init));
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record,
@@ -90,15 +109,15 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x, const torch::Tensor& mas
   return x;
 }
 
-VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& c) {
+VisionTransformerImpl::VisionTransformerImpl(const ModelConfig& c, ParameterInit init) {
   const int w = c.vision_width, grid = c.vision_grid();
   conv1 = register_module("conv1", conv(3, w, c.vision_patch_size, c.vision_patch_size));
   class_embedding = register_parameter("class_embedding", torch::empty({w}));
   positional_embedding = register_parameter("positional_embedding", torch::empty({grid * grid + 1, w}));
   ln_pre = register_module("ln_pre", layer_norm(w, c.layer_norm_eps));
-  transformer = register_module("transformer",
-                                Transformer(w, c.vision_layers, c.resolved_vision_heads(),
-                                            static_cast<int>(w * c.vision_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
+  transformer = register_module(
+      "transformer", Transformer(w, c.vision_layers, c.resolved_vision_heads(),
+                                 static_cast<int>(w * c.vision_mlp_ratio), c.quick_gelu, c.layer_norm_eps, init));
   ln_post = register_module("ln_post", layer_norm(w, c.layer_norm_eps));
   proj = register_parameter("proj", torch::empty({w, c.embed_dim}));
 }
@@ -149,13 +168,14 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return out.add_(identity).relu_();
 }
 
-AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim) : heads(heads_) {
+AttentionPool2dImpl::AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads_, int output_dim, ParameterInit init)
+    : heads(heads_) {
   positional_embedding =
       register_parameter("positional_embedding", torch::empty({spacial_dim * spacial_dim + 1, embed_dim}));
-  k_proj = register_module("k_proj", torch::nn::Linear(embed_dim, embed_dim));
-  q_proj = register_module("q_proj", torch::nn::Linear(embed_dim, embed_dim));
-  v_proj = register_module("v_proj", torch::nn::Linear(embed_dim, embed_dim));
-  c_proj = register_module("c_proj", torch::nn::Linear(embed_dim, output_dim));
+  k_proj = register_module("k_proj", Linear(embed_dim, embed_dim, init));
+  q_proj = register_module("q_proj", Linear(embed_dim, embed_dim, init));
+  v_proj = register_module("v_proj", Linear(embed_dim, embed_dim, init));
+  c_proj = register_module("c_proj", Linear(embed_dim, output_dim, init));
 }
 
 torch::Tensor AttentionPool2dImpl::tokens(const torch::Tensor& maps) {
@@ -170,7 +190,7 @@ torch::Tensor AttentionPool2dImpl::forward(const torch::Tensor& maps) {
   return linear(c_proj, merge_heads(scaled_dot_product_attention(q, k, v, torch::Tensor()))).select(1, 0);
 }
 
-ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
+ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c, ParameterInit init) {
   const int w = c.vision_width;
   conv1 = register_module("conv1", conv(3, w / 2, 3, 2, 1));
   bn1 = register_module("bn1", batch_norm(w / 2));
@@ -190,8 +210,8 @@ ModifiedResNetImpl::ModifiedResNetImpl(const ModelConfig& c) {
   layer2 = register_module("layer2", make_layer(w * 2, c.vision_resnet_layers[1], 2));
   layer3 = register_module("layer3", make_layer(w * 4, c.vision_resnet_layers[2], 2));
   layer4 = register_module("layer4", make_layer(w * 8, c.vision_resnet_layers[3], 2));
-  attnpool = register_module("attnpool",
-                             AttentionPool2d(c.image_resolution / 32, w * 32, c.resolved_vision_heads(), c.embed_dim));
+  attnpool = register_module(
+      "attnpool", AttentionPool2d(c.image_resolution / 32, w * 32, c.resolved_vision_heads(), c.embed_dim, init));
 }
 
 torch::Tensor ModifiedResNetImpl::feature_maps(const torch::Tensor& images, Intermediates* record) {
@@ -217,16 +237,16 @@ torch::Tensor ModifiedResNetImpl::forward(const torch::Tensor& images, Intermedi
   return x;
 }
 
-ClipModuleImpl::ClipModuleImpl(const ModelConfig& c) : config(c) {
-  if (c.is_vit()) visual = register_module("visual", std::make_shared<VisionTransformerImpl>(c));
-  else visual = register_module("visual", std::make_shared<ModifiedResNetImpl>(c));
+ClipModuleImpl::ClipModuleImpl(const ModelConfig& c, ParameterInit init) : config(c) {
+  if (c.is_vit()) visual = register_module("visual", std::make_shared<VisionTransformerImpl>(c, init));
+  else visual = register_module("visual", std::make_shared<ModifiedResNetImpl>(c, init));
   // A CBOW text tower keeps an empty Transformer (no blocks, no parameters), so that code walking
   // the blocks (inference plan, gradient checkpointing) needs no case of its own.
   transformer = register_module(
       "transformer",
       Transformer(c.transformer_width, c.transformer_layers, c.is_cbow() ? 1 : c.resolved_text_heads(),
-                  static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu, c.layer_norm_eps));
-  token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab_size, c.transformer_width));
+                  static_cast<int>(c.transformer_width * c.text_mlp_ratio), c.quick_gelu, c.layer_norm_eps, init));
+  token_embedding = register_module("token_embedding", Embedding(c.vocab_size, c.transformer_width, init));
   if (!c.is_cbow()) {
     positional_embedding =
         register_parameter("positional_embedding", torch::empty({c.context_length, c.transformer_width}));

@@ -20,29 +20,60 @@ inline void record_to(Intermediates* r, const std::string& tag, const torch::Ten
   if (r) (*r)[tag] = t.detach().clone();
 }
 
+// How a module's parameters start. kRandom: libtorch's defaults (what Model::random then
+// re-initialises in part, initialize_parameters). kNone: the linear layers' weights and biases and
+// the token embedding left uninitialized, for a model whose every parameter a checkpoint then
+// overwrites: libtorch's default draws for ViT-B/32 (~92 M uniform numbers for the linears, drawn
+// one at a time, 25 M normal ones for the embedding) cost more than the rest of a load, and an
+// int8-only load (inference_plan.h) must not touch float copies of the weights it keeps as int8.
+enum class ParameterInit { kRandom, kNone };
+
+// A linear layer's parameters, weight [out, in] and bias [out], as torch::nn::Linear holds them
+// (same names), with kRandom drawing exactly what torch::nn::Linear draws (kaiming-uniform weight,
+// uniform bias, in that order), so seeded models are unchanged. Forward passes go through
+// matmul.h / fast_linear.h, not through this module.
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int in, int out, ParameterInit init);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+// A token embedding, weight [vocab, width], as torch::nn::Embedding holds it (same name and
+// lookup), with kRandom drawing what torch::nn::Embedding draws (normal(0, 1)) and kNone drawing
+// nothing (ViT-B/32's 25 M draws were a third of an int8-only load).
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int count, int width, ParameterInit init);
+  torch::Tensor forward(const torch::Tensor& tokens);
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
 class MultiheadAttentionImpl : public torch::nn::Module {
  public:
-  MultiheadAttentionImpl(int width, int heads);
+  MultiheadAttentionImpl(int width, int heads, ParameterInit init = ParameterInit::kRandom);
   // x: [N, L, D]; mask: additive [L, L] or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
   torch::Tensor in_proj_weight, in_proj_bias;
-  torch::nn::Linear out_proj{nullptr};
+  Linear out_proj{nullptr};
   int heads;
 };
 TORCH_MODULE(MultiheadAttention);
 
 class MlpImpl : public torch::nn::Module {
  public:
-  MlpImpl(int width, int hidden, bool quick_gelu);
+  MlpImpl(int width, int hidden, bool quick_gelu, ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+  Linear c_fc{nullptr}, c_proj{nullptr};
   bool quick_gelu;  // QuickGELU (OpenAI's models), else the exact GELU
 };
 TORCH_MODULE(Mlp);
 
 class ResidualBlockImpl : public torch::nn::Module {
  public:
-  ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps);
+  ResidualBlockImpl(int width, int heads, int mlp_width, bool quick_gelu, double eps,
+                    ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   MultiheadAttention attn{nullptr};
@@ -52,7 +83,8 @@ TORCH_MODULE(ResidualBlock);
 
 class TransformerImpl : public torch::nn::Module {
  public:
-  TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps);
+  TransformerImpl(int width, int layers, int heads, int mlp_width, bool quick_gelu, double eps,
+                  ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask, Intermediates* record, const std::string& prefix);
   ResidualBlockImpl& block(size_t i) { return *resblocks[i]->as<ResidualBlockImpl>(); }
   torch::nn::ModuleList resblocks;
@@ -64,7 +96,7 @@ TORCH_MODULE(Transformer);
 
 class VisionTransformerImpl : public torch::nn::Module {
  public:
-  explicit VisionTransformerImpl(const ModelConfig& c);
+  explicit VisionTransformerImpl(const ModelConfig& c, ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(const torch::Tensor& images, Intermediates* record);
   // The transformer's input: patch embeddings after a class token, plus positions, ln_pre.
   torch::Tensor embed(const torch::Tensor& images, Intermediates* record);
@@ -92,20 +124,21 @@ TORCH_MODULE(Bottleneck);
 
 class AttentionPool2dImpl : public torch::nn::Module {
  public:
-  AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads, int output_dim);
+  AttentionPool2dImpl(int spacial_dim, int embed_dim, int heads, int output_dim,
+                      ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(const torch::Tensor& maps);
   // [N, C, H, W] -> [N, 1 + HW, C]: the mean token (the query) before the positions, plus the
   // positional embedding.
   torch::Tensor tokens(const torch::Tensor& maps);
   torch::Tensor positional_embedding;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, c_proj{nullptr};
   int heads;
 };
 TORCH_MODULE(AttentionPool2d);
 
 class ModifiedResNetImpl : public torch::nn::Module {
  public:
-  explicit ModifiedResNetImpl(const ModelConfig& c);
+  explicit ModifiedResNetImpl(const ModelConfig& c, ParameterInit init = ParameterInit::kRandom);
   torch::Tensor forward(const torch::Tensor& images, Intermediates* record);
   // The stem and the four stages: the maps the attention pool reads.
   torch::Tensor feature_maps(const torch::Tensor& images, Intermediates* record);
@@ -118,7 +151,7 @@ TORCH_MODULE(ModifiedResNet);
 
 class ClipModuleImpl : public torch::nn::Module {
  public:
-  explicit ClipModuleImpl(const ModelConfig& c);
+  explicit ClipModuleImpl(const ModelConfig& c, ParameterInit init = ParameterInit::kRandom);
   torch::Tensor encode_image(const torch::Tensor& images, Intermediates* record);
   torch::Tensor encode_text(const torch::Tensor& tokens, Intermediates* record);
   // The CBOW text tower (config.is_cbow()): the mean of the token embeddings up to each row's end
@@ -133,7 +166,7 @@ class ClipModuleImpl : public torch::nn::Module {
   ModelConfig config;
   std::shared_ptr<torch::nn::Module> visual;  // VisionTransformerImpl or ModifiedResNetImpl
   Transformer transformer{nullptr};           // no blocks for a CBOW text tower
-  torch::nn::Embedding token_embedding{nullptr};
+  Embedding token_embedding{nullptr};
   torch::Tensor positional_embedding, text_projection, logit_scale;  // positional_embedding: undefined for CBOW
   torch::nn::LayerNorm ln_final{nullptr};                            // null for CBOW
 };

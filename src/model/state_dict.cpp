@@ -39,7 +39,7 @@ torch::ScalarType to_torch(io::DType t) {
   return torch::kFloat32;
 }
 
-Checkpoint read_safetensors(const std::string& path) {
+Checkpoint read_safetensors(const std::string& path, bool keep_int8) {
   const auto file = std::make_shared<const io::SafetensorsFile>(path);
   Checkpoint ck;
   for (const io::TensorInfo& t : file->header().tensors) {
@@ -51,16 +51,18 @@ Checkpoint read_safetensors(const std::string& path) {
                                 const_cast<uint8_t*>(file->data(t)), t.shape, [file, t](void*) { file->release(t); },
                                 torch::TensorOptions().dtype(to_torch(t.dtype))));
   }
-  dequantize_int8_tensors(ck.tensors, path);  // a quantized file (clip convert --dtype int8)
+  // A quantized file (clip convert --dtype int8).
+  if (keep_int8) ck.int8_scales = take_int8_scales(ck.tensors, path);
+  else dequantize_int8_tensors(ck.tensors, path);
   auto it = file->header().metadata.find("config");
   if (it != file->header().metadata.end())
     ck.config = config_from_json_text(it->second, path + " (metadata \"config\")");
   return ck;
 }
 
-Checkpoint read_file_checkpoint(const std::string& path) {
+Checkpoint read_file_checkpoint(const std::string& path, bool keep_int8) {
   switch (io::detect_checkpoint_format(path)) {
-    case io::CheckpointFormat::kSafetensors: return read_safetensors(path);
+    case io::CheckpointFormat::kSafetensors: return read_safetensors(path, keep_int8);
     case io::CheckpointFormat::kTorchZip:
     case io::CheckpointFormat::kLegacyTorch: return Checkpoint{io::read_torch_state_dict(path), std::nullopt};
     case io::CheckpointFormat::kTorchScript: return Checkpoint{io::read_torchscript_state_dict(path), std::nullopt};
@@ -201,14 +203,14 @@ ModelConfig infer_config(const StateDict& sd, const std::string& source) {
   return c;
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-  if (!is_dir(path)) return read_file_checkpoint(path);
+Checkpoint read_checkpoint(const std::string& path, bool keep_int8) {
+  if (!is_dir(path)) return read_file_checkpoint(path, keep_int8);
   // A Hugging Face folder: config.json plus model.safetensors or pytorch_model.bin.
   Checkpoint ck;
   for (const char* name : {"model.safetensors", "pytorch_model.bin"}) {
     const std::string file = path + "/" + name;
     if (util::file_exists(file)) {
-      ck = read_file_checkpoint(file);
+      ck = read_file_checkpoint(file, keep_int8);
       break;
     }
   }

@@ -2,6 +2,7 @@
 // Hugging Face), config inference from shapes, and reading any supported checkpoint file.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -22,10 +23,14 @@ ModelConfig infer_config(const StateDict& tensors, const std::string& source);
 
 // Everything a checkpoint file or folder holds: tensors (original names and dtypes) and, when
 // the file carries one, a config (safetensors metadata "config", or a Hugging Face config.json).
+// A quantized file's (clip convert --dtype int8) int8 weights are dequantized to float32, unless
+// keep_int8: they then stay int8 in `tensors` and their scales, validated, are in int8_scales by
+// the weight's name (for an int8-only model, inference_plan.h).
 struct Checkpoint {
   StateDict tensors;
   std::optional<ModelConfig> config;
+  std::map<std::string, torch::Tensor> int8_scales;
 };
-Checkpoint read_checkpoint(const std::string& path);
+Checkpoint read_checkpoint(const std::string& path, bool keep_int8 = false);
 
 }  // namespace clip::model

@@ -54,11 +54,7 @@ std::string resolve_served_model(const std::vector<std::string>& served_names, c
   return "";
 }
 
-uint64_t model_weight_bytes(const Model& model) {
-  uint64_t bytes = 0;
-  for (const auto& [name, tensor] : model.state_dict()) bytes += static_cast<uint64_t>(tensor.nbytes());
-  return bytes;
-}
+uint64_t model_weight_bytes(const Model& model) { return model.weight_bytes(); }
 
 ModelRegistry::ModelRegistry(std::vector<ModelSpec> specs, ModelBudget budget, Loader loader)
     : budget_(budget), loader_(std::move(loader)) {

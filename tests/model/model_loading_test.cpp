@@ -185,3 +185,44 @@ TEST(ModelLoading, ConfigFileAndMissingTensorsAreCheckedFirst) {
 }
 
 }  // namespace
+
+namespace {
+
+// The modules' linear layer and token embedding draw what torch::nn::Linear and Embedding draw
+// (so a seeded Model::random is unchanged), and kNone (loading: every value then comes from the
+// checkpoint) draws nothing.
+TEST(LinearLayer, DrawsWhatTorchLinearAndEmbeddingDrawOrNothing) {
+  torch::manual_seed(3);
+  torch::nn::Linear torch_linear(12, 7);
+  const torch::Tensor after_torch = torch::rand({4});
+  torch::manual_seed(3);
+  clip::model::Linear ours(12, 7, clip::model::ParameterInit::kRandom);
+  EXPECT_TRUE(torch::equal(ours->weight, torch_linear->weight));
+  EXPECT_TRUE(torch::equal(ours->bias, torch_linear->bias));
+  EXPECT_TRUE(torch::equal(torch::rand({4}), after_torch));  // the generator left in the same state
+  torch::manual_seed(3);
+  const torch::Tensor first_draws = torch::rand({4});
+  torch::manual_seed(3);
+  clip::model::Linear uninitialized(12, 7, clip::model::ParameterInit::kNone);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), first_draws));  // nothing drawn
+  EXPECT_EQ(uninitialized->weight.sizes(), torch::IntArrayRef({7, 12}));
+  EXPECT_EQ(uninitialized->bias.sizes(), torch::IntArrayRef({7}));
+  EXPECT_EQ(uninitialized->named_parameters().keys(), torch_linear->named_parameters().keys());
+
+  // The token embedding likewise, and its lookup.
+  torch::manual_seed(4);
+  torch::nn::Embedding torch_embedding(50, 6);
+  torch::manual_seed(4);
+  clip::model::Embedding embedding(50, 6, clip::model::ParameterInit::kRandom);
+  EXPECT_TRUE(torch::equal(embedding->weight, torch_embedding->weight));
+  const torch::Tensor tokens = torch::tensor({{3, 0, 49}, {7, 7, 1}}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(embedding(tokens), torch_embedding(tokens)));
+  EXPECT_EQ(embedding->named_parameters().keys(), torch_embedding->named_parameters().keys());
+  torch::manual_seed(4);
+  const torch::Tensor first = torch::rand({4});
+  torch::manual_seed(4);
+  clip::model::Embedding none(50, 6, clip::model::ParameterInit::kNone);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), first));
+}
+
+}  // namespace
