@@ -64,8 +64,8 @@ Checkpoint read_file_checkpoint(const std::string& path, bool keep_int8) {
   switch (io::detect_checkpoint_format(path)) {
     case io::CheckpointFormat::kSafetensors: return read_safetensors(path, keep_int8);
     case io::CheckpointFormat::kTorchZip:
-    case io::CheckpointFormat::kLegacyTorch: return Checkpoint{io::read_torch_state_dict(path), std::nullopt};
-    case io::CheckpointFormat::kTorchScript: return Checkpoint{io::read_torchscript_state_dict(path), std::nullopt};
+    case io::CheckpointFormat::kLegacyTorch: return Checkpoint{io::read_torch_state_dict(path), std::nullopt, {}};
+    case io::CheckpointFormat::kTorchScript: return Checkpoint{io::read_torchscript_state_dict(path), std::nullopt, {}};
     case io::CheckpointFormat::kUnknown: break;
   }
   throw Error(path +
