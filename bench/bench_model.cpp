@@ -5,6 +5,8 @@
 //               [--peer ../shared/peer/torch_clip.py] [--python /usr/bin/python3] [--no-peer] [--peer-tuned-only]
 //               [--json out.json]
 //   bench_model --save-model PATH [--models vit-b-32]
+//   bench_model --cosine [--models vit-b-32 rn50] [--precisions bf16 int8] [--json out.json]
+// (--cosine: each precision's features against fp32's, same weights and inputs; no timing.)
 // (--save-model writes the first model's random weights, the ones measured here, as a safetensors
 // file and exits: bench/serve_load.sh serves that file to compare the server with these figures.)
 // (An empty batch list skips that tower. The peer always runs its own full set.)
@@ -27,6 +29,7 @@
 #include <nlohmann/json.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench_util.h"
@@ -173,7 +176,7 @@ int main(int argc, char** argv) {
   std::string peer = std::string(CLIP_SOURCE_DIR) + "/../shared/peer/torch_clip.py", python = "/usr/bin/python3",
               json_out, save_model;
   int threads = 0, runs = 5;
-  bool with_peer = true, peer_plain_too = true;
+  bool with_peer = true, peer_plain_too = true, cosine = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto list = [&](std::vector<std::string>& v) {
@@ -190,6 +193,7 @@ int main(int argc, char** argv) {
     else if (a == "--python" && i + 1 < argc) python = argv[++i];
     else if (a == "--json" && i + 1 < argc) json_out = argv[++i];
     else if (a == "--no-peer") with_peer = false;
+    else if (a == "--cosine") cosine = true;
     else if (a == "--save-model" && i + 1 < argc) save_model = argv[++i];
     else if (a == "--peer-tuned-only") peer_plain_too = false;
     else {
@@ -205,6 +209,35 @@ int main(int argc, char** argv) {
   clip::set_threads(threads);
   threads = torch::get_num_threads();
   json result = {{"threads", threads}, {"runs", runs}};
+
+  // --cosine: each precision's features against fp32's on the same weights and inputs (32 random
+  // images, 32 short prompts): mean and min cosine per tower. No timing.
+  if (cosine) {
+    json cos = json::object();
+    for (const auto& name : models) {
+      const clip::ModelConfig cfg = clip::named_config(config_name(name));
+      clip::Model m = clip::Model::random(cfg, 0);
+      torch::manual_seed(1);
+      const torch::Tensor x = torch::randn({32, 3, cfg.image_resolution, cfg.image_resolution});
+      const torch::Tensor ids = short_prompts(32);
+      m.set_precision(clip::Precision::kFP32);
+      const torch::Tensor image_ref = m.encode_image(x), text_ref = m.encode_text(ids);
+      for (const auto& prec : precisions) {
+        if (prec == "fp32") continue;
+        m.set_precision(clip::precision_from_name(prec));
+        for (const auto& [tower, ref, got] : {std::tuple{"image", image_ref, m.encode_image(x)},
+                                              std::tuple{"text", text_ref, m.encode_text(ids)}}) {
+          const torch::Tensor c = torch::cosine_similarity(got.to(torch::kFloat64), ref.to(torch::kFloat64), 1);
+          const double mean = c.mean().item<double>(), min = c.min().item<double>();
+          std::printf("%-10s %-5s %-5s cosine to fp32: mean %.6f, min %.6f\n", name.c_str(), prec.c_str(), tower,
+                      mean, min);
+          cos[name + "/" + prec + "/" + tower] = {{"mean", mean}, {"min", min}};
+        }
+      }
+    }
+    if (!json_out.empty()) clip::util::write_file_atomic(json_out, json{{"cosine_to_fp32", cos}}.dump(2) + "\n");
+    return 0;
+  }
 
   // Our figures.
   std::map<std::string, double> ours;  // key: model/precision/tower/batch
