@@ -62,23 +62,14 @@ torch::Tensor bow_logits(const ObjectiveHead& head, const torch::Tensor& image_f
 double accumulate_bow_gradients(model::ClipModuleImpl& m, const ObjectiveHead& head, Precision precision,
                                 torch::Device device, const torch::Tensor& images, const torch::Tensor& tokens,
                                 int64_t micro_batches) {
-  const int64_t rows = images.size(0);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(micro_batches, rows));
-  const std::vector<torch::Tensor> image_chunks = images.chunk(chunks), token_chunks = tokens.chunk(chunks);
-  double total = 0;
-  for (size_t j = 0; j < image_chunks.size(); ++j) {
+  return accumulate_mean_loss(images, tokens, micro_batches, [&](const torch::Tensor& x, const torch::Tensor& t) {
     torch::Tensor features;
     {
       AutocastScope autocast(precision, device);
-      features = m.encode_image(image_chunks[j], nullptr);
+      features = m.encode_image(x, nullptr);
     }
-    const torch::Tensor targets = bag_of_words(token_chunks[j], m.config.vocab_size).to(device);
-    const double share = static_cast<double>(image_chunks[j].size(0)) / static_cast<double>(rows);
-    const torch::Tensor loss = bow_predict_loss(bow_logits(head, features), targets);
-    (loss * share).backward();
-    total += loss.item<double>() * share;
-  }
-  return total;
+    return bow_predict_loss(bow_logits(head, features), bag_of_words(t, m.config.vocab_size).to(device));
+  });
 }
 
 torch::Tensor class_prompt_bags(const ModelConfig& config, const std::vector<std::string>& classes,

@@ -87,23 +87,15 @@ torch::Tensor caption_logits(model::ClipModuleImpl& m, const ObjectiveHead& head
 double accumulate_caption_gradients(model::ClipModuleImpl& m, const ObjectiveHead& head, Precision precision,
                                     torch::Device device, const torch::Tensor& images, const torch::Tensor& tokens,
                                     int64_t micro_batches) {
-  const int64_t rows = images.size(0);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(micro_batches, rows));
-  const std::vector<torch::Tensor> image_chunks = images.chunk(chunks), token_chunks = tokens.chunk(chunks);
-  double total = 0;
-  for (size_t j = 0; j < image_chunks.size(); ++j) {
-    const torch::Tensor chunk_tokens = token_chunks[j].to(device);
+  return accumulate_mean_loss(images, tokens, micro_batches, [&](const torch::Tensor& x, const torch::Tensor& t) {
+    const torch::Tensor chunk_tokens = t.to(device);
     torch::Tensor logits;
     {
       AutocastScope autocast(precision, device);
-      logits = caption_logits(m, head, m.encode_image(image_chunks[j].to(device), nullptr), chunk_tokens);
+      logits = caption_logits(m, head, m.encode_image(x.to(device), nullptr), chunk_tokens);
     }
-    const double share = static_cast<double>(image_chunks[j].size(0)) / static_cast<double>(rows);
-    const torch::Tensor loss = caption_loss(logits, chunk_tokens);
-    (loss * share).backward();
-    total += loss.item<double>() * share;
-  }
-  return total;
+    return caption_loss(logits, chunk_tokens);
+  });
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 #include "clip/train.h"
@@ -23,5 +24,12 @@ const char* objective_name(Objective objective);
 // objective in the metadata); empty for the contrastive objective, which has none.
 std::string objective_head_file(Objective objective);
 void save_objective_head(const ObjectiveHead& head, Objective objective, const std::string& path);
+
+// The micro-batch loop of the head objectives, whose losses are means over rows: (images, tokens)
+// in `micro_batches` chunks, each chunk's loss_of backpropagated weighted by its share of the
+// rows, so the gradients are the whole batch's. Returns the batch's loss.
+using ChunkLoss = std::function<torch::Tensor(const torch::Tensor& images, const torch::Tensor& tokens)>;
+double accumulate_mean_loss(const torch::Tensor& images, const torch::Tensor& tokens, int64_t micro_batches,
+                            const ChunkLoss& loss_of);
 
 }  // namespace clip::train

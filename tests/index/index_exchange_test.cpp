@@ -3,6 +3,7 @@
 // mismatch of counts, dimensions or dtypes is refused naming the file (docs/search.md).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -196,7 +197,9 @@ TEST(IndexExchange, ImportOfAnIvfPqIndexTakesMemoryOfTheIndexNotOfTheRows) {
   EXPECT_EQ(std::memcmp(v, v + kPerChunk * kDim, kDim * sizeof(float)), 0) << "chunk 1 starts as chunk 0";
 }
 
-// The error's message must name `file`; the index folder must not have been created.
+// The error's message must name `file`; no manifest and no embeddings file (final or temporary)
+// may be left: an import writes its rows as it reads them, so a bad row in a later chunk fails it
+// after earlier rows were written.
 void expect_refused(const index::ImportOptions& o, const std::string& out, const std::string& file,
                     const std::string& words) {
   try {
@@ -207,6 +210,12 @@ void expect_refused(const index::ImportOptions& o, const std::string& out, const
     EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
   }
   EXPECT_FALSE(util::file_exists(out + "/manifest.json"));
+  std::error_code ec;
+  if (std::filesystem::is_directory(out, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(out)) {
+      EXPECT_EQ(entry.path().filename().string().find("embeddings-"), std::string::npos) << entry.path();
+    }
+  }
 }
 
 TEST(IndexExchange, MismatchedCountsDimensionsAndDtypesAreRefused) {
@@ -240,6 +249,15 @@ TEST(IndexExchange, MismatchedCountsDimensionsAndDtypesAreRefused) {
   std::vector<float> zero(100 * kExDim, 0.0f);
   util::write_npy(chunk1, "<f4", {100, kExDim}, zero.data(), zero.size() * sizeof(float));
   expect_refused(o, out, chunk1, "row 0 is zero");
+
+  // A NaN deep in the last chunk: chunks 0 and 1 are already written when it is found.
+  write_rows(chunk1, rows, 100, 200);
+  std::vector<float> poisoned(rows.begin() + 200 * kExDim, rows.end());
+  poisoned[57 * kExDim + 3] = std::nanf("");
+  const std::string chunk2 = dir.file("emb/img_emb/img_emb_2.npy");
+  util::write_npy(chunk2, "<f4", {100, kExDim}, poisoned.data(), poisoned.size() * sizeof(float));
+  expect_refused(o, out, chunk2, "row 57 is zero or not finite");
+  write_rows(chunk2, rows, 200, 300);
 
   std::filesystem::remove(chunk1);  // a gap between img_emb_0 and img_emb_2
   expect_refused(o, out, "img_emb_1.npy", "missing");
