@@ -25,7 +25,7 @@
 
 #include "bench_util.h"
 #include "clip/index.h"
-#include "index/mapped_embeddings.h"
+#include "index/generation_rows.h"
 #include "index/manifest.h"
 #include "util/file_io.h"
 #include "util/npy.h"
@@ -59,12 +59,14 @@ void synthetic_rows(const std::vector<float>& centres, int dim, int64_t first, i
 }
 
 // The exact top-k ids of each query over the mapped rows (a pass over all rows, all queries at once).
-std::vector<std::vector<int64_t>> exact_top_k(const clip::index::MappedEmbeddings& rows, const std::vector<float>& q,
+std::vector<std::vector<int64_t>> exact_top_k(const clip::index::GenerationRows& rows, const std::vector<float>& q,
                                               int nq, int k) {
   const int dim = rows.dim();
   std::vector<std::vector<std::pair<float, int64_t>>> best(nq);
+  std::vector<float> row(static_cast<size_t>(dim));
   for (int64_t r = 0; r < rows.count(); ++r) {
-    const float* x = rows.row(r);
+    rows.read(r, 1, row.data());
+    const float* x = row.data();
     for (int i = 0; i < nq; ++i) {
       float dot = 0;
       for (int j = 0; j < dim; ++j) dot += q[static_cast<size_t>(i) * dim + j] * x[j];
@@ -122,7 +124,7 @@ SearchFigures measure_search(const std::string& dir, const clip::index::OpenOpti
 int main(int argc, char** argv) {
   int64_t rows = 1000000, train_sample = 200000;
   int dim = 512, clusters = 10000, pq_m = 64, nlist = 0, nprobe = 32, rerank = 100, queries = 200;
-  std::string dir = "/tmp/clip_bench_index", json_out;
+  std::string dir = "/tmp/clip_bench_index", json_out, storage = "f32";
   bool keep = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
     else if (a == "--queries") queries = std::stoi(next());
     else if (a == "--dir") dir = next();
     else if (a == "--json") json_out = next();
+    else if (a == "--storage") storage = next();
     else if (a == "--keep") keep = true;
     else {
       std::cerr << "unknown flag " << a << "\n";
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
   o.params.nprobe = nprobe;
   o.params.train_sample = train_sample;
   o.params.rerank = rerank;
+  o.storage = clip::index::storage_from_name(storage);
   clip::bench::reset_peak_rss();
   const double rss_before = clip::bench::read_rss().now_mb;
   t0 = Clock::now();
@@ -194,6 +198,11 @@ int main(int argc, char** argv) {
   const double import_peak_mb = clip::bench::read_rss().peak_mb - rss_before;
   const clip::index::Manifest m = clip::index::read_manifest(dir + "/index");
   const double faiss_mb = static_cast<double>(fs::file_size(dir + "/index/" + m.faiss_file)) / (1 << 20);
+  double chunks_mb = 0;
+  for (const auto& c : m.chunks)
+    chunks_mb += static_cast<double>(fs::file_size(dir + "/index/" + c.embeddings) +
+                                     fs::file_size(dir + "/index/" + c.metadata)) / (1 << 20);
+  std::printf("index chunks (%s): %zu chunks, %.0f MB\n", storage.c_str(), m.chunks.size(), chunks_mb);
   std::printf("import (IVF-PQ, nlist %s, pq-m %d, %lld training rows): %.1f s, peak memory +%.0f MB, FAISS file %.0f MB\n",
               nlist ? std::to_string(nlist).c_str() : "auto", pq_m, static_cast<long long>(train_sample), import_s,
               import_peak_mb, faiss_mb);
@@ -203,12 +212,13 @@ int main(int argc, char** argv) {
   synthetic_rows(centres, dim, rows + 12345, queries, q);
   t0 = Clock::now();
   const auto exact = exact_top_k(
-      clip::index::MappedEmbeddings::open(dir + "/index/" + m.embeddings_file, m.count, m.dim), q, queries, 10);
+      clip::index::GenerationRows::open(dir + "/index", m.chunks, m.dim), q, queries, 10);
   std::printf("exact top-10 of %d queries: %.1f s\n", queries, seconds_since(t0));
 
   json result = {{"rows", rows}, {"dim", dim}, {"clusters", clusters}, {"pq_m", pq_m}, {"nprobe", nprobe},
                  {"train_sample", train_sample}, {"write_s", write_s}, {"import_s", import_s},
-                 {"import_peak_mb", import_peak_mb}, {"faiss_mb", faiss_mb}};
+                 {"import_peak_mb", import_peak_mb}, {"faiss_mb", faiss_mb}, {"storage", storage},
+                 {"chunks_mb", chunks_mb}};
   std::printf("%-22s %8s %8s %9s %8s %10s\n", "search", "p50 ms", "p99 ms", "recall@10", "open s", "memory MB");
   for (const auto& [name, opts] :
        {std::pair{"loaded, no rerank", clip::index::OpenOptions{false, 0}},

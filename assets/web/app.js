@@ -1,5 +1,6 @@
 // The search page: text queries go to GET /search, dropped images to POST /search; results are
-// thumbnails from /images/<id> with their cosine similarity. A server started with an API key
+// thumbnails from /images/<id> with their cosine similarity. The duplicates panel asks
+// GET /duplicates?threshold=T and shows each group of exact copies and of near duplicates. A server started with an API key
 // answers 401: the page then asks for the key once (kept for this tab) and sends it as a Bearer
 // token, fetching thumbnails itself since an <img> cannot send it.
 'use strict';
@@ -56,27 +57,33 @@ async function checkHealth() {
   }
 }
 
+// A thumbnail with its name and, when given, a score.
+function figureOf(item, score) {
+  const figure = document.createElement('figure');
+  const img = document.createElement('img');
+  showThumbnail(img, item.url);
+  img.alt = item.name;
+  img.title = item.path;
+  img.loading = 'lazy';
+  const caption = document.createElement('figcaption');
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = item.name;
+  caption.append(name);
+  if (score !== undefined) {
+    const s = document.createElement('span');
+    s.className = 'score';
+    s.textContent = score.toFixed(3);
+    caption.append(s);
+  }
+  figure.append(img, caption);
+  return figure;
+}
+
 function showResults(body, what) {
   const results = $('results');
   results.replaceChildren();
-  for (const hit of body.results) {
-    const figure = document.createElement('figure');
-    const img = document.createElement('img');
-    showThumbnail(img, hit.url);
-    img.alt = hit.name;
-    img.title = hit.path;
-    img.loading = 'lazy';
-    const caption = document.createElement('figcaption');
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = hit.name;
-    const score = document.createElement('span');
-    score.className = 'score';
-    score.textContent = hit.score.toFixed(3);
-    caption.append(name, score);
-    figure.append(img, caption);
-    results.append(figure);
-  }
+  for (const hit of body.results) results.append(figureOf(hit, hit.score));
   setMessage(body.results.length ? `${body.results.length} results for ${what}` : `no results for ${what}`, false);
 }
 
@@ -115,7 +122,49 @@ async function searchImage(file) {
   }
 }
 
+function showDuplicates(body) {
+  const out = $('duplicates');
+  out.replaceChildren();
+  const sections = [['exact', 'same content (sha256)'], ['near', `cosine ≥ ${body.threshold.toFixed(2)}`]];
+  for (const [kind, label] of sections) {
+    body[kind].forEach((group, i) => {
+      const div = document.createElement('div');
+      div.className = `group ${kind}`;
+      const title = document.createElement('h3');
+      title.textContent = `${kind === 'exact' ? 'Copies' : 'Near duplicates'} ${i + 1}: ${group.members.length} images, ${label}`;
+      const members = document.createElement('div');
+      members.className = 'members';
+      for (const m of group.members) members.append(figureOf(m, kind === 'near' ? m.best_score : undefined));
+      div.append(title, members);
+      out.append(div);
+    });
+  }
+  $('duplicates-message').textContent = `${body.exact.length} groups of copies, ${body.near.length} groups of near ` +
+    `duplicates among ${body.images} images`;
+  $('duplicates-message').className = 'message';
+}
+
+async function findDuplicates(event) {
+  event.preventDefault();
+  $('duplicates-message').textContent = 'comparing every image with every other…';
+  $('duplicates-message').className = 'message';
+  try {
+    const res = await api(`/duplicates?${new URLSearchParams({ threshold: $('threshold').value })}`);
+    const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+    if (!res.ok) {
+      $('duplicates-message').textContent = body.error || `HTTP ${res.status}`;
+      $('duplicates-message').className = 'message error';
+      return;
+    }
+    showDuplicates(body);
+  } catch (e) {
+    $('duplicates-message').textContent = `request failed: ${e}`;
+    $('duplicates-message').className = 'message error';
+  }
+}
+
 $('search-form').addEventListener('submit', searchText);
+$('duplicates-form').addEventListener('submit', findDuplicates);
 $('file').addEventListener('change', (e) => searchImage(e.target.files[0]));
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });

@@ -20,7 +20,7 @@ struct Index;
 
 namespace clip::index {
 
-class MappedEmbeddings;
+class GenerationRows;
 
 // ---- what an index is built with -----------------------------------------------------------
 
@@ -42,6 +42,12 @@ struct IndexParams {
   // validate() plus the checks that need the dimension (pq_m divides dim).
   void validate_for(int dim) const;
 };
+
+// How new embeddings are stored: float32, or float16 (half the disk and page cache; searches are
+// built from the rounded values, so an index answers from what it stores).
+enum class Storage { kF32, kF16 };
+const char* storage_name(Storage s);              // "f32", "f16"
+Storage storage_from_name(const std::string& name);  // throws clip::Error naming the value
 
 // The model that computed the embeddings. An index refuses queries from another model: embeddings
 // of different models live in unrelated spaces, so the results would be meaningless.
@@ -97,7 +103,8 @@ struct SkippedFile {
 struct BuildOptions {
   IndexParams params;
   int batch_size = 32;           // images per forward pass
-  int chunk_size = 256;          // embedded files per work chunk (the unit an interrupted run keeps)
+  int chunk_size = 256;          // embedded files per chunk (the unit an interrupted run keeps, and an update rewrites)
+  Storage storage = Storage::kF32;  // how a new index stores its embeddings (update keeps the index's)
   int threads = 0;               // decoding threads (0: all cores)
   ProgressCallback on_progress;  // stages "embedding" (folders, CSV files) and "shards" (null: not reported)
   // Notes as they happen: a resumed run, discarded work of another model, a damaged work chunk
@@ -125,6 +132,22 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
 BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
                          const BuildOptions& options);
 
+// ---- building on many processes and machines (docs/search.md, "Building on many machines") ----
+
+// Rank `rank` of `world` (0 <= rank < world) embeds its share of the source: a contiguous slice of
+// the sorted listing (files, or tar shards), into out_dir/parts/rank-R-of-W/, in chunks, and marks
+// it finished. Restartable alone: run again, it reuses its finished chunks (and does nothing when
+// finished). Ranks share out_dir (on a shared file system across machines), each writing only its
+// part; `merge_index_parts` then publishes the index.
+BuildReport build_index_part(const Model& model, const ModelIdentity& identity, const Source& source,
+                             const std::string& out_dir, const BuildOptions& options, int rank, int world);
+
+// Checks that every rank of one build finished, with the same model, storage, source, index
+// parameters and listing (clip::Error naming the rank and what differs otherwise), moves their
+// chunks into the index in rank order (the rows of a one-process build, in its order) and
+// publishes generation 1. Needs no model. Can be run again after an interruption.
+BuildReport merge_index_parts(const std::string& index_dir, const NoteCallback& note);
+
 // ---- moving collections in and out (docs/search.md, "Import and export") ---------------------
 
 // Precomputed embeddings: a float32 or float16 .npy [N, D], or a folder of clip-retrieval chunks
@@ -137,6 +160,7 @@ struct ImportOptions {
   std::string embeddings;  // the .npy file or the chunk folder
   std::string paths;       // the list
   std::string csv_column;  // for a .csv list ("" = the first of path, filepath, image)
+  Storage storage = Storage::kF32;
 };
 // Writes generation 1 of a new index in out_dir (as build_index does, with source kind "import")
 // from the given embeddings (L2-normalized on the way in), as computed by the model `identity`
@@ -152,15 +176,31 @@ int64_t export_index(const std::string& index_dir, const std::string& out_dir);
 
 // ---- reading and searching -----------------------------------------------------------------
 
+// One chunk of a generation's rows: an embeddings file (float32 or float16 [rows, dim]) and its
+// metadata file (one JSON line a row), written once and shared by every generation that lists it.
+// An update that removes or replaces some of a chunk's rows lists them as dropped instead of
+// rewriting the chunk (docs/search.md, "Storage").
+struct ChunkEntry {
+  std::string embeddings, metadata;  // file names inside the index folder
+  int64_t rows = 0;                  // rows in the files
+  std::vector<int64_t> dropped;      // sorted, unique row numbers in [0, rows) not in this generation
+  int64_t live() const { return rows - static_cast<int64_t>(dropped.size()); }
+};
+
 struct Manifest {
   int64_t generation = 0;
   ModelIdentity model;
   std::string model_config_file;  // absolute path of the model config saved in the index
   Source source;
   IndexParams params;
+  Storage storage = Storage::kF32;
   int dim = 0;
-  int64_t count = 0;
-  std::string embeddings_file, metadata_file, faiss_file, skipped_file;  // names inside the folder
+  int64_t count = 0;                // live rows of all chunks; image id i is the i-th live row in chunk order
+  std::vector<ChunkEntry> chunks;   // in row order
+  std::string faiss_file, skipped_file;  // names inside the folder
+  // Chunk files of the previous generation that this one no longer lists: kept until the next
+  // generation is published, for readers that opened the previous one.
+  std::vector<std::string> previous_files;
   std::vector<ShardState> shards;  // source kind "shards": the shards read to their end
 };
 // Reads and validates INDEX/manifest.json; throws clip::Error naming the file and the field.
@@ -213,7 +253,7 @@ class ImageIndex {
   std::vector<FileRecord> records_;
   std::unique_ptr<faiss::Index> faiss_;
   int rerank_ = 0;
-  std::unique_ptr<MappedEmbeddings> embeddings_;  // mapped when rerank_ > 0
+  std::unique_ptr<GenerationRows> embeddings_;  // mapped when rerank_ > 0
 };
 
 // ---- duplicates -----------------------------------------------------------------------------

@@ -7,22 +7,61 @@
 #include "cli/progress.h"
 #include "clip/error.h"
 #include "clip/index.h"
+#include "train/launcher.h"
 
 namespace clip::cli {
 namespace {
 
 struct IndexBuildOptions {
   ModelOptions model;
-  std::string images, csv_column, out, index_type = "flat";
+  std::string images, csv_column, out, index_type = "flat", storage = "f32";
   index::IndexParams params;
-  int batch = 32, chunk = 256;
+  int batch = 32, chunk = 256, nproc_per_node = 1;
 };
 
 struct IndexImportOptions {
   ModelOptions model;
-  std::string out, index_type = "flat";
+  std::string out, index_type = "flat", storage = "f32";
   index::ImportOptions import;
 };
+
+struct IndexMergeOptions {
+  std::string index;
+};
+
+// This process's rank in a distributed build: torchrun's RANK and WORLD_SIZE, else Slurm's
+// SLURM_PROCID and SLURM_NTASKS; world 1 (a whole build) when neither is set.
+struct RankEnv {
+  int rank = 0, world = 1;
+  std::string from;  // the variables read
+};
+
+int env_int(const char* name, int min, int max) {
+  const char* value = std::getenv(name);
+  char* end = nullptr;
+  errno = 0;
+  const long v = value && *value ? std::strtol(value, &end, 10) : -1;
+  if (!value || !*value || errno || *end || v < min || v > max)
+    throw Error(std::string("the environment variable ") + name + "=\"" + (value ? value : "") +
+                "\" is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  return static_cast<int>(v);
+}
+
+RankEnv rank_from_environment() {
+  RankEnv e;
+  const char* world = std::getenv("WORLD_SIZE");
+  const char* ntasks = std::getenv("SLURM_NTASKS");
+  if (world && *world) {
+    e.world = env_int("WORLD_SIZE", 1, 1 << 20);
+    e.rank = e.world > 1 ? env_int("RANK", 0, e.world - 1) : 0;
+    e.from = "RANK/WORLD_SIZE";
+  } else if (ntasks && *ntasks) {
+    e.world = env_int("SLURM_NTASKS", 1, 1 << 20);
+    e.rank = e.world > 1 ? env_int("SLURM_PROCID", 0, e.world - 1) : 0;
+    e.from = "SLURM_PROCID/SLURM_NTASKS";
+  }
+  return e;
+}
 
 struct IndexExportOptions {
   std::string index, out;
@@ -58,9 +97,25 @@ void print_report(const index::BuildReport& r, const std::string& dir) {
                r.skipped.size(), r.skipped.empty() ? "" : " (listed in the index folder's skipped-*.jsonl)");
 }
 
+void run_merge(const IndexMergeOptions& o) {
+  print_report(index::merge_index_parts(o.index, notes_on_stderr()), o.index);
+}
+
 void run_build(IndexBuildOptions o) {
   o.params.kind = index::index_kind_from_name(o.index_type);
   o.params.validate();
+  const RankEnv rank = rank_from_environment();
+  if (o.nproc_per_node > 1 && rank.world == 1) {
+    // The launcher: the ranks run this same command line (WORLD_SIZE set, so they embed their
+    // share instead of launching); when all have finished, their parts are merged here.
+    const int status = train::launch_local_workers(o.nproc_per_node, o.model.threads, -1, nullptr);
+    if (status != 0)
+      throw Error(o.out + ": a rank failed (named above); run the same command again: finished ranks are not redone, "
+                          "an interrupted one continues from its finished chunks",
+                  ErrorKind::kIo);
+    run_merge({o.out});
+    return;
+  }
   index::Source source;
   try {
     source = index::source_from_argument(o.images, o.csv_column);
@@ -75,7 +130,18 @@ void run_build(IndexBuildOptions o) {
       index::identify_model(model, files.weights, precision_from_name(o.model.precision));
   index::BuildOptions b = build_options(o.model.threads, o.batch, o.chunk);
   b.params = o.params;
-  print_report(index::build_index(model, identity, source, o.out, b), o.out);
+  b.storage = index::storage_from_name(o.storage);
+  if (rank.world == 1) {
+    print_report(index::build_index(model, identity, source, o.out, b), o.out);
+    return;
+  }
+  const index::BuildReport r = index::build_index_part(model, identity, source, o.out, b, rank.rank, rank.world);
+  for (const auto& s : r.skipped) std::fprintf(stderr, "skipped: %s: %s\n", s.path.c_str(), s.reason.c_str());
+  std::fprintf(stderr,
+               "%s: rank %d of %d (%s): %lld images in its part (%lld embedded, %lld reused), %zu skipped; "
+               "when every rank has finished: clip index merge --index %s\n",
+               o.out.c_str(), rank.rank, rank.world, rank.from.c_str(), static_cast<long long>(r.indexed),
+               static_cast<long long>(r.embedded), static_cast<long long>(r.reused), r.skipped.size(), o.out.c_str());
 }
 
 void run_update(const IndexUpdateOptions& o) {
@@ -93,6 +159,7 @@ void run_update(const IndexUpdateOptions& o) {
 
 void run_import(IndexImportOptions o) {
   o.import.params.kind = index::index_kind_from_name(o.index_type);
+  o.import.storage = index::storage_from_name(o.storage);
   const Model model = load_model(o.model);
   const index::ModelIdentity identity =
       index::identify_model(model, o.model.model, precision_from_name(o.model.precision));
@@ -148,6 +215,12 @@ void add_index_type_options(CLI::App* cmd, std::string& index_type, index::Index
   cmd->add_option("--ef-search", params.ef_search, "hnsw: search-time candidates")->check(CLI::Range(1, 1 << 16));
 }
 
+void add_storage_option(CLI::App* cmd, std::string& storage) {
+  cmd->add_option("--storage", storage,
+                  "How the embeddings are stored: f32, or f16 (half the disk; searched as stored)")
+      ->check(CLI::IsMember({"f32", "f16"}));
+}
+
 }  // namespace
 
 void register_index(CLI::App& app) {
@@ -169,8 +242,14 @@ void register_index(CLI::App& app) {
   build->add_option("--out", b->out, "The index folder to create")->required();
   add_index_type_options(build, b->index_type, b->params);
   build->add_option("--batch", b->batch, "Images per forward pass")->check(CLI::Range(1, 4096));
-  build->add_option("--chunk", b->chunk, "Images per saved work chunk (what an interrupted build keeps)")
+  build->add_option("--chunk", b->chunk, "Images per chunk (what an interrupted build keeps, an update rewrites)")
       ->check(CLI::Range(1, 1 << 20));
+  add_storage_option(build, b->storage);
+  build
+      ->add_option("--nproc-per-node", b->nproc_per_node,
+                   "Embed with this many processes on this machine, then merge (on many machines: run one rank "
+                   "each with RANK and WORLD_SIZE, or under srun, then `clip index merge`)")
+      ->check(CLI::Range(1, 1024));
   build->callback([b] { run_build(*b); });
 
   auto u = std::make_shared<IndexUpdateOptions>();
@@ -199,23 +278,29 @@ void register_index(CLI::App& app) {
   import->add_option("--csv-column", im->import.csv_column, "CSV column of paths (default: path, filepath or image)");
   import->add_option("--out", im->out, "The index folder to create")->required();
   add_index_type_options(import, im->index_type, im->import.params);
-  import->callback([im] { run_import(*im);
-});
+  add_storage_option(import, im->storage);
+  import->callback([im] { run_import(*im); });
 
-auto du = std::make_shared<IndexDuplicatesOptions>();
-CLI::App* dup = cmd->add_subcommand(
-    "duplicates", "List groups of exact (same sha256) and near duplicates (cosine >= threshold) as JSON");
-dup->add_option("--index", du->index, "The index folder")->required();
-dup->add_option("--threshold", du->threshold, "Cosine at or above which two images are near duplicates")
-    ->check(CLI::Range(0.0001, 1.0));
-dup->callback([du] { run_duplicates(*du); });
+  auto du = std::make_shared<IndexDuplicatesOptions>();
+  CLI::App* dup = cmd->add_subcommand(
+      "duplicates", "List groups of exact (same sha256) and near duplicates (cosine >= threshold) as JSON");
+  dup->add_option("--index", du->index, "The index folder")->required();
+  dup->add_option("--threshold", du->threshold, "Cosine at or above which two images are near duplicates")
+      ->check(CLI::Range(0.0001, 1.0));
+  dup->callback([du] { run_duplicates(*du); });
 
-auto ex = std::make_shared<IndexExportOptions>();
-CLI::App* exp = cmd->add_subcommand(
-    "export", "Write an index's embeddings (OUT/embeddings.npy) and metadata (OUT/metadata.jsonl), row by row");
-exp->add_option("--index", ex->index, "The index folder")->required();
-exp->add_option("--out", ex->out, "The folder to write")->required();
-exp->callback([ex] { run_export(*ex); });
-}  // namespace clip::cli
+  auto ex = std::make_shared<IndexExportOptions>();
+  CLI::App* exp = cmd->add_subcommand(
+      "export", "Write an index's embeddings (OUT/embeddings.npy) and metadata (OUT/metadata.jsonl), row by row");
+  exp->add_option("--index", ex->index, "The index folder")->required();
+  exp->add_option("--out", ex->out, "The folder to write")->required();
+  exp->callback([ex] { run_export(*ex); });
+
+  auto mg = std::make_shared<IndexMergeOptions>();
+  CLI::App* merge = cmd->add_subcommand(
+      "merge", "Publish an index from the parts its ranks built (clip index build with RANK and WORLD_SIZE set)");
+  merge->add_option("--index", mg->index, "The index folder the ranks wrote their parts into")->required();
+  merge->callback([mg] { run_merge(*mg); });
+}
 
 }  // namespace clip::cli

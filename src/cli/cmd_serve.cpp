@@ -169,6 +169,9 @@ void register_serve(CLI::App& app) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--max-pixels", s.max_pixels, "Largest uploaded image in pixels (413 beyond)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  cmd->add_option("--max-duplicates-images", s.max_duplicates_images,
+                  "GET /duplicates on an index of more images is refused (413): it compares every pair")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 36));
   cmd->add_option("--timeout", s.timeout_seconds, "Seconds to read a request's body or write a response")
       ->check(CLI::Range(1, 3600));
   cmd->add_option("--header-timeout", s.header_timeout_seconds, "Seconds to receive a request's header")

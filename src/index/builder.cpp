@@ -11,11 +11,14 @@
 #include "clip/error.h"
 #include "clip/image.h"
 #include "clip/index.h"
+#include "index/chunk_assembly.h"
+#include "index/chunk_files.h"
 #include "index/embedding_cache.h"
 #include "index/faiss_store.h"
 #include "index/file_hash.h"
 #include "index/index_folder.h"
 #include "index/manifest.h"
+#include "index/parts.h"
 #include "index/shard_members.h"
 #include "index/sources.h"
 #include "model/image_batch.h"
@@ -64,13 +67,15 @@ struct Plan {
 
 class Run {
  public:
-  Run(const Model& model, const ModelIdentity& identity, const std::string& dir, const BuildOptions& options)
+  Run(const Model& model, const ModelIdentity& identity, const std::string& dir, const BuildOptions& options,
+      Storage storage)
       : model_(model),
         identity_(identity),
         dir_(dir),
         options_(options),
         cache_(model.config().embed_dim),
-        pool_(options.threads) {
+        pool_(options.threads),
+        storage_(storage) {
     pre_ = model.image_preprocess();
   }
 
@@ -81,19 +86,95 @@ class Run {
       load_generation(cache_, dir_, *previous);
       old = read_metadata(dir_, *previous);
     }
+    open_work(dir_ + "/work", "");
+    const Plan plan = embed(source, list_source(source), previous, old, report);
+    std::vector<CandidateChunk> candidates;
+    if (previous)
+      for (const ChunkEntry& c : previous->chunks) candidates.push_back({dir_, c, read_chunk_records(dir_, c), true});
+    report.generation = previous ? previous->generation + 1 : 1;
+    Manifest m;
+    m.generation = report.generation;
+    m.model = identity_;
+    m.source = source;
+    m.params = params;
+    m.storage = storage_;
+    m.dim = cache_.dim();
+    m.shards = plan.shards;
+    m.chunks = assemble(dir_, m.generation, std::move(candidates), plan);
+    for (const ChunkEntry& c : m.chunks) report.indexed += c.live();
+    report.reused = report.indexed - report.embedded;
+    for (const auto& r : old)  // rows of the previous generation whose file or member is gone
+      if (!plan.present.count(r.path)) ++report.removed;
+    publish_generation(dir_, std::move(m), report.skipped, previous);
+    return report;
+  }
+
+  // One rank of a distributed build: its share of the listing into `part` (see build_index_part).
+  BuildReport execute_part(const Source& source, const IndexParams& params, int rank, int world,
+                           const std::string& part) {
+    SourceListing listing = list_source(source);
+    nlohmann::json state = {{"source", source_to_json(source)},
+                            {"params", params_to_json(params)},
+                            {"precision", identity_.precision},
+                            {"rank", rank},
+                            {"world_size", world},
+                            {"listing", listing_summary(listing)}};
+    const std::string done_path = part + "/" + kPartDoneName;
+    if (work_state_matches(part, identity_, storage_, cache_.dim(), state.dump()) && util::file_exists(done_path)) {
+      if (options_.on_note) options_.on_note("note: " + part + " is finished already; nothing to do");
+      return report_of_done_part(done_path);
+    }
+    remove_assembled_chunks(part);  // an assembly interrupted before its done file: redone below
+    open_work(part, state.dump());
+    // A contiguous share of the sorted listing, so that the parts in rank order are the listing's
+    // order (that of a one-process build). Rows the listing names but cannot find go to rank 0.
+    const size_t n = listing.files.size();
+    const size_t first = n * static_cast<size_t>(rank) / static_cast<size_t>(world);
+    const size_t last = n * static_cast<size_t>(rank + 1) / static_cast<size_t>(world);
+    listing.files = std::vector<std::string>(listing.files.begin() + first, listing.files.begin() + last);
+    if (rank != 0) listing.missing.clear();
+    BuildReport report;
+    const Plan plan = embed(source, std::move(listing), nullptr, {}, report);
+    const std::vector<ChunkEntry> chunks = assemble(part, 1, {}, plan);
+    for (const ChunkEntry& c : chunks) report.indexed += c.live();
+    report.reused = report.indexed - report.embedded;
+    report.generation = 0;  // none yet: `merge` publishes generation 1
+    const nlohmann::json done = {{"chunks", chunks_to_json(chunks)},
+                                 {"skipped", skipped_to_json(report.skipped)},
+                                 {"shards", shards_to_json(plan.shards)},
+                                 {"indexed", report.indexed},
+                                 {"embedded", report.embedded}};
+    util::write_file_atomic(done_path, done.dump(1) + "\n");
+    return report;
+  }
+
+ private:
+  // Opens (or resumes) the work folder of this run; `extra_state` distinguishes a rank's part.
+  void open_work(const std::string& work_dir, const std::string& extra_state) {
+    work_dir_ = work_dir;
     int next_chunk = 0;
-    const int64_t resumed = open_work_dir(cache_, dir_ + "/work", identity_, &next_chunk, options_.on_note);
+    work_chunks_ = open_work_dir(cache_, work_dir, identity_, storage_, extra_state, &next_chunk, options_.on_note);
+    int64_t resumed = 0;
+    for (const WorkChunk& w : work_chunks_) resumed += static_cast<int64_t>(w.records.size());
     if (resumed > 0 && options_.on_note)
       options_.on_note("resuming: " + std::to_string(resumed) + " embeddings from an interrupted run are reused");
     next_chunk_ = next_chunk;
+  }
 
-    const Plan plan =
-        source.kind == "shards" ? embed_shards(source, previous, old, report) : embed_files(source, report);
+  // Embeds what the cache does not know, and saves the last chunk.
+  Plan embed(const Source& source, SourceListing listing, const Manifest* previous, const std::vector<FileRecord>& old,
+             BuildReport& report) {
+    Plan plan = source.kind == "shards" ? embed_shards(std::move(listing), previous, old, report)
+                                        : embed_files(std::move(listing), report);
     flush_chunk();
+    return plan;
+  }
 
-    // The new generation: every planned row the cache now knows with that size and mtime.
-    std::vector<FileRecord> records;
-    std::vector<float> matrix;
+  // The chunks of the new generation (see assemble_chunks): `candidates` (a previous
+  // generation's), then this run's work chunks, then every planned row no kept chunk holds.
+  std::vector<ChunkEntry> assemble(const std::string& into, int64_t generation, std::vector<CandidateChunk> candidates,
+                                   const Plan& plan) {
+    std::vector<WantedRow> wanted;
     for (const PlannedRow& planned : plan.rows) {
       FileStat stat = planned.stat;
       if (planned.restat) {
@@ -103,24 +184,18 @@ class Run {
           continue;  // vanished during the run; it was reported as skipped or is picked up by the next update
         }
       }
-      const size_t row = cache_.find_unchanged(planned.path, stat);
-      if (row == EmbeddingCache::kNone) continue;
-      records.push_back(cache_.record(row));
-      matrix.insert(matrix.end(), cache_.embedding(row), cache_.embedding(row) + cache_.dim());
+      wanted.push_back({planned.path, stat});
     }
-    report.indexed = static_cast<int64_t>(records.size());
-    report.reused = report.indexed - report.embedded;
-    for (const auto& r : old)  // rows of the previous generation whose file or member is gone
-      if (!plan.present.count(r.path)) ++report.removed;
-    report.generation = previous ? previous->generation + 1 : 1;
-    write_generation(source, params, report.generation, records, matrix, report.skipped, plan.shards);
-    return report;
+    for (WorkChunk& w : work_chunks_)
+      candidates.push_back({work_dir_, chunk_entry(w.stem, static_cast<int64_t>(w.records.size())),
+                            std::move(w.records), false});
+    work_chunks_.clear();
+    return assemble_chunks(into, generation, candidates, wanted, cache_, options_.chunk_size, storage_);
   }
 
  private:
   // A folder or CSV: stat every file, embed those the cache does not know unchanged.
-  Plan embed_files(const Source& source, BuildReport& report) {
-    SourceListing listing = list_source(source);
+  Plan embed_files(SourceListing listing, BuildReport& report) {
     report.skipped = listing.missing;
     Plan plan;
     std::vector<PendingFile> pending;
@@ -148,9 +223,8 @@ class Run {
   // Tar shards, one at a time (only one shard's images are held in memory). A shard whose size and
   // mtime are those recorded by the previous generation keeps its rows and its skipped entries
   // unread; any other is read, and its members are embedded unless their content is known.
-  Plan embed_shards(const Source& source, const Manifest* previous, const std::vector<FileRecord>& old,
+  Plan embed_shards(SourceListing listing, const Manifest* previous, const std::vector<FileRecord>& old,
                     BuildReport& report) {
-    SourceListing listing = list_source(source);
     report.skipped = listing.missing;
     std::unordered_map<std::string, FileStat> known;
     std::unordered_map<std::string, std::vector<const FileRecord*>> old_rows;
@@ -223,6 +297,7 @@ class Run {
   void embed_pending(std::vector<PendingFile>& pending, BuildReport& report, util::StageProgress* progress) {
     const int dim = cache_.dim();
     const size_t batch = static_cast<size_t>(options_.batch_size);
+    std::vector<float> row;
     for (size_t begin = 0; begin < pending.size(); begin += batch) {
       const size_t count = std::min(batch, pending.size() - begin);
       std::vector<Decoded> decoded(count);
@@ -247,14 +322,19 @@ class Run {
           report.skipped.push_back({f.path, d.error});
           continue;
         }
-        const float* row = d.known_row != EmbeddingCache::kNone
-                               ? cache_.embedding(d.known_row)
-                               : features[static_cast<int64_t>(next_encoded++)].data_ptr<float>();
-        if (d.known_row == EmbeddingCache::kNone) ++report.embedded;
+        if (d.known_row != EmbeddingCache::kNone) {
+          row.resize(static_cast<size_t>(dim));
+          cache_.copy_embedding(d.known_row, row.data());
+        } else {
+          const float* computed = features[static_cast<int64_t>(next_encoded++)].data_ptr<float>();
+          row.assign(computed, computed + dim);
+          round_to_storage(row.data(), dim, storage_);  // what the chunk keeps, reused as it will be read
+          ++report.embedded;
+        }
         const FileRecord record{f.path, f.stat.size, f.stat.mtime_ns, d.sha256};
         chunk_records_.push_back(record);
-        chunk_rows_.insert(chunk_rows_.end(), row, row + dim);
-        cache_.add(record, row);
+        chunk_rows_.insert(chunk_rows_.end(), row.begin(), row.end());
+        cache_.add(record, row.data());
       }
       if (progress) progress->advance(static_cast<int64_t>(count));
       if (chunk_records_.size() >= static_cast<size_t>(options_.chunk_size)) flush_chunk();
@@ -264,7 +344,9 @@ class Run {
   // Saves the embedded rows not yet in a chunk (what an interrupted run keeps).
   void flush_chunk() {
     if (chunk_records_.empty()) return;
-    write_work_chunk(dir_ + "/work", next_chunk_++, chunk_records_, chunk_rows_, cache_.dim());
+    work_chunks_.push_back(
+        write_work_chunk(work_dir_, next_chunk_++, chunk_records_, chunk_rows_, cache_.dim(), storage_));
+    cache_.seal(work_chunks_.back().stem + ".npy");  // its rows are read from the file from now on
     chunk_records_.clear();
     chunk_rows_.clear();
   }
@@ -284,19 +366,6 @@ class Run {
     }
   }
 
-  void write_generation(const Source& source, const IndexParams& params, int64_t generation,
-                        const std::vector<FileRecord>& records, const std::vector<float>& matrix,
-                        const std::vector<SkippedFile>& skipped, const std::vector<ShardState>& shards) {
-    Manifest m;
-    m.generation = generation;
-    m.model = identity_;
-    m.source = source;
-    m.params = params;
-    m.dim = cache_.dim();
-    m.shards = shards;
-    publish_generation(dir_, std::move(m), records, matrix.data(), skipped);
-  }
-
   const Model& model_;
   const ModelIdentity& identity_;
   std::string dir_;
@@ -304,7 +373,10 @@ class Run {
   EmbeddingCache cache_;
   util::ThreadPool pool_;
   image::PreprocessOptions pre_;
+  Storage storage_;
+  std::string work_dir_;  // INDEX/work, or a rank's part
   int next_chunk_ = 0;
+  std::vector<WorkChunk> work_chunks_;     // this run's finished chunks, and an interrupted run's
   std::vector<FileRecord> chunk_records_;  // embedded rows not yet saved in a work chunk
   std::vector<float> chunk_rows_;
 };
@@ -323,9 +395,26 @@ BuildReport build_index(const Model& model, const ModelIdentity& identity, const
   options.params.validate_for(model.config().embed_dim);
   prepare_new_index_folder(out_dir);
   FolderLock lock(out_dir);
-  remove_unused_files(out_dir, 0);  // an interrupted build's temporary and unpublished files
-  Run run(model, identity, out_dir, options);
+  remove_unused_files(out_dir, nullptr);  // an interrupted build's temporary and unpublished files
+  Run run(model, identity, out_dir, options, options.storage);
   return run.execute(source, options.params, nullptr);
+}
+
+BuildReport build_index_part(const Model& model, const ModelIdentity& identity, const Source& source,
+                             const std::string& out_dir, const BuildOptions& options, int rank, int world) {
+  validate_options(options);
+  if (world < 1 || rank < 0 || rank >= world)
+    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(world) +
+                ": expected 0 <= rank < world size");
+  if (model.config().embed_dim <= 0) throw Error("the model has no embedding dimension");
+  options.params.validate_for(model.config().embed_dim);
+  prepare_new_index_folder(out_dir);
+  const std::string part = part_dir(out_dir, rank, world);
+  util::create_directories(out_dir + "/parts", "the parts folder");
+  // Beside the part, not in it: a part of another model is emptied while the lock is held.
+  FolderLock lock(out_dir + "/parts", "rank-" + std::to_string(rank) + "-of-" + std::to_string(world) + ".lock");
+  Run run(model, identity, out_dir, options, options.storage);
+  return run.execute_part(source, options.params, rank, world, part);
 }
 
 BuildReport update_index(const Model& model, const ModelIdentity& identity, const std::string& index_dir,
@@ -340,8 +429,8 @@ BuildReport update_index(const Model& model, const ModelIdentity& identity, cons
   if (previous.source.kind == "import")
     throw Error(index_dir + ": the index was imported from " + previous.source.path +
                 "; it has no source to re-list (import the new embeddings into a new index)");
-  remove_unused_files(index_dir, previous.generation);  // what an interrupted update left
-  Run run(model, identity, index_dir, options);
+  remove_unused_files(index_dir, &previous);  // what an interrupted update left
+  Run run(model, identity, index_dir, options, previous.storage);
   return run.execute(previous.source, previous.params, &previous);
 }
 

@@ -13,7 +13,7 @@
 
 #include "clip/error.h"
 #include "clip/index.h"
-#include "index/mapped_embeddings.h"
+#include "index/generation_rows.h"
 
 namespace clip::index {
 namespace {
@@ -59,19 +59,25 @@ Duplicates find_duplicates(const ImageIndex& index, float threshold) {
   if (n < 2) return out;
 
   // The stored embeddings, searched exactly: an approximate index could miss near pairs.
-  const MappedEmbeddings rows = MappedEmbeddings::open(index.dir() + "/" + m.embeddings_file, n, m.dim);
+  const GenerationRows rows = GenerationRows::open(index.dir(), m.chunks, m.dim);
   Components components(n);
   std::vector<float> best(static_cast<size_t>(n), -1.0f);
   try {
     faiss::IndexFlatIP flat(m.dim);
-    flat.add(n, rows.row(0));
+    std::vector<float> block;
+    for (int64_t begin = 0; begin < n; begin += kQueryBlock) {
+      const int64_t count = std::min(kQueryBlock, n - begin);
+      block.resize(static_cast<size_t>(count) * static_cast<size_t>(m.dim));
+      rows.read(begin, count, block.data());
+      flat.add(count, block.data());
+    }
     // FAISS keeps inner products strictly above the radius; the float below the threshold keeps
     // pairs exactly at it too.
     const float radius = std::nextafter(threshold, -1.0f);
     for (int64_t begin = 0; begin < n; begin += kQueryBlock) {
       const int64_t count = std::min(kQueryBlock, n - begin);
       faiss::RangeSearchResult result(count);
-      flat.range_search(count, rows.row(begin), radius, &result);
+      flat.range_search(count, flat.get_xb() + begin * m.dim, radius, &result);
       for (int64_t q = 0; q < count; ++q) {
         const int64_t a = begin + q;
         for (size_t r = result.lims[q]; r < result.lims[q + 1]; ++r) {

@@ -19,7 +19,8 @@
 #include "index/csv_paths.h"
 #include "index/index_folder.h"
 #include "index/manifest.h"
-#include "index/mapped_embeddings.h"
+#include "index/chunk_files.h"
+#include "index/generation_rows.h"
 #include "util/file_io.h"
 #include "util/half.h"
 #include "util/npy.h"
@@ -96,30 +97,24 @@ ChunkHeader read_chunk_header(int fd, const std::string& path, int dim) {
   return h;
 }
 
-// Appends the rows of one file to `out` as normalized float32; a zero or non-finite row is an error
-// naming the file and row (it has no direction to search by).
-// Writes all of `data` to `out` (the import's embeddings file).
-void write_all(int out, const char* data, size_t size, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(out, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(path + ": cannot write the embeddings: " + std::strerror(errno), ErrorKind::kIo);
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-}
+// Rows of one imported chunk file per index chunk, at most: an index chunk is the unit an update
+// keeps or drops, and a bounded one keeps each file's memory map and rename small.
+constexpr int64_t kImportChunkRows = int64_t{1} << 17;
 
-// Copies a chunk's rows to `out` as float32, each L2-normalized, a block of rows at a time (the
-// memory of a block, whatever the chunk's size). Rows already of unit length (|‖x‖² − 1| < 1e-6)
-// are kept bit for bit, so an export imported again searches exactly as its index.
-void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, int out, const std::string& out_path) {
+// Copies rows [first_row, first_row + count_rows) of a chunk to `out` as float32, each
+// L2-normalized, a block of rows at a time (the memory of a block, whatever the chunk's size).
+// Rows already of unit length (|‖x‖² − 1| < 1e-6) are kept bit for bit, so an export imported
+// again searches exactly as its index. A zero or non-finite row is an error naming the file and
+// row (it has no direction to search by).
+void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, int64_t first_row, int64_t count_rows,
+               ChunkFileWriter& out) {
   const bool half = h.npy.dtype == "<f2";
   const size_t in_row = static_cast<size_t>(dim) * (half ? 2 : 4);
   const int64_t block = std::max<int64_t>(1, (int64_t{16} << 20) / static_cast<int64_t>(in_row));  // ~16 MB
   std::string data;
   std::vector<float> rows;
-  for (int64_t first = 0; first < h.rows; first += block) {
-    const int64_t count = std::min(block, h.rows - first);
+  for (int64_t first = first_row; first < first_row + count_rows; first += block) {
+    const int64_t count = std::min(block, first_row + count_rows - first);
     data.resize(static_cast<size_t>(count) * in_row);
     const uint64_t offset = h.npy.data_offset + static_cast<uint64_t>(first) * in_row;
     for (size_t got = 0; got < data.size();) {
@@ -150,7 +145,7 @@ void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, i
         for (int j = 0; j < dim; ++j) row[j] = static_cast<float>(row[j] * scale);
       }
     }
-    write_all(out, reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float), out_path);
+    out.append(rows.data(), count);
   }
 }
 
@@ -244,33 +239,32 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
   const std::vector<FileRecord> records = read_path_list(o, total);
   prepare_new_index_folder(out_dir);
   FolderLock lock(out_dir);
-  remove_unused_files(out_dir, 0);
-  // The normalized rows go straight to the generation's embeddings file (a temporary name until
-  // published), so the collection is never held in memory.
-  const std::string tmp = embeddings_temp_path(out_dir, 1);
-  {
-    const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) throw Error(tmp + ": cannot create: " + std::strerror(errno), ErrorKind::kIo);
-    const Fd closer{out};
-    try {
-      const std::string header = util::to_npy("<f4", {total, dim}, "", 0);
-      write_all(out, header.data(), header.size(), tmp);
-      for (size_t i = 0; i < files.size(); ++i) copy_rows(fds[i]->fd, files[i], headers[i], dim, out, tmp);
-    } catch (...) {
-      ::unlink(tmp.c_str());
-      throw;
-    }
-  }
+  remove_unused_files(out_dir, nullptr);
   Manifest m;
   m.generation = 1;
   m.model = identity;
   m.source = {"import", fs::absolute(o.embeddings).lexically_normal().string(), ""};
   m.params = o.params;
+  m.storage = o.storage;
   m.dim = dim;
+  // The normalized rows go straight to the index's chunk files, so the collection is never held in
+  // memory; a refusal part way removes the chunks written so far.
   try {
-    publish_generation_from_file(out_dir, m, records, tmp, {});
+    int64_t row = 0, number = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      for (int64_t first = 0; first < headers[i].rows; first += kImportChunkRows) {
+        const int64_t count = std::min(kImportChunkRows, headers[i].rows - first);
+        const std::string stem = chunk_stem(out_dir + "/chunk", 1, number++);
+        ChunkFileWriter writer(stem, count, dim, o.storage);
+        copy_rows(fds[i]->fd, files[i], headers[i], dim, first, count, writer);
+        writer.finish({records.begin() + row, records.begin() + row + count});
+        m.chunks.push_back(chunk_entry(stem, count));
+        row += count;
+      }
+    }
+    publish_generation(out_dir, m, {}, nullptr);
   } catch (...) {
-    ::unlink(tmp.c_str());  // gone already once renamed into place
+    if (!util::file_exists(out_dir + "/" + kManifestName)) remove_unused_files(out_dir, nullptr);
     throw;
   }
   BuildReport report;
@@ -282,14 +276,19 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
 int64_t export_index(const std::string& index_dir, const std::string& out_dir) {
   const Manifest m = read_manifest(index_dir);
   const std::vector<FileRecord> records = read_metadata(index_dir, m);
-  const MappedEmbeddings rows = MappedEmbeddings::open(index_dir + "/" + m.embeddings_file, m.count, m.dim);
+  const GenerationRows rows = GenerationRows::open(index_dir, m.chunks, m.dim);
   util::create_directories(out_dir, "the export folder");
-  const size_t bytes = static_cast<size_t>(m.count) * static_cast<size_t>(m.dim) * sizeof(float);
-  // The header, then the mapped rows as they are: nothing of the size of the collection is copied.
-  const std::string header = util::to_npy("<f4", {m.count, m.dim}, "", 0);
-  util::write_file_atomic(out_dir + "/embeddings.npy",
-                          {std::string_view(header),
-                           std::string_view(m.count > 0 ? reinterpret_cast<const char*>(rows.row(0)) : "", bytes)});
+  // The header, then the rows a block at a time: nothing of the size of the collection is held.
+  ChunkFileWriter writer(out_dir + "/embeddings", m.count, m.dim, Storage::kF32);
+  constexpr int64_t kBlock = 4096;
+  std::vector<float> block;
+  for (int64_t begin = 0; begin < m.count; begin += kBlock) {
+    const int64_t n = std::min(kBlock, m.count - begin);
+    block.resize(static_cast<size_t>(n) * static_cast<size_t>(m.dim));
+    rows.read(begin, n, block.data());
+    writer.append(block.data(), n);
+  }
+  writer.finish_embeddings();
   util::write_file_atomic(out_dir + "/metadata.jsonl", records_to_jsonl(records));
   return m.count;
 }

@@ -39,28 +39,40 @@ size_t ivf_list_count(const IndexParams& params, int64_t n) {
 int64_t training_row_count(const IndexParams& params, int64_t n) {
   return params.train_sample == 0 ? n : std::min(n, params.train_sample);
 }
-// Empty when every row is trained on (the caller passes `rows` itself). The rows before each
-// sampled one are done with as the sampling goes (read from a memory map, every sampled row would
-// otherwise keep the pages around it mapped: nearly the whole file).
-std::vector<float> training_rows(const IndexParams& params, int dim, int64_t n, const float* rows,
-                                 const RowsDone& done) {
-  const int64_t s = training_row_count(params, n);
-  if (s == n) return {};
+// The training rows: all of them, or train_sample rows evenly spaced through the collection. The
+// rows before each sampled one are done with as the sampling goes (read from a memory map, every
+// sampled row would otherwise keep the pages around it mapped: nearly the whole file).
+std::vector<float> training_rows(const IndexParams& params, int dim, const RowSource& rows) {
+  const int64_t n = rows.count, s = training_row_count(params, n);
   std::vector<float> sample(static_cast<size_t>(s) * static_cast<size_t>(dim));
+  if (s == n) {
+    if (n > 0) rows.read(0, n, sample.data());
+    return sample;
+  }
   for (int64_t i = 0; i < s; ++i) {
     const int64_t row =
         static_cast<int64_t>((static_cast<unsigned __int128>(i) * static_cast<uint64_t>(n)) / static_cast<uint64_t>(s));
-    std::copy(rows + row * dim, rows + (row + 1) * dim, sample.begin() + i * dim);
-    if (done && (i + 1) % 64 == 0) done(0, row + 1);
+    rows.read(row, 1, sample.data() + i * dim);
+    if (rows.done && (i + 1) % 64 == 0) rows.done(0, row + 1);
   }
   return sample;
 }
 
 }  // namespace
 
-std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, int64_t n, const float* rows,
-                                          const RowsDone& done) {
+RowSource rows_in_memory(int64_t n, int dim, const float* rows) {
+  RowSource source;
+  source.count = n;
+  source.read = [rows, dim](int64_t begin, int64_t count, float* out) {
+    std::copy(rows + begin * dim, rows + (begin + count) * dim, out);
+  };
+  return source;
+}
+
+std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, const RowSource& rows) {
   params.validate_for(dim);
+  const int64_t n = rows.count;
+  const auto& done = rows.done;
   try {
     std::unique_ptr<faiss::Index> index;
     switch (params.kind) {
@@ -84,8 +96,10 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
         }
         ivf->own_fields = true;  // the index deletes its quantizer
         ivf->cp.verbose = false;
-        const std::vector<float> sample = training_rows(params, dim, n, rows, done);
-        ivf->train(sample_count, sample.empty() ? rows : sample.data());
+        {
+          const std::vector<float> sample = training_rows(params, dim, rows);
+          ivf->train(sample_count, sample.data());
+        }
         if (done) done(0, n);  // the sample was spread over all rows; adding reads them in order
         ivf->nprobe = static_cast<size_t>(params.nprobe);
         index = std::move(ivf);
@@ -104,9 +118,12 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, in
     // order of insertion within a call: one call.
     const bool ivf = params.kind == IndexKind::kIvf || params.kind == IndexKind::kIvfPq;
     const int64_t batch = ivf ? kAddBatchRows : std::max<int64_t>(n, 1);
+    std::vector<float> buffer;
     for (int64_t begin = 0; begin < n; begin += batch) {
       const int64_t count = std::min(batch, n - begin);
-      index->add(count, rows + begin * static_cast<int64_t>(dim));
+      buffer.resize(static_cast<size_t>(count) * static_cast<size_t>(dim));
+      rows.read(begin, count, buffer.data());
+      index->add(count, buffer.data());
       if (done) done(begin, begin + count);
     }
     return index;

@@ -14,7 +14,7 @@
 #include "clip/index.h"
 #include "index/faiss_store.h"
 #include "index/manifest.h"
-#include "index/mapped_embeddings.h"
+#include "index/generation_rows.h"
 #include "index/shard_members.h"
 #include "util/file_io.h"
 
@@ -88,8 +88,7 @@ ImageIndex ImageIndex::open(const std::string& index_dir, const OpenOptions& opt
       index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count, options.mmap);
       index.rerank_ = options.rerank >= 0 ? options.rerank : m.params.rerank;
       if (index.rerank_ > 0)  // mapped, not read: only the candidates' rows are touched
-        index.embeddings_ = std::make_unique<MappedEmbeddings>(
-            MappedEmbeddings::open(index_dir + "/" + m.embeddings_file, m.count, m.dim));
+        index.embeddings_ = std::make_unique<GenerationRows>(GenerationRows::open(index_dir, m.chunks, m.dim));
       return index;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kNotFound || attempt == kAttempts) throw;
@@ -152,8 +151,9 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
     hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
   }
   if (rerank_ > 0) {
+    std::vector<float> row(static_cast<size_t>(dim()));
     for (Hit& h : hits) {
-      const float* row = embeddings_->row(h.id);
+      embeddings_->read(h.id, 1, row.data());
       double dot = 0;
       for (int j = 0; j < dim(); ++j) dot += double(q[static_cast<size_t>(j)]) * row[j];
       h.score = static_cast<float>(dot);

@@ -12,9 +12,10 @@
 namespace clip::index {
 
 // An exclusive lock on INDEX/.lock for the whole run: two writers would interleave generations.
+// (A rank of a distributed build locks its own part's lock file, `name`, instead.)
 class FolderLock {
  public:
-  explicit FolderLock(const std::string& dir);
+  explicit FolderLock(const std::string& dir, const std::string& name = ".lock");
   ~FolderLock();  // closing releases the lock
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
@@ -28,24 +29,18 @@ class FolderLock {
 // the folder and what it found.
 void prepare_new_index_folder(const std::string& dir);
 
-// Removes what no reader can be using any more, given the generation `current` that the manifest
-// names (0: none yet). Only called under the folder lock.
-void remove_unused_files(const std::string& dir, int64_t current);
+// Removes what no reader can be using any more: temporary files, and the chunk, FAISS and skipped
+// files that neither `current` (the generation the manifest names; null: none yet) nor, for
+// readers that opened it, the generation before it reference. Only called under the folder lock.
+void remove_unused_files(const std::string& dir, const Manifest* current);
 
-// Writes generation m.generation of `dir`: the embeddings (n × m.dim floats, row i = records[i]),
-// metadata, skipped list and FAISS index (built here with m.params), the model config, then the
-// manifest (the switch); then removes the work folder and unused files. m.count and the file names
-// are filled in here.
-void publish_generation(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
-                        const float* embeddings, const std::vector<SkippedFile>& skipped);
-
-// The same for embeddings already written to embeddings_temp_path(dir, m.generation) (a float32
-// .npy of records.size() × m.dim normalized rows): the FAISS index is built from a memory map of
-// it, releasing the pages of the rows it has added (IVF kinds), and the file is renamed into
-// place, so publishing a collection larger than memory needs the memory of its index (and of a
-// flat or HNSW index's copy of the rows), not of its embeddings.
-std::string embeddings_temp_path(const std::string& dir, int64_t generation);
-void publish_generation_from_file(const std::string& dir, Manifest m, const std::vector<FileRecord>& records,
-                                  const std::string& embeddings_tmp, const std::vector<SkippedFile>& skipped);
+// Publishes generation m.generation of `dir`: m.chunks name chunk files already in the folder. The
+// FAISS index is built from memory maps of them (releasing the pages of rows it has added, so a
+// collection larger than memory needs the memory of its index, not of its embeddings); then the
+// skipped list, the FAISS index, the model config and last the manifest (the switch) are written,
+// and the work folders and unused files removed. m.count, m.previous_files and the file names are
+// filled in here; `previous` is the generation being replaced (null: none).
+void publish_generation(const std::string& dir, Manifest m, const std::vector<SkippedFile>& skipped,
+                        const Manifest* previous);
 
 }  // namespace clip::index

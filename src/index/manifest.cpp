@@ -23,6 +23,14 @@ const char* index_kind_name(IndexKind kind) {
   return "?";
 }
 
+const char* storage_name(Storage s) { return s == Storage::kF16 ? "f16" : "f32"; }
+
+Storage storage_from_name(const std::string& name) {
+  if (name == "f32" || name == "fp32" || name == "float32") return Storage::kF32;
+  if (name == "f16" || name == "fp16" || name == "float16") return Storage::kF16;
+  throw Error("storage \"" + name + "\": expected f32 or f16");
+}
+
 IndexKind index_kind_from_name(const std::string& name) {
   if (name == "flat") return IndexKind::kFlat;
   if (name == "ivf") return IndexKind::kIvf;
@@ -75,8 +83,6 @@ void check_same_model(const ModelIdentity& index_model, const ModelIdentity& giv
                 "); give the same --config as for the build");
 }
 
-namespace {
-
 json params_to_json(const IndexParams& p) {
   return {{"type", index_kind_name(p.kind)},
           {"nlist", p.nlist},
@@ -88,6 +94,23 @@ json params_to_json(const IndexParams& p) {
           {"train_sample", p.train_sample},
           {"rerank", p.rerank}};
 }
+
+json chunks_to_json(const std::vector<ChunkEntry>& chunks) {
+  json out = json::array();
+  for (const ChunkEntry& c : chunks)
+    out.push_back({{"embeddings", c.embeddings}, {"metadata", c.metadata}, {"rows", c.rows}, {"dropped", c.dropped}});
+  return out;
+}
+
+json shards_to_json(const std::vector<ShardState>& shards) {
+  json out = json::array();
+  for (const ShardState& s : shards) out.push_back({{"path", s.path}, {"size", s.size}, {"mtime_ns", s.mtime_ns}});
+  return out;
+}
+
+json source_to_json(const Source& s) { return {{"kind", s.kind}, {"path", s.path}, {"csv_column", s.csv_column}}; }
+
+namespace {
 
 // Field access that names the file and the field on any mismatch.
 template <typename T>
@@ -135,20 +158,15 @@ void write_manifest(const std::string& index_dir, const Manifest& m) {
   j["version"] = kFormatVersion;
   j["generation"] = m.generation;
   j["model"] = {{"path", m.model.path}, {"config", json::parse(m.model.config_json)}, {"precision", m.model.precision}};
-  j["source"] = {{"kind", m.source.kind}, {"path", m.source.path}, {"csv_column", m.source.csv_column}};
+  j["source"] = source_to_json(m.source);
   j["index"] = params_to_json(m.params);
   j["dim"] = m.dim;
   j["count"] = m.count;
-  j["files"] = {{"embeddings", m.embeddings_file},
-                {"metadata", m.metadata_file},
-                {"faiss", m.faiss_file},
-                {"skipped", m.skipped_file}};
-  if (m.source.kind == "shards") {
-    json shards = json::array();
-    for (const ShardState& s : m.shards)
-      shards.push_back({{"path", s.path}, {"size", s.size}, {"mtime_ns", s.mtime_ns}});
-    j["shards"] = shards;
-  }
+  j["storage"] = storage_name(m.storage);
+  j["files"] = {{"faiss", m.faiss_file}, {"skipped", m.skipped_file}};
+  j["chunks"] = chunks_to_json(m.chunks);
+  j["previous_files"] = m.previous_files;
+  if (m.source.kind == "shards") j["shards"] = shards_to_json(m.shards);
   util::write_file_atomic(index_dir + "/" + kManifestName, j.dump(2) + "\n");
 }
 
@@ -165,8 +183,8 @@ Manifest read_manifest(const std::string& index_dir) {
   }
   if (field<std::string>(j, "format", where) != "clip-index") throw Error(where + ": \"format\" is not \"clip-index\"");
   const int version = field<int>(j, "version", where);
-  if (version != kFormatVersion)
-    throw Error(where + ": index format version " + std::to_string(version) + ", this program reads version " +
+  if (version != 1 && version != kFormatVersion)
+    throw Error(where + ": index format version " + std::to_string(version) + ", this program reads versions 1 and " +
                 std::to_string(kFormatVersion));
   Manifest m;
   m.generation = field<int64_t>(j, "generation", where);
@@ -190,31 +208,9 @@ Manifest read_manifest(const std::string& index_dir) {
     throw Error(where + ": source csv_column is set for a source of kind \"" + m.source.kind + "\"");
   if (m.source.kind == "shards") {
     // What `update` compares to decide that a shard need not be read again.
-    const json shards = field<json>(j, "shards", where);
-    if (!shards.is_array()) throw Error(where + ": field \"shards\" is not a list");
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const std::string at = where + " shards[" + std::to_string(i) + "]";
-      ShardState s;
-      s.path = field<std::string>(shards[i], "path", at);
-      s.size = field<int64_t>(shards[i], "size", at);
-      s.mtime_ns = field<int64_t>(shards[i], "mtime_ns", at);
-      if (s.path.empty() || s.path[0] != '/' || s.size < 0)
-        throw Error(at + ": expected an absolute path and a size >= 0");
-      m.shards.push_back(std::move(s));
-    }
+    m.shards = shards_from_json(field<json>(j, "shards", where), where);
   }
-  const json index = field<json>(j, "index", where);
-  m.params.kind = index_kind_from_name(field<std::string>(index, "type", where + " index"));
-  m.params.nlist = field<int>(index, "nlist", where + " index");
-  m.params.nprobe = field<int>(index, "nprobe", where + " index");
-  m.params.hnsw_m = field<int>(index, "hnsw_m", where + " index");
-  m.params.ef_construction = field<int>(index, "ef_construction", where + " index");
-  m.params.ef_search = field<int>(index, "ef_search", where + " index");
-  // Added after version 1 was first written: absent in older manifests.
-  if (index.contains("pq_m")) m.params.pq_m = field<int>(index, "pq_m", where + " index");
-  if (index.contains("train_sample")) m.params.train_sample = field<int64_t>(index, "train_sample", where + " index");
-  if (index.contains("rerank")) m.params.rerank = field<int>(index, "rerank", where + " index");
-  m.params.validate();
+  m.params = params_from_json(field<json>(j, "index", where), where + " index");
   m.dim = field<int>(j, "dim", where);
   m.count = field<int64_t>(j, "count", where);
   if (m.dim <= 0 || m.dim > kMaxDim || m.count < 0 || m.count > kMaxCount)
@@ -222,11 +218,99 @@ Manifest read_manifest(const std::string& index_dir) {
                 ": expected dim 1.." + std::to_string(kMaxDim) + " and count 0.." + std::to_string(kMaxCount));
   const json files = field<json>(j, "files", where);
   m.params.validate_for(m.dim);
-  m.embeddings_file = file_field(files, "embeddings", where + " files");
-  m.metadata_file = file_field(files, "metadata", where + " files");
   m.faiss_file = file_field(files, "faiss", where + " files");
   m.skipped_file = file_field(files, "skipped", where + " files");
+  if (version == 1) {
+    // One embeddings file and one metadata file per generation: read as a single chunk.
+    const std::string embeddings = file_field(files, "embeddings", where + " files");
+    const std::string metadata = file_field(files, "metadata", where + " files");
+    if (m.count > 0) m.chunks.push_back({embeddings, metadata, m.count, {}});
+    return m;
+  }
+  m.storage = storage_from_name(field<std::string>(j, "storage", where));
+  m.chunks = chunks_from_json(field<json>(j, "chunks", where), where);
+  int64_t live = 0;
+  for (const ChunkEntry& c : m.chunks) live += c.live();
+  if (live != m.count)
+    throw Error(where + ": the chunks hold " + std::to_string(live) + " rows, \"count\" says " +
+                std::to_string(m.count));
+  const json previous = field<json>(j, "previous_files", where);
+  if (!previous.is_array()) throw Error(where + ": field \"previous_files\" is not a list");
+  for (size_t i = 0; i < previous.size(); ++i) {
+    const json one = {{"name", previous[i]}};
+    m.previous_files.push_back(file_field(one, "name", where + " previous_files[" + std::to_string(i) + "]"));
+  }
   return m;
+}
+
+IndexParams params_from_json(const json& index, const std::string& where) {
+  IndexParams p;
+  p.kind = index_kind_from_name(field<std::string>(index, "type", where));
+  p.nlist = field<int>(index, "nlist", where);
+  p.nprobe = field<int>(index, "nprobe", where);
+  p.hnsw_m = field<int>(index, "hnsw_m", where);
+  p.ef_construction = field<int>(index, "ef_construction", where);
+  p.ef_search = field<int>(index, "ef_search", where);
+  // Added after version 1 was first written: absent in older manifests.
+  if (index.contains("pq_m")) p.pq_m = field<int>(index, "pq_m", where);
+  if (index.contains("train_sample")) p.train_sample = field<int64_t>(index, "train_sample", where);
+  if (index.contains("rerank")) p.rerank = field<int>(index, "rerank", where);
+  p.validate();
+  return p;
+}
+
+std::vector<ChunkEntry> chunks_from_json(const json& chunks, const std::string& where) {
+  if (!chunks.is_array()) throw Error(where + ": field \"chunks\" is not a list");
+  std::vector<ChunkEntry> out;
+  int64_t live = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const std::string at = where + " chunks[" + std::to_string(i) + "]";
+    ChunkEntry c;
+    c.embeddings = file_field(chunks[i], "embeddings", at);
+    c.metadata = file_field(chunks[i], "metadata", at);
+    c.rows = field<int64_t>(chunks[i], "rows", at);
+    if (c.rows < 1 || c.rows > kMaxCount)
+      throw Error(at + ": rows " + std::to_string(c.rows) + ": expected 1.." + std::to_string(kMaxCount));
+    c.dropped = field<std::vector<int64_t>>(chunks[i], "dropped", at);
+    for (size_t k = 0; k < c.dropped.size(); ++k)
+      if (c.dropped[k] < 0 || c.dropped[k] >= c.rows || (k > 0 && c.dropped[k] <= c.dropped[k - 1]))
+        throw Error(at + ": \"dropped\" must list increasing row numbers in 0.." + std::to_string(c.rows - 1));
+    live += c.live();
+    if (live > kMaxCount) throw Error(at + ": the chunks hold more than " + std::to_string(kMaxCount) + " rows");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<ShardState> shards_from_json(const json& shards, const std::string& where) {
+  if (!shards.is_array()) throw Error(where + ": field \"shards\" is not a list");
+  std::vector<ShardState> out;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string at = where + " shards[" + std::to_string(i) + "]";
+    ShardState s;
+    s.path = field<std::string>(shards[i], "path", at);
+    s.size = field<int64_t>(shards[i], "size", at);
+    s.mtime_ns = field<int64_t>(shards[i], "mtime_ns", at);
+    if (s.path.empty() || s.path[0] != '/' || s.size < 0) throw Error(at + ": expected an absolute path and a size >= 0");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+json skipped_to_json(const std::vector<SkippedFile>& skipped) {
+  json out = json::array();
+  for (const SkippedFile& s : skipped) out.push_back({{"path", s.path}, {"reason", s.reason}});
+  return out;
+}
+
+std::vector<SkippedFile> skipped_from_json(const json& skipped, const std::string& where) {
+  if (!skipped.is_array()) throw Error(where + ": field \"skipped\" is not a list");
+  std::vector<SkippedFile> out;
+  for (size_t i = 0; i < skipped.size(); ++i) {
+    const std::string at = where + " skipped[" + std::to_string(i) + "]";
+    out.push_back({field<std::string>(skipped[i], "path", at), field<std::string>(skipped[i], "reason", at)});
+  }
+  return out;
 }
 
 uint64_t max_metadata_bytes(int64_t count) {
@@ -236,12 +320,29 @@ uint64_t max_metadata_bytes(int64_t count) {
   return static_cast<uint64_t>(count + 1) * kMaxLine;
 }
 
-std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m) {
-  const std::string path = index_dir + "/" + m.metadata_file;
-  std::vector<FileRecord> records = records_from_jsonl(util::read_file(path, max_metadata_bytes(m.count)), path);
-  if (static_cast<int64_t>(records.size()) != m.count)
-    throw Error(path + ": " + std::to_string(records.size()) + " rows, the manifest says " + std::to_string(m.count));
+std::vector<FileRecord> read_chunk_records(const std::string& index_dir, const ChunkEntry& chunk) {
+  const std::string path = index_dir + "/" + chunk.metadata;
+  std::vector<FileRecord> records = records_from_jsonl(util::read_file(path, max_metadata_bytes(chunk.rows)), path);
+  if (static_cast<int64_t>(records.size()) != chunk.rows)
+    throw Error(path + ": " + std::to_string(records.size()) + " rows, the manifest says " + std::to_string(chunk.rows));
   return records;
+}
+
+std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m) {
+  std::vector<FileRecord> out;
+  out.reserve(static_cast<size_t>(m.count));
+  for (const ChunkEntry& c : m.chunks) {
+    std::vector<FileRecord> records = read_chunk_records(index_dir, c);
+    size_t next_dropped = 0;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      if (next_dropped < c.dropped.size() && c.dropped[next_dropped] == r) {
+        ++next_dropped;
+        continue;
+      }
+      out.push_back(std::move(records[static_cast<size_t>(r)]));
+    }
+  }
+  return out;
 }
 
 std::string records_to_jsonl(const std::vector<FileRecord>& records) {

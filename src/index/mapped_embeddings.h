@@ -1,6 +1,6 @@
-// A read-only memory map of an embeddings .npy (float32 [count, dim], C order), checked against
-// what the manifest (or the caller) expects before any row is read. Pages are read on demand, so
-// a file larger than memory costs only the rows touched (re-ranking reads a few hundred).
+// A read-only memory map of one embeddings .npy (float32 or float16 [count, dim], C order), checked
+// against what the manifest (or the caller) expects before any row is read. Pages are read on
+// demand, so a file larger than memory costs only the rows touched (re-ranking reads a few hundred).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +12,8 @@ class MappedEmbeddings {
  public:
   MappedEmbeddings() = default;
   // Maps `path`; throws clip::Error naming the file when it is missing (kNotFound), not a regular
-  // file, not a float32 .npy of shape [count, dim] (count < 0: any row count), or not exactly
-  // header + data bytes long.
+  // file, not a float32 or float16 .npy of shape [count, dim] (count < 0: any row count), or not
+  // exactly header + data bytes long.
   static MappedEmbeddings open(const std::string& path, int64_t count, int dim);
   MappedEmbeddings(MappedEmbeddings&& other) noexcept;
   MappedEmbeddings& operator=(MappedEmbeddings&& other) noexcept;
@@ -23,19 +23,23 @@ class MappedEmbeddings {
 
   int64_t count() const { return count_; }
   int dim() const { return dim_; }
-  // Row i (0 <= i < count, not checked: callers check ids against count()).
-  const float* row(int64_t i) const { return rows_ + i * dim_; }
+  bool half() const { return half_; }
+  // Rows [begin, begin + n) as float32 into out (n × dim floats); not range-checked: callers check
+  // ids against count().
+  void read(int64_t begin, int64_t n, float* out) const;
   // Drops the pages that lie wholly inside rows [begin, end) from this process's memory (they are
   // read from the file again if touched): a pass over a collection larger than memory keeps only
   // what it has not finished with.
   void release(int64_t begin, int64_t end) const;
 
  private:
+  size_t row_bytes() const { return static_cast<size_t>(dim_) * (half_ ? 2 : 4); }
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
-  const float* rows_ = nullptr;
+  const char* rows_ = nullptr;
   int64_t count_ = 0;
   int dim_ = 0;
+  bool half_ = false;
 };
 
 }  // namespace clip::index

@@ -217,6 +217,55 @@ void handle_search_image(const Loaded& s, const ServerOptions& o, const Request&
   send_json(res, 200, {{"query", {{"image", files[0]->filename}}}, {"k", k}, {"results", hits_json(idx, hits)}});
 }
 
+void handle_duplicates(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
+  const index::ImageIndex& idx = require_index(s);
+  float threshold = 0.95f;
+  if (req.has_param("threshold")) {
+    const std::string text = req.param("threshold");
+    char* end = nullptr;
+    const double t = text.size() <= 32 ? std::strtod(text.c_str(), &end) : 0.0;
+    if (text.empty() || !end || *end || !(t > 0 && t <= 1))
+      throw HttpError(400, "threshold \"" + text.substr(0, 32) + "\": expected a cosine in (0, 1]");
+    threshold = static_cast<float>(t);
+  }
+  if (idx.size() > o.max_duplicates_images)
+    throw HttpError(413, "the index holds " + std::to_string(idx.size()) + " images; finding duplicates among more than " +
+                             std::to_string(o.max_duplicates_images) +
+                             " is left to the command line (clip index duplicates)");
+  DuplicatesCache& cache = *s.duplicates;
+  // One computation at a time (each takes the cores for up to a minute); others are told to retry.
+  std::unique_lock<std::mutex> lock(cache.mutex, std::try_to_lock);
+  if (!lock.owns_lock())
+    throw HttpError(503, "duplicates are being computed for another request; retry in a few seconds");
+  auto cached = cache.body_by_threshold.find(threshold);
+  if (cached == cache.body_by_threshold.end()) {
+    const index::Duplicates d = index::find_duplicates(idx, threshold);
+    auto groups = [&](const std::vector<index::DuplicateGroup>& list, bool exact) {
+      json out = json::array();
+      for (const auto& g : list) {
+        json members = json::array();
+        for (const auto& m : g.members) {
+          json member = {{"id", m.id},
+                         {"path", m.path},
+                         {"name", display_name(idx, m.path)},
+                         {"url", "/images/" + std::to_string(m.id)}};
+          if (!exact) member["best_score"] = m.best_score;
+          members.push_back(member);
+        }
+        out.push_back(exact ? json{{"sha256", g.sha256}, {"members", members}} : json{{"members", members}});
+      }
+      return out;
+    };
+    const json body = {{"threshold", threshold},
+                       {"images", idx.size()},
+                       {"exact", groups(d.exact, true)},
+                       {"near", groups(d.near, false)}};
+    if (cache.body_by_threshold.size() >= 8) cache.body_by_threshold.clear();  // bounded
+    cached = cache.body_by_threshold.emplace(threshold, body.dump(-1, ' ', false, json::error_handler_t::replace)).first;
+  }
+  res.set_content(cached->second, "application/json");
+}
+
 void handle_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res) {
   const index::ImageIndex& idx = require_index(s);
   // The route only matches digits; ids are rows of the index, so only indexed files are served.

@@ -13,5 +13,7 @@ void handle_classify(const Loaded& s, const ServerOptions& o, const Request& req
 void handle_search_text(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
 void handle_search_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
 void handle_image(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
+// GET /duplicates?threshold=T: the index's exact and near duplicate groups (index::find_duplicates).
+void handle_duplicates(const Loaded& s, const ServerOptions& o, const Request& req, Response& res);
 
 }  // namespace clip::serve

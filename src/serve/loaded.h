@@ -5,7 +5,10 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "clip/embedder.h"
 #include "clip/image.h"
@@ -29,12 +32,20 @@ struct LoadedModel {
 
 class ModelRegistry;
 
+// The duplicate groups of one index generation (GET /duplicates), computed one request at a time
+// and kept per threshold, so that the page's repeated asks cost one computation.
+struct DuplicatesCache {
+  std::mutex mutex;
+  std::map<float, std::string> body_by_threshold;  // the JSON response
+};
+
 struct Loaded {
   // The default model; set for the request when it starts (the registry may have unloaded it
   // meanwhile, and loads it again). With an index, the index's model, pinned.
   std::shared_ptr<const LoadedModel> loaded_model;
   std::shared_ptr<ModelRegistry> models;           // every served model, by name (--model, repeated)
   std::shared_ptr<const index::ImageIndex> index;  // null without --index
+  std::shared_ptr<DuplicatesCache> duplicates;     // with the index: one per generation
 
   const Model& model() const { return loaded_model->model; }
   const Embedder& embedder() const { return loaded_model->embedder; }

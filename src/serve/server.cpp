@@ -38,6 +38,7 @@ Endpoint route(Request* req) {
   if (m == "POST" && p == "/embed") return handle_embed;
   if (m == "POST" && p == "/classify") return handle_classify;
   if (m == "GET" && p == "/search") return handle_search_text;
+  if (m == "GET" && p == "/duplicates") return handle_duplicates;
   if (m == "POST" && p == "/search") return handle_search_image;
   constexpr std::string_view kImages = "/images/";
   if (m == "GET" && p.size() > kImages.size() && p.compare(0, kImages.size(), kImages) == 0 &&
@@ -147,6 +148,7 @@ struct Server::Impl {
       auto next = std::make_shared<Loaded>();
       next->loaded_model = std::move(pinned);
       next->models = std::move(models);
+      if (idx) next->duplicates = std::make_shared<DuplicatesCache>();
       next->index = std::move(idx);
       std::lock_guard<std::mutex> lock(mutex);
       identity = std::move(model_identity);
@@ -182,6 +184,7 @@ struct Server::Impl {
       next->loaded_model = current->loaded_model;
       next->models = current->models;
       next->index = idx;
+      next->duplicates = std::make_shared<DuplicatesCache>();
       {
         std::lock_guard<std::mutex> lock(mutex);
         loaded = std::move(next);

@@ -47,6 +47,8 @@ struct ServerOptions {
   int max_images = 16;                 // per /embed request
   int max_labels = 1000;               // per /classify request
   int max_k = 1000;                    // per /search request
+  // GET /duplicates compares every image with every other (N² · D): refused (413) above this many.
+  int64_t max_duplicates_images = 200000;
   int max_text_bytes = 4096;           // per text or query
   int max_prompts = 2048;              // per /classify request: labels × templates
   size_t max_prompt_bytes = 1u << 20;  // per /classify request: the bytes of all filled templates

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -81,7 +82,8 @@ std::vector<std::string> worker_arguments(const std::vector<std::string>& args, 
     }
     if (!dropped) out.push_back(a);
   }
-  out.insert(out.end(), {"--threads", std::to_string(threads), "--workers", std::to_string(workers)});
+  out.insert(out.end(), {"--threads", std::to_string(threads)});
+  if (workers > 0) out.insert(out.end(), {"--workers", std::to_string(workers)});
   return out;
 }
 
@@ -93,7 +95,7 @@ int launch_local_workers(int nproc, int threads, int workers, const std::atomic<
   if (nproc < 1) throw Error("--nproc-per-node must be at least 1, found " + std::to_string(nproc));
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int per_threads = std::max(1, (threads > 0 ? threads : cores) / nproc);
-  const int per_workers = std::max(1, (workers > 0 ? workers : cores) / nproc);
+  const int per_workers = workers < 0 ? -1 : std::max(1, (workers > 0 ? workers : cores) / nproc);
   const std::vector<std::string> args = worker_arguments(own_command_line(), per_threads, per_workers);
   const int port = free_port();
 
@@ -144,12 +146,22 @@ int launch_local_workers(int nproc, int threads, int workers, const std::atomic<
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid > 0) {
-      for (pid_t& p : pids)
-        if (p == pid) {
-          p = -1;
+      int rank = -1;
+      for (size_t r = 0; r < pids.size(); ++r)
+        if (pids[r] == pid) {
+          pids[r] = -1;
+          rank = static_cast<int>(r);
           --running;
         }
       const int code = exit_code(status);
+      // Named, so that the rank to rerun (or to look at) is known; ranks stopped by us are not news.
+      if (code != 0 && rank >= 0 && !terminating) {
+        if (WIFSIGNALED(status))
+          std::fprintf(stderr, "error: rank %d (pid %d) was killed by signal %d (%s)\n", rank, static_cast<int>(pid),
+                       WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+          std::fprintf(stderr, "error: rank %d (pid %d) failed with exit status %d\n", rank, static_cast<int>(pid), code);
+      }
       if (code != 0 && first_failure == 0) first_failure = code;
     } else if (pid < 0 && errno != EINTR) {
       break;

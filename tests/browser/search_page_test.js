@@ -1,7 +1,7 @@
 // End-to-end test of the web page of `clip serve`: builds an index of fixture images with the
 // tiny model, starts the server on a free port, drives Debian's chromium (headless) through a
-// text search and a search by example, checks that thumbnails with scores appear, saves a
-// screenshot, and stops the server with SIGTERM (it must exit 0).
+// text search, a search by example and the duplicates panel, checks that thumbnails with scores
+// appear, saves screenshots, and stops the server with SIGTERM (it must exit 0).
 //
 // Usage: node search_page_test.js [path/to/clip] [screenshot folder]
 'use strict';
@@ -65,6 +65,8 @@ async function main() {
   try {
     fs.mkdirSync(path.join(tmp, 'images'));
     for (const name of images) fs.copyFileSync(path.join(root, 'tests/data/images/files', name), path.join(tmp, 'images', name));
+    // A byte copy: the duplicates panel must show it with its original.
+    fs.copyFileSync(path.join(root, 'tests/data/images/files/chelsea.png'), path.join(tmp, 'images', 'zz-chelsea-copy.png'));
     execFileSync(clipExe, ['index', 'build', '--model', model, '--images', path.join(tmp, 'images'),
       '--out', path.join(tmp, 'index'), '--threads', '2'], { stdio: 'inherit' });
 
@@ -100,6 +102,19 @@ async function main() {
     const first = await page.$eval('#results figure .name', (e) => e.textContent);
     if (first !== 'rocket.jpg') fail(`search by example: first result is ${first}, expected rocket.jpg`);
     await page.screenshot({ path: path.join(shotDir, 'search_example.png'), fullPage: true });
+
+    // The duplicates panel: the copy and its original form one group of copies, thumbnails loaded.
+    await page.click('#duplicates-panel summary');
+    await page.click('#duplicates-form button');
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('#duplicates .group.exact img')];
+      return imgs.length >= 2 && imgs.every((img) => img.complete && img.naturalWidth > 0);
+    }, null, { timeout: 30000 });
+    const groups = await page.$$eval('#duplicates .group.exact', (els) =>
+      els.map((g) => [...g.querySelectorAll('.name')].map((n) => n.textContent).sort().join(',')));
+    if (groups.length !== 1 || groups[0] !== 'chelsea.png,zz-chelsea-copy.png')
+      fail(`duplicates: expected one group of copies {chelsea.png, zz-chelsea-copy.png}, found ${JSON.stringify(groups)}`);
+    await page.screenshot({ path: path.join(shotDir, 'duplicates.png'), fullPage: true });
     if (pageErrors.length) fail(`JavaScript errors on the page: ${pageErrors.join('; ')}`);
 
     // Clean shutdown on SIGTERM.

@@ -12,10 +12,9 @@ struct CliResult {
   std::string output;  // stdout (and stderr when merged with 2>&1 in args)
 };
 
-// `args` is shell text appended to the clip binary's path, e.g. "tokenize 'a dog' 2>&1".
-inline CliResult run_clip(const std::string& args) {
+// Runs shell text (e.g. with environment variables before the binary).
+inline CliResult run_shell(const std::string& cmd) {
   CliResult r;
-  const std::string cmd = std::string(CLIP_EXE) + " " + args;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -25,5 +24,8 @@ inline CliResult run_clip(const std::string& args) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
+
+// `args` is shell text appended to the clip binary's path, e.g. "tokenize 'a dog' 2>&1".
+inline CliResult run_clip(const std::string& args) { return run_shell(std::string(CLIP_EXE) + " " + args); }
 
 }  // namespace clip::test

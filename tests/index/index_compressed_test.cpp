@@ -165,7 +165,7 @@ TEST(IndexCompressed, HostileIvfPqFileIsRefusedBeforeFaissReadsIt) {
 
 TEST(IndexCompressed, RerankRefusesEmbeddingsOfAnotherShape) {
   SmallIvfPq small;
-  const std::string path = small.dir.file(small.manifest.embeddings_file);
+  const std::string path = small.dir.file(small.manifest.chunks.at(0).embeddings);
   std::vector<float> wrong(999 * 16, 0.25f);
   util::write_npy(path, "<f4", {999, 16}, wrong.data(), wrong.size() * sizeof(float));
   EXPECT_NO_THROW(index::ImageIndex::open(small.dir.path(), {false, 0}));  // not read without re-ranking

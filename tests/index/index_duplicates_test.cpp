@@ -11,6 +11,7 @@
 #include "clip/error.h"
 #include "clip/image.h"
 #include "clip/index.h"
+#include "index/generation_rows.h"
 #include "search_check.h"
 #include "temp_dir.h"
 #include "tiny_model.h"
@@ -56,8 +57,8 @@ TEST(IndexDuplicates, GroupsCopiesReencodesAndResizedCopies) {
   // The threshold: between the lowest cosine among the versions of the photo and the highest
   // between a version and another photo, computed here from the stored embeddings (the tiny test
   // model is random, so its cosines are not those of a real CLIP model).
-  const util::NpyArray stored = util::read_npy(idx + "/" + index.manifest().embeddings_file);
-  const float* rows = reinterpret_cast<const float*>(stored.data.data());
+  const std::vector<float> stored = index::read_generation_embeddings(idx, index.manifest());
+  const float* rows = stored.data();
   auto cosine = [&](int64_t a, int64_t b) {
     double dot = 0;
     for (int j = 0; j < index.dim(); ++j) dot += double(rows[a * index.dim() + j]) * rows[b * index.dim() + j];

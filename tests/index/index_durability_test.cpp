@@ -15,6 +15,7 @@
 
 #include "clip/error.h"
 #include "clip/index.h"
+#include "index/generation_rows.h"
 #include "search_check.h"
 #include "temp_dir.h"
 #include "tiny_model.h"
@@ -50,10 +51,10 @@ struct SmallIndex {
   // The stored embedding of one indexed file.
   std::vector<float> embedding_of(const std::string& path) const {
     const ImageIndex idx = ImageIndex::open(index);
-    const clip::util::NpyArray a = clip::util::read_npy(index + "/" + idx.manifest().embeddings_file);
+    const std::vector<float> a = clip::index::read_generation_embeddings(index, idx.manifest());
     for (int64_t i = 0; i < idx.size(); ++i)
       if (idx.record(i).path == path) {
-        const float* row = reinterpret_cast<const float*>(a.data.data()) + i * idx.dim();
+        const float* row = a.data() + i * idx.dim();
         return std::vector<float>(row, row + idx.dim());
       }
     ADD_FAILURE() << path << " is not indexed";
@@ -271,7 +272,7 @@ TEST(IndexHostileFiles, ManifestAndNpyClaimingAbsurdSizesAreRefused) {
   clip::util::write_file_atomic(manifest_path, good);
 
   // An embeddings .npy claiming 2^40 rows: `update` (which reads it) names the file.
-  const std::string npy = s.index + "/" + clip::index::read_manifest(s.index).embeddings_file;
+  const std::string npy = s.index + "/" + clip::index::read_manifest(s.index).chunks.at(0).embeddings;
   for (const std::string shape : {"1099511627776, 64", "4611686018427387904, 4"}) {
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
     header.append(63 - (10 + header.size()) % 64, ' ');

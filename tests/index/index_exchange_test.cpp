@@ -14,6 +14,7 @@
 
 #include "clip/error.h"
 #include "clip/index.h"
+#include "index/generation_rows.h"
 #include "index/manifest.h"
 #include "synthetic_index.h"
 #include "temp_dir.h"
@@ -128,8 +129,8 @@ TEST(IndexExchange, Float16ChunksAreConvertedAndNormalized) {
   o.paths = dir.file("paths.txt");
   index::import_index(kModel, 4, o, dir.file("idx"));
   const index::Manifest m = index::read_manifest(dir.file("idx"));
-  const util::NpyArray e = util::read_npy(dir.file("idx/" + m.embeddings_file));
-  const float* v = reinterpret_cast<const float*>(e.data.data());
+  const std::vector<float> e = index::read_generation_embeddings(dir.file("idx"), m);
+  const float* v = e.data();
   EXPECT_FLOAT_EQ(v[0], 1.0f);
   EXPECT_FLOAT_EQ(v[5], static_cast<float>(1 / std::sqrt(2.0)));
   EXPECT_FLOAT_EQ(v[6], static_cast<float>(-1 / std::sqrt(2.0)));
@@ -186,9 +187,9 @@ TEST(IndexExchange, ImportOfAnIvfPqIndexTakesMemoryOfTheIndexNotOfTheRows) {
   // What was published is the whole collection, searchable, rows normalized in order.
   const index::ImageIndex idx = index::ImageIndex::open(dir.file("idx"));
   EXPECT_EQ(idx.size(), kRows);
-  const util::NpyArray e = util::read_npy(dir.file("idx/" + index::read_manifest(dir.file("idx")).embeddings_file));
-  ASSERT_EQ(e.shape, (std::vector<int64_t>{kRows, kDim}));
-  const float* v = reinterpret_cast<const float*>(e.data.data());
+  const std::vector<float> e = index::read_generation_embeddings(dir.file("idx"), index::read_manifest(dir.file("idx")));
+  ASSERT_EQ(e.size(), static_cast<size_t>(kRows * kDim));
+  const float* v = e.data();
   for (int64_t row : {int64_t{0}, kPerChunk + 7, kRows - 1}) {
     double norm = 0;
     for (int j = 0; j < kDim; ++j) norm += double(v[row * kDim + j]) * v[row * kDim + j];

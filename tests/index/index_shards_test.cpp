@@ -12,6 +12,7 @@
 #include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/index.h"
+#include "index/generation_rows.h"
 #include "index/file_hash.h"
 #include "search_check.h"
 #include "tar_writer.h"
@@ -43,8 +44,8 @@ clip::index::ModelIdentity identity() {
 // Row path -> embedding, from the index folder's files.
 std::map<std::string, std::vector<float>> embeddings_by_path(const std::string& index_dir) {
   const ImageIndex index = ImageIndex::open(index_dir);
-  const clip::util::NpyArray a = clip::util::read_npy(index_dir + "/" + index.manifest().embeddings_file);
-  const float* rows = reinterpret_cast<const float*>(a.data.data());
+  const std::vector<float> a = clip::index::read_generation_embeddings(index_dir, index.manifest());
+  const float* rows = a.data();
   std::map<std::string, std::vector<float>> out;
   for (int64_t i = 0; i < index.size(); ++i)
     out[index.record(i).path].assign(rows + i * index.dim(), rows + (i + 1) * index.dim());

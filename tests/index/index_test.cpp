@@ -14,6 +14,7 @@
 #include "clip/embedder.h"
 #include "clip/error.h"
 #include "clip/index.h"
+#include "index/generation_rows.h"
 #include "index/file_hash.h"
 #include "search_check.h"
 #include "temp_dir.h"
@@ -102,10 +103,9 @@ TEST(IndexBuild, IndexesValidImagesSkipsBrokenOnesAndSearchesLikeBruteForce) {
   // The stored embeddings are the Embedder's, normalized.
   const clip::Embedder embedder(tiny_model(), clip::Tokenizer(), 2);
   const torch::Tensor expected = clip::normalize_rows(embedder.embed_image_files(indexed_paths(index)));
-  const clip::util::NpyArray stored = clip::util::read_npy(c.index + "/" + index.manifest().embeddings_file);
-  ASSERT_EQ(stored.shape, (std::vector<int64_t>{index.size(), index.dim()}));
-  const torch::Tensor got =
-      torch::from_blob(const_cast<char*>(stored.data.data()), {index.size(), index.dim()}, torch::kFloat).clone();
+  std::vector<float> stored = clip::index::read_generation_embeddings(c.index, index.manifest());
+  ASSERT_EQ(stored.size(), static_cast<size_t>(index.size() * index.dim()));
+  const torch::Tensor got = torch::from_blob(stored.data(), {index.size(), index.dim()}, torch::kFloat).clone();
   EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5));
 
   for (const char* text : {"a photo of a cat", "an astronaut", "a rocket"})

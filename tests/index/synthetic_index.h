@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "clip/index.h"
+#include "index/chunk_files.h"
 #include "index/index_folder.h"
 
 namespace clip::test {
@@ -60,7 +61,8 @@ inline void publish_synthetic_index(const std::string& dir, const index::IndexPa
   m.params = params;
   m.dim = dim;
   const int64_t n = static_cast<int64_t>(rows.size()) / dim;
-  index::publish_generation(dir, m, synthetic_records(n), rows.data(), {});
+  m.chunks.push_back(index::write_chunk(dir + "/chunk-1-000000", synthetic_records(n), rows.data(), dim, m.storage));
+  index::publish_generation(dir, m, {}, nullptr);
 }
 
 // The ids of the k rows with the largest inner product with `query` (ties: lower id first).

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -422,6 +423,62 @@ TEST(ServeLifecycle, ModelEndpointsAnswer503WhileTheModelIsLoading) {
   EXPECT_EQ(c.Get("/healthz")->status, 500);
   server.stop();
   server.wait();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(ServeDuplicates, ListsCopiesWithThumbnailUrlsAndRefusesWhatItShouldNotCompute) {
+  const std::string dir = fs::canonical(make_temp_dir()).string();
+  fs::create_directories(dir + "/images");
+  for (const char* name : {"chelsea.png", "rocket.jpg", "coffee_q90_444.jpg"})
+    fs::copy_file(image_file(name), dir + "/images/" + name);
+  fs::copy_file(image_file("chelsea.png"), dir + "/images/zz-copy.png");
+  clip::index::BuildOptions b;
+  clip::index::build_index(tiny_model(),
+                           clip::index::identify_model(tiny_model(), model_path(), clip::Precision::kFP32),
+                           clip::index::source_from_argument(dir + "/images", ""), dir + "/index", b);
+  auto serve = [&](int64_t max_images, const std::function<void(httplib::Client&)>& check) {
+    clip::serve::ServerOptions o;
+    o.index_dir = dir + "/index";
+    o.port = 0;
+    o.max_duplicates_images = max_images;
+    clip::serve::Server server(o);
+    const int port = server.start();
+    ASSERT_EQ(server.wait_until_loaded(), clip::serve::Server::State::kReady) << server.load_error();
+    httplib::Client c("127.0.0.1", port);
+    check(c);
+    server.stop();
+    server.wait();
+  };
+  serve(4, [&](httplib::Client& c) {
+    auto r = c.Get("/duplicates?threshold=0.99");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body);
+    EXPECT_EQ(j["images"], 4);
+    EXPECT_NEAR(j["threshold"].get<double>(), 0.99, 1e-6);
+    ASSERT_EQ(j["exact"].size(), 1u) << r->body;
+    const json& members = j["exact"][0]["members"];
+    ASSERT_EQ(members.size(), 2u);
+    EXPECT_EQ(members[0]["name"], "chelsea.png");
+    EXPECT_EQ(members[1]["name"], "zz-copy.png");
+    for (const auto& m : members) {
+      auto img = c.Get(m["url"].get<std::string>());
+      ASSERT_TRUE(img);
+      EXPECT_EQ(img->status, 200);
+      EXPECT_EQ(img->get_header_value("Content-Type"), "image/png");
+    }
+    // What the command line finds, the same groups.
+    const clip::index::ImageIndex idx = clip::index::ImageIndex::open(dir + "/index");
+    const clip::index::Duplicates d = clip::index::find_duplicates(idx, 0.99f);
+    EXPECT_EQ(j["near"].size(), d.near.size());
+    EXPECT_EQ(c.Get("/duplicates?threshold=0.99")->body, r->body) << "asked again: the same answer";
+    EXPECT_EQ(c.Get("/duplicates")->status, 200) << "the default threshold";
+    for (const char* bad : {"0", "-0.5", "1.5", "abc", "0.9x", "nan", ""})
+      expect_error(c.Get(std::string("/duplicates?threshold=") + bad), 400, "threshold");
+  });
+  // More images than the server compares pairs of: refused before any work, pointing to the CLI.
+  serve(3, [&](httplib::Client& c) { expect_error(c.Get("/duplicates"), 413, "clip index duplicates"); });
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
