@@ -41,6 +41,7 @@ struct PendingFile {
   std::string path;                  // the record path
   FileStat stat;                     // the size and mtime its record gets
   std::optional<std::string> bytes;  // a tar member's encoded image
+  int64_t slot = 0;                  // its place in the listing (files) or in its shard (members): picks its batch
 };
 
 // A row the new generation holds if the cache knows it with this size and mtime by the end.
@@ -100,12 +101,13 @@ class Run {
     m.storage = storage_;
     m.dim = cache_.dim();
     m.shards = plan.shards;
-    m.chunks = assemble(dir_, m.generation, std::move(candidates), plan);
+    PendingMoves moves;
+    m.chunks = assemble(dir_, m.generation, std::move(candidates), plan, &moves);
     for (const ChunkEntry& c : m.chunks) report.indexed += c.live();
     report.reused = report.indexed - report.embedded;
     for (const auto& r : old)  // rows of the previous generation whose file or member is gone
       if (!plan.present.count(r.path)) ++report.removed;
-    publish_generation(dir_, std::move(m), report.skipped, previous);
+    publish_generation(dir_, std::move(m), report.skipped, previous, moves);
     return report;
   }
 
@@ -118,6 +120,7 @@ class Run {
                             {"precision", identity_.precision},
                             {"rank", rank},
                             {"world_size", world},
+                            {"batch", options_.batch_size},
                             {"listing", listing_summary(listing)}};
     const std::string done_path = part + "/" + kPartDoneName;
     if (work_state_matches(part, identity_, storage_, cache_.dim(), state.dump()) && util::file_exists(done_path)) {
@@ -128,14 +131,23 @@ class Run {
     open_work(part, state.dump());
     // A contiguous share of the sorted listing, so that the parts in rank order are the listing's
     // order (that of a one-process build). Rows the listing names but cannot find go to rank 0.
+    // Shares of files start on batch boundaries (see embed_pending); a shard's members are batched
+    // from its start, so shares of shards need no rounding.
     const size_t n = listing.files.size();
-    const size_t first = n * static_cast<size_t>(rank) / static_cast<size_t>(world);
-    const size_t last = n * static_cast<size_t>(rank + 1) / static_cast<size_t>(world);
+    const size_t unit = source.kind == "shards" ? 1 : static_cast<size_t>(options_.batch_size);
+    auto boundary = [&](int r) {
+      if (r == world) return n;
+      return std::min(n, (n * static_cast<size_t>(r) / static_cast<size_t>(world) + unit / 2) / unit * unit);
+    };
+    const size_t first = boundary(rank), last = boundary(rank + 1);
+    first_slot_ = static_cast<int64_t>(first);
     listing.files = std::vector<std::string>(listing.files.begin() + first, listing.files.begin() + last);
     if (rank != 0) listing.missing.clear();
     BuildReport report;
     const Plan plan = embed(source, std::move(listing), nullptr, {}, report);
-    const std::vector<ChunkEntry> chunks = assemble(part, 1, {}, plan);
+    PendingMoves moves;
+    const std::vector<ChunkEntry> chunks = assemble(part, 1, {}, plan, &moves);
+    for (const auto& [name, from] : moves) util::publish_file(from, part + "/" + name);
     for (const ChunkEntry& c : chunks) report.indexed += c.live();
     report.reused = report.indexed - report.embedded;
     report.generation = 0;  // none yet: `merge` publishes generation 1
@@ -173,7 +185,7 @@ class Run {
   // The chunks of the new generation (see assemble_chunks): `candidates` (a previous
   // generation's), then this run's work chunks, then every planned row no kept chunk holds.
   std::vector<ChunkEntry> assemble(const std::string& into, int64_t generation, std::vector<CandidateChunk> candidates,
-                                   const Plan& plan) {
+                                   const Plan& plan, PendingMoves* moves) {
     std::vector<WantedRow> wanted;
     for (const PlannedRow& planned : plan.rows) {
       FileStat stat = planned.stat;
@@ -190,7 +202,7 @@ class Run {
       candidates.push_back({work_dir_, chunk_entry(w.stem, static_cast<int64_t>(w.records.size())),
                             std::move(w.records), false});
     work_chunks_.clear();
-    return assemble_chunks(into, generation, candidates, wanted, cache_, options_.chunk_size, storage_);
+    return assemble_chunks(into, generation, candidates, wanted, cache_, options_.chunk_size, storage_, moves);
   }
 
  private:
@@ -199,7 +211,8 @@ class Run {
     report.skipped = listing.missing;
     Plan plan;
     std::vector<PendingFile> pending;
-    for (const std::string& path : listing.files) {
+    for (size_t i = 0; i < listing.files.size(); ++i) {
+      const std::string& path = listing.files[i];
       plan.present.insert(path);
       if (!util::is_valid_utf8(path)) {
         report.skipped.push_back({path, "the file name is not valid UTF-8 (the index stores paths as JSON text)"});
@@ -213,7 +226,8 @@ class Run {
         continue;
       }
       plan.rows.push_back({path, st, true});
-      if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone) pending.push_back({path, st, std::nullopt});
+      if (cache_.find_unchanged(path, st) == EmbeddingCache::kNone)
+        pending.push_back({path, st, std::nullopt, first_slot_ + static_cast<int64_t>(i)});
     }
     util::StageProgress progress(options_.on_progress, "embedding", static_cast<int64_t>(pending.size()));
     embed_pending(pending, report, &progress);
@@ -263,7 +277,9 @@ class Run {
       ShardImages contents = read_shard_images(shard);
       report.skipped.insert(report.skipped.end(), contents.skipped.begin(), contents.skipped.end());
       std::vector<PendingFile> pending;
+      int64_t slot = 0;
       for (ShardImage& image : contents.images) {
+        ++slot;
         const std::string path = member_record_path(shard, image.member);
         plan.present.insert(path);
         if (!util::is_valid_utf8(path)) {
@@ -274,7 +290,7 @@ class Run {
         const FileStat member_stat{image.size, st.mtime_ns};
         plan.rows.push_back({path, member_stat, false});
         if (cache_.find_unchanged(path, member_stat) == EmbeddingCache::kNone)
-          pending.push_back({path, member_stat, std::move(image.bytes)});
+          pending.push_back({path, member_stat, std::move(image.bytes), slot - 1});
       }
       embed_pending(pending, report, nullptr);
       if (contents.complete) plan.shards.push_back({shard, st.size, st.mtime_ns});
@@ -294,12 +310,22 @@ class Run {
   }
 
   // Embeds the files in batches, decoding on the pool, and saves each finished chunk.
+  //
+  // Which rows share a forward pass is fixed by the listing, so that any run embedding a file gives
+  // it the same bits (the sums of a matrix product can depend on the rows beside it): a batch holds
+  // the pending files of slots [k·B, (k+1)·B) and is padded to B rows. A rank's share starts on a
+  // batch boundary, and a resumed run starts after whole batches, so a distributed or interrupted
+  // build embeds every file exactly as one uninterrupted process does.
   void embed_pending(std::vector<PendingFile>& pending, BuildReport& report, util::StageProgress* progress) {
     const int dim = cache_.dim();
     const size_t batch = static_cast<size_t>(options_.batch_size);
     std::vector<float> row;
-    for (size_t begin = 0; begin < pending.size(); begin += batch) {
-      const size_t count = std::min(batch, pending.size() - begin);
+    for (size_t begin = 0, end = 0; begin < pending.size(); begin = end) {
+      const int64_t group = pending[begin].slot / static_cast<int64_t>(batch);
+      for (end = begin + 1; end < pending.size() && end - begin < batch &&
+                            pending[end].slot / static_cast<int64_t>(batch) == group;)
+        ++end;
+      const size_t count = end - begin;
       std::vector<Decoded> decoded(count);
       pool_.parallel_for(count, [&](size_t i) { decode(pending[begin + i], decoded[i]); });
       std::vector<size_t> to_encode;
@@ -309,6 +335,7 @@ class Run {
       if (!to_encode.empty()) {
         std::vector<const std::vector<float>*> inputs;
         for (size_t i : to_encode) inputs.push_back(&decoded[i].input);
+        while (inputs.size() < batch) inputs.push_back(inputs.front());  // padding: always B rows
         const torch::Tensor input = model::stack_image_inputs(inputs, pre_.size);
         features =
             normalize_rows(model_.encode_image(input.to(model_.device()))).to(torch::kCPU, torch::kFloat).contiguous();
@@ -375,6 +402,7 @@ class Run {
   image::PreprocessOptions pre_;
   Storage storage_;
   std::string work_dir_;  // INDEX/work, or a rank's part
+  int64_t first_slot_ = 0;  // a rank's share: the listing position of its first file
   int next_chunk_ = 0;
   std::vector<WorkChunk> work_chunks_;     // this run's finished chunks, and an interrupted run's
   std::vector<FileRecord> chunk_records_;  // embedded rows not yet saved in a work chunk

@@ -11,12 +11,11 @@ namespace clip::index {
 std::vector<ChunkEntry> assemble_chunks(const std::string& index_dir, int64_t generation,
                                         const std::vector<CandidateChunk>& candidates,
                                         const std::vector<WantedRow>& wanted, const EmbeddingCache& cache,
-                                        int chunk_rows, Storage storage) {
+                                        int chunk_rows, Storage storage, PendingMoves* moves) {
   std::unordered_map<std::string, FileStat> want;
   for (const WantedRow& w : wanted) want.emplace(w.path, w.stat);
   std::unordered_set<std::string> placed;  // paths a kept chunk holds
   std::vector<ChunkEntry> chunks;
-  std::vector<std::pair<std::string, std::string>> moves;  // kept work chunks' files, renamed last
   int64_t number = 0;
   const std::string prefix = index_dir + "/chunk";
 
@@ -41,9 +40,9 @@ std::vector<ChunkEntry> assemble_chunks(const std::string& index_dir, int64_t ge
     ChunkEntry entry = c.entry;
     if (!c.in_index) {
       const std::string stem = chunk_stem(prefix, generation, number++);
-      moves.push_back({c.dir + "/" + c.entry.embeddings, stem + ".npy"});
-      moves.push_back({c.dir + "/" + c.entry.metadata, stem + ".jsonl"});
       entry = chunk_entry(stem, c.entry.rows);
+      (*moves)[entry.embeddings] = c.dir + "/" + c.entry.embeddings;
+      (*moves)[entry.metadata] = c.dir + "/" + c.entry.metadata;
     }
     entry.dropped = std::move(dropped);
     chunks.push_back(std::move(entry));
@@ -69,8 +68,6 @@ std::vector<ChunkEntry> assemble_chunks(const std::string& index_dir, int64_t ge
     if (static_cast<int>(records.size()) >= chunk_rows) flush();
   }
   flush();
-  // Last: the rows written above may have been read from these files.
-  for (const auto& [from, to] : moves) util::publish_file(from, to);
   return chunks;
 }
 

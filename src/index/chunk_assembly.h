@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@
 #include "index/file_hash.h"
 
 namespace clip::index {
+
+// Chunk files not yet in the index folder: their name there -> their path now.
+using PendingMoves = std::map<std::string, std::string>;
 
 struct CandidateChunk {
   std::string dir;                  // the folder holding its files
@@ -31,11 +35,13 @@ struct WantedRow {
 
 // Returns the new generation's chunks in row order; the wanted rows come out in the order of the
 // kept candidates, then in `wanted` order. Rows the cache does not hold with the wanted size and
-// mtime are left out (the caller reports them). New and moved chunk files are named
-// chunk-<generation>-<n> in index_dir.
+// mtime are left out (the caller reports them). New chunk files are written to index_dir as
+// chunk-<generation>-<n>; kept work chunks get such names too, but their files are only added to
+// `moves` (file name in index_dir -> where it is now), for publish_generation to rename once the
+// FAISS index is built (a failure before leaves the work chunks where a rerun finds them).
 std::vector<ChunkEntry> assemble_chunks(const std::string& index_dir, int64_t generation,
                                         const std::vector<CandidateChunk>& candidates,
                                         const std::vector<WantedRow>& wanted, const EmbeddingCache& cache,
-                                        int chunk_rows, Storage storage);
+                                        int chunk_rows, Storage storage, PendingMoves* moves);
 
 }  // namespace clip::index

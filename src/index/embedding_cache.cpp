@@ -18,9 +18,9 @@ using nlohmann::json;
 
 namespace clip::index {
 
-void EmbeddingCache::index_row(size_t row) {
+void EmbeddingCache::index_row(size_t row, bool by_content) {
   by_path_[records_[row].path] = row;
-  if (!records_[row].sha256.empty()) by_hash_[records_[row].sha256] = row;
+  if (by_content && !records_[row].sha256.empty()) by_hash_[records_[row].sha256] = row;
 }
 
 void EmbeddingCache::add(const FileRecord& record, const float* embedding) {
@@ -28,7 +28,7 @@ void EmbeddingCache::add(const FileRecord& record, const float* embedding) {
   where_.push_back({-1, static_cast<int64_t>(pool_rows_.size())});
   pool_rows_.push_back(records_.size() - 1);
   pool_.insert(pool_.end(), embedding, embedding + dim_);
-  index_row(records_.size() - 1);
+  index_row(records_.size() - 1, false);
 }
 
 void EmbeddingCache::seal(const std::string& npy_path) {
@@ -42,7 +42,7 @@ void EmbeddingCache::seal(const std::string& npy_path) {
 }
 
 void EmbeddingCache::add_chunk(const std::string& npy_path, const std::vector<FileRecord>& records,
-                               const std::vector<int64_t>& dropped) {
+                               const std::vector<int64_t>& dropped, bool by_content) {
   // The header is checked now (a damaged chunk is refused before anything relies on it); the rows
   // are read when reused.
   MappedEmbeddings::open(npy_path, static_cast<int64_t>(records.size()), dim_);
@@ -56,7 +56,7 @@ void EmbeddingCache::add_chunk(const std::string& npy_path, const std::vector<Fi
     }
     records_.push_back(records[i]);
     where_.push_back({file, static_cast<int64_t>(i)});
-    index_row(records_.size() - 1);
+    index_row(records_.size() - 1, by_content);
   }
 }
 
@@ -100,7 +100,7 @@ std::string work_chunk_stem(const std::string& work_dir, int number) {
 
 void load_generation(EmbeddingCache& cache, const std::string& index_dir, const Manifest& manifest) {
   for (const ChunkEntry& c : manifest.chunks)
-    cache.add_chunk(index_dir + "/" + c.embeddings, read_chunk_records(index_dir, c), c.dropped);
+    cache.add_chunk(index_dir + "/" + c.embeddings, read_chunk_records(index_dir, c), c.dropped, true);
 }
 
 namespace {
@@ -166,7 +166,7 @@ std::vector<WorkChunk> open_work_dir(EmbeddingCache& cache, const std::string& w
     try {
       std::vector<FileRecord> records = records_from_jsonl(util::read_file(stem + ".jsonl"), stem + ".jsonl");
       if (records.empty()) throw Error(stem + ".jsonl: an empty chunk");
-      cache.add_chunk(stem + ".npy", records);
+      cache.add_chunk(stem + ".npy", records, {}, false);
       loaded.push_back({stem, std::move(records)});
     } catch (const Error& e) {
       // A damaged chunk only costs its recomputation.

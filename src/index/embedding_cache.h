@@ -27,18 +27,20 @@ class EmbeddingCache {
   int dim() const { return dim_; }
 
   // Adds a row computed by this run (held in memory until seal()); a later row for the same path
-  // replaces the earlier one.
+  // replaces the earlier one. Rows of this run (and of resumed work chunks) are not found by
+  // content: a copy in the same build is embedded in its own batch, as any other build embeds it.
   void add(const FileRecord& record, const float* embedding);
   // The rows add()ed since the last seal are rows 0, 1, ... of this chunk file, just written: they
   // are read from it from now on, and their memory is freed.
   void seal(const std::string& npy_path);
-  // Adds the rows of a chunk file (checked to be [records.size(), dim]), less `dropped` (sorted).
+  // Adds the rows of a chunk file (checked to be [records.size(), dim]), less `dropped` (sorted);
+  // `by_content`: find_by_hash finds them (the previous generation's rows).
   void add_chunk(const std::string& npy_path, const std::vector<FileRecord>& records,
-                 const std::vector<int64_t>& dropped = {});
+                 const std::vector<int64_t>& dropped, bool by_content);
 
   // The row of `path` when its size and mtime are unchanged, else kNone.
   size_t find_unchanged(const std::string& path, const FileStat& stat) const;
-  // A row of a file with this content (any path), else kNone.
+  // A row of the previous generation with this content (any path), else kNone.
   size_t find_by_hash(const std::string& sha256) const;
   // The row's embedding (dim floats) into out.
   void copy_embedding(size_t row, float* out) const;
@@ -49,7 +51,7 @@ class EmbeddingCache {
     int32_t file;  // index into files_, or -1: in pool_
     int64_t row;   // row of the file, or of pool_
   };
-  void index_row(size_t row);
+  void index_row(size_t row, bool by_content);
 
   int dim_;
   std::vector<float> pool_;          // rows of the chunk being filled

@@ -6,12 +6,15 @@
 
 namespace clip::index {
 
-GenerationRows GenerationRows::open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim) {
+GenerationRows GenerationRows::open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim,
+                                    const std::map<std::string, std::string>* located) {
   GenerationRows out;
   out.dim_ = dim;
   out.first_.push_back(0);
   for (const ChunkEntry& c : chunks) {
-    out.files_.push_back(MappedEmbeddings::open(dir + "/" + c.embeddings, c.rows, dim));
+    const auto it = located ? located->find(c.embeddings) : std::map<std::string, std::string>::const_iterator();
+    const std::string path = located && it != located->end() ? it->second : dir + "/" + c.embeddings;
+    out.files_.push_back(MappedEmbeddings::open(path, c.rows, dim));
     std::vector<int64_t> live;
     if (!c.dropped.empty()) {
       live.reserve(static_cast<size_t>(c.live()));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,9 @@ class GenerationRows {
  public:
   // Maps every chunk's embeddings file in `dir`, checking each against its row count and `dim`
   // (clip::Error naming the file; kNotFound when one is gone).
-  static GenerationRows open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim);
+  // `located` (optional): chunk files not in `dir` yet, by name -> their path now.
+  static GenerationRows open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim,
+                             const std::map<std::string, std::string>* located = nullptr);
 
   int64_t count() const { return first_.empty() ? 0 : first_.back(); }
   int dim() const { return dim_; }

@@ -88,10 +88,10 @@ void remove_unused_files(const std::string& dir, const Manifest* current) {
 }
 
 void publish_generation(const std::string& dir, Manifest m, const std::vector<SkippedFile>& skipped,
-                        const Manifest* previous) {
+                        const Manifest* previous, const std::map<std::string, std::string>& moves) {
   std::unique_ptr<faiss::Index> faiss_index;
   {
-    const GenerationRows rows = GenerationRows::open(dir, m.chunks, m.dim);
+    const GenerationRows rows = GenerationRows::open(dir, m.chunks, m.dim, &moves);
     m.count = rows.count();
     RowSource source;
     source.count = rows.count();
@@ -110,6 +110,7 @@ void publish_generation(const std::string& dir, Manifest m, const std::vector<Sk
       for (const std::string& f : {c.embeddings, c.metadata})
         if (!listed.count(f)) m.previous_files.push_back(f);
   }
+  for (const auto& [name, from] : moves) util::publish_file(from, dir + "/" + name);
   util::write_file_atomic(dir + "/" + m.skipped_file, skipped_to_jsonl(skipped));
   write_faiss(*faiss_index, dir + "/" + m.faiss_file);
   util::write_file_atomic(dir + "/" + kModelConfigName, m.model.config_json + "\n");

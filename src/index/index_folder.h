@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,9 @@ void remove_unused_files(const std::string& dir, const Manifest* current);
 // skipped list, the FAISS index, the model config and last the manifest (the switch) are written,
 // and the work folders and unused files removed. m.count, m.previous_files and the file names are
 // filled in here; `previous` is the generation being replaced (null: none).
+// `moves` (optional): chunk files m.chunks names that are still elsewhere (name -> path now); they
+// are renamed into `dir` after the FAISS index is built, before the manifest is written.
 void publish_generation(const std::string& dir, Manifest m, const std::vector<SkippedFile>& skipped,
-                        const Manifest* previous);
+                        const Manifest* previous, const std::map<std::string, std::string>& moves = {});
 
 }  // namespace clip::index

@@ -62,7 +62,7 @@ std::string differing_field(const json& a, const json& b) {
   for (const char* key : {"model_path", "model_config", "dim", "storage"})
     if (a.value(key, json()) != b.value(key, json())) return key;
   const json ea = a.value("extra", json::object()), eb = b.value("extra", json::object());
-  for (const char* key : {"precision", "source", "params", "world_size", "listing"})
+  for (const char* key : {"precision", "source", "params", "world_size", "batch", "listing"})
     if (ea.value(key, json()) != eb.value(key, json())) return key;
   return "";
 }
@@ -73,6 +73,7 @@ std::string describe_difference(const std::string& field) {
   if (field == "storage") return "store embeddings as another type";
   if (field == "source") return "describe another source";
   if (field == "params") return "were given other index parameters (--index-type and its flags)";
+  if (field == "batch") return "were given another --batch (it decides the shares and the batches)";
   if (field == "listing") return "listed the source differently (it changed between the ranks' runs; rerun them all)";
   return "differ in " + field;
 }
@@ -151,22 +152,28 @@ BuildReport merge_index_parts(const std::string& index_dir, const NoteCallback& 
                   describe_difference(differs) + "; refusing to merge them (rerun rank " + std::to_string(r) +
                   " as rank 0 was run)");
   }
-  // generation 1 from the parts' chunks, in rank order; renaming is idempotent, so an interrupted
-  // merge can be run again.
-  const json& state = parts.front().state;
-  const json& extra = state["extra"];
+  // Generation 1 from the parts' chunks, in rank order.
   Manifest m;
   m.generation = 1;
-  m.model = {state["model_path"].get<std::string>(), state["model_config"].dump(2),
-             extra["precision"].get<std::string>()};
-  m.source = {extra["source"]["kind"].get<std::string>(), extra["source"]["path"].get<std::string>(),
-              extra["source"]["csv_column"].get<std::string>()};
-  m.storage = storage_from_name(state["storage"].get<std::string>());
-  m.dim = state["dim"].get<int>();
-  m.params = params_from_json(extra["params"], parts.front().dir + "/state.json");
+  const std::string state_path = parts.front().dir + "/state.json";
+  try {
+    const json& state = parts.front().state;
+    const json& extra = state.at("extra");
+    m.model = {state.at("model_path").get<std::string>(), state.at("model_config").dump(2),
+               extra.at("precision").get<std::string>()};
+    m.source = {extra.at("source").at("kind").get<std::string>(), extra.at("source").at("path").get<std::string>(),
+                extra.at("source").at("csv_column").get<std::string>()};
+    m.storage = storage_from_name(state.at("storage").get<std::string>());
+    m.dim = state.at("dim").get<int>();
+    m.params = params_from_json(extra.at("params"), state_path);
+  } catch (const json::exception& e) {
+    throw Error(state_path + ": not the state of a part: " + e.what());
+  }
+  if (m.dim < 1 || m.dim > kMaxDim) throw Error(state_path + ": dim " + std::to_string(m.dim) + " is not usable");
   m.params.validate_for(m.dim);
   std::vector<SkippedFile> skipped;
   BuildReport report;
+  std::map<std::string, std::string> moves;  // renamed in once the FAISS index is built
   int64_t number = 0;
   for (const Part& p : parts) {
     for (const ChunkEntry& c : p.chunks) {
@@ -174,9 +181,9 @@ BuildReport merge_index_parts(const std::string& index_dir, const NoteCallback& 
       ChunkEntry moved = c;
       moved.embeddings = fs::path(stem).filename().string() + ".npy";
       moved.metadata = fs::path(stem).filename().string() + ".jsonl";
+      // A merge interrupted while renaming left some files in the index already.
       for (const auto& [from, to] : {std::pair{c.embeddings, moved.embeddings}, std::pair{c.metadata, moved.metadata}})
-        if (!util::file_exists(index_dir + "/" + to) || util::file_exists(p.dir + "/" + from))
-          util::publish_file(p.dir + "/" + from, index_dir + "/" + to);
+        if (util::file_exists(p.dir + "/" + from)) moves[to] = p.dir + "/" + from;
       m.chunks.push_back(std::move(moved));
     }
     skipped.insert(skipped.end(), p.skipped.begin(), p.skipped.end());
@@ -188,7 +195,7 @@ BuildReport merge_index_parts(const std::string& index_dir, const NoteCallback& 
   report.reused = report.indexed - report.embedded;
   report.skipped = skipped;
   report.generation = 1;
-  publish_generation(index_dir, std::move(m), skipped, nullptr);
+  publish_generation(index_dir, std::move(m), skipped, nullptr, moves);
   return report;
 }
 

@@ -295,7 +295,8 @@ TEST(IndexErrors, BadFoldersSourcesAndModelsAreRefusedWithClearMessages) {
   // A manifest naming a file outside the folder is refused.
   const std::string good = clip::util::read_file(c.index + "/manifest.json");
   std::string escaping = good;
-  escaping.replace(escaping.find("\"metadata-1.jsonl\""), 18, "\"../metadata.jsonl\"");
+  const std::string first_metadata = "\"" + m.chunks.at(0).metadata + "\"";
+  escaping.replace(escaping.find(first_metadata), first_metadata.size(), "\"../metadata.jsonl\"");
   clip::util::write_file_atomic(c.index + "/manifest.json", escaping);
   EXPECT_NE(message_of([&] { ImageIndex::open(c.index); }).find("not a file name inside the index folder"),
             std::string::npos);
@@ -325,7 +326,7 @@ TEST(IndexBuild, ReportsThroughCallbacksAndWritesNothingToStderr) {
   const std::string stderr_text = testing::internal::GetCapturedStderr();
   EXPECT_EQ(stderr_text, "");
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0], "note: " + c.index + "/work holds work of another model; discarding it");
+  EXPECT_EQ(notes[0], "note: " + c.index + "/work holds work of another model, storage or source; discarding it");
   // The embedding stage starts at 0 and ends with every file to embed done.
   ASSERT_GE(progress.size(), 2u);
   const int64_t to_embed = static_cast<int64_t>(c.valid.size()) + 1;  // the valid files and the broken one
