@@ -1,3 +1,4 @@
+#include "model/cpu_support.h"
 #include "model/fast_linear.h"
 
 #include <ATen/autocast_mode.h>
@@ -224,6 +225,19 @@ void FastLinear::run(const torch::Tensor& x_in, const torch::Tensor& weight, con
   if (m == 0) return;
   if (k == 0) {
     const torch::Tensor r = reference_linear(x_in.to(torch::kFloat32), weight, bias, act).to(out);
+    if (accumulate) y.add_(r);
+    else y.copy_(r);
+    return;
+  }
+  if (int8) require_int8_support("an int8 product");
+  if (compute == LinearCompute::kBF16 && !onednn_bf16_available()) {
+    // No bf16 product in oneDNN here: the same product in fp32 on the bf16-rounded inputs and
+    // weights (a product of two bf16 values is exact in fp32, and oneDNN sums in fp32 too); the
+    // bias and the activation in fp32 as oneDNN applies them.
+    auto rounded = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat32); };
+    torch::Tensor r = torch::matmul(rounded(x_in), rounded(weight).t());
+    if (bias.defined()) r = r + bias.to(torch::kFloat32);
+    r = activate(r, act).to(out);
     if (accumulate) y.add_(r);
     else y.copy_(r);
     return;

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/cpu_support.h"
 #include "model/fast_linear.h"
 
 namespace clip::model {
@@ -21,6 +22,7 @@ dnnl::memory::desc strided_desc(const torch::Tensor& t, dt type) {
 bool onednn_applies(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias, torch::ScalarType out) {
   if (!a.device().is_cpu() || !b.device().is_cpu() || a.scalar_type() != b.scalar_type()) return false;
   if (a.scalar_type() != torch::kFloat32 && a.scalar_type() != torch::kBFloat16) return false;
+  if ((a.scalar_type() == torch::kBFloat16 || out == torch::kBFloat16) && !onednn_bf16_available()) return false;
   if (out != torch::kFloat32 && out != torch::kBFloat16) return false;
   if (a.dim() < 2 || a.dim() != b.dim() || a.size(-1) != b.size(-2) || a.numel() == 0 || b.numel() == 0) return false;
   for (int64_t d = 0; d + 2 < a.dim(); ++d)
@@ -135,7 +137,10 @@ torch::Tensor onednn_matmul(const torch::Tensor& a, const torch::Tensor& b, cons
       // A layout this oneDNN build has no kernel for: libtorch computes it below.
     }
   }
-  torch::Tensor y = torch::matmul(a, b);
+  // bf16 on a CPU without oneDNN's bf16 product: summed in fp32 as oneDNN would (the products of
+  // bf16 values are exact in fp32), not in libtorch's bf16 kernels.
+  const bool widen = a.device().is_cpu() && a.scalar_type() == torch::kBFloat16;
+  torch::Tensor y = widen ? torch::matmul(a.to(torch::kFloat32), b.to(torch::kFloat32)) : torch::matmul(a, b);
   if (bias.defined()) y = y + bias;
   return y.to(out);
 }

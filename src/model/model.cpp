@@ -9,6 +9,7 @@
 
 #include "clip/error.h"
 #include "io/safetensors.h"
+#include "model/cpu_support.h"
 #include "model/inference_plan.h"
 #include "model/int8_checkpoint.h"
 #include "model/modules.h"
@@ -171,6 +172,7 @@ std::string precision_name(Precision p) {
 void Model::set_precision(Precision p) {
   if (p == Precision::kInt8 && !device_.is_cpu())
     throw Error("precision int8 runs on the CPU only (the model is on " + device_.str() + ")", ErrorKind::kUnsupported);
+  if (p == Precision::kInt8) model::require_int8_support("precision int8");
   if (p != Precision::kInt8 && int8_only())
     throw Error("precision " + precision_name(p) + ": " + model::kInt8OnlyReason +
                     "; it runs precision int8 only (load the file with another precision for " + precision_name(p) +
@@ -223,6 +225,7 @@ Model Model::from_state_dict(const ModelConfig& config, StateDict tensors, const
 Model Model::load(const std::string& path, const LoadOptions& options) {
   // Int8-only when only int8 will run: a quantized file's int8 weights then stay int8, straight
   // into the packs, instead of int8 -> float32 -> int8 again (and the float32 copies kept).
+  if (options.precision == Precision::kInt8 && options.device.is_cpu()) model::require_int8_support(path);
   const bool int8_only =
       options.precision == Precision::kInt8 && !options.keep_float_weights && options.device.is_cpu();
   model::Checkpoint ck = model::read_checkpoint(path, int8_only);

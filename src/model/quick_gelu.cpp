@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "model/cpu_support.h"
 #include "model/fast_linear.h"
 
 namespace clip::model {
@@ -57,7 +58,14 @@ struct QuickGelu : public torch::autograd::Function<QuickGelu> {
 
 torch::Tensor quick_gelu(const torch::Tensor& x) {
   const bool applies = x.device().is_cpu() &&
-                       (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) && x.numel() > 0;
+                       (x.scalar_type() == torch::kFloat32 ||
+                        (x.scalar_type() == torch::kBFloat16 && onednn_bf16_available())) &&
+                       x.numel() > 0;
+  if (!applies && x.device().is_cpu() && x.scalar_type() == torch::kBFloat16) {
+    // Without oneDNN's bf16 kernel: computed in fp32 and rounded once, as oneDNN's is.
+    const torch::Tensor xf = x.to(torch::kFloat32);
+    return (xf * torch::sigmoid(1.702 * xf)).to(torch::kBFloat16);
+  }
   if (!applies) return x * torch::sigmoid(1.702 * x);
   return QuickGelu::apply(x);
 }

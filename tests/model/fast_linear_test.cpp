@@ -1,5 +1,6 @@
 // The oneDNN linear (model/fast_linear.h) against torch::linear + activation: fp32 to 1e-5
 // relative, bf16 to a bf16 tolerance; re-packing when weights change; training keeps autograd.
+#include "cpu_features.h"
 #include "model/fast_linear.h"
 
 #include <gtest/gtest.h>
@@ -138,6 +139,8 @@ TEST(FastLinear, EmptyBatch) {
 }
 
 TEST(FastLinear, KeepsOnePrecisionsPacksAtATime) {
+  CLIP_SKIP_WITHOUT_ONEDNN_BF16();
+  CLIP_SKIP_WITHOUT_INT8();
   torch::manual_seed(4);
   const torch::Tensor x = torch::randn({3, 32}), w = torch::randn({24, 32}), b = torch::randn({24});
   const torch::Tensor want = torch::linear(x, w, b);

@@ -5,6 +5,7 @@
 // resnet_layout_test: fp32 1e-5; bf16 2e-2 (both round the same operands to bf16).
 #include <gtest/gtest.h>
 
+#include "cpu_features.h"
 #include "clip/config.h"
 #include "clip/model.h"
 #include "model/inference_plan.h"
@@ -87,6 +88,7 @@ void expect_records_match(const clip::Intermediates& got, const clip::Intermedia
 }
 
 TEST(InferencePlan, MatchesTheReferenceModules) {
+  CLIP_SKIP_WITHOUT_ONEDNN_BF16();
   for (const bool vit : {true, false}) {
     torch::manual_seed(31);
     clip::Model model = clip::Model::random(tiny(vit), 7);

@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "cpu_features.h"
 #include "clip/error.h"
 #include "clip/model.h"
 #include "io/safetensors.h"
@@ -91,6 +92,7 @@ TEST(Int8Checkpoint, StoresTheLinearsAsInt8WithPerChannelScalesAndTheRestAsDocum
 }
 
 TEST(Int8Checkpoint, LoadsAsIntegersTimesScalesAndRunsInt8AsTheOriginalDoes) {
+  CLIP_SKIP_WITHOUT_INT8();
   TempDir tmp;
   const clip::Model& m = clip::test::tiny_model();
   const std::string path = tmp.file("q.safetensors");

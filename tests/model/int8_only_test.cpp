@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_features.h"
 #include "clip/error.h"
 #include "clip/model.h"
 #include "io/safetensors.h"
@@ -46,6 +47,7 @@ bool says_int8_only(const std::string& message) { return message.find("loaded in
 // One layer: packing the integers and scales directly gives, bit for bit, what packing a float
 // weight that quantizes to them gives, through forward and accumulate, with and without bias.
 TEST(Int8OnlyLinear, EqualsTheInt8PathOfTheFloatWeightBitForBit) {
+  CLIP_SKIP_WITHOUT_INT8();
   torch::manual_seed(31);
   c10::InferenceMode inference;
   for (const auto& [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 64, 48}, {17, 768, 2304}, {50, 96, 32}}) {
@@ -83,6 +85,7 @@ TEST(Int8OnlyLinear, EqualsTheInt8PathOfTheFloatWeightBitForBit) {
 // Our int8 packing writes the bytes oneDNN's reorder writes, padding and compensation included,
 // for the layouts oneDNN's int8 matmul asks for (ViT-B/32's shapes, and shapes that need padding).
 TEST(Int8Pack, WritesTheBytesOfOneDnnsReorder) {
+  CLIP_SKIP_WITHOUT_INT8();
   torch::manual_seed(32);
   const dnnl::engine& engine = clip::model::onednn_cpu_engine();
   using dt = dnnl::memory::data_type;
@@ -148,6 +151,7 @@ class Int8OnlyFixture : public ::testing::TestWithParam<const char*> {};
 // quantized again at run time) recomputes each scale as max|q × s| / 127; that is s again for
 // every weight of these fixtures (checked below), so it gives the same bits too.
 TEST_P(Int8OnlyFixture, FeaturesEqualTheDequantizedPathAndTheOriginalAtInt8) {
+  CLIP_SKIP_WITHOUT_INT8();
   const std::string name = GetParam(), fx = fixtures();
   const std::string original_path = fx + "/models/" + name + ".safetensors";
   if (!clip::test::path_exists(fx + "/models/" + name + ".config.json"))
@@ -206,6 +210,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, Int8OnlyFixture, ::testing::Values("tiny-vit"
 
 // What an int8-only model cannot do refuses with clip::Error saying so, and the model still works.
 TEST(Int8Only, RefusesOtherPrecisionsWeightsAndTrainingClearly) {
+  CLIP_SKIP_WITHOUT_INT8();
   TempDir tmp;
   const std::string path = tmp.file("q.safetensors");
   clip::Model::load(clip::test::model_path()).save_safetensors(path, torch::kInt8);
@@ -246,6 +251,7 @@ TEST(Int8Only, RefusesOtherPrecisionsWeightsAndTrainingClearly) {
 // A quantized file with hostile scales is refused by the int8-only load as by the dequantizing one
 // (one validation, model/int8_checkpoint.h take_int8_scales).
 TEST(Int8Only, HostileScalesAreRefusedAsWhenDequantizing) {
+  CLIP_SKIP_WITHOUT_INT8();
   TempDir tmp;
   const std::string path = tmp.file("q.safetensors");
   clip::Model::load(clip::test::model_path()).save_safetensors(path, torch::kInt8);

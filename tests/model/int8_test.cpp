@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_features.h"
 #include "clip/error.h"
 #include "clip/model.h"
 #include "model/fast_linear.h"
@@ -49,6 +50,7 @@ struct Case {
 class Int8Linear : public ::testing::TestWithParam<Activation> {};
 
 TEST_P(Int8Linear, MatchesTheQuantizedProductComputedInDouble) {
+  CLIP_SKIP_WITHOUT_INT8();
   const Activation act = GetParam();
   torch::manual_seed(21);
   for (const Case& c : {Case{1, 64, 48}, Case{17, 768, 2304}, Case{50, 3072, 768}, Case{3, 5, 7}}) {
@@ -134,6 +136,7 @@ class Int8Fixture : public ::testing::TestWithParam<const char*> {};
 // (tiny-vit-f16 text features 0.998862; tiny-rn-f16 0.997564 and 27 of 36 picks unchanged). Per
 // token, the ViT fixtures pass (text 0.999423 / 0.999424, 36 of 36 picks).
 TEST_P(Int8Fixture, EveryLayerAndTheFeaturesWithinCosine0999AndZeroShotUnchanged) {
+  CLIP_SKIP_WITHOUT_INT8();
   const std::string name = GetParam(), fx = fixtures();
   if (!clip::test::path_exists(fx + "/models/" + name + ".config.json"))
     GTEST_SKIP() << "fixture model " << name << " needs ../shared/fixtures (set CLIP_FIXTURES)";

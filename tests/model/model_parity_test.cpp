@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_features.h"
 #include "clip/error.h"
 #include "clip/model.h"
 #include "reference_data.h"
@@ -166,6 +167,7 @@ TEST(ModelLoading, TextTruncationToTheLastEndTokenChangesNothing) {
 }
 
 TEST(ModelPrecision, Bf16FeaturesAreCloseToFp32) {
+  CLIP_SKIP_WITHOUT_ONEDNN_BF16();
   for (const char* name : {"tiny-vit-f16", "tiny-rn-f16"}) {
     const std::string base = fixtures() + "/models/" + name;
     if (!clip::test::path_exists(base + ".config.json")) continue;  // tiny-rn-f16 needs ../shared
