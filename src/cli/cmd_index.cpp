@@ -29,8 +29,10 @@ struct IndexMergeOptions {
   std::string index;
 };
 
-// This process's rank in a distributed build: torchrun's RANK and WORLD_SIZE, else Slurm's
-// SLURM_PROCID and SLURM_NTASKS; world 1 (a whole build) when neither is set.
+// This process's rank in a distributed build: torchrun's RANK and WORLD_SIZE, else those of a
+// Slurm job step (srun: SLURM_PROCID of SLURM_STEP_NUM_TASKS; not SLURM_NTASKS, which a batch
+// script sees too, where one process would then build one share only); world 1 (a whole build)
+// when neither is set.
 struct RankEnv {
   int rank = 0, world = 1;
   std::string from;  // the variables read
@@ -50,15 +52,15 @@ int env_int(const char* name, int min, int max) {
 RankEnv rank_from_environment() {
   RankEnv e;
   const char* world = std::getenv("WORLD_SIZE");
-  const char* ntasks = std::getenv("SLURM_NTASKS");
+  const char* ntasks = std::getenv("SLURM_STEP_NUM_TASKS");
   if (world && *world) {
     e.world = env_int("WORLD_SIZE", 1, 1 << 20);
     e.rank = e.world > 1 ? env_int("RANK", 0, e.world - 1) : 0;
     e.from = "RANK/WORLD_SIZE";
   } else if (ntasks && *ntasks) {
-    e.world = env_int("SLURM_NTASKS", 1, 1 << 20);
+    e.world = env_int("SLURM_STEP_NUM_TASKS", 1, 1 << 20);
     e.rank = e.world > 1 ? env_int("SLURM_PROCID", 0, e.world - 1) : 0;
-    e.from = "SLURM_PROCID/SLURM_NTASKS";
+    e.from = "SLURM_PROCID/SLURM_STEP_NUM_TASKS";
   }
   return e;
 }

@@ -127,7 +127,7 @@ class Run {
       if (options_.on_note) options_.on_note("note: " + part + " is finished already; nothing to do");
       return report_of_done_part(done_path);
     }
-    remove_assembled_chunks(part);  // an assembly interrupted before its done file: redone below
+    remove_assembled_chunks(part);  // new chunks of an assembly interrupted before its done file
     open_work(part, state.dump());
     // A contiguous share of the sorted listing, so that the parts in rank order are the listing's
     // order (that of a one-process build). Rows the listing names but cannot find go to rank 0.
@@ -145,9 +145,13 @@ class Run {
     if (rank != 0) listing.missing.clear();
     BuildReport report;
     const Plan plan = embed(source, std::move(listing), nullptr, {}, report);
+    // The part's chunks keep their work names (a rank killed before its done file is written
+    // finds them again); `merge` gives them their index names.
     PendingMoves moves;
-    const std::vector<ChunkEntry> chunks = assemble(part, 1, {}, plan, &moves);
-    for (const auto& [name, from] : moves) util::publish_file(from, part + "/" + name);
+    std::vector<ChunkEntry> chunks = assemble(part, 1, {}, plan, &moves);
+    for (ChunkEntry& c : chunks)
+      for (std::string* name : {&c.embeddings, &c.metadata})
+        if (const auto it = moves.find(*name); it != moves.end()) *name = fs::path(it->second).filename().string();
     for (const ChunkEntry& c : chunks) report.indexed += c.live();
     report.reused = report.indexed - report.embedded;
     report.generation = 0;  // none yet: `merge` publishes generation 1

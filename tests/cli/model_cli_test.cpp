@@ -104,7 +104,11 @@ TEST(CliConvert, Int8FileRunsInt8AsTheOriginal) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("(int8)"), std::string::npos) << r.output;
   const std::string a = tmp("q.npy"), b = tmp("o.npy"), embed = " --precision int8 --text 'a cat' --text 'a dog' --out ";
-  ASSERT_EQ(run_clip("embed --model " + out + embed + a + " 2>&1").status, 0);
+  const auto quantized = run_clip("embed --model " + out + embed + a + " 2>&1");
+  // A CPU without VNNI refuses precision int8 (src/model/cpu_support.h), naming why.
+  if (quantized.status != 0 && quantized.output.find("needs a CPU with VNNI") != std::string::npos)
+    GTEST_SKIP() << quantized.output;
+  ASSERT_EQ(quantized.status, 0) << quantized.output;
   ASSERT_EQ(run_clip("embed --model " + in + embed + b + " 2>&1").status, 0);
   EXPECT_EQ(clip::util::read_file(a), clip::util::read_file(b));
   const auto bad = run_clip("convert " + in + " " + tmp("x.safetensors") + " --dtype int4 2>&1");

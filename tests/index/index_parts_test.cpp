@@ -246,10 +246,10 @@ TEST(IndexParts, ARankKilledAndRunAgainContinuesAndTheMergeEqualsAOneProcessBuil
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("resuming:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("rank 1 of 2 (RANK/WORLD_SIZE)"), std::string::npos) << r.output;
-  r = test::run_shell("SLURM_PROCID=0 SLURM_NTASKS=2 " + std::string(CLIP_EXE) + " " + common + dir.file("two") +
-                      " 2>&1");
+  r = test::run_shell("SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=2 SLURM_NTASKS=4 " + std::string(CLIP_EXE) + " " + common +
+                      dir.file("two") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("rank 0 of 2 (SLURM_PROCID/SLURM_NTASKS)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 0 of 2 (SLURM_PROCID/SLURM_STEP_NUM_TASKS)"), std::string::npos) << r.output;
   r = test::run_clip("index merge --index " + dir.file("two") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   expect_same(contents(dir.file("one")), contents(dir.file("two")));
