@@ -139,7 +139,8 @@ function showDuplicates(body) {
       out.append(div);
     });
   }
-  $('duplicates-message').textContent = `${body.exact.length} groups of copies, ${body.near.length} groups of near ` +
+  const groups = (n) => `${n} group${n === 1 ? '' : 's'}`;
+  $('duplicates-message').textContent = `${groups(body.exact.length)} of copies, ${groups(body.near.length)} of near ` +
     `duplicates among ${body.images} images`;
   $('duplicates-message').className = 'message';
 }
