@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -258,6 +259,57 @@ TEST(IndexParts, ARankKilledAndRunAgainContinuesAndTheMergeEqualsAOneProcessBuil
   r = test::run_clip(common + dir.file("three") + " --nproc-per-node 2 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   expect_same(contents(dir.file("one")), contents(dir.file("three")));
+}
+
+}  // namespace
+}  // namespace clip
+
+namespace clip {
+namespace {
+
+// A part is a file another machine wrote: merge validates it before it renames or maps anything.
+TEST(IndexParts, MergeRefusesHostilePartFilesByName) {
+  TempDir dir;
+  write_images(dir.file("images"), 6);
+  const index::Source source = index::source_from_argument(dir.file("images"), "");
+  const std::string idx = dir.file("idx"), part = idx + "/parts/rank-0-of-1";
+  index::build_index_part(test::tiny_model(), identity(), source, idx, options(), 0, 1);
+  const std::string done = util::read_file(part + "/done.json"), state = util::read_file(part + "/state.json");
+  auto refused = [&](const std::string& file, const std::string& content, const std::string& expected) {
+    util::write_file_atomic(part + "/" + file, content);
+    const std::string m = message_of([&] { index::merge_index_parts(idx, nullptr); });
+    EXPECT_NE(m.find(expected), std::string::npos) << file << ": " << m;
+    EXPECT_FALSE(fs::exists(idx + "/manifest.json"));
+    util::write_file_atomic(part + "/done.json", done);
+    util::write_file_atomic(part + "/state.json", state);
+  };
+  nlohmann::json j = nlohmann::json::parse(done);
+  j["chunks"][0]["embeddings"] = "../../../etc/passwd";  // a path out of the part
+  refused("done.json", j.dump(), "not a file name inside");
+  j = nlohmann::json::parse(done);
+  j["chunks"][0]["rows"] = int64_t{1} << 40;  // more rows than its file holds
+  refused("done.json", j.dump(), "rows");
+  refused("done.json", "{\"chunks\": [", "not valid JSON");
+  refused("done.json", "[]", "expected chunks, skipped, shards");
+  j = nlohmann::json::parse(state);
+  j["extra"]["params"]["nlist"] = -5;
+  refused("state.json", j.dump(), "nlist");
+  j = nlohmann::json::parse(state);
+  j.erase("dim");
+  refused("state.json", j.dump(), "not the state of a part");
+  // A chunk's .npy whose header claims 2^40 rows: named when the merge maps it, nothing published.
+  const auto chunks = nlohmann::json::parse(done)["chunks"];
+  const std::string npy = part + "/" + chunks[0]["embeddings"].get<std::string>();
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 64), }";
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += '\n';
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size());
+  bytes += '\0';
+  util::write_file_atomic(npy, bytes + header + std::string(1024, '\0'));
+  const std::string m = message_of([&] { index::merge_index_parts(idx, nullptr); });
+  EXPECT_NE(m.find(chunks[0]["embeddings"].get<std::string>()), std::string::npos) << m;
+  EXPECT_FALSE(fs::exists(idx + "/manifest.json"));
 }
 
 }  // namespace
