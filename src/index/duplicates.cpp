@@ -13,6 +13,7 @@
 
 #include "clip/error.h"
 #include "clip/index.h"
+#include "index/blas_threads.h"
 #include "index/generation_rows.h"
 
 namespace clip::index {
@@ -62,6 +63,7 @@ Duplicates find_duplicates(const ImageIndex& index, float threshold) {
   const GenerationRows rows = GenerationRows::open(index.dir(), m.chunks, m.dim);
   Components components(n);
   std::vector<float> best(static_cast<size_t>(n), -1.0f);
+  const OneBlasThread one_blas_thread;  // FAISS's OpenMP threads do the parallel work
   try {
     faiss::IndexFlatIP flat(m.dim);
     std::vector<float> block;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "clip/error.h"
+#include "index/blas_threads.h"
 #include "index/faiss_check.h"
 #include "util/file_io.h"
 
@@ -73,6 +74,7 @@ std::unique_ptr<faiss::Index> build_faiss(const IndexParams& params, int dim, co
   params.validate_for(dim);
   const int64_t n = rows.count;
   const auto& done = rows.done;
+  const OneBlasThread one_blas_thread;  // FAISS's OpenMP threads do the parallel work
   try {
     std::unique_ptr<faiss::Index> index;
     switch (params.kind) {
