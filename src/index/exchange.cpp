@@ -10,30 +10,24 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <string_view>
 
 #include "clip/error.h"
 #include "clip/index.h"
-#include "index/csv_paths.h"
 #include "index/index_folder.h"
 #include "index/manifest.h"
 #include "index/chunk_files.h"
 #include "index/generation_rows.h"
+#include "index/path_list.h"
 #include "util/file_io.h"
 #include "util/half.h"
 #include "util/npy.h"
-#include "util/strings.h"
-#include "util/utf8.h"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace clip::index {
 namespace {
-
-constexpr size_t kMaxPathBytes = 4096;  // as the metadata of a built index
 
 // The embedding files to import, in row order: the .npy itself, or the numbered chunks of a
 // clip-retrieval folder (FOLDER/img_emb/ or FOLDER), which must run from 0 without a gap.
@@ -149,68 +143,6 @@ void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, i
   }
 }
 
-void check_path(const std::string& path, const std::string& at) {
-  if (path.empty()) throw Error(at + ": empty path");
-  if (path.size() > kMaxPathBytes)
-    throw Error(at + ": a path of " + std::to_string(path.size()) + " bytes, more than " +
-                std::to_string(kMaxPathBytes));
-  if (!util::is_valid_utf8(path)) throw Error(at + ": the path is not valid UTF-8");
-}
-
-// The rows' records from the list (see ImportOptions), at most `expected` rows read before the
-// count is compared.
-std::vector<FileRecord> read_path_list(const ImportOptions& o, int64_t expected) {
-  const std::string& list = o.paths;
-  std::vector<FileRecord> records;
-  const std::string ext = fs::path(list).extension().string();
-  if (ext == ".csv") {
-    const uint64_t size = fs::file_size(list);
-    if (size > max_metadata_bytes(expected))
-      throw Error(
-          list + ": " + std::to_string(size) + " bytes, more than " + std::to_string(expected) + " paths can take",
-          ErrorKind::kTooLarge);
-    for (const CsvPath& p : read_csv_paths(list, o.csv_column)) {
-      check_path(p.path, list + ":" + std::to_string(p.line));
-      records.push_back({p.path, 0, 0, ""});
-    }
-  } else {
-    const std::string text = util::read_file(list, max_metadata_bytes(expected));
-    const std::vector<std::string> lines = util::split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const std::string at = list + ":" + std::to_string(i + 1);
-      if (lines[i].empty()) {
-        if (i + 1 == lines.size()) break;  // the final newline
-        throw Error(at + ": empty line (expected one path a line)");
-      }
-      FileRecord r;
-      if (ext == ".jsonl") {
-        json j;
-        try {
-          j = json::parse(lines[i]);
-        } catch (const json::parse_error& e) {
-          throw Error(at + ": not valid JSON: " + e.what());
-        }
-        if (!j.is_object() || !j.contains("path") || !j["path"].is_string())
-          throw Error(at + ": expected an object with a \"path\" string");
-        r.path = j["path"].get<std::string>();
-        if (j.contains("size") && j["size"].is_number_integer()) r.size = j["size"].get<int64_t>();
-        if (j.contains("mtime_ns") && j["mtime_ns"].is_number_integer()) r.mtime_ns = j["mtime_ns"].get<int64_t>();
-        if (j.contains("sha256") && j["sha256"].is_string()) r.sha256 = j["sha256"].get<std::string>();
-        if (!r.sha256.empty() && r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
-      } else {
-        r.path = lines[i];
-        if (!r.path.empty() && r.path.back() == '\r') r.path.pop_back();
-      }
-      check_path(r.path, at);
-      records.push_back(std::move(r));
-    }
-  }
-  if (static_cast<int64_t>(records.size()) != expected)
-    throw Error(list + ": " + std::to_string(records.size()) + " paths, the embeddings hold " +
-                std::to_string(expected) + " rows (one path per row, in the order of the chunks)");
-  return records;
-}
-
 struct Fd {
   int fd;
   ~Fd() { ::close(fd); }
@@ -236,7 +168,7 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
     if (total > kMaxCount)
       throw Error(f + ": the chunks hold more than " + std::to_string(kMaxCount) + " rows", ErrorKind::kTooLarge);
   }
-  const std::vector<FileRecord> records = read_path_list(o, total);
+  PathList paths(o.paths, o.csv_column, total);  // checked through before anything is written
   prepare_new_index_folder(out_dir);
   FolderLock lock(out_dir);
   remove_unused_files(out_dir, nullptr);
@@ -250,16 +182,15 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
   // The normalized rows go straight to the index's chunk files, so the collection is never held in
   // memory; a refusal part way removes the chunks written so far.
   try {
-    int64_t row = 0, number = 0;
+    int64_t number = 0;
     for (size_t i = 0; i < files.size(); ++i) {
       for (int64_t first = 0; first < headers[i].rows; first += kImportChunkRows) {
         const int64_t count = std::min(kImportChunkRows, headers[i].rows - first);
         const std::string stem = chunk_stem(out_dir + "/chunk", 1, number++);
         ChunkFileWriter writer(stem, count, dim, o.storage);
         copy_rows(fds[i]->fd, files[i], headers[i], dim, first, count, writer);
-        writer.finish({records.begin() + row, records.begin() + row + count});
+        writer.finish(paths.next(count));
         m.chunks.push_back(chunk_entry(stem, count));
-        row += count;
       }
     }
     publish_generation(out_dir, m, {}, nullptr);

@@ -6,6 +6,7 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -172,7 +173,13 @@ std::unique_ptr<faiss::Index> read_faiss(const std::string& path, const IndexPar
                 std::to_string(index->d) + ", the manifest says " + std::to_string(count) + " of dimension " +
                 std::to_string(dim));
   if (index->metric_type != faiss::METRIC_INNER_PRODUCT) throw Error(path + ": not an inner-product FAISS index");
-  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get())) ivf->nprobe = static_cast<size_t>(params.nprobe);
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get())) {
+    ivf->nprobe = static_cast<size_t>(params.nprobe);
+    // Mapped lists: FAISS would start up to 32 threads per search to read the probed lists ahead;
+    // the kernel pages them in on first touch anyway, and the thread starts cost more than the
+    // search (docs/search.md, "Benchmarks").
+    if (auto* mapped = dynamic_cast<faiss::OnDiskInvertedLists*>(ivf->invlists)) mapped->prefetch_nthread = 0;
+  }
   if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get())) hnsw->hnsw.efSearch = params.ef_search;
   return index;
 }

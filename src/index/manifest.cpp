@@ -314,10 +314,7 @@ std::vector<SkippedFile> skipped_from_json(const json& skipped, const std::strin
 }
 
 uint64_t max_metadata_bytes(int64_t count) {
-  // {"path":…,"size":…,"mtime_ns":…,"sha256":…}: 4096 path bytes as \u00XX escapes at worst,
-  // about 150 bytes of fields and numbers; doubled for slack.
-  constexpr uint64_t kMaxLine = 2 * (6 * 4096 + 256);
-  return static_cast<uint64_t>(count + 1) * kMaxLine;
+  return static_cast<uint64_t>(count + 1) * kMaxMetadataLineBytes;
 }
 
 std::vector<FileRecord> read_chunk_records(const std::string& index_dir, const ChunkEntry& chunk) {

@@ -19,6 +19,9 @@ inline constexpr int64_t kMaxCount = int64_t{1} << 36;
 inline constexpr int kMaxRerank = 1 << 16;  // candidates re-scored per query
 inline constexpr uint64_t kMaxManifestBytes = uint64_t{1} << 30;  // a shard list of millions fits
 
+// The longest metadata line: {"path":…,"size":…,"mtime_ns":…,"sha256":…} with 4096 path bytes as
+// \u00XX escapes at worst, about 150 bytes of fields and numbers; doubled for slack.
+inline constexpr uint64_t kMaxMetadataLineBytes = 2 * (6 * 4096 + 256);
 // The largest metadata file `count` rows can make (a line is a path of at most 4096 bytes,
 // written as JSON, plus fixed fields), so that a damaged file is refused before it is read.
 uint64_t max_metadata_bytes(int64_t count);

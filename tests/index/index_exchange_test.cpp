@@ -198,6 +198,41 @@ TEST(IndexExchange, ImportOfAnIvfPqIndexTakesMemoryOfTheIndexNotOfTheRows) {
   EXPECT_EQ(std::memcmp(v, v + kPerChunk * kDim, kDim * sizeof(float)), 0) << "chunk 1 starts as chunk 0";
 }
 
+// The path list streams too: it is checked in one pass and handed to the chunks a chunk at a time
+// in a second, never held whole. 600k paths of 170 bytes (a 100 MiB list, 9 MiB of rows) must raise
+// the peak resident size by less than the list's size; holding the list's text, its lines and the
+// records (as imports did) costs about three times that.
+TEST(IndexExchange, ImportDoesNotHoldThePathList) {
+  TempDir dir;
+  constexpr int kDim = 4;
+  constexpr int64_t kRows = 600000;
+  std::filesystem::create_directories(dir.file("emb"));
+  {
+    std::vector<float> rows(static_cast<size_t>(kRows) * kDim, 0.5f);
+    util::write_npy(dir.file("emb/img_emb_0.npy"), "<f4", {kRows, kDim}, rows.data(), rows.size() * sizeof(float));
+    std::ofstream list(dir.file("paths.txt"));
+    const std::string folder = "/photos/" + std::string(150, 'p') + "/";
+    for (int64_t i = 0; i < kRows; ++i) list << folder << i << ".jpg\n";
+  }
+  const int64_t list_mib = static_cast<int64_t>(std::filesystem::file_size(dir.file("paths.txt"))) >> 20;
+  index::ImportOptions o;
+  o.embeddings = dir.file("emb");
+  o.paths = dir.file("paths.txt");
+  const int64_t before = proc_status_kib("VmRSS");
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+  }
+  index::import_index(kModel, kDim, o, dir.file("idx"));
+  const int64_t growth = (proc_status_kib("VmHWM") - before) / 1024;
+  std::printf("import of %lld rows with a %lld MiB path list: peak resident size +%lld MiB\n",
+              static_cast<long long>(kRows), static_cast<long long>(list_mib), static_cast<long long>(growth));
+  EXPECT_LT(growth, list_mib) << "MiB of peak memory growth";
+  const index::ImageIndex idx = index::ImageIndex::open(dir.file("idx"));
+  ASSERT_EQ(idx.size(), kRows);
+  EXPECT_EQ(idx.record(kRows - 1).path, "/photos/" + std::string(150, 'p') + "/" + std::to_string(kRows - 1) + ".jpg");
+}
+
 // The error's message must name `file`; no manifest and no embeddings file (final or temporary)
 // may be left: an import writes its rows as it reads them, so a bad row in a later chunk fails it
 // after earlier rows were written.
@@ -269,6 +304,16 @@ TEST(IndexExchange, MismatchedCountsDimensionsAndDtypesAreRefused) {
   index::ImportOptions bad_json = o;
   bad_json.paths = dir.file("list.jsonl");
   expect_refused(bad_json, out, dir.file("list.jsonl") + ":2", "not valid JSON");
+  // A line longer than any path can be: refused by line, without reading it whole.
+  dir.write("long.txt", "a.jpg\n" + std::string(200000, 'x') + "\n");
+  index::ImportOptions long_line = o;
+  long_line.paths = dir.file("long.txt");
+  expect_refused(long_line, out, dir.file("long.txt") + ":2", "a line longer than");
+  // An empty line inside the list.
+  dir.write("gap.txt", "a.jpg\n\nb.jpg\n");
+  index::ImportOptions gap = o;
+  gap.paths = dir.file("gap.txt");
+  expect_refused(gap, out, dir.file("gap.txt") + ":2", "empty line");
   EXPECT_NO_THROW(index::import_index(kModel, kExDim, o, out));  // the files as they should be
 }
 
