@@ -6,8 +6,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -206,7 +208,6 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
 
 int64_t export_index(const std::string& index_dir, const std::string& out_dir) {
   const Manifest m = read_manifest(index_dir);
-  const std::vector<FileRecord> records = read_metadata(index_dir, m);
   const GenerationRows rows = GenerationRows::open(index_dir, m.chunks, m.dim);
   util::create_directories(out_dir, "the export folder");
   // The header, then the rows a block at a time: nothing of the size of the collection is held.
@@ -220,7 +221,19 @@ int64_t export_index(const std::string& index_dir, const std::string& out_dir) {
     writer.append(block.data(), n);
   }
   writer.finish_embeddings();
-  util::write_file_atomic(out_dir + "/metadata.jsonl", records_to_jsonl(records));
+  // The metadata a chunk at a time (never the collection's records at once), to a temporary name
+  // renamed when complete.
+  const std::string metadata = out_dir + "/metadata.jsonl", tmp = util::temp_path_for(metadata);
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    for (const ChunkEntry& c : m.chunks) out << records_to_jsonl(read_live_chunk_records(index_dir, c));
+    out.close();
+    if (!out) throw Error(tmp + ": cannot write the metadata", ErrorKind::kIo);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  util::publish_file(tmp, metadata);
   return m.count;
 }
 

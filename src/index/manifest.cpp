@@ -325,20 +325,27 @@ std::vector<FileRecord> read_chunk_records(const std::string& index_dir, const C
   return records;
 }
 
+std::vector<FileRecord> read_live_chunk_records(const std::string& index_dir, const ChunkEntry& chunk) {
+  std::vector<FileRecord> records = read_chunk_records(index_dir, chunk);
+  if (chunk.dropped.empty()) return records;
+  std::vector<FileRecord> live;
+  live.reserve(records.size() - chunk.dropped.size());
+  size_t next_dropped = 0;
+  for (int64_t r = 0; r < chunk.rows; ++r) {
+    if (next_dropped < chunk.dropped.size() && chunk.dropped[next_dropped] == r) {
+      ++next_dropped;
+      continue;
+    }
+    live.push_back(std::move(records[static_cast<size_t>(r)]));
+  }
+  return live;
+}
+
 std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m) {
   std::vector<FileRecord> out;
   out.reserve(static_cast<size_t>(m.count));
-  for (const ChunkEntry& c : m.chunks) {
-    std::vector<FileRecord> records = read_chunk_records(index_dir, c);
-    size_t next_dropped = 0;
-    for (int64_t r = 0; r < c.rows; ++r) {
-      if (next_dropped < c.dropped.size() && c.dropped[next_dropped] == r) {
-        ++next_dropped;
-        continue;
-      }
-      out.push_back(std::move(records[static_cast<size_t>(r)]));
-    }
-  }
+  for (const ChunkEntry& c : m.chunks)
+    for (FileRecord& r : read_live_chunk_records(index_dir, c)) out.push_back(std::move(r));
   return out;
 }
 

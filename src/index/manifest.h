@@ -30,6 +30,8 @@ uint64_t max_metadata_bytes(int64_t count);
 std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m);
 // Every row of one chunk's metadata file, dropped ones included, checked against its row count.
 std::vector<FileRecord> read_chunk_records(const std::string& index_dir, const ChunkEntry& chunk);
+// The rows of one chunk the generation uses (its metadata less the dropped rows), in id order.
+std::vector<FileRecord> read_live_chunk_records(const std::string& index_dir, const ChunkEntry& chunk);
 
 // Pieces of the manifest, also written by the ranks of a distributed build (their parts' state
 // and done files). The readers validate as read_manifest does and name `where` on any mismatch.

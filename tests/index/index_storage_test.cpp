@@ -19,6 +19,7 @@
 #include "util/file_io.h"
 #include "util/half.h"
 #include "util/npy.h"
+#include "util/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -170,6 +171,13 @@ TEST(IndexStorage, AnUpdateTouchingOnePercentOfTheFilesWritesOnlyTheirChunks) {
   const auto hits = updated.search(query.data(), 1);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].path, images + "/img-042.png");
+
+  // An export (written chunk by chunk) holds the live rows only, in id order.
+  EXPECT_EQ(index::export_index(idx, dir.file("export")), updated.size());
+  const std::vector<std::string> lines = util::split_lines(util::read_file(dir.file("export/metadata.jsonl")));
+  ASSERT_EQ(static_cast<int64_t>(lines.size()), updated.size() + 1);  // and the final newline
+  for (int64_t id = 0; id < updated.size(); ++id)
+    ASSERT_EQ(nlohmann::json::parse(lines[static_cast<size_t>(id)])["path"], updated.record(id).path) << "row " << id;
 }
 
 TEST(IndexStorage, AChunkLeftMostlyDroppedIsCompactedIntoANewOne) {
