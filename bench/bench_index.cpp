@@ -7,17 +7,23 @@
 //   bench_index [--rows 1000000] [--dim 512] [--clusters 10000] [--pq-m 64] [--nlist 0]
 //               [--nprobe 32] [--train-sample 200000] [--rerank 100] [--queries 200]
 //               [--dir /tmp/clip_bench_index] [--keep] [--json out.json] [--model CHECKPOINT]
-//               [--search-only]
+//               [--search-only] [--cold]
 //
 // --search-only measures the searches again on the index an earlier run kept (same --rows, --dim,
 // --clusters and --queries), without writing or importing.
+// --cold evicts the index's files from the page cache before each search row (posix_fadvise
+// DONTNEED, no root needed), so the rows show what a collection larger than memory costs: the
+// bytes read from the device and the major page faults per query.
 // --model records that checkpoint (its embedding width must be --dim) as the index's model, so that
 // `clip serve --index DIR/index` can open the kept index (bench/serve_index_memory.sh measures it).
 //
 // No peer: FAISS is what the peer would use too. The data set: `clusters` centres drawn
 // uniformly on the sphere, each row a centre plus Gaussian noise (σ = 0.5/√dim per coordinate),
 // normalized; queries are further points of the same clusters. Chunks of 1M rows (float32).
+#include <fcntl.h>
 #include <faiss/IndexFlat.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -101,13 +107,42 @@ std::vector<std::vector<int64_t>> exact_top_k(const clip::index::GenerationRows&
 }
 
 struct SearchFigures {
-  double p50_ms = 0, p99_ms = 0, recall = 0, open_s = 0, rss_mb = 0;
+  double p50_ms = 0, p99_ms = 0, recall = 0, open_s = 0, rss_mb = 0, read_kb_per_query = 0, major_faults_per_query = 0;
 };
+
+// Bytes this process has read from the storage device (read_bytes of /proc/self/io): page faults
+// on mapped files included, page-cache hits not.
+double device_read_bytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  double value = 0;
+  while (io >> key >> value)
+    if (key == "read_bytes:") return value;
+  return 0;
+}
+
+long major_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_majflt;
+}
+
+// Drops the clean page-cache pages of every file in the index directory (those no process maps).
+void evict_from_page_cache(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
 
 SearchFigures measure_search(const std::string& dir, const clip::index::OpenOptions& options,
                              const std::vector<float>& q, int nq, int dim,
-                             const std::vector<std::vector<int64_t>>& exact) {
+                             const std::vector<std::vector<int64_t>>& exact, bool cold) {
   SearchFigures f;
+  if (cold) evict_from_page_cache(dir);
   clip::bench::reset_peak_rss();
   const double rss_before = clip::bench::read_rss().now_mb;
   const auto t0 = Clock::now();
@@ -115,6 +150,8 @@ SearchFigures measure_search(const std::string& dir, const clip::index::OpenOpti
   f.open_s = seconds_since(t0);
   std::vector<double> ms;
   double recall = 0;
+  const double read_before = device_read_bytes();
+  const long faults_before = major_faults();
   for (int i = 0; i < nq; ++i) {
     const auto t = Clock::now();
     const std::vector<clip::index::Hit> hits = idx.search(&q[static_cast<size_t>(i) * dim], 10);
@@ -123,6 +160,8 @@ SearchFigures measure_search(const std::string& dir, const clip::index::OpenOpti
     for (const auto& h : hits) found += std::count(exact[i].begin(), exact[i].end(), h.id) > 0;
     recall += found / 10.0;
   }
+  f.read_kb_per_query = (device_read_bytes() - read_before) / 1024 / nq;
+  f.major_faults_per_query = static_cast<double>(major_faults() - faults_before) / nq;
   std::sort(ms.begin(), ms.end());
   f.p50_ms = ms[ms.size() / 2];
   f.p99_ms = ms[std::min(ms.size() - 1, static_cast<size_t>(std::ceil(ms.size() * 0.99)) - 1)];
@@ -135,7 +174,7 @@ struct BenchOptions {
   int64_t rows = 1000000, train_sample = 200000;
   int dim = 512, clusters = 10000, pq_m = 64, nlist = 0, nprobe = 32, rerank = 100, queries = 200;
   std::string dir = "/tmp/clip_bench_index", json_out, storage = "f32", model_path;
-  bool keep = false, search_only = false;
+  bool keep = false, search_only = false, cold = false;
 };
 
 BenchOptions parse_options(int argc, char** argv) {
@@ -161,6 +200,7 @@ BenchOptions parse_options(int argc, char** argv) {
     else if (a == "--model") b.model_path = next();
     else if (a == "--keep") b.keep = true;
     else if (a == "--search-only") b.search_only = b.keep = true;
+    else if (a == "--cold") b.cold = true;
     else throw std::runtime_error("unknown flag " + a);
   }
   return b;
@@ -243,7 +283,8 @@ int main(int argc, char** argv) try {
   }
   json result = {{"rows", b.rows},   {"dim", b.dim},           {"clusters", b.clusters},         {"pq_m", b.pq_m},
                  {"nlist", b.nlist}, {"nprobe", b.nprobe},     {"train_sample", b.train_sample}, {"storage", b.storage},
-                 {"rerank", b.rerank}, {"queries", b.queries}, {"search_only", b.search_only}};
+                 {"rerank", b.rerank}, {"queries", b.queries}, {"search_only", b.search_only},
+                 {"cold", b.cold}};
   if (b.search_only) std::printf("searching the index kept in %s/index (no write, no import)\n", b.dir.c_str());
   else result.update(write_and_import(b, centres));
   const clip::index::Manifest m = clip::index::read_manifest(b.dir + "/index");
@@ -259,16 +300,20 @@ int main(int argc, char** argv) try {
                                  b.queries, 10);
   std::printf("exact top-10 of %d queries: %.1f s\n", b.queries, seconds_since(t0));
 
-  std::printf("%-22s %8s %8s %9s %8s %10s\n", "search", "p50 ms", "p99 ms", "recall@10", "open s", "memory MB");
+  std::printf("%-22s %8s %8s %9s %8s %10s %12s %12s\n", "search", "p50 ms", "p99 ms", "recall@10", "open s",
+              "memory MB", "read KB/q", "maj.faults/q");
   for (const auto& [name, opts] :
        {std::pair{"loaded, no rerank", clip::index::OpenOptions{false, 0}},
         std::pair{"loaded, rerank", clip::index::OpenOptions{false, b.rerank}},
         std::pair{"mmap, no rerank", clip::index::OpenOptions{true, 0}},
         std::pair{"mmap, rerank", clip::index::OpenOptions{true, b.rerank}}}) {
-    const SearchFigures f = measure_search(b.dir + "/index", opts, q, b.queries, b.dim, exact);
-    std::printf("%-22s %8.2f %8.2f %9.3f %8.2f %10.0f\n", name, f.p50_ms, f.p99_ms, f.recall, f.open_s, f.rss_mb);
-    result["search"][name] = {{"p50_ms", f.p50_ms}, {"p99_ms", f.p99_ms}, {"recall_at_10", f.recall},
-                              {"open_s", f.open_s}, {"memory_mb", f.rss_mb}};
+    const SearchFigures f = measure_search(b.dir + "/index", opts, q, b.queries, b.dim, exact, b.cold);
+    std::printf("%-22s %8.2f %8.2f %9.3f %8.2f %10.0f %12.0f %12.1f\n", name, f.p50_ms, f.p99_ms, f.recall, f.open_s,
+                f.rss_mb, f.read_kb_per_query, f.major_faults_per_query);
+    result["search"][name] = {{"p50_ms", f.p50_ms},   {"p99_ms", f.p99_ms},
+                              {"recall_at_10", f.recall}, {"open_s", f.open_s},
+                              {"memory_mb", f.rss_mb}, {"read_kb_per_query", f.read_kb_per_query},
+                              {"major_faults_per_query", f.major_faults_per_query}};
   }
   if (!b.json_out.empty()) clip::util::write_file_atomic(b.json_out, result.dump(2) + "\n");
   if (!b.keep) fs::remove_all(b.dir);

@@ -7,14 +7,14 @@
 namespace clip::index {
 
 GenerationRows GenerationRows::open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim,
-                                    const std::map<std::string, std::string>* located) {
+                                    const std::map<std::string, std::string>* located, RowAccess access) {
   GenerationRows out;
   out.dim_ = dim;
   out.first_.push_back(0);
   for (const ChunkEntry& c : chunks) {
     const auto it = located ? located->find(c.embeddings) : std::map<std::string, std::string>::const_iterator();
     const std::string path = located && it != located->end() ? it->second : dir + "/" + c.embeddings;
-    out.files_.push_back(MappedEmbeddings::open(path, c.rows, dim));
+    out.files_.push_back(MappedEmbeddings::open(path, c.rows, dim, access));
     std::vector<int64_t> live;
     if (!c.dropped.empty()) {
       live.reserve(static_cast<size_t>(c.live()));
@@ -69,6 +69,13 @@ void GenerationRows::read(int64_t begin, int64_t n, float* out) const {
 
 void GenerationRows::release(int64_t begin, int64_t end) const {
   for_each_run(begin, end, [&](size_t c, int64_t row, int64_t run, int64_t) { files_[c].release(row, row + run); });
+}
+
+void GenerationRows::will_need(const std::vector<int64_t>& ids) const {
+  for (const int64_t id : ids) {
+    if (id < 0 || id >= count()) continue;
+    for_each_run(id, id + 1, [&](size_t c, int64_t row, int64_t run, int64_t) { files_[c].will_need(row, row + run); });
+  }
 }
 
 std::vector<float> read_generation_embeddings(const std::string& dir, const Manifest& m) {

@@ -19,8 +19,10 @@ class GenerationRows {
   // Maps every chunk's embeddings file in `dir`, checking each against its row count and `dim`
   // (clip::Error naming the file; kNotFound when one is gone).
   // `located` (optional): chunk files not in `dir` yet, by name -> their path now.
+  // `access`: how the rows will be read (RowAccess; re-ranking reads scattered rows).
   static GenerationRows open(const std::string& dir, const std::vector<ChunkEntry>& chunks, int dim,
-                             const std::map<std::string, std::string>* located = nullptr);
+                             const std::map<std::string, std::string>* located = nullptr,
+                             RowAccess access = RowAccess::kSequential);
 
   int64_t count() const { return first_.empty() ? 0 : first_.back(); }
   int dim() const { return dim_; }
@@ -29,6 +31,9 @@ class GenerationRows {
   void read(int64_t begin, int64_t n, float* out) const;
   // Lets go of the pages of rows [begin, end) (see MappedEmbeddings::release).
   void release(int64_t begin, int64_t end) const;
+  // Starts reading the pages of these ids' rows (see MappedEmbeddings::will_need); ids outside
+  // [0, count()) are ignored.
+  void will_need(const std::vector<int64_t>& ids) const;
 
  private:
   // Calls visit(chunk, file row, n, id) for the runs of consecutive file rows behind ids [begin, end).

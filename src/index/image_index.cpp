@@ -88,7 +88,8 @@ ImageIndex ImageIndex::open(const std::string& index_dir, const OpenOptions& opt
       index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count, options.mmap);
       index.rerank_ = options.rerank >= 0 ? options.rerank : m.params.rerank;
       if (index.rerank_ > 0)  // mapped, not read: only the candidates' rows are touched
-        index.embeddings_ = std::make_unique<GenerationRows>(GenerationRows::open(index_dir, m.chunks, m.dim));
+        index.embeddings_ = std::make_unique<GenerationRows>(
+            GenerationRows::open(index_dir, m.chunks, m.dim, nullptr, RowAccess::kRandom));
       return index;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kNotFound || attempt == kAttempts) throw;
@@ -151,6 +152,12 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
     hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
   }
   if (rerank_ > 0) {
+    // The candidates' rows are scattered over the chunks: ask for all of them before reading any,
+    // so that on a cold file they arrive in one round of parallel reads.
+    std::vector<int64_t> candidates;
+    candidates.reserve(hits.size());
+    for (const Hit& h : hits) candidates.push_back(h.id);
+    embeddings_->will_need(candidates);
     std::vector<float> row(static_cast<size_t>(dim()));
     for (Hit& h : hits) {
       embeddings_->read(h.id, 1, row.data());

@@ -17,7 +17,7 @@
 
 namespace clip::index {
 
-MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, int dim) {
+MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, int dim, RowAccess access) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open the embeddings: " + std::strerror(errno), util::open_error_kind(errno));
   struct Closer {
@@ -55,6 +55,8 @@ MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, 
   if (out.count_ == 0) return out;
   void* map = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) throw Error(path + ": cannot map the embeddings: " + std::strerror(errno), ErrorKind::kIo);
+  if (access == RowAccess::kRandom)
+    ::madvise(map, static_cast<size_t>(file_size), MADV_RANDOM);  // advice: a failure only costs reads
   out.map_ = map;
   out.map_bytes_ = static_cast<size_t>(file_size);
   out.rows_ = static_cast<const char*>(map) + h.data_offset;
@@ -75,13 +77,19 @@ void MappedEmbeddings::read(int64_t begin, int64_t n, float* out) const {
   }
 }
 
-void MappedEmbeddings::release(int64_t begin, int64_t end) const {
+void MappedEmbeddings::advise(int64_t begin, int64_t end, bool outer, int advice) const {
   if (!map_ || begin >= end) return;
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t from = (reinterpret_cast<uintptr_t>(rows_ + static_cast<size_t>(begin) * row_bytes()) + page - 1) / page * page;
-  const uintptr_t to = reinterpret_cast<uintptr_t>(rows_ + static_cast<size_t>(end) * row_bytes()) / page * page;
-  if (from < to) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // advice: a failure only costs memory
+  const uintptr_t first = reinterpret_cast<uintptr_t>(rows_ + static_cast<size_t>(begin) * row_bytes());
+  const uintptr_t last = reinterpret_cast<uintptr_t>(rows_ + static_cast<size_t>(end) * row_bytes());
+  const uintptr_t from = outer ? first / page * page : (first + page - 1) / page * page;
+  const uintptr_t to = outer ? (last + page - 1) / page * page : last / page * page;
+  if (from < to) ::madvise(reinterpret_cast<void*>(from), to - from, advice);  // advice: a failure only costs time or memory
 }
+
+void MappedEmbeddings::release(int64_t begin, int64_t end) const { advise(begin, end, false, MADV_DONTNEED); }
+
+void MappedEmbeddings::will_need(int64_t begin, int64_t end) const { advise(begin, end, true, MADV_WILLNEED); }
 
 MappedEmbeddings::MappedEmbeddings(MappedEmbeddings&& other) noexcept { *this = std::move(other); }
 

@@ -8,13 +8,20 @@
 
 namespace clip::index {
 
+// How the rows will be read. kRandom (re-ranking: a few hundred scattered rows) tells the kernel
+// not to read ahead around a page fault: with the device's read-ahead window (8 MiB on this
+// machine's disk) each candidate row of 1-2 KiB would otherwise pull megabytes from a cold disk.
+// kSequential (passes over every row) keeps the read-ahead.
+enum class RowAccess { kSequential, kRandom };
+
 class MappedEmbeddings {
  public:
   MappedEmbeddings() = default;
   // Maps `path`; throws clip::Error naming the file when it is missing (kNotFound), not a regular
   // file, not a float32 or float16 .npy of shape [count, dim] (count < 0: any row count), or not
   // exactly header + data bytes long.
-  static MappedEmbeddings open(const std::string& path, int64_t count, int dim);
+  static MappedEmbeddings open(const std::string& path, int64_t count, int dim,
+                               RowAccess access = RowAccess::kSequential);
   MappedEmbeddings(MappedEmbeddings&& other) noexcept;
   MappedEmbeddings& operator=(MappedEmbeddings&& other) noexcept;
   MappedEmbeddings(const MappedEmbeddings&) = delete;
@@ -31,9 +38,16 @@ class MappedEmbeddings {
   // read from the file again if touched): a pass over a collection larger than memory keeps only
   // what it has not finished with.
   void release(int64_t begin, int64_t end) const;
+  // Asks the kernel to start reading the pages of rows [begin, end) now, without waiting: rows read
+  // soon after, scattered over a cold file, then cost one round of parallel device reads instead
+  // of one synchronous read each.
+  void will_need(int64_t begin, int64_t end) const;
 
  private:
   size_t row_bytes() const { return static_cast<size_t>(dim_) * (half_ ? 2 : 4); }
+  // Calls madvise(advice) on the whole pages that hold rows [begin, end): `outer` widens the range
+  // to every page touched, otherwise it narrows it to the pages lying wholly inside.
+  void advise(int64_t begin, int64_t end, bool outer, int advice) const;
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
   const char* rows_ = nullptr;

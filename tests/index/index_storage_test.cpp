@@ -207,6 +207,32 @@ TEST(IndexStorage, AChunkLeftMostlyDroppedIsCompactedIntoANewOne) {
   EXPECT_EQ(expect_same_rows(embeddings_by_path(idx), rows_before), 24u);
 }
 
+// Re-ranking maps the chunks for random access and asks for the candidates' pages ahead: the rows
+// it reads that way, one at a time across dropped rows and chunk borders, are the rows a pass reads.
+TEST(IndexStorage, RowsMappedForRandomAccessReadTheSameAsAPass) {
+  TempDir dir;
+  const std::string images = dir.file("images"), idx = dir.file("idx");
+  write_images(images, 30, 5);
+  index::build_index(test::tiny_model(), identity(), index::source_from_argument(images, ""), idx, options(10));
+  fs::remove(images + "/img-012.png");  // two dropped rows in the middle chunk, too few to compact it
+  fs::remove(images + "/img-017.png");
+  index::update_index(test::tiny_model(), identity(), idx, options(10));
+  const index::Manifest m = index::read_manifest(idx);
+  ASSERT_EQ(m.count, 28);
+  ASSERT_EQ(m.chunks.at(1).dropped.size(), 2u);
+  const std::vector<float> pass = index::read_generation_embeddings(idx, m);
+  const index::GenerationRows rows = index::GenerationRows::open(idx, m.chunks, m.dim, nullptr, index::RowAccess::kRandom);
+  ASSERT_EQ(rows.count(), m.count);
+  std::vector<int64_t> ids = {-1, m.count, int64_t{1} << 40};  // ignored, not an error
+  for (int64_t id = m.count - 1; id >= 0; id -= 3) ids.push_back(id);
+  EXPECT_NO_THROW(rows.will_need(ids));
+  std::vector<float> row(static_cast<size_t>(m.dim));
+  for (int64_t id = m.count - 1; id >= 0; --id) {
+    rows.read(id, 1, row.data());
+    ASSERT_TRUE(std::equal(row.begin(), row.end(), pass.begin() + id * m.dim)) << "row " << id;
+  }
+}
+
 TEST(IndexStorage, Float16StorageKeepsTheRoundedEmbeddingsAndSearchesThem) {
   TempDir dir;
   const std::string images = dir.file("images");
