@@ -21,6 +21,7 @@ struct Index;
 namespace clip::index {
 
 class GenerationRows;
+class GenerationRecords;
 
 // ---- what an index is built with -----------------------------------------------------------
 
@@ -234,9 +235,11 @@ class ImageIndex {
 
   const Manifest& manifest() const { return manifest_; }
   const std::string& dir() const { return dir_; }
-  int64_t size() const { return static_cast<int64_t>(records_.size()); }
+  int64_t size() const { return manifest_.count; }
   int dim() const { return manifest_.dim; }
-  const FileRecord& record(int64_t id) const;  // throws clip::Error when id is out of range
+  // Row `id`'s record, read from its chunk's metadata (held or mapped, see GenerationRecords);
+  // throws clip::Error when id is out of range.
+  FileRecord record(int64_t id) const;
   // The encoded image of a row as it is now: the file, or the member read from its tar shard.
   // Throws clip::Error naming the path when it can no longer be read.
   std::string read_image(int64_t id) const;
@@ -250,7 +253,7 @@ class ImageIndex {
   ImageIndex() = default;
   std::string dir_;
   Manifest manifest_;
-  std::vector<FileRecord> records_;
+  std::unique_ptr<GenerationRecords> records_;
   std::unique_ptr<faiss::Index> faiss_;
   int rerank_ = 0;
   std::unique_ptr<GenerationRows> embeddings_;  // mapped when rerank_ > 0

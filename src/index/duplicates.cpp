@@ -48,8 +48,10 @@ Duplicates find_duplicates(const ImageIndex& index, float threshold) {
   Duplicates out;
 
   std::map<std::string, std::vector<int64_t>> by_hash;  // ordered: groups come out in a stable order
-  for (int64_t i = 0; i < n; ++i)
-    if (!index.record(i).sha256.empty()) by_hash[index.record(i).sha256].push_back(i);
+  for (int64_t i = 0; i < n; ++i) {
+    FileRecord r = index.record(i);
+    if (!r.sha256.empty()) by_hash[std::move(r.sha256)].push_back(i);
+  }
   for (const auto& [hash, ids] : by_hash) {
     if (ids.size() < 2) continue;
     DuplicateGroup g;
@@ -98,7 +100,7 @@ Duplicates find_duplicates(const ImageIndex& index, float threshold) {
     if (best[i] >= 0 || components.find(i) != i) groups[components.find(i)].push_back(i);
   for (const auto& [root, ids] : groups) {
     if (ids.size() < 2) continue;
-    const std::string& first = index.record(ids[0]).sha256;
+    const std::string first = index.record(ids[0]).sha256;
     const bool one_content = !first.empty() && std::all_of(ids.begin(), ids.end(), [&](int64_t id) {
       return index.record(id).sha256 == first;
     });

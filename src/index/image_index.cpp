@@ -13,8 +13,9 @@
 #include "clip/error.h"
 #include "clip/index.h"
 #include "index/faiss_store.h"
-#include "index/manifest.h"
+#include "index/generation_records.h"
 #include "index/generation_rows.h"
+#include "index/manifest.h"
 #include "index/shard_members.h"
 #include "util/file_io.h"
 
@@ -84,7 +85,7 @@ ImageIndex ImageIndex::open(const std::string& index_dir, const OpenOptions& opt
     index.manifest_ = read_manifest(index_dir);
     const Manifest& m = index.manifest_;
     try {
-      index.records_ = read_metadata(index_dir, m);
+      index.records_ = std::make_unique<GenerationRecords>(GenerationRecords::open(index_dir, m.chunks));
       index.faiss_ = read_faiss(index_dir + "/" + m.faiss_file, m.params, m.dim, m.count, options.mmap);
       index.rerank_ = options.rerank >= 0 ? options.rerank : m.params.rerank;
       if (index.rerank_ > 0)  // mapped, not read: only the candidates' rows are touched
@@ -102,14 +103,14 @@ ImageIndex ImageIndex::open(const std::string& index_dir, const OpenOptions& opt
   }
 }
 
-const FileRecord& ImageIndex::record(int64_t id) const {
+FileRecord ImageIndex::record(int64_t id) const {
   if (id < 0 || id >= size())
     throw Error("image id " + std::to_string(id) + ": expected 0.." + std::to_string(size() - 1));
-  return records_[static_cast<size_t>(id)];
+  return records_->record(id);
 }
 
 std::string ImageIndex::read_image(int64_t id) const {
-  const FileRecord& r = record(id);
+  const FileRecord r = record(id);
   std::string shard, member;
   if (manifest_.source.kind == "shards" && split_member_record_path(r.path, &shard, &member)) {
     // The shard must still be a regular file (not a link, FIFO or device) with its recorded mtime.
@@ -149,7 +150,7 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
       throw Error(dir_ + ": FAISS returned the id " + std::to_string(ids[i]) + ", the index has " +
                       std::to_string(size()) + " rows",
                   ErrorKind::kInternal);
-    hits.push_back({ids[i], scores[i], records_[static_cast<size_t>(ids[i])].path});
+    hits.push_back({ids[i], scores[i], {}});
   }
   if (rerank_ > 0) {
     // The candidates' rows are scattered over the chunks: ask for all of them before reading any,
@@ -169,6 +170,7 @@ std::vector<Hit> ImageIndex::search(const float* query, int k) const {
               [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score > b.score : a.id < b.id; });
     if (hits.size() > static_cast<size_t>(k)) hits.resize(static_cast<size_t>(k));
   }
+  for (Hit& h : hits) h.path = records_->record(h.id).path;  // the k returned, not every candidate
   return hits;
 }
 

@@ -358,18 +358,34 @@ std::string records_to_jsonl(const std::vector<FileRecord>& records) {
   return out;
 }
 
+namespace {
+
+FileRecord record_from_json(const json& j, const std::string& at) {
+  FileRecord r;
+  r.path = field<std::string>(j, "path", at);
+  r.size = field<int64_t>(j, "size", at);
+  r.mtime_ns = field<int64_t>(j, "mtime_ns", at);
+  r.sha256 = field<std::string>(j, "sha256", at);
+  // Empty for imported rows, whose files were never read here.
+  if (!r.sha256.empty() && r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
+  return r;
+}
+
+}  // namespace
+
+FileRecord record_from_jsonl_line(std::string_view line, const std::string& at) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::parse_error& e) {
+    throw Error(at + ": not valid JSON: " + e.what());
+  }
+  return record_from_json(j, at);
+}
+
 std::vector<FileRecord> records_from_jsonl(const std::string& text, const std::string& where) {
   std::vector<FileRecord> out;
-  for_each_jsonl_line(text, where, [&](const json& j, const std::string& at) {
-    FileRecord r;
-    r.path = field<std::string>(j, "path", at);
-    r.size = field<int64_t>(j, "size", at);
-    r.mtime_ns = field<int64_t>(j, "mtime_ns", at);
-    r.sha256 = field<std::string>(j, "sha256", at);
-    // Empty for imported rows, whose files were never read here.
-    if (!r.sha256.empty() && r.sha256.size() != 64) throw Error(at + ": \"sha256\" is not 64 hex digits");
-    out.push_back(std::move(r));
-  });
+  for_each_jsonl_line(text, where, [&](const json& j, const std::string& at) { out.push_back(record_from_json(j, at)); });
   return out;
 }
 

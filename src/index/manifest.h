@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clip/index.h"
@@ -28,6 +29,9 @@ uint64_t max_metadata_bytes(int64_t count);
 // The generation's rows (its chunks' metadata files, less the dropped rows), in id order; throws
 // clip::Error naming the file (kind kNotFound when a file is gone).
 std::vector<FileRecord> read_metadata(const std::string& index_dir, const Manifest& m);
+// One line of a metadata file, parsed and checked (path, size, mtime_ns, sha256); throws
+// clip::Error naming `at` ("FILE:LINE").
+FileRecord record_from_jsonl_line(std::string_view line, const std::string& at);
 // Every row of one chunk's metadata file, dropped ones included, checked against its row count.
 std::vector<FileRecord> read_chunk_records(const std::string& index_dir, const ChunkEntry& chunk);
 // The rows of one chunk the generation uses (its metadata less the dropped rows), in id order.

@@ -278,7 +278,7 @@ void handle_image(const Loaded& s, const ServerOptions& o, const Request& req, R
   }
   if (id < 0 || id >= idx.size())
     throw HttpError(404, "no image " + id_text + " in the index (ids are 0.." + std::to_string(idx.size() - 1) + ")");
-  const std::string& path = idx.record(id).path;
+  const std::string path = idx.record(id).path;
   std::string encoded;
   try {
     // A regular file with the size and mtime it had when indexed (or the member of its shard).

@@ -13,6 +13,7 @@
 #include "clip/image.h"
 #include "clip/index.h"
 #include "index/generation_rows.h"
+#include "index/manifest.h"
 #include "search_check.h"
 #include "temp_dir.h"
 #include "tiny_model.h"
@@ -231,6 +232,31 @@ TEST(IndexStorage, RowsMappedForRandomAccessReadTheSameAsAPass) {
     rows.read(id, 1, row.data());
     ASSERT_TRUE(std::equal(row.begin(), row.end(), pass.begin() + id * m.dim)) << "row " << id;
   }
+}
+
+// An opened index reads a row's metadata when asked for; small chunk files (these: 10 rows) are held
+// in memory, so removing them (as two later updates do) takes nothing from an open reader.
+TEST(IndexStorage, AnOpenReaderKeepsItsMetadataAfterTheFilesAreRemoved) {
+  TempDir dir;
+  const std::string images = dir.file("images"), idx = dir.file("idx");
+  write_images(images, 25, 3);
+  index::build_index(test::tiny_model(), identity(), index::source_from_argument(images, ""), idx, options(10));
+  const index::Manifest m = index::read_manifest(idx);
+  std::vector<index::FileRecord> expected;
+  for (const auto& c : m.chunks)
+    for (auto& r : index::read_live_chunk_records(idx, c)) expected.push_back(std::move(r));
+  const index::ImageIndex reader = index::ImageIndex::open(idx);
+  for (const auto& c : m.chunks) fs::remove(idx + "/" + c.metadata);
+  ASSERT_EQ(reader.size(), static_cast<int64_t>(expected.size()));
+  for (int64_t id = 0; id < reader.size(); ++id) {
+    const index::FileRecord r = reader.record(id);
+    EXPECT_EQ(r.path, expected[id].path);
+    EXPECT_EQ(r.size, expected[id].size);
+    EXPECT_EQ(r.mtime_ns, expected[id].mtime_ns);
+    EXPECT_EQ(r.sha256, expected[id].sha256);
+  }
+  EXPECT_THROW(reader.record(reader.size()), Error);
+  EXPECT_THROW(reader.record(-1), Error);
 }
 
 TEST(IndexStorage, Float16StorageKeepsTheRoundedEmbeddingsAndSearchesThem) {
