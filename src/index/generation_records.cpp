@@ -19,6 +19,8 @@ namespace {
 
 // Files up to this size are held in memory; larger ones are mapped.
 constexpr uint64_t kHeldBytes = uint64_t{1} << 20;
+// No metadata line is shorter: {"path":"","size":0,"mtime_ns":0,"sha256":""} is 46 bytes.
+constexpr uint64_t kShortestLineBytes = 40;
 
 }  // namespace
 
@@ -79,13 +81,21 @@ GenerationRecords::Text::~Text() {
 
 GenerationRecords GenerationRecords::open(const std::string& dir, const std::vector<ChunkEntry>& chunks) {
   GenerationRecords out;
-  int64_t total = 0;
-  for (const ChunkEntry& c : chunks) total += c.live();
-  out.line_start_.reserve(static_cast<size_t>(total));
+  // The files first: their sizes bound the row count the line starts are sized for (a manifest
+  // may claim any count).
+  int64_t claimed = 0;
+  uint64_t bytes = 0;
   for (const ChunkEntry& c : chunks) {
-    const std::string path = dir + "/" + c.metadata;
-    Text text = Text::read(path, max_metadata_bytes(c.rows));
-    const std::string_view all = text.view();
+    out.paths_.push_back(dir + "/" + c.metadata);
+    out.texts_.push_back(Text::read(out.paths_.back(), max_metadata_bytes(c.rows)));
+    claimed += c.live();
+    bytes += out.texts_.back().view().size();
+  }
+  out.line_start_.reserve(static_cast<size_t>(std::min<uint64_t>(claimed, bytes / kShortestLineBytes + 1)));
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const ChunkEntry& c = chunks[k];
+    const std::string& path = out.paths_[k];
+    const std::string_view all = out.texts_[k].view();
     // Every line is checked (the same rules and messages as read_chunk_records); the live rows'
     // line starts are kept.
     int64_t row = 0;
@@ -109,9 +119,7 @@ GenerationRecords GenerationRecords::open(const std::string& dir, const std::vec
     }
     if (row != c.rows)
       throw Error(path + ": " + std::to_string(row) + " rows, the manifest says " + std::to_string(c.rows));
-    text.done_with_pass();
-    out.texts_.push_back(std::move(text));
-    out.paths_.push_back(path);
+    out.texts_[k].done_with_pass();
   }
   out.first_.push_back(static_cast<int64_t>(out.line_start_.size()));
   return out;

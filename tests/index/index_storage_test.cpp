@@ -360,6 +360,21 @@ TEST(IndexStorage, ManifestChunkListsAreChecked) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(m.chunks[1].embeddings), std::string::npos) << e.what();
   }
+  // A manifest claiming 2^35 rows in a chunk whose metadata holds 2: nothing is sized from the
+  // claim (the line starts are bounded by the files' bytes); the metadata file is named.
+  nlohmann::json huge = nlohmann::json::parse(good);
+  const int64_t claimed = int64_t{1} << 35;
+  huge["chunks"][0]["rows"] = claimed;
+  huge["count"] = claimed + 2;
+  util::write_file_atomic(path, huge.dump());
+  try {
+    index::ImageIndex::open(idx);
+    ADD_FAILURE() << "a chunk claiming 2^35 rows was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(m.chunks[0].metadata + ": 2 rows, the manifest says 34359738368"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
