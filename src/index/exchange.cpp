@@ -67,14 +67,13 @@ struct ChunkHeader {
   int64_t rows = 0;
 };
 
-ChunkHeader read_chunk_header(int fd, const std::string& path, int dim) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
-  std::string prefix(static_cast<size_t>(std::min<uint64_t>(st.st_size, util::kMaxNpyHeaderBytes)), '\0');
-  if (::pread(fd, prefix.data(), prefix.size(), 0) != static_cast<ssize_t>(prefix.size()))
-    throw Error(path + ": cannot read the .npy header", ErrorKind::kIo);
+ChunkHeader read_chunk_header(const util::ReadOnlyFile& file, int dim) {
+  const std::string& path = file.path();
+  const uint64_t size = file.size();
+  std::string prefix(static_cast<size_t>(std::min<uint64_t>(size, util::kMaxNpyHeaderBytes)), '\0');
+  file.read_at(0, prefix.data(), prefix.size(), "the .npy header");
   ChunkHeader h;
-  h.npy = util::parse_npy_header(prefix, static_cast<uint64_t>(st.st_size), path);
+  h.npy = util::parse_npy_header(prefix, size, path);
   if (h.npy.dtype != "<f4" && h.npy.dtype != "<f2")
     throw Error(path + ": dtype " + h.npy.dtype + ", expected float32 (<f4) or float16 (<f2) embeddings",
                 ErrorKind::kUnsupported);
@@ -86,8 +85,8 @@ ChunkHeader read_chunk_header(int fd, const std::string& path, int dim) {
                   return dims;
                 }() +
                 "), expected [N, " + std::to_string(dim) + "] (the model's embedding dimension)");
-  if (h.npy.data_offset + h.npy.data_bytes != static_cast<uint64_t>(st.st_size))
-    throw Error(path + ": " + std::to_string(st.st_size - h.npy.data_offset - h.npy.data_bytes) +
+  if (h.npy.data_offset + h.npy.data_bytes != size)
+    throw Error(path + ": " + std::to_string(size - h.npy.data_offset - h.npy.data_bytes) +
                 " bytes follow the data its header describes");
   h.rows = h.npy.shape[0];
   return h;
@@ -102,7 +101,7 @@ constexpr int64_t kImportChunkRows = int64_t{1} << 17;
 // Rows already of unit length (|‖x‖² − 1| < 1e-6) are kept bit for bit, so an export imported
 // again searches exactly as its index. A zero or non-finite row is an error naming the file and
 // row (it has no direction to search by).
-void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, int64_t first_row, int64_t count_rows,
+void copy_rows(const util::ReadOnlyFile& file, const ChunkHeader& h, int dim, int64_t first_row, int64_t count_rows,
                ChunkFileWriter& out) {
   const bool half = h.npy.dtype == "<f2";
   const size_t in_row = static_cast<size_t>(dim) * (half ? 2 : 4);
@@ -113,12 +112,7 @@ void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, i
     const int64_t count = std::min(block, first_row + count_rows - first);
     data.resize(static_cast<size_t>(count) * in_row);
     const uint64_t offset = h.npy.data_offset + static_cast<uint64_t>(first) * in_row;
-    for (size_t got = 0; got < data.size();) {
-      const ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw Error(path + ": cannot read the embeddings", ErrorKind::kIo);
-      got += static_cast<size_t>(n);
-    }
+    file.read_at(offset, data.data(), data.size(), "the embeddings");
     rows.resize(static_cast<size_t>(count) * dim);
     for (int64_t i = 0; i < count; ++i) {
       float* row = rows.data() + i * dim;
@@ -135,7 +129,7 @@ void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, i
         norm += double(row[j]) * row[j];
       }
       if (!(norm > 0) || !std::isfinite(norm))
-        throw Error(path + ": row " + std::to_string(first + i) + " is zero or not finite (cannot be normalized)");
+        throw Error(file.path() + ": row " + std::to_string(first + i) + " is zero or not finite (cannot be normalized)");
       if (std::abs(norm - 1.0) >= 1e-6) {
         const double scale = 1.0 / std::sqrt(norm);
         for (int j = 0; j < dim; ++j) row[j] = static_cast<float>(row[j] * scale);
@@ -145,11 +139,6 @@ void copy_rows(int fd, const std::string& path, const ChunkHeader& h, int dim, i
   }
 }
 
-struct Fd {
-  int fd;
-  ~Fd() { ::close(fd); }
-};
-
 }  // namespace
 
 BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOptions& o, const std::string& out_dir) {
@@ -158,14 +147,12 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
   o.params.validate_for(dim);
   const std::vector<std::string> files = embedding_files(o.embeddings);
   // Every header first: counts, dimensions and dtypes are checked before any row is read.
-  std::vector<std::unique_ptr<Fd>> fds;
+  std::vector<util::ReadOnlyFile> opened;
   std::vector<ChunkHeader> headers;
   int64_t total = 0;
   for (const std::string& f : files) {
-    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(f + ": cannot open: " + std::strerror(errno), util::open_error_kind(errno));
-    fds.push_back(std::unique_ptr<Fd>(new Fd{fd}));  // a temporary Fd would close it
-    headers.push_back(read_chunk_header(fd, f, dim));
+    opened.emplace_back(f);
+    headers.push_back(read_chunk_header(opened.back(), dim));
     total += headers.back().rows;
     if (total > kMaxCount)
       throw Error(f + ": the chunks hold more than " + std::to_string(kMaxCount) + " rows", ErrorKind::kTooLarge);
@@ -190,7 +177,7 @@ BuildReport import_index(const ModelIdentity& identity, int dim, const ImportOpt
         const int64_t count = std::min(kImportChunkRows, headers[i].rows - first);
         const std::string stem = chunk_stem(out_dir + "/chunk", 1, number++);
         ChunkFileWriter writer(stem, count, dim, o.storage);
-        copy_rows(fds[i]->fd, files[i], headers[i], dim, first, count, writer);
+        copy_rows(opened[i], headers[i], dim, first, count, writer);
         writer.finish(paths.next(count));
         m.chunks.push_back(chunk_entry(stem, count));
       }

@@ -22,34 +22,32 @@ constexpr uint64_t kHeldBytes = uint64_t{1} << 20;
 // No metadata line is shorter: {"path":"","size":0,"mtime_ns":0,"sha256":""} is 46 bytes.
 constexpr uint64_t kShortestLineBytes = 40;
 
+// One metadata line parsed and checked; `where` (file and line, or byte) is built only when the
+// line is wrong: open checks every line, and a duplicates pass reads every row.
+template <typename Where>
+FileRecord parse_line(std::string_view line, Where where) {
+  try {
+    return record_from_jsonl_line(line, "");
+  } catch (const Error& e) {
+    throw Error(where() + e.what(), e.kind());
+  }
+}
+
 }  // namespace
 
 GenerationRecords::Text GenerationRecords::Text::read(const std::string& path, uint64_t max_bytes) {
   Text out;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno), util::open_error_kind(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }  // a mapping outlives the descriptor
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const util::ReadOnlyFile file(path);  // closed on return: a mapping outlives it
+  const uint64_t size = file.size();
   if (size > max_bytes)
     throw Error(path + ": " + std::to_string(size) + " bytes, expected at most " + std::to_string(max_bytes),
                 ErrorKind::kTooLarge);
   if (size <= kHeldBytes) {
     out.held_.resize(static_cast<size_t>(size));
-    for (size_t got = 0; got < out.held_.size();) {
-      const ssize_t n = ::pread(fd, out.held_.data() + got, out.held_.size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw Error(path + ": read error: " + std::strerror(errno), ErrorKind::kIo);
-      if (n == 0) throw Error(path + ": shorter than its size (changed while read)", ErrorKind::kIo);
-      got += static_cast<size_t>(n);
-    }
+    file.read_at(0, out.held_.data(), out.held_.size(), "the metadata");
     return out;
   }
-  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, fd, 0);
+  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_SHARED, file.fd(), 0);
   if (map == MAP_FAILED) throw Error(path + ": cannot map: " + std::strerror(errno), ErrorKind::kIo);
   ::madvise(map, static_cast<size_t>(size), MADV_SEQUENTIAL);  // advice: the checking pass reads it all
   out.map_ = map;
@@ -107,7 +105,7 @@ GenerationRecords GenerationRecords::open(const std::string& dir, const std::vec
       const size_t end = newline == std::string_view::npos ? all.size() : newline;
       ++line_number;
       if (end > start) {
-        record_from_jsonl_line(all.substr(start, end - start), path + ":" + std::to_string(line_number));
+        parse_line(all.substr(start, end - start), [&] { return path + ":" + std::to_string(line_number); });
         if (row >= c.rows)
           throw Error(path + ": more than the " + std::to_string(c.rows) + " rows the manifest says");
         if (next_dropped < c.dropped.size() && c.dropped[next_dropped] == row) ++next_dropped;
@@ -133,7 +131,7 @@ FileRecord GenerationRecords::record(int64_t id) const {
   const size_t start = static_cast<size_t>(line_start_[static_cast<size_t>(id)]);
   const size_t newline = all.find('\n', start);
   const size_t end = newline == std::string_view::npos ? all.size() : newline;
-  return record_from_jsonl_line(all.substr(start, end - start), paths_[c] + " (byte " + std::to_string(start) + ")");
+  return parse_line(all.substr(start, end - start), [&] { return paths_[c] + " (byte " + std::to_string(start) + ")"; });
 }
 
 }  // namespace clip::index

@@ -18,22 +18,10 @@
 namespace clip::index {
 
 MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, int dim, RowAccess access) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open the embeddings: " + std::strerror(errno), util::open_error_kind(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }  // the mapping outlives the descriptor
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(path + ": not a regular file", ErrorKind::kIo);
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  const util::ReadOnlyFile file(path);  // closed on return: the mapping outlives it
+  const uint64_t file_size = file.size();
   std::string prefix(static_cast<size_t>(std::min<uint64_t>(file_size, util::kMaxNpyHeaderBytes)), '\0');
-  for (size_t got = 0; got < prefix.size();) {
-    const ssize_t n = ::pread(fd, prefix.data() + got, prefix.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(path + ": cannot read the .npy header", ErrorKind::kIo);
-    got += static_cast<size_t>(n);
-  }
+  file.read_at(0, prefix.data(), prefix.size(), "the .npy header");
   const util::NpyHeader h = util::parse_npy_header(prefix, file_size, path);
   if ((h.dtype != "<f4" && h.dtype != "<f2") || h.shape.size() != 2 || h.shape[1] != dim || (count >= 0 && h.shape[0] != count))
     throw Error(path + ": expected float32 or float16 [" + (count >= 0 ? std::to_string(count) : std::string("N")) + ", " +
@@ -53,7 +41,7 @@ MappedEmbeddings MappedEmbeddings::open(const std::string& path, int64_t count, 
   out.dim_ = dim;
   out.half_ = half;
   if (out.count_ == 0) return out;
-  void* map = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ, MAP_SHARED, fd, 0);
+  void* map = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ, MAP_SHARED, file.fd(), 0);
   if (map == MAP_FAILED) throw Error(path + ": cannot map the embeddings: " + std::strerror(errno), ErrorKind::kIo);
   if (access == RowAccess::kRandom)
     ::madvise(map, static_cast<size_t>(file_size), MADV_RANDOM);  // advice: a failure only costs reads

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <utility>
 
 #include "clip/error.h"
 
@@ -155,6 +156,45 @@ ErrorKind open_error_kind(int err) { return err == ENOENT || err == ENOTDIR ? Er
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+ReadOnlyFile::ReadOnlyFile(const std::string& path) : path_(path) {
+  // O_NONBLOCK: a FIFO put in a file's place is refused below instead of blocking the open until a
+  // writer comes (it changes nothing for a regular file).
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno), open_error_kind(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw Error(path + ": not a regular file", ErrorKind::kIo);
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+}
+
+ReadOnlyFile::ReadOnlyFile(ReadOnlyFile&& other) noexcept { *this = std::move(other); }
+
+ReadOnlyFile& ReadOnlyFile::operator=(ReadOnlyFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    size_ = std::exchange(other.size_, 0);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+ReadOnlyFile::~ReadOnlyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ReadOnlyFile::read_at(uint64_t offset, void* out, size_t n, std::string_view what) const {
+  char* to = static_cast<char*>(out);
+  for (size_t got = 0; got < n;) {
+    const ssize_t r = ::pread(fd_, to + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) throw Error(path_ + ": cannot read " + std::string(what), ErrorKind::kIo);
+    got += static_cast<size_t>(r);
+  }
 }
 
 }  // namespace clip::util

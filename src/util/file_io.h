@@ -55,4 +55,29 @@ ErrorKind open_error_kind(int err);
 // True when `path` names an existing regular file.
 bool file_exists(const std::string& path);
 
+// A file opened read-only (close-on-exec) and checked to be a regular file (a FIFO, device or
+// folder is refused without blocking); closed when this goes (a memory map of it stays valid). Throws clip::Error "<path>: cannot open: <reason>" (kind by
+// open_error_kind) or "<path>: not a regular file" (kIo).
+class ReadOnlyFile {
+ public:
+  explicit ReadOnlyFile(const std::string& path);
+  ReadOnlyFile(ReadOnlyFile&& other) noexcept;
+  ReadOnlyFile& operator=(ReadOnlyFile&& other) noexcept;
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
+  ~ReadOnlyFile();
+
+  int fd() const { return fd_; }
+  uint64_t size() const { return size_; }  // when opened
+  const std::string& path() const { return path_; }
+  // Reads exactly `n` bytes at `offset` (short reads and EINTR retried); throws clip::Error
+  // "<path>: cannot read <what>" (kIo) on an error or an early end of the file.
+  void read_at(uint64_t offset, void* out, size_t n, std::string_view what) const;
+
+ private:
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string path_;
+};
+
 }  // namespace clip::util

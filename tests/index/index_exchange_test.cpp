@@ -199,6 +199,16 @@ TEST(IndexExchange, ImportOfAnIvfPqIndexTakesMemoryOfTheIndexNotOfTheRows) {
   EXPECT_EQ(std::memcmp(v, v + kPerChunk * kDim, kDim * sizeof(float)), 0) << "chunk 1 starts as chunk 0";
 }
 
+// An import source of `rows` 1-d rows (all 0.5) in one clip-retrieval chunk, and the path list
+// `folder`<i>.jpg: large in rows and paths, small in embeddings.
+void write_one_dimensional_import(const TempDir& dir, int64_t rows, const std::string& folder) {
+  std::filesystem::create_directories(dir.file("emb"));
+  const std::vector<float> values(static_cast<size_t>(rows), 0.5f);
+  util::write_npy(dir.file("emb/img_emb_0.npy"), "<f4", {rows, 1}, values.data(), values.size() * sizeof(float));
+  std::ofstream list(dir.file("paths.txt"));
+  for (int64_t i = 0; i < rows; ++i) list << folder << i << ".jpg\n";
+}
+
 // The path list streams too: it is checked in one pass and handed to the chunks a chunk at a time
 // (131,072 rows) in a second, never held whole. 2M paths of ~90 bytes (a 172 MiB list; 1-d rows,
 // so the index is small) must raise the peak resident size by less than the list's size: one
@@ -209,13 +219,7 @@ TEST(IndexExchange, ImportDoesNotHoldThePathList) {
   constexpr int kDim = 1;
   constexpr int64_t kRows = 2000000;
   const std::string folder = "/photos/" + std::string(70, 'p') + "/";
-  std::filesystem::create_directories(dir.file("emb"));
-  {
-    std::vector<float> rows(static_cast<size_t>(kRows) * kDim, 0.5f);
-    util::write_npy(dir.file("emb/img_emb_0.npy"), "<f4", {kRows, kDim}, rows.data(), rows.size() * sizeof(float));
-    std::ofstream list(dir.file("paths.txt"));
-    for (int64_t i = 0; i < kRows; ++i) list << folder << i << ".jpg\n";
-  }
+  write_one_dimensional_import(dir, kRows, folder);
   const int64_t list_mib = static_cast<int64_t>(std::filesystem::file_size(dir.file("paths.txt"))) >> 20;
   index::ImportOptions o;
   o.embeddings = dir.file("emb");
@@ -246,13 +250,7 @@ TEST(IndexExchange, AnOpenedIndexReadsItsMetadataOnDemand) {
   constexpr int kDim = 1;
   constexpr int64_t kRows = 1000000;
   const std::string folder = "/photos/" + std::string(70, 'p') + "/";
-  std::filesystem::create_directories(dir.file("emb"));
-  {
-    std::vector<float> rows(static_cast<size_t>(kRows) * kDim, 0.5f);
-    util::write_npy(dir.file("emb/img_emb_0.npy"), "<f4", {kRows, kDim}, rows.data(), rows.size() * sizeof(float));
-    std::ofstream list(dir.file("paths.txt"));
-    for (int64_t i = 0; i < kRows; ++i) list << folder << i << ".jpg\n";
-  }
+  write_one_dimensional_import(dir, kRows, folder);
   index::ImportOptions o;
   o.embeddings = dir.file("emb");
   o.paths = dir.file("paths.txt");

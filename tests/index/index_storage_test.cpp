@@ -259,6 +259,50 @@ TEST(IndexStorage, AnOpenReaderKeepsItsMetadataAfterTheFilesAreRemoved) {
   EXPECT_THROW(reader.record(-1), Error);
 }
 
+// A chunk's metadata file damaged or swapped: the open refuses it naming the file (and the line),
+// quickly, and sizes nothing from it.
+TEST(IndexStorage, DamagedChunkMetadataIsRefusedAtOpenByName) {
+  TempDir dir;
+  const std::string images = dir.file("images"), idx = dir.file("idx");
+  write_images(images, 4, 21);
+  index::build_index(test::tiny_model(), identity(), index::source_from_argument(images, ""), idx, options(2));
+  const index::Manifest m = index::read_manifest(idx);
+  const std::string file = idx + "/" + m.chunks.at(0).metadata;
+  const std::string good = util::read_file(file);
+  const std::vector<std::string> lines = util::split_lines(good);  // 2 rows and a final empty piece
+  ASSERT_EQ(lines.size(), 3u);
+  auto expect_refused = [&](const std::string& expected) {
+    try {
+      index::ImageIndex::open(idx);
+      ADD_FAILURE() << "accepted; expected: " << expected;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  };
+  auto damage = [&](const std::string& text, const std::string& expected) {
+    util::write_file_atomic(file, text);
+    expect_refused(expected);
+  };
+  damage(lines[0] + "\n" + lines[1].substr(0, lines[1].size() / 2) + "\n", file + ":2: not valid JSON");
+  damage(lines[0] + "\n" + std::string("\0\xff\xfe{", 4) + "\n", file + ":2: not valid JSON");
+  damage(lines[0] + "\n{\"path\": \"/x\", \"size\": 1, \"mtime_ns\": 2}\n", file + ":2: missing field \"sha256\"");
+  damage(lines[0] + "\n{\"path\": 7, \"size\": 1, \"mtime_ns\": 2, \"sha256\": \"\"}\n",
+         file + ":2: field \"path\" has the wrong type");
+  damage(lines[0] + "\n", file + ": 1 rows, the manifest says 2");
+  damage(good + lines[0] + "\n", file + ": more than the 2 rows the manifest says");
+  damage(good + std::string(200000, ' '), file + ": 200");  // over (rows + 1) × the longest line
+  // A FIFO or a folder in the file's place: refused at once (a FIFO would block a plain open).
+  fs::remove(file);
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  expect_refused(file + ": not a regular file");
+  fs::remove(file);
+  fs::create_directory(file);
+  expect_refused(file + ": not a regular file");
+  fs::remove(file);
+  util::write_file_atomic(file, good);
+  EXPECT_EQ(index::ImageIndex::open(idx).size(), 4);
+}
+
 TEST(IndexStorage, Float16StorageKeepsTheRoundedEmbeddingsAndSearchesThem) {
   TempDir dir;
   const std::string images = dir.file("images");

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,6 +175,41 @@ TEST(Npy, AbsurdShapesAreErrors) {
     bytes += header + std::string(64, '\0');
     EXPECT_THROW(clip::util::parse_npy(bytes, "hostile.npy"), clip::Error) << shape;
   }
+}
+
+// ReadOnlyFile: reads exact ranges; a range past the end, a missing file, a folder and a FIFO (which
+// a plain open would wait on for a writer) are errors naming the path.
+TEST(ReadOnlyFile, ReadsExactRangesAndRefusesWhatIsNotARegularFile) {
+  TempDir tmp;
+  const std::string path = tmp.path() + "/data.bin";
+  clip::util::write_file_atomic(path, "0123456789");
+  const clip::util::ReadOnlyFile file(path);
+  EXPECT_EQ(file.size(), 10u);
+  std::string out(4, '\0');
+  file.read_at(3, out.data(), out.size(), "four bytes");
+  EXPECT_EQ(out, "3456");
+  try {
+    file.read_at(8, out.data(), out.size(), "four bytes");
+    ADD_FAILURE() << "a read past the end succeeded";
+  } catch (const clip::Error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": cannot read four bytes");
+  }
+  auto refused = [](const std::string& p, const std::string& expected, clip::ErrorKind kind) {
+    try {
+      clip::util::ReadOnlyFile f(p);
+      ADD_FAILURE() << p << " was opened";
+    } catch (const clip::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(p + ": " + expected), std::string::npos) << e.what();
+      EXPECT_EQ(e.kind(), kind) << e.what();
+    }
+  };
+  refused(tmp.path() + "/missing", "cannot open", clip::ErrorKind::kNotFound);
+  refused(tmp.path(), "not a regular file", clip::ErrorKind::kIo);
+  const std::string fifo = tmp.path() + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  refused(fifo, "not a regular file", clip::ErrorKind::kIo);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "the open waited for a writer";
 }
 
 }  // namespace
